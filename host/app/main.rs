@@ -1,0 +1,2 @@
+//! The `shipper` binary.
+fn main() {}

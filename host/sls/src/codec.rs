@@ -1,0 +1,171 @@
+//! Body compression as SLS does it (shared/sls-protocol.md §5.3): LZ4 is one raw LZ4 *block*
+//! (no frame, no size prefix); the uncompressed size travels in `x-log-bodyrawsize`.
+//!
+//! Every decompression in the project goes through [`decompress`], which refuses sizes above
+//! a cap *before* allocating: a peer that announces 4 GiB must not make us allocate 4 GiB.
+//! (clippy.toml bans the uncapped lz4_flex entry points for that reason.)
+
+/// Largest uncompressed body we accept by default. SLS caps a LogGroup at 5 MB and PutLogs
+/// at 10 MB raw (§9); PullLogs replies are size-bounded by the server. 64 MiB leaves room
+/// for large pulls while bounding what one malformed header can make us allocate.
+pub const DEFAULT_MAX_RAW_SIZE: usize = 64 << 20;
+
+/// Compression named by `x-log-compresstype` / `Accept-Encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// No compression (header absent or empty).
+    None,
+    /// Raw LZ4 block.
+    Lz4,
+}
+
+impl Compression {
+    /// Parses a header value; `None` for anything we do not implement (e.g. `zstd`).
+    pub fn from_header(value: &str) -> Option<Self> {
+        match value.trim() {
+            "" => Some(Self::None),
+            v if v.eq_ignore_ascii_case("lz4") => Some(Self::Lz4),
+            _ => None,
+        }
+    }
+
+    /// The header value for this compression.
+    pub fn as_header(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::Lz4 => "lz4",
+        }
+    }
+}
+
+/// Why a body could not be decompressed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// The announced raw size is above the cap.
+    #[error("announced raw body size {raw_size} exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The size from `x-log-bodyrawsize`.
+        raw_size: usize,
+        /// The cap.
+        limit: usize,
+    },
+    /// The LZ4 block is malformed or does not expand to the announced size.
+    #[error("invalid LZ4 body: {0}")]
+    Lz4(String),
+    /// An uncompressed body whose length differs from the announced raw size.
+    #[error("body is {actual} bytes but x-log-bodyrawsize says {announced}")]
+    SizeMismatch {
+        /// Header value.
+        announced: usize,
+        /// Actual length.
+        actual: usize,
+    },
+}
+
+/// Compresses `raw` as one raw LZ4 block (what SLS expects and serves).
+pub fn compress_lz4(raw: &[u8]) -> Vec<u8> {
+    lz4_flex::block::compress(raw)
+}
+
+/// Decompresses an SLS body announced as `raw_size` bytes, refusing sizes above `limit`.
+pub fn decompress(
+    compression: Compression,
+    body: &[u8],
+    raw_size: usize,
+    limit: usize,
+) -> Result<Vec<u8>, CodecError> {
+    if raw_size > limit {
+        return Err(CodecError::TooLarge { raw_size, limit });
+    }
+    match compression {
+        Compression::None => {
+            if body.len() != raw_size {
+                return Err(CodecError::SizeMismatch {
+                    announced: raw_size,
+                    actual: body.len(),
+                });
+            }
+            Ok(body.to_vec())
+        }
+        Compression::Lz4 => {
+            let mut out = vec![0u8; raw_size];
+            #[expect(clippy::disallowed_methods, reason = "this is the capped wrapper")]
+            let n = lz4_flex::block::decompress_into(body, &mut out)
+                .map_err(|e| CodecError::Lz4(e.to_string()))?;
+            if n != raw_size {
+                return Err(CodecError::Lz4(format!(
+                    "expanded to {n} bytes, x-log-bodyrawsize says {raw_size}"
+                )));
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn testdata(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../../tests/fixtures/sls/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+    }
+
+    #[test]
+    fn decompresses_the_sdk_vector() {
+        let lz4 = testdata("loggrouplist.pb.lz4");
+        let raw = testdata("loggrouplist.pb");
+        assert_eq!(raw.len(), 280);
+        let out = decompress(Compression::Lz4, &lz4, 280, DEFAULT_MAX_RAW_SIZE).unwrap();
+        assert_eq!(out, raw);
+    }
+
+    #[test]
+    fn putlogs_body_vector() {
+        let lz4 = testdata("putlogs_body.lz4");
+        let raw = testdata("putlogs_body.loggroup.pb");
+        assert_eq!(
+            decompress(Compression::Lz4, &lz4, raw.len(), 1 << 20).unwrap(),
+            raw
+        );
+    }
+
+    #[test]
+    fn round_trip() {
+        let raw: Vec<u8> = (0..10_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let c = compress_lz4(&raw);
+        assert_eq!(
+            decompress(Compression::Lz4, &c, raw.len(), raw.len()).unwrap(),
+            raw
+        );
+    }
+
+    #[test]
+    fn cap_is_checked_before_allocating() {
+        let err = decompress(Compression::Lz4, b"x", usize::MAX / 2, 1024).unwrap_err();
+        assert!(matches!(err, CodecError::TooLarge { .. }));
+    }
+
+    #[test]
+    fn wrong_size_and_garbage_are_errors() {
+        let raw = testdata("loggrouplist.pb");
+        let lz4 = testdata("loggrouplist.pb.lz4");
+        assert!(decompress(Compression::Lz4, &lz4, 279, 1 << 20).is_err());
+        assert!(decompress(Compression::Lz4, &lz4, 400, 1 << 20).is_err());
+        assert!(decompress(Compression::Lz4, &[0xff; 32], 100, 1 << 20).is_err());
+        assert!(decompress(Compression::None, &raw, 10, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn header_names() {
+        assert_eq!(Compression::from_header("lz4"), Some(Compression::Lz4));
+        assert_eq!(Compression::from_header("LZ4"), Some(Compression::Lz4));
+        assert_eq!(Compression::from_header(""), Some(Compression::None));
+        assert_eq!(Compression::from_header("zstd"), None);
+    }
+}

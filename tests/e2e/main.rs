@@ -1,0 +1,1 @@
+//! End-to-end tests: the real `shipper` binary against the emulator and real receivers.
