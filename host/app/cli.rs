@@ -1,0 +1,41 @@
+//! Command-line structure. Each command's own flags live with the command
+//! (`run::RunArgs`, `emulator_cmd::EmulatorArgs`, `plugin_cmd::PluginArgs`).
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Ships Alibaba Cloud SLS logs into on-premises SIEMs (Splunk HEC, syslog) through
+/// sandboxed WebAssembly formatter plugins.
+#[derive(Debug, Parser)]
+#[command(name = "shipper", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "SHIPPER_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `shipper=debug,info` (tracing EnvFilter syntax).
+    /// Defaults to `info`; the `RUST_LOG` environment variable is honoured too.
+    #[arg(long, global = true, env = "SHIPPER_LOG")]
+    pub log_level: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Join an SLS consumer group and ship every log through a plugin to a SIEM.
+    Run(Box<crate::run::RunArgs>),
+    /// Run an SLS-compatible server (for tests, demos and benchmarks).
+    Emulator(Box<crate::emulator_cmd::EmulatorArgs>),
+    /// Test or inspect a formatter plugin.
+    Plugin(crate::plugin_cmd::PluginArgs),
+}
