@@ -1,0 +1,311 @@
+//! The HTTP side: accept loop (hyper 1, HTTP/1.1 keep-alive), per-request body limit,
+//! authentication, dispatch, SLS-shaped responses (`x-log-requestid` on every one, lowercase
+//! header names, status exactly 200 on success), graceful shutdown, and the `--generate`
+//! task. [`State`] is what every request shares.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderName, HeaderValue, Response};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use shipper_sls::sign::Credentials;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{DEFAULT_GENERATE_SHARDS, EmulatorConfig, GenerateConfig, LogstoreSpec};
+use crate::error::{ApiError, EmulatorError};
+use crate::generate::Generator;
+use crate::persist::Persist;
+use crate::request::{Reply, Request, parse_query, project_from_host};
+use crate::store::{Logstore, LogstoreMeta, Store, now_secs};
+use crate::{auth, routes};
+
+/// How long shutdown waits for open requests before closing connections anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Shared by every request.
+pub(crate) struct State {
+    pub store: Store,
+    pub credentials: Credentials,
+    pub max_pull_bytes: usize,
+    pub max_body_bytes: usize,
+    requests: AtomicU64,
+    /// Makes request ids differ between runs.
+    salt: u64,
+}
+
+impl State {
+    /// Validates the config, loads the data directory and pre-creates logstores.
+    pub fn build(config: &EmulatorConfig) -> Result<Arc<Self>, EmulatorError> {
+        config.validate()?;
+        let persist = config.data_dir.as_deref().map(Persist::open).transpose()?;
+        let store = Store::new(persist);
+        if let Some(p) = store.persist() {
+            p.load(&store)?;
+        }
+        let state = Arc::new(Self {
+            store,
+            credentials: config.credentials.clone(),
+            max_pull_bytes: config.max_pull_bytes,
+            max_body_bytes: config.max_body_bytes,
+            requests: AtomicU64::new(0),
+            salt: u64::from(now_secs()) ^ u64::from(std::process::id()) << 32,
+        });
+        for spec in &config.logstores {
+            state.ensure_logstore(spec)?;
+        }
+        if let Some(g) = &config.generate {
+            let named = config
+                .logstores
+                .iter()
+                .any(|s| s.project == g.project && s.logstore == g.logstore);
+            if !named {
+                let spec = LogstoreSpec::try_new(&g.project, &g.logstore, DEFAULT_GENERATE_SHARDS)
+                    .map_err(EmulatorError::Config)?;
+                state.ensure_logstore(&spec)?;
+            }
+        }
+        Ok(state)
+    }
+
+    /// Creates the project and logstore of `spec` unless they exist.
+    pub fn ensure_logstore(&self, spec: &LogstoreSpec) -> Result<Arc<Logstore>, EmulatorError> {
+        let setup = |source| EmulatorError::Setup {
+            what: format!("logstore {spec}"),
+            source,
+        };
+        let project = match self.store.project(&spec.project) {
+            Ok(p) => p,
+            Err(_) => self
+                .store
+                .create_project(&spec.project, "")
+                .map_err(setup)?,
+        };
+        if let Ok(ls) = project.logstore(&spec.logstore) {
+            let shards = ls.shards().len();
+            if shards != spec.shards as usize {
+                tracing::warn!(logstore = %spec, existing_shards = shards,
+                    "logstore already exists with another shard count; keeping it as it is");
+            }
+            return Ok(ls);
+        }
+        self.store
+            .create_logstore(
+                &project,
+                &spec.logstore,
+                spec.shards,
+                LogstoreMeta::default(),
+            )
+            .map_err(setup)
+    }
+
+    /// 24 upper-case hex digits, like SLS request ids (§1.3).
+    fn request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        format!("{:08X}{:016X}", now_secs(), self.salt ^ n)
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains connections (up to [`SHUTDOWN_GRACE`]).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    generate: Option<GenerateConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), EmulatorError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let generator = generate.map(|g| tokio::spawn(generate_loop(state.clone(), g, stop_rx)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    // Small responses (heartbeats) must not wait for Nagle.
+                    let _ = stream.set_nodelay(true);
+                    let state = state.clone();
+                    let service = service_fn(move |req| handle(state.clone(), peer, req));
+                    let conn = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("connections still busy after {SHUTDOWN_GRACE:?}; closing them");
+        }
+    }
+    if let Some(task) = generator {
+        task.await
+            .map_err(|e| EmulatorError::Task(format!("sample generator: {e}")))?;
+    }
+    tracing::info!("emulator stopped");
+    Ok(())
+}
+
+async fn handle(
+    state: Arc<State>,
+    peer: SocketAddr,
+    req: hyper::Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let request_id = state.request_id();
+    let (parts, body) = req.into_parts();
+    let result = match Limited::new(body, state.max_body_bytes).collect().await {
+        Ok(collected) => process(&state, parts, collected.to_bytes(), peer),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+            400,
+            "PostBodyTooLarge",
+            format!("request body exceeds {} bytes", state.max_body_bytes),
+        )),
+        Err(e) => Err(ApiError::post_body_invalid(format!(
+            "cannot read the request body: {e}"
+        ))),
+    };
+    if let Err(e) = &result {
+        if e.status >= 500 {
+            tracing::warn!(request_id, error = %e, "request failed");
+        } else {
+            tracing::debug!(request_id, error = %e, "request rejected");
+        }
+    }
+    Ok(respond(result, &request_id))
+}
+
+fn process(
+    state: &State,
+    parts: http::request::Parts,
+    body: Bytes,
+    peer: SocketAddr,
+) -> Result<Reply, ApiError> {
+    // Proxy clients send absolute-form targets (`GET http://proj.host:80/path?q`); the URI
+    // accessors return the origin-form pieces either way, and the Host header names the
+    // project (§1.1).
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+    let req = Request {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parse_query(parts.uri.query()),
+        project: host.as_deref().and_then(project_from_host),
+        headers: parts.headers,
+        body,
+        peer: peer.ip(),
+    };
+    auth::verify(&req, &state.credentials)?;
+    routes::dispatch(state, &req)
+}
+
+fn respond(result: Result<Reply, ApiError>, request_id: &str) -> Response<Full<Bytes>> {
+    let (status, content_type, headers, body) = match result {
+        Ok(reply) => (200, reply.content_type, reply.headers, reply.body),
+        Err(e) => {
+            let body = serde_json::json!({
+                "errorCode": e.code,
+                "errorMessage": e.message,
+                "requestId": request_id,
+            });
+            (
+                e.status,
+                "application/json",
+                Vec::new(),
+                Bytes::from(body.to_string()),
+            )
+        }
+    };
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let h = response.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert(HeaderName::from_static("x-log-requestid"), v);
+    }
+    for (name, value) in headers {
+        match HeaderValue::from_str(&value) {
+            Ok(v) => {
+                h.insert(HeaderName::from_static(name), v);
+            }
+            Err(_) => tracing::warn!(header = name, "response header value is not valid; dropped"),
+        }
+    }
+    response
+}
+
+/// Most logs per generated LogGroup (Logtail packs up to a few hundred; 64 keeps groups
+/// around 40–80 KB).
+const GENERATE_GROUP_LOGS: usize = 64;
+
+async fn generate_loop(state: Arc<State>, cfg: GenerateConfig, mut stop: watch::Receiver<bool>) {
+    let logstore = match state
+        .store
+        .project(&cfg.project)
+        .and_then(|p| p.logstore(&cfg.logstore))
+    {
+        Ok(ls) => ls,
+        Err(e) => {
+            tracing::error!(error = %e, "sample generator has no logstore; not generating");
+            return;
+        }
+    };
+    tracing::info!(project = %cfg.project, logstore = %cfg.logstore, rate = cfg.rate, "generating sample logs");
+    let mut generator = Generator::new(cfg.kind, cfg.seed);
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = tokio::time::Instant::now();
+    let mut owed = 0.0_f64;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let now = tokio::time::Instant::now();
+        owed += cfg.rate * now.duration_since(last).as_secs_f64();
+        last = now;
+        let mut due = owed.floor() as usize;
+        owed -= due as f64;
+        while due > 0 {
+            let n = due.min(GENERATE_GROUP_LOGS);
+            due -= n;
+            let time = now_secs();
+            let result = logstore
+                .pick_lb()
+                .and_then(|shard| shard.append(vec![generator.group(n, time)], time));
+            if let Err(e) = result {
+                tracing::error!(error = %e, "sample generator cannot write; stopping it");
+                return;
+            }
+        }
+    }
+}
