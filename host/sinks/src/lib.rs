@@ -1,1 +1,139 @@
-//! Placeholder until this crate is written.
+//! Delivery of formatted events to SIEMs: Splunk HTTP Event Collector and syslog
+//! (RFC 5424 / RFC 3164 over UDP, TCP or TLS).
+//!
+//! Where this sits in the data flow (DESIGN.md): the shard pipeline turns each plugin emit into
+//! a [`Payload`], calls [`Sink::render`] to append it to an [`EventBatch`] (one buffer, events
+//! stored exactly as they go on the wire), and hands full batches to [`Sink::send`]. The future
+//! returned by `send` resolves with a [`Delivery`] once every event is settled: accepted, or
+//! rejected with the receiver's reason (for the dead-letter file). Retryable failures never
+//! surface: they are retried inside the sink with capped, jittered backoff until they succeed
+//! or the shutdown token fires. The sink knows nothing about checkpoints.
+//!
+//! Layout:
+//! - [`payload`]: the sink's payload model, mirroring `wit/shipper.wit`.
+//! - [`error`]: [`SinkError`], [`RenderError`], [`ConfigError`].
+//! - [`metrics`]: counters a sink keeps ([`SinkMetrics`]) for the app to export.
+//! - [`hec`]: Splunk HEC (`/event`, `/raw`, gzip, retries per sinks.md §1.5, indexer ack).
+//! - [`syslog`]: RFC 5424 / 3164 rendering, framing, and the UDP/TCP/TLS transports.
+//! - [`util`]: what both sinks share: [`util::batch`], [`util::retry`], [`util::tls`].
+//!
+//! Every sink follows the same three steps (style.md §3.4): a serde `XConfig`
+//! (`deny_unknown_fields`, documented fields, `DEFAULT_*` constants), `XConfig::validate()` →
+//! `XSettings` (pure), and `X::build(settings, shutdown)` (sockets, TLS files, tasks).
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod hec;
+pub mod metrics;
+pub mod payload;
+pub mod syslog;
+pub mod util;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+pub use error::{ConfigError, RenderError, SinkError, SinkErrorKind};
+pub use metrics::{MetricsSnapshot, SinkMetrics};
+pub use payload::{
+    Field, HecBody, HecEvent, Payload, SdElement, Severity, SyslogMessage, Timestamp,
+};
+pub use util::batch::{BatchConfig, EventBatch};
+
+/// A boxed, `Send` future (what [`Sink::send`] returns).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A destination for rendered events. Object safe: the app holds an `Arc<dyn Sink>`.
+pub trait Sink: Send + Sync {
+    /// Renders one payload into `out` (envelope, syslog header, framing). Synchronous and
+    /// cheap: called in the shard task for every emit, no allocation per event. On error
+    /// `out` is left exactly as it was.
+    fn render(&self, payload: &Payload, out: &mut EventBatch) -> Result<(), RenderError>;
+
+    /// Sends every event of `batch`. Resolves when each one is accepted or rejected;
+    /// retryable failures are retried inside the sink until they succeed or the shutdown
+    /// token passed to `build` fires (then [`Delivery::cancelled`] is set).
+    fn send(&self, batch: EventBatch) -> BoxFuture<'static, Delivery>;
+
+    /// When the pipeline should hand a batch to [`Sink::send`] (size and age triggers).
+    fn batch_config(&self) -> BatchConfig;
+
+    /// The sink's counters, for export (`shipper_sink_*`).
+    fn metrics(&self) -> Arc<SinkMetrics>;
+
+    /// A start-up check that names the real problem (bad URL, bad token, TLS rejected).
+    /// The default says "healthy".
+    fn healthcheck(&self) -> BoxFuture<'static, Result<(), SinkError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The outcome of one [`Sink::send`]: every event not listed in `rejected` was accepted,
+/// unless `cancelled` is set.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Events the receiver refused for good (data errors), in index order. They go to the
+    /// dead-letter file with `reason`; everything else is delivered.
+    pub rejected: Vec<Rejection>,
+    /// Shutdown interrupted the delivery: events not in `rejected` may or may not have
+    /// arrived, so nothing of this batch may be checkpointed.
+    pub cancelled: bool,
+    /// The batch that was sent, handed back so the pipeline can read rejected events and
+    /// reuse the buffer ([`EventBatch::clear`]).
+    pub batch: EventBatch,
+}
+
+impl Delivery {
+    /// True when every event was accepted.
+    pub fn is_complete_success(&self) -> bool {
+        self.rejected.is_empty() && !self.cancelled
+    }
+}
+
+/// One event the receiver refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Position of the event in the batch (the order of [`Sink::render`] calls).
+    pub index: usize,
+    /// Why, in the receiver's words (for HEC: status, code, text and the event number).
+    pub reason: String,
+}
+
+/// Any sink's configuration, tagged by `type` (`"hec"` or `"syslog"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkConfig {
+    /// Splunk HTTP Event Collector.
+    Hec(hec::HecConfig),
+    /// Syslog over UDP, TCP or TLS.
+    Syslog(syslog::SyslogConfig),
+}
+
+impl SinkConfig {
+    /// Validates the config (pure) and builds the sink: sockets, TLS, background tasks.
+    /// `name` labels logs and errors; `shutdown` stops every retry loop and task.
+    pub async fn build(
+        &self,
+        name: &str,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<dyn Sink>, SinkError> {
+        let config_err = |e: ConfigError| SinkError::config(name, e.to_string());
+        match self {
+            SinkConfig::Hec(c) => {
+                let settings = c.validate().map_err(config_err)?;
+                Ok(Arc::new(
+                    hec::HecSink::build(name, settings, shutdown).await?,
+                ))
+            }
+            SinkConfig::Syslog(c) => {
+                let settings = c.validate().map_err(config_err)?;
+                Ok(Arc::new(
+                    syslog::SyslogSink::build(name, settings, shutdown).await?,
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! `[sink]` options of a Splunk HEC sink ([`HecConfig`]), their validation into
+//! [`HecSettings`] (pure: no file, env or network access) and the redacted [`Secret`].
+//! Defaults follow sinks.md §2.3.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+use crate::util::batch::BatchConfig;
+use crate::util::retry::{RetryConfig, RetrySettings};
+use crate::util::tls::TlsConfig;
+
+/// Uncompressed bytes per request. Vector's default; old Splunk (≤ 6.4) and many load
+/// balancers / Splunk Cloud front ends refuse bodies much above 1 MB (sinks.md §1.3).
+pub const DEFAULT_BATCH_MAX_BYTES: usize = 1_000_000;
+/// How long a non-full batch waits for more events: one second bounds the added latency
+/// while keeping requests large at moderate rates (Vector `timeout_secs` = 1).
+pub const DEFAULT_BATCH_LINGER_MS: u64 = 1_000;
+/// Largest single event. Splunk's `maxEventSize` is 5 MB and a bigger event fails the
+/// whole request (400 code 6), so such events are refused at render time instead.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 5 * 1024 * 1024;
+/// gzip level. Level 1 (zlib-rs) compresses ~500 MB/s at 4.8×; level 6 costs 3.3× the CPU
+/// for 1.7× smaller bodies (perf-notes.md §4a): gzip is the pipeline's biggest cost.
+pub const DEFAULT_GZIP_LEVEL: u32 = 1;
+/// Requests in flight at once. Enough to hide a WAN round trip and to gzip on several
+/// cores; small enough not to trip Splunk's 503 "server is busy".
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Whole-request timeout (connect + send + answer). Vector uses 60 s: an indexer under
+/// load can take tens of seconds to answer a 1 MB batch.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
+/// TCP + TLS connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// Indexer-ack poll interval (Vector `query_interval`, Kafka `ack.poll.interval`: 10 s).
+pub const DEFAULT_ACK_POLL_INTERVAL_MS: u64 = 10_000;
+/// Resend a request whose ack has not turned true after this long (Kafka `event.timeout`
+/// 300 s; Firehose 180–600 s). At-least-once: a late ack means a duplicate.
+pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 300_000;
+/// Environment variable read for the token when neither `token` nor `token_file` is set.
+pub const TOKEN_ENV: &str = "SHIPPER_HEC_TOKEN";
+
+/// A secret string (the HEC token). `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself; only for building the `Authorization` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// `/raw` request metadata, sent as query parameters (sinks.md §1.1: `/raw` takes metadata
+/// only from the query string).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HecRawConfig {
+    /// `host` for raw events; absent = the token's default.
+    pub host: Option<String>,
+    /// `source` for raw events.
+    pub source: Option<String>,
+    /// `sourcetype` for raw events (its line-breaking rules split the body into events).
+    pub sourcetype: Option<String>,
+    /// `index` for raw events.
+    pub index: Option<String>,
+}
+
+/// A Splunk HTTP Event Collector sink (`type = "hec"`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HecConfig {
+    /// HEC base URL, e.g. `https://splunk.example.com:8088` (a trailing
+    /// `/services/collector[/event]` is accepted and ignored).
+    pub endpoint: String,
+    /// HEC token. Prefer `token_file` or the `SHIPPER_HEC_TOKEN` environment variable.
+    pub token: Option<Secret>,
+    /// File holding the token (whitespace trimmed). Re-read after every 401/403, so a
+    /// rotated token is picked up without a restart.
+    pub token_file: Option<PathBuf>,
+    /// Compress request bodies with gzip.
+    pub gzip: bool,
+    /// gzip level 1..=9.
+    pub gzip_level: u32,
+    /// Uncompressed bytes per request (and the batch size the pipeline aims for).
+    pub batch_max_bytes: usize,
+    /// Milliseconds a non-full batch waits before it is sent.
+    pub batch_linger_ms: u64,
+    /// Largest rendered event in bytes; larger events are refused at render time.
+    pub max_event_bytes: usize,
+    /// Requests in flight at once (each one compresses its own body, in parallel).
+    pub concurrency: usize,
+    /// Whole-request timeout in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Connect timeout in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Use indexer acknowledgement: an event counts as delivered only once `/ack` says it
+    /// was indexed. The token must have `useACK` on.
+    pub ack: bool,
+    /// Milliseconds between `/ack` polls.
+    pub ack_poll_interval_ms: u64,
+    /// Milliseconds after which an unacknowledged request is sent again.
+    pub ack_timeout_ms: u64,
+    /// Metadata for `/raw` events.
+    pub raw: HecRawConfig,
+    /// Retry timing.
+    pub retry: RetryConfig,
+    /// TLS options for `https://` endpoints.
+    pub tls: TlsConfig,
+}
+
+impl Default for HecConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            token: None,
+            token_file: None,
+            gzip: true,
+            gzip_level: DEFAULT_GZIP_LEVEL,
+            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
+            batch_linger_ms: DEFAULT_BATCH_LINGER_MS,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            concurrency: DEFAULT_CONCURRENCY,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            ack: false,
+            ack_poll_interval_ms: DEFAULT_ACK_POLL_INTERVAL_MS,
+            ack_timeout_ms: DEFAULT_ACK_TIMEOUT_MS,
+            raw: HecRawConfig::default(),
+            retry: RetryConfig::default(),
+            tls: TlsConfig::default(),
+        }
+    }
+}
+
+/// Where the token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// Given in the config.
+    Inline(Secret),
+    /// Read from this file at start and after every 401/403.
+    File(PathBuf),
+    /// Read from the `SHIPPER_HEC_TOKEN` environment variable at build.
+    Env,
+}
+
+/// Indexer-acknowledgement timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckSettings {
+    /// Between `/ack` polls.
+    pub poll_interval: Duration,
+    /// Resend after this long without a `true`.
+    pub timeout: Duration,
+}
+
+/// Validated HEC settings.
+#[derive(Debug, Clone)]
+pub struct HecSettings {
+    /// Base URL (no trailing slash).
+    pub base: Url,
+    /// `/raw` query parameters (besides `channel`).
+    pub raw_query: Vec<(&'static str, String)>,
+    /// Token source.
+    pub token: TokenSource,
+    /// gzip level, `None` = no compression.
+    pub gzip: Option<u32>,
+    /// Batch triggers.
+    pub batch: BatchConfig,
+    /// Largest rendered event.
+    pub max_event_bytes: usize,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Whole-request timeout.
+    pub request_timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Retry timing.
+    pub retry: RetrySettings,
+    /// Indexer acknowledgement, when on.
+    pub ack: Option<AckSettings>,
+    /// TLS options.
+    pub tls: TlsConfig,
+}
+
+impl HecConfig {
+    /// Checks every value and resolves defaults. Pure: files and the environment are read
+    /// by `HecSink::build`.
+    pub fn validate(&self) -> Result<HecSettings, ConfigError> {
+        let base = parse_endpoint(&self.endpoint)?;
+        let token = match (&self.token, &self.token_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "token",
+                    "set either `token` or `token_file`, not both",
+                ));
+            }
+            (Some(t), None) if t.expose().trim().is_empty() => {
+                return Err(ConfigError::new("token", "is empty"));
+            }
+            (Some(t), None) => TokenSource::Inline(t.clone()),
+            (None, Some(f)) => TokenSource::File(f.clone()),
+            (None, None) => TokenSource::Env,
+        };
+        if !(1..=9).contains(&self.gzip_level) {
+            return Err(ConfigError::new(
+                "gzip_level",
+                format!("{} is not in 1..=9", self.gzip_level),
+            ));
+        }
+        positive("batch_max_bytes", self.batch_max_bytes as u64)?;
+        positive("batch_linger_ms", self.batch_linger_ms)?;
+        positive("max_event_bytes", self.max_event_bytes as u64)?;
+        positive("request_timeout_ms", self.request_timeout_ms)?;
+        positive("connect_timeout_ms", self.connect_timeout_ms)?;
+        if !(1..=64).contains(&self.concurrency) {
+            return Err(ConfigError::new(
+                "concurrency",
+                format!("{} is not in 1..=64", self.concurrency),
+            ));
+        }
+        let ack = if self.ack {
+            positive("ack_poll_interval_ms", self.ack_poll_interval_ms)?;
+            if self.ack_timeout_ms < self.ack_poll_interval_ms {
+                return Err(ConfigError::new(
+                    "ack_timeout_ms",
+                    format!(
+                        "must be >= ack_poll_interval_ms ({})",
+                        self.ack_poll_interval_ms
+                    ),
+                ));
+            }
+            Some(AckSettings {
+                poll_interval: Duration::from_millis(self.ack_poll_interval_ms),
+                timeout: Duration::from_millis(self.ack_timeout_ms),
+            })
+        } else {
+            None
+        };
+        self.tls.validate()?;
+        let raw = &self.raw;
+        let raw_query = [
+            ("host", &raw.host),
+            ("source", &raw.source),
+            ("sourcetype", &raw.sourcetype),
+            ("index", &raw.index),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+        .collect();
+        Ok(HecSettings {
+            base,
+            raw_query,
+            token,
+            gzip: self.gzip.then_some(self.gzip_level),
+            batch: BatchConfig {
+                max_bytes: self.batch_max_bytes,
+                max_events: usize::MAX,
+                linger: Duration::from_millis(self.batch_linger_ms),
+            },
+            max_event_bytes: self.max_event_bytes,
+            concurrency: self.concurrency,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            retry: self.retry.validate()?,
+            ack,
+            tls: self.tls.clone(),
+        })
+    }
+}
+
+fn positive(field: &'static str, v: u64) -> Result<(), ConfigError> {
+    if v == 0 {
+        Err(ConfigError::new(field, "must be > 0"))
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_endpoint(endpoint: &str) -> Result<Url, ConfigError> {
+    if endpoint.is_empty() {
+        return Err(ConfigError::new(
+            "endpoint",
+            "is required, e.g. https://splunk.example.com:8088",
+        ));
+    }
+    let mut url = Url::parse(endpoint).map_err(|e| {
+        ConfigError::new(
+            "endpoint",
+            format!(
+                "{endpoint:?} is not a URL ({e}); expected e.g. https://splunk.example.com:8088"
+            ),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::new(
+            "endpoint",
+            format!("scheme {:?} is not http or https", url.scheme()),
+        ));
+    }
+    if url.query().is_some() || !url.username().is_empty() {
+        return Err(ConfigError::new(
+            "endpoint",
+            "must not carry a query string or credentials (use `token`)",
+        ));
+    }
+    let mut path = url.path().trim_end_matches('/').to_owned();
+    for suffix in [
+        "/services/collector/event/1.0",
+        "/services/collector/event",
+        "/services/collector",
+    ] {
+        if let Some(p) = path.strip_suffix(suffix) {
+            path = p.to_owned();
+            break;
+        }
+    }
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// Resolves the token source (reads the file or the environment through `env`).
+pub(crate) fn resolve_token(
+    source: &TokenSource,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Secret, ConfigError> {
+    let token = match source {
+        TokenSource::Inline(s) => s.expose().to_owned(),
+        TokenSource::File(path) => std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("token_file", format!("cannot read {}: {e}", path.display())))?,
+        TokenSource::Env => env(TOKEN_ENV).ok_or_else(|| {
+            ConfigError::new("token", format!("no HEC token: set `token`, `token_file` or the {TOKEN_ENV} environment variable"))
+        })?,
+    };
+    let token = token.trim();
+    if token.is_empty() || token.contains(['\r', '\n']) {
+        return Err(ConfigError::new(
+            "token",
+            "the HEC token is empty or spans several lines",
+        ));
+    }
+    Ok(Secret::new(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(endpoint: &str) -> HecConfig {
+        HecConfig {
+            endpoint: endpoint.into(),
+            token: Some(Secret::new("t")),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_follow_sinks_md() {
+        let s = cfg("https://splunk:8088").validate().unwrap();
+        assert_eq!(s.gzip, Some(1));
+        assert_eq!(s.batch.max_bytes, 1_000_000);
+        assert_eq!(s.batch.linger, Duration::from_secs(1));
+        assert_eq!(s.concurrency, 4);
+        assert!(s.ack.is_none());
+        assert_eq!(s.base.as_str(), "https://splunk:8088/");
+    }
+
+    #[test]
+    fn endpoint_forms() {
+        for e in [
+            "https://h:8088/services/collector/event",
+            "https://h:8088/services/collector/",
+            "https://h:8088",
+        ] {
+            assert_eq!(
+                cfg(e).validate().unwrap().base.as_str(),
+                "https://h:8088/",
+                "{e}"
+            );
+        }
+        assert_eq!(
+            cfg("http://h/splunk/").validate().unwrap().base.as_str(),
+            "http://h/splunk"
+        );
+        for bad in [
+            "",
+            "splunk:8088",
+            "ftp://h",
+            "https://h:8088/?token=x",
+            "not a url",
+        ] {
+            assert_eq!(cfg(bad).validate().unwrap_err().field, "endpoint", "{bad}");
+        }
+    }
+
+    #[test]
+    fn field_errors() {
+        let mut c = cfg("https://h");
+        c.gzip_level = 0;
+        assert_eq!(c.validate().unwrap_err().field, "gzip_level");
+        let mut c = cfg("https://h");
+        c.token_file = Some("/x".into());
+        assert_eq!(c.validate().unwrap_err().field, "token");
+        let mut c = cfg("https://h");
+        c.ack = true;
+        c.ack_timeout_ms = 1;
+        assert_eq!(c.validate().unwrap_err().field, "ack_timeout_ms");
+        let mut c = cfg("https://h");
+        c.concurrency = 0;
+        assert_eq!(c.validate().unwrap_err().field, "concurrency");
+    }
+
+    #[test]
+    fn toml_unknown_keys_are_refused() {
+        let e = serde_json::from_str::<HecConfig>(r#"{"endpoint":"https://h","tokn":"x"}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown field `tokn`"), "{e}");
+    }
+
+    #[test]
+    fn token_sources_and_redaction() {
+        let s = Secret::new("abc-123");
+        assert_eq!(format!("{s:?}"), "Secret(****)");
+        assert!(!format!("{:?}", cfg("https://h")).contains("\"t\""));
+        let env = |k: &str| (k == TOKEN_ENV).then(|| " from-env \n".to_owned());
+        assert_eq!(
+            resolve_token(&TokenSource::Env, env).unwrap().expose(),
+            "from-env"
+        );
+        let e = resolve_token(&TokenSource::Env, |_| None).unwrap_err();
+        assert!(e.message.contains(TOKEN_ENV));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tok");
+        std::fs::write(&f, "file-token\n").unwrap();
+        assert_eq!(
+            resolve_token(&TokenSource::File(f), |_| None)
+                .unwrap()
+                .expose(),
+            "file-token"
+        );
+    }
+}
