@@ -1,1 +1,52 @@
-//! Placeholder until this crate is written.
+//! The wasmtime component host for shipper formatter plugins.
+//!
+//! A plugin is a WebAssembly component of world `shipper:plugin/formatter@0.1.0`
+//! (`wit/shipper.wit`). The pipeline hands it one SLS `LogGroup` at a time as protobuf bytes
+//! and gets back one result per log: the emits (HEC events, syslog messages, raw bytes) or a
+//! per-log error. This crate compiles and checks plugins, runs them in a sandbox (no files,
+//! no network, no environment; memory cap; time budget per call) and validates what they
+//! return.
+//!
+//! ```text
+//! PluginEngine::new()            one per process: Engine, Linker, epoch ticker
+//!   └─ load(wasm, limits)        → Plugin (compiled once per version; sha256; checks)
+//!        └─ instantiate(config)  → PluginInstance (own Store; runs `init`)
+//!             └─ process(batch, group_bytes, log_count) → Vec<Result<Vec<Emit>, RecordError>>
+//! ```
+//!
+//! Layout:
+//! - `bindings`: the one `bindgen!` over `wit/`; its public types are re-exported here.
+//! - `engine`: [`PluginEngine`] (engine, linker, epoch ticker).
+//! - `plugin`: [`Plugin`] and the load-time checks (component? right world? allowed imports?).
+//! - `instance`: [`PluginInstance`] (store, deadline, call, output validation, poisoning).
+//! - `limits`: [`PluginLimits`] with the `DEFAULT_*` values and the store's resource limiter.
+//! - `host`: the store data, the sandboxed WASI context and the `host` imports.
+//! - `guest_log`: plugin log lines and stdout/stderr into `tracing` (bounded).
+//! - `counters`: [`PluginCounters`] (`counter-add`, capped).
+//! - `samples`: built-in sample log groups and the flattened-JSONL parser (`shipper plugin test`).
+//! - `error`: [`PluginError`].
+
+#![deny(missing_docs)]
+
+mod bindings;
+mod counters;
+mod engine;
+mod error;
+mod guest_log;
+mod host;
+mod instance;
+pub mod limits;
+mod plugin;
+pub mod samples;
+
+pub use bindings::shipper::plugin::host::Level;
+pub use bindings::shipper::plugin::types::{
+    BatchInfo, Emit, ErrorKind, Field, HecBody, HecEvent, Payload, PluginInfo, RecordError,
+    SdElement, Severity, SyslogMessage, Timestamp,
+};
+pub use counters::{OVERFLOW_COUNTER, PluginCounters};
+pub use engine::{EPOCH_TICK, PluginEngine};
+pub use error::{LoadErrorKind, PluginError, TrapKind};
+pub use instance::{PluginInstance, RecordResult, emit_size};
+pub use limits::PluginLimits;
+pub use plugin::{ALLOWED_WASI_INTERFACES, Plugin, PluginMetadata, WIT_VERSION, WORLD};

@@ -1,0 +1,16 @@
+//! The single `bindgen!` over the repo-root `wit/` (world `formatter`), like spin's
+//! `crates/world`. Everything else in this crate uses these generated types; the public
+//! ones are re-exported from the crate root.
+//!
+//! Exports are `async` so a plugin call runs on the shard's tokio task and yields to the
+//! executor at every epoch tick while it is within its budget (wasm-hosts.md §4c). The host
+//! imports (`log`, `log-enabled`, `counter-add`) stay synchronous: they never wait on I/O,
+//! and a sync import is cheaper to call than an async one.
+
+#![expect(missing_docs, reason = "generated code; the WIT documents every item")]
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "formatter",
+    exports: { default: async },
+});

@@ -1,0 +1,214 @@
+//! Compiles every `plugins/*` crate and every `tests/guests/*` cdylib to `wasm32-wasip2`
+//! (release) with a nested `cargo build` into a separate target directory, then writes
+//! `$OUT_DIR/artifacts.rs` with a path constant per artifact and `foreach_*` macros.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// One crate to compile.
+struct Crate {
+    /// Directory name (`splunk-hec`, `spin_loop`).
+    dir: String,
+    /// Cargo package name.
+    package: String,
+    /// File stem of the produced `.wasm` (the lib name).
+    lib_name: String,
+}
+
+fn main() {
+    let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests/artifacts sits two levels below the workspace root")
+        .to_path_buf();
+    let out_dir = PathBuf::from(env("OUT_DIR"));
+
+    for path in [
+        "wit",
+        "sdk",
+        "plugins",
+        "tests/guests",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
+    println!("cargo:rerun-if-env-changed=SHIPPER_WASM_TARGET_DIR");
+
+    check_target_installed();
+    let target_dir = wasm_target_dir(&out_dir);
+
+    let plugins = discover(&root.join("plugins"));
+    let guests = discover(&root.join("tests/guests"));
+
+    if !plugins.is_empty() {
+        let mut cmd = cargo(&target_dir);
+        cmd.arg("--manifest-path").arg(root.join("Cargo.toml"));
+        for plugin in &plugins {
+            cmd.arg("-p").arg(&plugin.package);
+        }
+        run(cmd, "plugins");
+    }
+    if !guests.is_empty() {
+        let mut cmd = cargo(&target_dir);
+        cmd.arg("--manifest-path")
+            .arg(root.join("tests/guests/Cargo.toml"));
+        for guest in &guests {
+            cmd.arg("-p").arg(&guest.package);
+        }
+        run(cmd, "test guests");
+    }
+
+    let wasm_dir = target_dir.join(WASM_TARGET).join("release");
+    let mut code = String::new();
+    write_kind(&mut code, "PLUGIN", "plugin", &plugins, &wasm_dir);
+    write_kind(&mut code, "GUEST", "guest", &guests, &wasm_dir);
+    std::fs::write(out_dir.join("artifacts.rs"), code).expect("write artifacts.rs");
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("cargo sets {name} for build scripts"))
+}
+
+/// Fails with the fix when the wasm target's standard library is not installed.
+fn check_target_installed() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let output = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{rustc} --print sysroot`: {e}"));
+    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let lib = Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET);
+    if !lib.is_dir() {
+        panic!(
+            "\n\nthe Rust target `{WASM_TARGET}` is not installed (no {}).\n\
+             Plugins and test guests are compiled to it. Install it with:\n\n    \
+             rustup target add {WASM_TARGET}\n\n",
+            lib.display()
+        );
+    }
+}
+
+/// `<target>/wasm-artifacts`: one directory shared by every build profile of this crate
+/// (test, clippy, bench) so a change compiles once; `SHIPPER_WASM_TARGET_DIR` overrides it.
+/// Falls back to `$OUT_DIR/wasm-target` when the target root cannot be found.
+fn wasm_target_dir(out_dir: &Path) -> PathBuf {
+    if let Ok(dir) = std::env::var("SHIPPER_WASM_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    out_dir
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(|target| target.join("wasm-artifacts"))
+        .unwrap_or_else(|| out_dir.join("wasm-target"))
+}
+
+/// Every immediate subdirectory of `dir` whose `Cargo.toml` builds a `cdylib`, sorted.
+fn discover(dir: &Path) -> Vec<Crate> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut crates = Vec::new();
+    for entry in entries {
+        let path = entry.expect("read_dir entry").path();
+        let manifest = path.join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let doc: toml::Table = text
+            .parse()
+            .unwrap_or_else(|e| panic!("{} is not valid TOML: {e}", manifest.display()));
+        let Some(package) = doc
+            .get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str())
+        else {
+            continue;
+        };
+        let lib = doc.get("lib");
+        let is_cdylib = lib
+            .and_then(|l| l.get("crate-type"))
+            .and_then(|t| t.as_array())
+            .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("cdylib")));
+        if !is_cdylib {
+            continue;
+        }
+        let lib_name = lib
+            .and_then(|l| l.get("name"))
+            .and_then(|n| n.as_str())
+            .unwrap_or(package)
+            .replace('-', "_");
+        crates.push(Crate {
+            dir: path
+                .file_name()
+                .expect("directory entry has a name")
+                .to_string_lossy()
+                .into_owned(),
+            package: package.to_owned(),
+            lib_name,
+        });
+    }
+    crates.sort_by(|a, b| a.dir.cmp(&b.dir));
+    crates
+}
+
+/// A nested `cargo build --release --target wasm32-wasip2` into `target_dir`, with the
+/// outer build's per-target settings removed (host RUSTFLAGS, clippy's wrapper).
+fn cargo(target_dir: &Path) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--target", WASM_TARGET])
+        .env("CARGO_TARGET_DIR", target_dir)
+        // Smaller artifacts; the name section still gives readable wasm backtraces.
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS");
+    cmd
+}
+
+fn run(mut cmd: Command, what: &str) {
+    eprintln!("building {what}: {cmd:?}");
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the {what}: {e}"));
+    if !status.success() {
+        panic!("building the {what} for {WASM_TARGET} failed ({status}); see the output above");
+    }
+}
+
+fn write_kind(code: &mut String, prefix: &str, kind: &str, crates: &[Crate], wasm_dir: &Path) {
+    let mut list = String::new();
+    let mut arms = String::new();
+    for c in crates {
+        let path = wasm_dir.join(format!("{}.wasm", c.lib_name));
+        assert!(path.is_file(), "cargo did not produce {}", path.display());
+        let ident = c.dir.replace('-', "_");
+        let konst = format!("{prefix}_{}", ident.to_uppercase());
+        let path = path.to_str().expect("UTF-8 target path");
+        writeln!(code, "/// The `{}` {kind} (`{}`).", c.dir, c.package).unwrap();
+        writeln!(code, "pub const {konst}: &str = {path:?};").unwrap();
+        writeln!(list, "    ({:?}, {konst}),", c.dir).unwrap();
+        writeln!(
+            arms,
+            "        $mac!({ident}, {:?}, $crate::{konst});",
+            c.dir
+        )
+        .unwrap();
+    }
+    let plural = format!("{prefix}S");
+    writeln!(code, "/// Every {kind}: (directory name, wasm path).").unwrap();
+    writeln!(code, "pub const {plural}: &[(&str, &str)] = &[\n{list}];").unwrap();
+    writeln!(
+        code,
+        "/// Calls `$mac!(ident, \"dir\", PATH)` for every {kind}.\n#[macro_export]\n\
+         macro_rules! foreach_{kind} {{\n    ($mac:ident) => {{\n{arms}    }};\n}}"
+    )
+    .unwrap();
+}
