@@ -11,9 +11,31 @@
 //! - [`codec`]: raw LZ4 block bodies with a decompressed-size cap.
 //! - [`cursor`]: the base64-of-decimal cursor format.
 //! - [`sign`]: request signing v1 (HMAC-SHA1), credentials with redacted secrets.
+//! - [`error`]: [`SlsError`], with retryability decided when it is built.
+//! - [`client`]: [`Client`] (endpoint, project, credentials, reqwest + rustls/ring) and the
+//!   signed request helper.
+//! - [`api`]: the API calls as `Client` methods (logs, shards, consumer groups, setup).
+//! - [`consumer`]: the consumer-group worker: [`Consumer`] joins a group and heartbeats,
+//!   hands out a [`ShardLease`] per assigned shard, whose prefetching [`ShardReader`] yields
+//!   [`PulledBatch`]es and whose checkpoints go back through the lease.
 #![deny(missing_docs)]
 
+pub mod api;
+pub mod client;
 pub mod codec;
+pub mod consumer;
 pub mod cursor;
+pub mod error;
 pub mod proto;
 pub mod sign;
+
+pub use api::consumer_group::{ConsumerGroupInfo, ShardCheckpoint};
+pub use api::logs::{CursorPosition, PullRequest, PullResponse, Route};
+pub use api::shards::{ShardInfo, ShardStatus};
+pub use client::{Client, ClientConfig};
+pub use consumer::{
+    Checkpointer, Consumer, ConsumerConfig, PulledBatch, RevokeReason, ShardLease, ShardReader,
+    ShutdownReport,
+};
+pub use cursor::Cursor;
+pub use error::{ApiError, SlsError};

@@ -1,0 +1,245 @@
+//! The heartbeat loop (shared/sls-protocol.md §3.8, §7.3, §8) and lease preparation.
+//!
+//! Every `heartbeat_interval` (and right after a lease is released, so a hand-off does not
+//! wait a full interval) it sends the held shards and applies the answer to the
+//! [`Membership`](super::lease::Membership): new shards get a preparation task that resolves
+//! the start cursor and then hands the [`ShardLease`] to the caller; shards no longer
+//! assigned are revoked. Failures:
+//! - `NotExistConsumerWithBody`: the server expired us. Orphan everything, re-join with `[]`
+//!   at once.
+//! - `ConsumerGroupNotExist`: re-create the group, orphan everything, re-join.
+//! - anything else: keep the shards until no heartbeat succeeded for `timeout + interval`
+//!   (by then the server has moved them), then orphan everything.
+//!
+//! Preparation tasks live in a `JoinSet` owned by the loop: they die with it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use super::lease::{Acquired, LeaseGuard, RevokeReason, ShardLease};
+use crate::cursor::Cursor;
+use crate::error::SlsError;
+
+/// Per-request timeout of a heartbeat: a hung heartbeat must not outlive its interval by
+/// much, or the timeout logic would see nothing.
+pub(crate) fn request_timeout(cfg: &super::ConsumerConfig) -> Duration {
+    cfg.heartbeat_interval.max(Duration::from_secs(2))
+}
+
+struct Loop {
+    shared: Arc<Shared>,
+    leases: mpsc::UnboundedSender<ShardLease>,
+    preparing: JoinSet<()>,
+    last_success: Instant,
+    failing_since: Option<Instant>,
+}
+
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    leases: mpsc::UnboundedSender<ShardLease>,
+    stop: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(shared.config.heartbeat_interval);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut hb = Loop {
+        shared,
+        leases,
+        preparing: JoinSet::new(),
+        last_success: Instant::now(),
+        failing_since: None,
+    };
+    let mut again = false;
+    loop {
+        if !again {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                Some(done) = hb.preparing.join_next(), if !hb.preparing.is_empty() => {
+                    if let Err(e) = done && e.is_panic() {
+                        tracing::error!(error = %e, "shard lease preparation panicked");
+                    }
+                    continue;
+                }
+                _ = interval.tick() => {}
+                () = hb.shared.beat_now.notified() => {}
+            }
+        }
+        again = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            again = hb.beat() => again,
+        };
+        interval.reset();
+    }
+    hb.preparing.shutdown().await;
+}
+
+impl Loop {
+    /// One heartbeat. Returns whether to beat again at once (re-join).
+    async fn beat(&mut self) -> bool {
+        let shared = self.shared.clone();
+        let cfg = &shared.config;
+        let body = shared.membership().heartbeat_body();
+        let result = shared
+            .client
+            .heartbeat_with_timeout(
+                &cfg.logstore,
+                &cfg.group,
+                &cfg.consumer,
+                &body,
+                Some(request_timeout(cfg)),
+            )
+            .await;
+        match result {
+            Ok(assigned) => {
+                self.last_success = Instant::now();
+                if let Some(since) = self.failing_since.take() {
+                    tracing::info!(after = ?since.elapsed(), "heartbeat recovered");
+                }
+                let change = shared.membership().apply_assignment(&assigned);
+                for shard in &change.revoked {
+                    tracing::info!(
+                        shard,
+                        group = %cfg.group,
+                        "shard reassigned; releasing it once its holder is done"
+                    );
+                }
+                for acquired in change.acquired {
+                    tracing::info!(shard = acquired.shard, group = %cfg.group, "shard assigned");
+                    self.preparing
+                        .spawn(prepare(shared.clone(), acquired, self.leases.clone()));
+                }
+                false
+            }
+            Err(e) if e.is_not_exist_consumer_with_body() => {
+                let shards = shared
+                    .membership()
+                    .orphan_all(RevokeReason::ConsumerExpired);
+                tracing::warn!(
+                    ?shards,
+                    error = %e,
+                    "the server expired this consumer; dropping its shards and re-joining"
+                );
+                true
+            }
+            Err(e) if e.is_consumer_group_not_exist() => {
+                let shards = shared.membership().orphan_all(RevokeReason::GroupRecreated);
+                tracing::warn!(?shards, group = %cfg.group, "the consumer group disappeared; re-creating it");
+                match super::ensure_group(&shared.client, cfg).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!(error = %e, "re-creating the consumer group failed");
+                        false
+                    }
+                }
+            }
+            Err(e) => {
+                self.failing_since.get_or_insert_with(Instant::now);
+                let silent = self.last_success.elapsed();
+                let limit = cfg.timeout + cfg.heartbeat_interval;
+                if e.is_retryable() {
+                    tracing::warn!(error = %e, ?silent, "heartbeat failed");
+                } else {
+                    tracing::error!(error = %e, ?silent, "heartbeat rejected");
+                }
+                if silent > limit {
+                    let shards = shared.membership().orphan_all(RevokeReason::HeartbeatLost);
+                    if !shards.is_empty() {
+                        tracing::error!(
+                            ?shards,
+                            ?silent,
+                            "no successful heartbeat for longer than timeout + interval; \
+                             giving up the shards (another consumer may own them now)"
+                        );
+                    }
+                }
+                false
+            }
+        }
+    }
+}
+
+/// Resolves the start cursor of a newly assigned shard (retrying with backoff), then hands
+/// the lease to the caller. Revocation ends it, releasing the shard.
+async fn prepare(
+    shared: Arc<Shared>,
+    acquired: Acquired,
+    leases: mpsc::UnboundedSender<ShardLease>,
+) {
+    let Acquired {
+        shard,
+        generation,
+        signal,
+    } = acquired;
+    let guard = LeaseGuard {
+        shared: shared.clone(),
+        shard,
+        generation,
+    };
+    let mut backoff = shared.config.backoff();
+    let (start, from_checkpoint) = loop {
+        let attempt = tokio::select! {
+            biased;
+            () = signal.token.cancelled() => return,
+            r = resolve_start(&shared, shard) => r,
+        };
+        match attempt {
+            Ok(found) => break found,
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(shard, error = %e, ?delay, "cannot resolve the shard's start cursor; retrying");
+                tokio::select! {
+                    () = signal.token.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    };
+    tracing::info!(
+        shard,
+        cursor = %start,
+        from_checkpoint,
+        "shard ready"
+    );
+    let lease = ShardLease {
+        guard,
+        signal,
+        start,
+        from_checkpoint,
+    };
+    // A closed receiver (shutdown) drops the lease, which releases the shard.
+    let _ = leases.send(lease);
+}
+
+/// The group's checkpoint if it has one (§7.4: an existing checkpoint always wins), else
+/// the configured start position.
+pub(crate) async fn resolve_start(shared: &Shared, shard: u32) -> Result<(Cursor, bool), SlsError> {
+    let cfg = &shared.config;
+    let checkpoints = shared
+        .client
+        .get_checkpoints(&cfg.logstore, &cfg.group, Some(shard))
+        .await?;
+    if let Some(cp) = checkpoints.iter().find(|c| c.shard == shard) {
+        match cp.cursor() {
+            Ok(Some(cursor)) => return Ok((cursor, true)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                shard,
+                error = %e,
+                start = %cfg.start,
+                "the group's checkpoint is not a valid cursor; starting from the configured position"
+            ),
+        }
+    }
+    let cursor = shared
+        .client
+        .get_cursor(&cfg.logstore, shard, cfg.start)
+        .await?;
+    Ok((cursor, false))
+}

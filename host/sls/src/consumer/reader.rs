@@ -1,0 +1,257 @@
+//! [`ShardReader`]: pulls one shard ahead of its consumer.
+//!
+//! A task owned by the reader keeps exactly one PullLogs in flight (or one finished batch
+//! waiting) while the caller processes the previous batch, so SLS latency overlaps with
+//! plugin and sink work, and memory stays bounded at two batches per shard.
+//!
+//! Behaviour (shared/sls-protocol.md §3.6, §7.4, §10):
+//! - caught up (`next == cursor`, no data): wait `idle_wait`, pull again; nothing is yielded;
+//! - a pull that advanced the cursor is yielded even with no groups (an SPL query filtered
+//!   everything) so the caller can checkpoint past it;
+//! - read-only shard drained (`x-log-end-of-cursor: 1`, or caught up on a shard ListShards
+//!   reports `readonly`): one final batch with `end_of_shard`, then the reader ends. The
+//!   caller commits its `next_cursor`, which lets the server mark the shard finished;
+//! - `InvalidCursor`: WARN and restart from the configured start position (Java's choice;
+//!   Python jumps to the end and loses data silently);
+//! - retryable errors: WARN and retry with capped exponential backoff and jitter;
+//! - other errors: yielded once, then the reader ends;
+//! - revocation of the lease or dropping the reader: the task stops (the in-flight request
+//!   is cancelled).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use crate::api::logs::{PullRequest, PullResponse};
+use crate::api::shards::ShardStatus;
+use crate::cursor::Cursor;
+use crate::error::SlsError;
+use crate::proto::LogGroupView;
+
+/// How often a caught-up shard asks ListShards whether it became read-only (a split or
+/// merge closes shards at any time; servers that send `x-log-end-of-cursor` make this moot).
+const READONLY_RECHECK: Duration = Duration::from_secs(30);
+/// Python's first throttle tier (§7.4): below both, a pull counts as small.
+const SMALL_PULL_GROUPS: usize = 100;
+const SMALL_PULL_BYTES: usize = 1 << 20;
+
+/// One PullLogs worth of data from one shard.
+#[derive(Debug, Clone)]
+pub struct PulledBatch {
+    /// Shard id.
+    pub shard: u32,
+    /// Cursor the pull started at.
+    pub cursor: Cursor,
+    /// Cursor after the last group: commit this once every log of the batch is delivered.
+    pub next_cursor: Cursor,
+    /// The LogGroups, still encoded (slices of one decompressed body).
+    pub groups: Vec<LogGroupView>,
+    /// Uncompressed body size.
+    pub raw_size: usize,
+    /// Number of logs in all groups.
+    pub log_count: usize,
+    /// A read-only shard was read to its end: commit `next_cursor` and release the lease;
+    /// nothing more will come.
+    pub end_of_shard: bool,
+    /// Server receive time (unix s) at the cursor position, when SLS sends it.
+    pub cursor_time: Option<i64>,
+}
+
+impl PulledBatch {
+    fn from_response(shard: u32, resp: PullResponse, end_of_shard: bool) -> Self {
+        let log_count = resp.log_count();
+        Self {
+            shard,
+            cursor: resp.cursor,
+            next_cursor: resp.next_cursor,
+            groups: resp.groups,
+            raw_size: resp.raw_size,
+            log_count,
+            end_of_shard,
+            cursor_time: resp.cursor_time,
+        }
+    }
+}
+
+/// A prefetching reader over one leased shard. Dropping it stops the prefetch.
+#[derive(Debug)]
+pub struct ShardReader {
+    shard: u32,
+    batches: mpsc::Receiver<Result<PulledBatch, SlsError>>,
+    task: JoinHandle<()>,
+}
+
+impl ShardReader {
+    pub(crate) fn spawn(
+        shared: Arc<Shared>,
+        shard: u32,
+        cursor: Cursor,
+        revoked: CancellationToken,
+    ) -> Self {
+        // Capacity 1 plus "reserve a slot before pulling": one batch waiting or in flight
+        // while the caller works on the previous one, never more.
+        let (tx, rx) = mpsc::channel(1);
+        let task = tokio::spawn(run(shared, shard, cursor, tx, revoked));
+        Self {
+            shard,
+            batches: rx,
+            task,
+        }
+    }
+
+    /// The shard being read.
+    pub fn shard(&self) -> u32 {
+        self.shard
+    }
+
+    /// The next batch. `None` once the lease is revoked, after an `end_of_shard` batch, or
+    /// after an error was returned. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Result<PulledBatch, SlsError>> {
+        self.batches.recv().await
+    }
+}
+
+impl Drop for ShardReader {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Sleeps unless revoked first; false when revoked.
+async fn pause(revoked: &CancellationToken, delay: Duration) -> bool {
+    tokio::select! {
+        biased;
+        () = revoked.cancelled() => false,
+        () = tokio::time::sleep(delay) => true,
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    shard: u32,
+    mut cursor: Cursor,
+    tx: mpsc::Sender<Result<PulledBatch, SlsError>>,
+    revoked: CancellationToken,
+) {
+    let cfg = &shared.config;
+    let client = &shared.client;
+    let mut backoff = cfg.backoff();
+    let mut readonly_checked: Option<Instant> = None;
+    loop {
+        let permit = tokio::select! {
+            biased;
+            () = revoked.cancelled() => return,
+            permit = tx.reserve() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let batch = loop {
+            let pull = PullRequest {
+                cursor,
+                count: cfg.fetch_count,
+                end_cursor: None,
+                query: cfg.query.clone(),
+                compression: cfg.compression,
+            };
+            let result = tokio::select! {
+                biased;
+                () = revoked.cancelled() => return,
+                r = client.pull_logs(&cfg.logstore, shard, &pull) => r,
+            };
+            match result {
+                Ok(resp) if resp.is_caught_up() => {
+                    backoff.reset();
+                    let drained = resp.end_of_cursor
+                        || (readonly_checked.is_none_or(|t| t.elapsed() >= READONLY_RECHECK) && {
+                            readonly_checked = Some(Instant::now());
+                            is_readonly(&shared, shard).await
+                        });
+                    if drained {
+                        tracing::info!(shard, %cursor, "read-only shard drained");
+                        break PulledBatch::from_response(shard, resp, true);
+                    }
+                    if !pause(&revoked, cfg.idle_wait).await {
+                        return;
+                    }
+                }
+                Ok(resp) => {
+                    backoff.reset();
+                    let end = resp.end_of_cursor;
+                    break PulledBatch::from_response(shard, resp, end);
+                }
+                Err(e) if e.is_invalid_cursor() => {
+                    tracing::warn!(
+                        shard,
+                        %cursor,
+                        start = %cfg.start,
+                        error = %e,
+                        "cursor rejected as invalid; restarting the shard from the configured \
+                         start position (data between the two may be skipped or repeated)"
+                    );
+                    let reset = tokio::select! {
+                        biased;
+                        () = revoked.cancelled() => return,
+                        r = client.get_cursor(&cfg.logstore, shard, cfg.start) => r,
+                    };
+                    match reset {
+                        Ok(start) if start != cursor => cursor = start,
+                        // The start position itself is invalid, or GetCursor failed: back off.
+                        Ok(_) | Err(_) => {
+                            let delay = backoff.next_delay();
+                            if !pause(&revoked, delay).await {
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(e) if e.is_retryable() => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(
+                        shard,
+                        attempt = backoff.attempt(),
+                        ?delay,
+                        error = %e,
+                        "PullLogs failed; retrying"
+                    );
+                    if !pause(&revoked, delay).await {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(shard, error = %e, "PullLogs failed permanently");
+                    permit.send(Err(e));
+                    return;
+                }
+            }
+        };
+        let end = batch.end_of_shard;
+        let small = batch.groups.len() < SMALL_PULL_GROUPS && batch.raw_size < SMALL_PULL_BYTES;
+        cursor = batch.next_cursor;
+        permit.send(Ok(batch));
+        if end {
+            return;
+        }
+        if small && !cfg.small_pull_wait.is_zero() && !pause(&revoked, cfg.small_pull_wait).await {
+            return;
+        }
+    }
+}
+
+/// Whether ListShards reports the shard read-only (false when it cannot tell).
+async fn is_readonly(shared: &Shared, shard: u32) -> bool {
+    match shared.client.list_shards(&shared.config.logstore).await {
+        Ok(shards) => shards
+            .iter()
+            .any(|s| s.shard_id == shard && s.status == ShardStatus::ReadOnly),
+        Err(e) => {
+            tracing::debug!(shard, error = %e, "ListShards failed; assuming read-write");
+            false
+        }
+    }
+}
