@@ -7,12 +7,29 @@
 //! - `telemetry`: the tracing subscriber (human or JSON lines).
 //! - `emulator_cmd`: `shipper emulator` (the SLS-compatible server).
 //! - `plugin_cmd`: `shipper plugin test|inspect`.
-//! - `run`: `shipper run` (consumer group → plugin → sink).
+//! - `run`: `shipper run` (consumer group → plugin → sink): set-up and shutdown.
+//! - `settings`: flags + TOML file + environment → validated settings.
+//! - `pipeline`: one shard: pulled groups → plugin → sink → acknowledgements.
+//! - `checkpoint`: per-shard committer of delivered positions.
+//! - `dead_letter`: the dead-letter JSON-lines file.
+//! - `generation`: the plugin generation in use (swapped atomically).
+//! - `convert`: plugin output types → sink payload types.
+//! - `metrics`, `metrics_server`, `progress`: Prometheus registry, `/metrics` + `/health`,
+//!   and the terminal progress line.
 
+mod checkpoint;
 mod cli;
+mod convert;
+mod dead_letter;
 mod emulator_cmd;
+mod generation;
+mod metrics;
+mod metrics_server;
+mod pipeline;
 mod plugin_cmd;
+mod progress;
 mod run;
+mod settings;
 mod telemetry;
 
 use clap::Parser as _;
@@ -20,7 +37,10 @@ use clap::Parser as _;
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     telemetry::init(cli.log_format, cli.log_level.as_deref());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -1,0 +1,148 @@
+//! Per-shard checkpoint committer: the pipeline reports each position whose every log was
+//! delivered (acknowledgements arrive in cursor order, Vector's ordered-finalizer idea), and
+//! this task commits the latest one to the consumer group without ever stalling the data
+//! path. Commits are coalesced: while one is in flight, newer positions just replace the
+//! pending one, so after a crash at most the in-flight batches (plus one commit round trip)
+//! are delivered again.
+
+use std::time::Duration;
+
+use shipper_sls::consumer::Checkpointer;
+use shipper_sls::cursor::Cursor;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::metrics::{Metrics, ShardLabels};
+use std::sync::Arc;
+
+/// Minimum spacing between two commits of one shard: bounds the commit rate a busy shard
+/// sends to SLS (at most 5/s per shard) while keeping re-delivery after a crash small.
+pub const DEFAULT_MIN_COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+/// Longest wait for the final commit when a shard is released.
+pub const FINAL_COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the committer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitEnd {
+    /// Every reported position was committed.
+    Complete,
+    /// The server says another consumer owns the shard: stop processing it.
+    ShardLost,
+    /// The last position could not be committed (SLS unreachable); it will be re-delivered.
+    Incomplete,
+}
+
+/// Handle to one shard's committer task.
+#[derive(Debug)]
+pub struct Committer {
+    tx: watch::Sender<Option<Cursor>>,
+    lost: watch::Receiver<bool>,
+    task: JoinHandle<CommitEnd>,
+}
+
+impl Committer {
+    /// Starts the committer. `start` is where the shard was read from (already committed,
+    /// or the start position — either way nothing to commit yet).
+    pub fn spawn(
+        checkpointer: Checkpointer,
+        shard: u32,
+        labels: ShardLabels,
+        metrics: Arc<Metrics>,
+        min_interval: Duration,
+    ) -> Self {
+        let (tx, rx) = watch::channel(None);
+        let (lost_tx, lost) = watch::channel(false);
+        let task = tokio::spawn(run(
+            checkpointer,
+            shard,
+            labels,
+            metrics,
+            min_interval,
+            rx,
+            lost_tx,
+        ));
+        Self { tx, lost, task }
+    }
+
+    /// Reports that everything before `cursor` is delivered.
+    pub fn delivered(&self, cursor: Cursor) {
+        self.tx.send_replace(Some(cursor));
+    }
+
+    /// True once the server refused a commit for ownership reasons.
+    pub fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+
+    /// Commits the last reported position and stops (bounded by [`FINAL_COMMIT_TIMEOUT`]).
+    pub async fn finish(self) -> CommitEnd {
+        drop(self.tx);
+        let mut task = self.task;
+        match tokio::time::timeout(FINAL_COMMIT_TIMEOUT, &mut task).await {
+            Ok(Ok(end)) => end,
+            Ok(Err(_panic)) => CommitEnd::Incomplete,
+            Err(_) => {
+                task.abort();
+                CommitEnd::Incomplete
+            }
+        }
+    }
+
+    /// Stops without a final commit (the shard is no longer ours).
+    pub fn abandon(self) {
+        self.task.abort();
+    }
+}
+
+async fn run(
+    checkpointer: Checkpointer,
+    shard: u32,
+    labels: ShardLabels,
+    metrics: Arc<Metrics>,
+    min_interval: Duration,
+    mut rx: watch::Receiver<Option<Cursor>>,
+    lost: watch::Sender<bool>,
+) -> CommitEnd {
+    let mut committed: Option<Cursor> = None;
+    let mut failures: u32 = 0;
+    loop {
+        // Ends when the pipeline drops the sender (finish): then one last commit below.
+        let closing = rx.changed().await.is_err();
+        let Some(target) = *rx.borrow_and_update() else {
+            if closing {
+                return CommitEnd::Complete;
+            }
+            continue;
+        };
+        if committed != Some(target) {
+            match checkpointer.commit(shard, target).await {
+                Ok(()) => {
+                    committed = Some(target);
+                    failures = 0;
+                    metrics.checkpoints.get_or_create(&labels).inc();
+                }
+                Err(e) if e.is_shard_lost() => {
+                    tracing::warn!(shard, error = %e, "checkpoint refused: another consumer owns the shard; stopping it");
+                    let _ = lost.send(true);
+                    return CommitEnd::ShardLost;
+                }
+                Err(e) => {
+                    failures += 1;
+                    metrics.checkpoint_errors.get_or_create(&labels).inc();
+                    tracing::warn!(shard, error = %e, "checkpoint commit failed; a later commit will supersede it");
+                    if closing {
+                        return CommitEnd::Incomplete;
+                    }
+                    // Wake up again to retry even if no newer position arrives.
+                    rx.mark_changed();
+                    tokio::time::sleep(min_interval * failures.min(20)).await;
+                    continue;
+                }
+            }
+        }
+        if closing {
+            return CommitEnd::Complete;
+        }
+        tokio::time::sleep(min_interval).await;
+    }
+}

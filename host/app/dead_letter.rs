@@ -1,0 +1,211 @@
+//! The dead-letter file: logs that could not be delivered, one JSON object per line, with
+//! enough context to replay or investigate them (the original log, where it came from, why it
+//! failed and which plugin generation saw it).
+//!
+//! Entries are written and flushed *before* the shard's checkpoint may move past them, so a
+//! crash can duplicate an entry but never lose one (the same at-least-once rule as delivery).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use shipper_sls::proto::{Log, LogGroup};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Mutex;
+
+/// At which step a log failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The plugin returned a record error for this log.
+    Plugin,
+    /// The plugin trapped or timed out on this log (found by bisection).
+    PluginTrap,
+    /// The sink (SIEM) rejected the formatted event.
+    Sink,
+    /// The host could not decode or route the log/emit.
+    Host,
+}
+
+/// One dead-letter line.
+#[derive(Debug, Serialize)]
+pub struct Entry<'a> {
+    /// When the entry was written (RFC 3339, UTC).
+    pub time: String,
+    /// Failing step.
+    pub stage: Stage,
+    /// Human-readable reason (plugin message, HEC response text, trap message).
+    pub reason: &'a str,
+    /// SLS project.
+    pub project: &'a str,
+    /// SLS logstore.
+    pub logstore: &'a str,
+    /// Shard id.
+    pub shard: u32,
+    /// Cursor of the log's LogGroup (re-pull it with this cursor and count=1).
+    pub cursor: String,
+    /// Index of the log inside its LogGroup.
+    pub log_index: usize,
+    /// Plugin generation (sha256 of the component), when a plugin was involved.
+    pub plugin: Option<&'a str>,
+    /// The log, flattened the way the official SDK flattens it.
+    pub log: serde_json::Value,
+}
+
+/// The SDK's flattened view of one log (`__time__`, `__topic__`, `__source__`,
+/// `__time_ns_part__` when non-zero, `__tag__:<k>`, then contents; sls-protocol.md §5.2).
+/// Values that are not UTF-8 are converted lossily.
+pub fn flatten(group: &LogGroup, log: &Log) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    map.insert("__time__".into(), log.time.into());
+    map.insert(
+        "__topic__".into(),
+        group.topic.clone().unwrap_or_default().into(),
+    );
+    map.insert(
+        "__source__".into(),
+        group.source.clone().unwrap_or_default().into(),
+    );
+    if let Some(ns) = log.time_ns.filter(|&n| n != 0) {
+        map.insert("__time_ns_part__".into(), ns.into());
+    }
+    for tag in &group.log_tags {
+        map.insert(format!("__tag__:{}", tag.key), tag.value.clone().into());
+    }
+    for c in &log.contents {
+        map.insert(
+            c.key.clone(),
+            String::from_utf8_lossy(&c.value).into_owned().into(),
+        );
+    }
+    serde_json::Value::Object(map)
+}
+
+/// Appends entries to the dead-letter file. Cheap to clone; writes are serialised.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    path: PathBuf,
+    file: Arc<Mutex<tokio::fs::File>>,
+}
+
+impl DeadLetter {
+    /// Opens (creating if needed) the file for appending.
+    pub async fn open(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await?;
+        Ok(Self {
+            path: path.to_owned(),
+            file: Arc::new(Mutex::new(file)),
+        })
+    }
+
+    /// The file's path (for log messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes the entries and flushes them to the OS before returning.
+    pub async fn write(&self, entries: &[Entry<'_>]) -> std::io::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(entries.len() * 512);
+        for e in entries {
+            serde_json::to_writer(&mut buf, e).map_err(std::io::Error::other)?;
+            buf.push(b'\n');
+        }
+        let mut file = self.file.lock().await;
+        file.write_all(&buf).await?;
+        file.flush().await?;
+        // The checkpoint moves past these logs next: make them survive a power cut too.
+        file.sync_data().await
+    }
+}
+
+/// RFC 3339 "now" for entries.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shipper_sls::proto::{Content, LogTag};
+
+    fn group() -> LogGroup {
+        LogGroup {
+            logs: vec![Log {
+                time: 1_700_000_000,
+                contents: vec![
+                    Content {
+                        key: "a".into(),
+                        value: b"1".to_vec(),
+                    },
+                    Content {
+                        key: "bad".into(),
+                        value: vec![0xff, b'x'],
+                    },
+                ],
+                time_ns: Some(5),
+            }],
+            topic: Some("t".into()),
+            source: None,
+            log_tags: vec![LogTag {
+                key: "host".into(),
+                value: "h".into(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn flatten_follows_the_sdk_order() {
+        let g = group();
+        let v = flatten(&g, &g.logs[0]);
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        // serde_json's Map is sorted unless preserve_order; check content, not order.
+        assert!(keys.contains(&"__tag__:host") && keys.contains(&"__time_ns_part__"));
+        assert_eq!(v["__topic__"], "t");
+        assert_eq!(v["__source__"], "");
+        assert_eq!(v["bad"], "\u{fffd}x");
+        assert_eq!(v["a"], "1");
+    }
+
+    #[tokio::test]
+    async fn entries_are_appended_as_json_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/dlq.jsonl");
+        let dl = DeadLetter::open(&path).await.unwrap();
+        let g = group();
+        let entry = |reason| Entry {
+            time: now_rfc3339(),
+            stage: Stage::Plugin,
+            reason,
+            project: "p",
+            logstore: "l",
+            shard: 3,
+            cursor: "MTA=".into(),
+            log_index: 0,
+            plugin: Some("abc"),
+            log: flatten(&g, &g.logs[0]),
+        };
+        dl.write(&[entry("first")]).await.unwrap();
+        dl.write(&[entry("second"), entry("third")]).await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[2]["reason"], "third");
+        assert_eq!(lines[0]["stage"], "plugin");
+        assert_eq!(lines[0]["shard"], 3);
+        assert_eq!(lines[0]["log"]["a"], "1");
+    }
+}
