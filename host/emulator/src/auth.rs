@@ -63,10 +63,7 @@ pub(crate) fn verify(req: &Request, credentials: &Credentials) -> Result<(), Api
         Err(ApiError::new(
             401,
             "SignatureNotMatch",
-            format!(
-                "signature {signature} does not match; the server signed {:?}",
-                string_to_sign
-            ),
+            format!("signature {signature} does not match; the server signed {string_to_sign:?}"),
         ))
     }
 }

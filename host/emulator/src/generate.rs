@@ -256,7 +256,7 @@ impl Generator {
         let audit = match self.kind {
             SampleKind::Audit => true,
             SampleKind::Nginx => false,
-            SampleKind::Mixed => self.groups % 2 == 0,
+            SampleKind::Mixed => self.groups.is_multiple_of(2),
         };
         self.groups += 1;
         let mut out = Vec::with_capacity(logs * if audit { 1200 } else { 600 } + 128);

@@ -485,7 +485,7 @@ impl Logstore {
         }
         self.add_children(
             &mut shards,
-            &[parent.clone()],
+            std::slice::from_ref(&parent),
             &[(parent.begin_key, key), (key, parent.end_key)],
         )
     }
@@ -521,13 +521,13 @@ impl Logstore {
         parents: &[Arc<Shard>],
         ranges: &[(u128, u128)],
     ) -> Result<Vec<Arc<Shard>>, ApiError> {
-        let mut next_id = shards.iter().map(|s| s.id + 1).max().unwrap_or(0);
+        let first_id = shards.iter().map(|s| s.id + 1).max().unwrap_or(0);
         let mut out: Vec<Arc<Shard>> = parents.to_vec();
         let (base, created) = (now_nanos(), now_secs());
         let parent_ids: Vec<u32> = parents.iter().map(|p| p.id).collect();
-        for &(begin, end) in ranges {
+        for (id, &(begin, end)) in (first_id..).zip(ranges) {
             let child = Shard::new(ShardSpec {
-                id: next_id,
+                id,
                 base,
                 create_time: created,
                 begin_key: begin,
@@ -538,7 +538,6 @@ impl Logstore {
                 dir: self.dir.as_ref(),
             })
             .map_err(persist_error)?;
-            next_id += 1;
             let child = Arc::new(child);
             shards.push(child.clone());
             out.push(child);

@@ -14,12 +14,11 @@ use crate::routes::{json_body, paging};
 use crate::server::State;
 use crate::store::{Logstore, LogstoreMeta, Project, Shard, ShardStatus, lock, now_secs};
 
+/// The settable keys of CreateLogstore/UpdateLogstore; unknown keys are ignored.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct CreateBody {
-    logstore_name: String,
+struct Settings {
     ttl: Option<u32>,
-    shard_count: Option<u32>,
     #[serde(rename = "enable_tracking")]
     enable_tracking: Option<bool>,
     auto_split: Option<bool>,
@@ -28,21 +27,45 @@ struct CreateBody {
     telemetry_type: Option<String>,
 }
 
+impl Settings {
+    fn apply(self, meta: &mut LogstoreMeta) {
+        if let Some(v) = self.ttl {
+            meta.ttl = v;
+        }
+        if let Some(v) = self.enable_tracking {
+            meta.enable_tracking = v;
+        }
+        if let Some(v) = self.auto_split {
+            meta.auto_split = v;
+        }
+        if let Some(v) = self.max_split_shard {
+            meta.max_split_shard = v;
+        }
+        if let Some(v) = self.append_meta {
+            meta.append_meta = v;
+        }
+        if let Some(v) = self.telemetry_type {
+            meta.telemetry_type = v;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody {
+    logstore_name: String,
+    shard_count: Option<u32>,
+    #[serde(flatten)]
+    settings: Settings,
+}
+
 /// Shards of a logstore created without `shardCount` (the SLS console default).
 const DEFAULT_SHARD_COUNT: u32 = 2;
 
 pub(crate) fn create(state: &State, project: &Project, req: &Request) -> Result<Reply, ApiError> {
     let body: CreateBody = json_body(req)?;
     let mut meta = LogstoreMeta::default();
-    apply(
-        &mut meta,
-        body.ttl,
-        body.enable_tracking,
-        body.auto_split,
-        body.max_split_shard,
-        body.append_meta,
-        body.telemetry_type,
-    );
+    body.settings.apply(&mut meta);
     state.store.create_logstore(
         project,
         &body.logstore_name,
@@ -52,63 +75,11 @@ pub(crate) fn create(state: &State, project: &Project, req: &Request) -> Result<
     Ok(Reply::empty())
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one optional value per documented key"
-)]
-fn apply(
-    meta: &mut LogstoreMeta,
-    ttl: Option<u32>,
-    enable_tracking: Option<bool>,
-    auto_split: Option<bool>,
-    max_split_shard: Option<u32>,
-    append_meta: Option<bool>,
-    telemetry_type: Option<String>,
-) {
-    if let Some(v) = ttl {
-        meta.ttl = v;
-    }
-    if let Some(v) = enable_tracking {
-        meta.enable_tracking = v;
-    }
-    if let Some(v) = auto_split {
-        meta.auto_split = v;
-    }
-    if let Some(v) = max_split_shard {
-        meta.max_split_shard = v;
-    }
-    if let Some(v) = append_meta {
-        meta.append_meta = v;
-    }
-    if let Some(v) = telemetry_type {
-        meta.telemetry_type = v;
-    }
-}
-
 pub(crate) fn update(state: &State, ls: &Logstore, req: &Request) -> Result<Reply, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct UpdateBody {
-        ttl: Option<u32>,
-        #[serde(rename = "enable_tracking")]
-        enable_tracking: Option<bool>,
-        auto_split: Option<bool>,
-        max_split_shard: Option<u32>,
-        append_meta: Option<bool>,
-        telemetry_type: Option<String>,
-    }
-    let body: UpdateBody = json_body(req)?;
+    let body: Settings = json_body(req)?;
     {
         let mut meta = lock(&ls.meta);
-        apply(
-            &mut meta,
-            body.ttl,
-            body.enable_tracking,
-            body.auto_split,
-            body.max_split_shard,
-            body.append_meta,
-            body.telemetry_type,
-        );
+        body.apply(&mut meta);
         meta.last_modify_time = now_secs();
     }
     state.store.save()?;
