@@ -8,7 +8,7 @@
 //!
 //! Layout:
 //! - [`project`] — CreateProject, CreateLogstore, ListLogstores (setup, tests, the emulator demo).
-//! - [`shards`] — ListShards.
+//! - [`shards`] — ListShards, SplitShard.
 //! - [`logs`] — GetCursor, PullLogs, PutLogs.
 //! - [`consumer_group`] — consumer-group CRUD, heartbeat, checkpoints.
 

@@ -1,4 +1,4 @@
-//! ListShards (shared/sls-protocol.md §3.3). The consumer does not need it for assignment
+//! ListShards and SplitShard (shared/sls-protocol.md §3.3). The consumer does not need it for assignment
 //! (heartbeats do that); it uses it to learn whether a caught-up shard is read-only, and
 //! PutLogs uses it to route to a shard id.
 
@@ -54,6 +54,28 @@ impl Client {
     pub async fn list_shards(&self, logstore: &str) -> Result<Vec<ShardInfo>, SlsError> {
         let resp = self.send(list_shards_request(logstore)).await?;
         super::parse_json("ListShards", &resp.body)
+    }
+}
+
+impl Client {
+    /// SplitShard: closes `shard` (it turns read-only) and creates two read-write shards
+    /// covering its range, split at `key` (32 hex digits of the MD5 space). Returns the shards
+    /// involved. For tests and tooling; a consumer only sees the effect.
+    pub async fn split_shard(
+        &self,
+        logstore: &str,
+        shard: u32,
+        key: &str,
+    ) -> Result<Vec<ShardInfo>, SlsError> {
+        let req = ApiRequest::new(
+            "SplitShard",
+            Method::POST,
+            format!("{}/shards/{shard}", logstore_path(logstore)),
+        )
+        .param("action", "split")
+        .param("key", key);
+        let resp = self.send(req).await?;
+        super::parse_json("SplitShard", &resp.body)
     }
 }
 

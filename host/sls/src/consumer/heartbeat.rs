@@ -38,6 +38,8 @@ struct Loop {
     preparing: JoinSet<()>,
     last_success: Instant,
     failing_since: Option<Instant>,
+    /// The shards were given up during the current failure streak (disarms the deadline).
+    gave_up: bool,
 }
 
 pub(crate) async fn run(
@@ -53,10 +55,14 @@ pub(crate) async fn run(
         preparing: JoinSet::new(),
         last_success: Instant::now(),
         failing_since: None,
+        gave_up: false,
     };
     let mut again = false;
     loop {
         if !again {
+            // While heartbeats fail, also wake up exactly when the give-up deadline passes
+            // (not only at the next failed beat).
+            let give_up = (hb.failing_since.is_some() && !hb.gave_up).then(|| hb.give_up_at());
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
@@ -66,21 +72,64 @@ pub(crate) async fn run(
                     }
                     continue;
                 }
+                () = sleep_until_opt(give_up) => {
+                    hb.give_up_if_silent();
+                    continue;
+                }
                 _ = interval.tick() => {}
                 () = hb.shared.beat_now.notified() => {}
             }
         }
-        again = tokio::select! {
+        let rejoin = tokio::select! {
             biased;
             () = stop.cancelled() => break,
-            again = hb.beat() => again,
+            rejoin = hb.beat() => rejoin,
         };
+        // Re-join at once, but never twice in a row: a server that keeps answering
+        // "not exist" must not turn this into a busy loop.
+        again = rejoin && !again;
         interval.reset();
     }
     hb.preparing.shutdown().await;
 }
 
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Loop {
+    /// When held shards are given up if no heartbeat succeeds: the server has dropped us
+    /// after `timeout`, and one more interval covers a heartbeat in flight at that moment.
+    fn give_up_at(&self) -> Instant {
+        let cfg = &self.shared.config;
+        self.last_success + cfg.timeout + cfg.heartbeat_interval
+    }
+
+    /// Orphans every shard once the give-up deadline has passed.
+    fn give_up_if_silent(&mut self) {
+        let silent = self.last_success.elapsed();
+        if Instant::now() < self.give_up_at() {
+            return;
+        }
+        self.gave_up = true;
+        let shards = self
+            .shared
+            .membership()
+            .orphan_all(RevokeReason::HeartbeatLost);
+        if !shards.is_empty() {
+            tracing::error!(
+                ?shards,
+                ?silent,
+                "no successful heartbeat for longer than timeout + interval; giving up the \
+                 shards (another consumer may own them now)"
+            );
+        }
+    }
+
     /// One heartbeat. Returns whether to beat again at once (re-join).
     async fn beat(&mut self) -> bool {
         let shared = self.shared.clone();
@@ -99,6 +148,7 @@ impl Loop {
         match result {
             Ok(assigned) => {
                 self.last_success = Instant::now();
+                self.gave_up = false;
                 if let Some(since) = self.failing_since.take() {
                     tracing::info!(after = ?since.elapsed(), "heartbeat recovered");
                 }
@@ -142,23 +192,12 @@ impl Loop {
             Err(e) => {
                 self.failing_since.get_or_insert_with(Instant::now);
                 let silent = self.last_success.elapsed();
-                let limit = cfg.timeout + cfg.heartbeat_interval;
                 if e.is_retryable() {
                     tracing::warn!(error = %e, ?silent, "heartbeat failed");
                 } else {
                     tracing::error!(error = %e, ?silent, "heartbeat rejected");
                 }
-                if silent > limit {
-                    let shards = shared.membership().orphan_all(RevokeReason::HeartbeatLost);
-                    if !shards.is_empty() {
-                        tracing::error!(
-                            ?shards,
-                            ?silent,
-                            "no successful heartbeat for longer than timeout + interval; \
-                             giving up the shards (another consumer may own them now)"
-                        );
-                    }
-                }
+                self.give_up_if_silent();
                 false
             }
         }

@@ -364,8 +364,12 @@ impl Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        // Without `shutdown`, just stop heartbeating: the server frees the shards after the
-        // group timeout and leases see nothing more (they are not revoked).
+        // Without `shutdown`: revoke every lease (holders should stop; their commits still
+        // work until the server times this consumer out) and stop heartbeating. The server
+        // frees the shards after the group timeout.
+        if let Ok(mut m) = self.shared.state.lock() {
+            m.begin_shutdown();
+        }
         self.stop.cancel();
         if let Some(task) = self.heartbeat.take() {
             task.abort();

@@ -1,0 +1,21 @@
+//! `shipper-sls` against the in-process emulator (`shipper-emulator`) over real HTTP on
+//! `127.0.0.1:0`: the scenarios of issue 3 §3 run with shipper's own client and consumer,
+//! plus a group shared with the official Python SDK's `ConsumerWorker`.
+//!
+//! One test binary (style.md habit 15); each module is one area:
+
+/// Emulator start-up, clients, test data, `eventually`, the Python locator.
+mod harness;
+
+/// A TCP proxy a test can cut off (network partition).
+mod proxy;
+
+/// Setup, PutLogs/PullLogs/GetCursor round trips, SPL, consumer-group calls, errors.
+mod api;
+
+/// The consumer-group worker: exactly-once with one consumer, split and failover with two,
+/// graceful hand-off, read-only shards, cursor reset, expiry and lost heartbeats.
+mod consumer;
+
+/// One Python SDK `ConsumerWorker` and one Rust consumer in the same group.
+mod mixed;
