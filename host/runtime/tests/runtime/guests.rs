@@ -513,3 +513,74 @@ async fn metadata_lists_imports_and_exports() {
     );
     assert_eq!(meta.size, artifacts::read(artifacts::GUEST_ECHO).len());
 }
+
+/// The benchmark's bytes-in guest formats every log of a realistic group into an HEC event
+/// whose body is valid JSON holding the log's contents.
+#[tokio::test]
+async fn bench_bytes() {
+    let plugin = load(artifacts::GUEST_BENCH_BYTES);
+    let mut instance = plugin.instantiate("{}").await.unwrap();
+    let group = samples::nginx_group(20);
+    let results = process(&mut instance, &group).await.unwrap();
+    assert_eq!(results.len(), 20);
+    for (result, log) in results.iter().zip(&group.logs) {
+        let Payload::Hec(event) = &result.as_ref().unwrap()[0].payload else {
+            panic!("HEC payload")
+        };
+        let HecBody::Json(body) = &event.body else {
+            panic!("JSON body")
+        };
+        let parsed: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(parsed.as_object().unwrap().len(), log.contents.len());
+        assert_eq!(event.time.unwrap().seconds, i64::from(log.time));
+        assert_eq!(event.source.as_deref(), Some("nginx_access"));
+    }
+}
+
+/// The structured-record twin is not a shipper plugin (the runtime refuses it), and it
+/// formats exactly like the bytes-in guest, so the benchmark compares interfaces only.
+#[tokio::test]
+async fn bench_structured() {
+    let message = expect_load_error(
+        artifacts::GUEST_BENCH_STRUCTURED,
+        LoadErrorKind::DisallowedImport,
+    );
+    assert!(
+        message.contains("imports `shipper-bench:structured/types@0.1.0`"),
+        "{message}"
+    );
+
+    let group = samples::nginx_group(20);
+    let bytes = samples::encode_group(&group);
+    let plugin = load(artifacts::GUEST_BENCH_BYTES);
+    let mut instance = plugin.instantiate("{}").await.unwrap();
+    let from_bytes = instance
+        .process(&crate::support::batch(), &bytes, 20)
+        .await
+        .unwrap();
+
+    let mut runner = crate::structured::StructuredRunner::new(&artifacts::read(
+        artifacts::GUEST_BENCH_STRUCTURED,
+    ))
+    .await;
+    let (meta, logs) = crate::structured::StructuredRunner::build(&bytes);
+    let from_records = runner.process(&meta, &logs).await;
+    assert_eq!(from_records.len(), from_bytes.len());
+    for (a, b) in from_bytes.iter().zip(&from_records) {
+        let (Payload::Hec(a), crate::structured::Payload::Hec(b)) = (
+            &a.as_ref().unwrap()[0].payload,
+            &b.as_ref().unwrap()[0].payload,
+        ) else {
+            panic!("both emit HEC events")
+        };
+        let (HecBody::Json(a_body), crate::structured::HecBody::Json(b_body)) = (&a.body, &b.body)
+        else {
+            panic!("both emit JSON bodies")
+        };
+        assert_eq!(a_body, b_body);
+        assert_eq!(a.host, b.host);
+        assert_eq!(a.source, b.source);
+        let (ta, tb) = (a.time.unwrap(), b.time.unwrap());
+        assert_eq!((ta.seconds, ta.nanos), (tb.seconds, tb.nanos));
+    }
+}

@@ -4,4 +4,5 @@
 
 mod guests;
 mod plugins;
+mod structured;
 mod support;
