@@ -137,7 +137,8 @@ impl PluginInstance {
     }
 
     /// Formats one log group: `group` is one SLS `LogGroup` in protobuf wire encoding with
-    /// `log_count` logs. Returns one result per log, in order.
+    /// `log_count` logs. Returns one result per log, in order. Must run inside a tokio
+    /// runtime with the time driver enabled; the call yields to it at every epoch tick.
     ///
     /// Errors: [`PluginError::Trap`] (this instance is now poisoned),
     /// [`PluginError::Guest`] (the plugin failed the batch), [`PluginError::Output`] (the

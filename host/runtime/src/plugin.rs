@@ -225,7 +225,8 @@ impl Plugin {
     }
 
     /// Creates a fresh instance (own store, limits, deadline) and runs `init(config_json)`.
-    /// Call it at start, after any trap, and to recycle an instance.
+    /// Call it at start, after any trap, and to recycle an instance. Must run inside a tokio
+    /// runtime with the time driver enabled (the budget has a wall-clock backstop).
     pub async fn instantiate(&self, config_json: &str) -> Result<PluginInstance, PluginError> {
         let limits = &self.inner.limits;
         if config_json.len() > limits.max_config_bytes {
