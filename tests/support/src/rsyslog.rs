@@ -84,9 +84,18 @@ impl Rsyslog {
 
     fn wait_ready(&mut self) {
         let state = self.daemon.state.path().to_owned();
+        let fixed = self.tcp_port.as_ref().map(PortGuard::port);
         eventually("rsyslog listeners to write their port files", || {
             self.daemon.assert_running(INSTALL);
-            for l in TCP_LISTENERS {
+            // rsyslog writes a port file only for kernel-chosen ports: poll-connect a fixed one.
+            if let Some(p) = fixed {
+                std::net::TcpStream::connect(("127.0.0.1", p))
+                    .map_err(|e| format!("tcp port {p}: {e}\n{}", self.daemon.diagnostics()))?;
+            }
+            for l in TCP_LISTENERS
+                .into_iter()
+                .filter(|l| fixed.is_none() || *l != "tcp")
+            {
                 let s =
                     std::fs::read_to_string(state.join(format!("port.{l}"))).unwrap_or_default();
                 if s.trim().parse::<u16>().is_err() {
@@ -124,6 +133,9 @@ impl Rsyslog {
     pub fn port(&self, listener: &str) -> u16 {
         if listener == "udp" {
             return self.udp_port.port();
+        }
+        if let (true, Some(p)) = (listener == "tcp", &self.tcp_port) {
+            return p.port();
         }
         let s = std::fs::read_to_string(self.daemon.state.path().join(format!("port.{listener}")))
             .unwrap_or_else(|e| panic!("no port file for rsyslog listener {listener:?}: {e}"));

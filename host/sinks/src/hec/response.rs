@@ -161,17 +161,22 @@ fn describe(status: u16, answer: Option<&HecAnswer>, body: &[u8]) -> String {
 /// Classifies a failure below HTTP (connect, TLS, timeout, reset). TLS certificate
 /// problems need an operator (configuration); everything else is transient.
 pub(crate) fn classify_transport(err: &reqwest::Error, url: &str) -> Outcome {
+    let chain = error_chain(err);
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut tls = false;
     while let Some(e) = source {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Outcome::Config {
-                reason: format!(
-                    "TLS handshake with {url} failed ({tls}): set `tls.ca_file` to the CA that signed the HEC certificate (Splunk's default is SplunkCommonCA), or fix `tls.server_name`"
-                ),
-                reread_token: false,
-            };
-        }
+        tls |= e.downcast_ref::<rustls::Error>().is_some();
         source = e.source();
+    }
+    // hyper-util wraps the rustls error in an io::Error whose `source()` skips it, so the
+    // text is checked too (rustls' Display forms).
+    if tls || chain.contains("invalid peer certificate") || chain.contains("received fatal alert") {
+        return Outcome::Config {
+            reason: format!(
+                "TLS handshake with {url} failed ({chain}): set `tls.ca_file` to the CA that signed the HEC certificate (Splunk's default is SplunkCommonCA), or fix `tls.server_name`"
+            ),
+            reread_token: false,
+        };
     }
     let kind = if err.is_timeout() {
         "timed out"
@@ -182,7 +187,7 @@ pub(crate) fn classify_transport(err: &reqwest::Error, url: &str) -> Outcome {
     };
     Outcome::Transient {
         retry_after: None,
-        reason: format!("{url}: {kind}: {}", error_chain(err)),
+        reason: format!("{url}: {kind}: {chain}"),
     }
 }
 

@@ -1,0 +1,564 @@
+//! The HEC sink against the in-process test receiver: rendering end to end, gzip on/off,
+//! `/raw`, and every fault: 503 bursts (with Retry-After), slow answers, timeouts, resets,
+//! 413 splitting, bad events rejected with Splunk's reason, a bad token that is never
+//! dropped (token file re-read), HTML answers, indexer ack on and with timeouts, TLS,
+//! health checks.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shipper_sinks::payload::{Field, HecBody, HecEvent, Payload, Timestamp};
+use shipper_sinks::{RenderError, SinkErrorKind};
+use shipper_test_support::certs::TestPki;
+use shipper_test_support::eventually::eventually_async;
+use shipper_test_support::hec_receiver::{
+    Endpoint, Fault, HecReceiver, HecReceiverConfig, TEST_TOKEN, TokenSpec,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{build, render_all};
+
+/// Fast retry timing so fault tests finish quickly.
+fn config(rx: &HecReceiver, extra: Value) -> Value {
+    let mut c = json!({
+        "type": "hec",
+        "endpoint": rx.url(),
+        "token": TEST_TOKEN,
+        "retry": { "initial_backoff_ms": 10, "max_backoff_ms": 50, "config_error_backoff_ms": 50 },
+    });
+    for (k, v) in extra.as_object().expect("object") {
+        c[k] = v.clone();
+    }
+    c
+}
+
+fn event(i: usize) -> Payload {
+    Payload::Hec(HecEvent {
+        body: HecBody::Json(format!(r#"{{"seq":{i},"msg":"héllo \"{i}\""}}"#)),
+        time: Some(Timestamp {
+            seconds: 1_700_000_000 + i as i64,
+            nanos: 123_456_789,
+        }),
+        host: Some("web-1".into()),
+        source: Some("sls:proj/logstore".into()),
+        sourcetype: Some("_json".into()),
+        index: Some("main".into()),
+        fields: vec![
+            Field::new("shard", (i % 4).to_string()),
+            Field::new("tag", "a\"b\\c\n"),
+        ],
+    })
+}
+
+fn events(n: usize) -> Vec<Payload> {
+    (0..n).map(event).collect()
+}
+
+/// The `seq` of every received `/event` event, sorted.
+fn seqs(rx: &HecReceiver) -> Vec<u64> {
+    let mut s: Vec<u64> = rx
+        .events()
+        .iter()
+        .filter(|e| e.endpoint == Endpoint::Event)
+        .filter_map(|e| e.envelope["event"]["seq"].as_u64())
+        .collect();
+    s.sort_unstable();
+    s
+}
+
+fn all(n: usize) -> Vec<u64> {
+    (0..n as u64).collect()
+}
+
+#[tokio::test]
+async fn hec_delivers_envelopes_exactly_with_gzip() {
+    let rx = HecReceiver::start_default().await;
+    let stop = CancellationToken::new();
+    let sink = build(config(&rx, json!({})), &stop).await;
+    sink.healthcheck().await.expect("healthy");
+    let mut payloads = events(50);
+    payloads.push(Payload::Hec(HecEvent {
+        body: HecBody::Text("plain text\twith tab, 中文, \u{1}".into()),
+        ..HecEvent::new(HecBody::Text(String::new()))
+    }));
+    let delivery = sink.send(render_all(sink.as_ref(), &payloads)).await;
+    assert!(delivery.is_complete_success(), "{delivery:?}");
+    assert_eq!(delivery.batch.len(), 51, "the batch comes back for reuse");
+    assert_eq!(seqs(&rx), all(50));
+    let got = rx.events();
+    let first = &got
+        .iter()
+        .find(|e| e.envelope["event"]["seq"] == 0)
+        .unwrap()
+        .envelope;
+    assert_eq!(
+        *first,
+        json!({"time": 1_700_000_000.123456, "host": "web-1", "source": "sls:proj/logstore", "sourcetype": "_json",
+               "index": "main", "event": {"seq": 0, "msg": "héllo \"0\""}, "fields": {"shard": "0", "tag": "a\"b\\c\n"}})
+    );
+    let text = got
+        .iter()
+        .find(|e| e.envelope["event"].is_string())
+        .unwrap();
+    assert_eq!(text.envelope["event"], "plain text\twith tab, 中文, \u{1}");
+    assert_eq!(
+        text.text, r#"{"event":"plain text\twith tab, 中文, \u0001"}"#,
+        "escaping per DESIGN.md"
+    );
+    let posts: Vec<_> = rx
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/event") && r.events > 0)
+        .collect();
+    assert!(
+        posts.iter().all(|r| r.gzip && r.channel.is_some()),
+        "{posts:?}"
+    );
+    let m = sink.metrics().snapshot();
+    assert_eq!(m.events_accepted, 51);
+    assert!(
+        m.wire_bytes < m.request_bytes,
+        "gzip shrinks the body: {m:?}"
+    );
+    assert_eq!(m.hec_codes[0], posts.len() as u64);
+}
+
+#[tokio::test]
+async fn hec_without_gzip_and_raw_endpoint() {
+    let rx = HecReceiver::start_default().await;
+    let stop = CancellationToken::new();
+    let sink = build(
+        config(
+            &rx,
+            json!({"gzip": false, "raw": {"sourcetype": "nginx", "host": "h 1"}}),
+        ),
+        &stop,
+    )
+    .await;
+    let mut payloads = events(3);
+    payloads.push(Payload::Raw(b"raw line one".to_vec()));
+    payloads.push(Payload::Raw(b"raw line two\n".to_vec()));
+    payloads.push(event(3));
+    let delivery = sink.send(render_all(sink.as_ref(), &payloads)).await;
+    assert!(delivery.is_complete_success(), "{delivery:?}");
+    assert_eq!(seqs(&rx), all(4));
+    let raw: Vec<_> = rx
+        .events()
+        .into_iter()
+        .filter(|e| e.endpoint == Endpoint::Raw)
+        .collect();
+    assert_eq!(
+        raw.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(),
+        ["raw line one", "raw line two"]
+    );
+    assert_eq!(
+        raw[0].query.get("sourcetype").map(String::as_str),
+        Some("nginx")
+    );
+    assert_eq!(raw[0].query.get("host").map(String::as_str), Some("h 1"));
+    assert!(
+        raw[0].query.contains_key("channel"),
+        "a channel is always sent on /raw"
+    );
+    assert!(rx.requests().iter().all(|r| !r.gzip));
+}
+
+#[tokio::test]
+async fn hec_retries_a_503_burst_honouring_retry_after() {
+    let rx = HecReceiver::start_default().await;
+    rx.push_fault(Fault::busy(), 4);
+    rx.push_fault(
+        Fault::Status {
+            status: 503,
+            code: Some(9),
+            text: "Server is busy",
+            retry_after: Some(1),
+        },
+        1,
+    );
+    let stop = CancellationToken::new();
+    let sink = build(config(&rx, json!({})), &stop).await;
+    let started = tokio::time::Instant::now();
+    let delivery = sink.send(render_all(sink.as_ref(), &events(20))).await;
+    assert!(delivery.is_complete_success(), "{delivery:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
+    assert_eq!(seqs(&rx), all(20), "nothing lost, nothing duplicated");
+    let m = sink.metrics().snapshot();
+    assert_eq!((m.errors_transient, m.retries), (5, 5), "{m:?}");
+    assert_eq!(m.hec_codes[9], 5);
+}
+
+#[tokio::test]
+async fn hec_survives_slow_answers_resets_and_timeouts() {
+    let rx = HecReceiver::start_default().await;
+    let stop = CancellationToken::new();
+    let sink = build(config(&rx, json!({"request_timeout_ms": 1_000})), &stop).await;
+
+    rx.push_fault(Fault::Delay(Duration::from_millis(200)), 1);
+    let d = sink.send(render_all(sink.as_ref(), &events(5))).await;
+    assert!(d.is_complete_success());
+    assert_eq!(
+        seqs(&rx),
+        all(5),
+        "a slow answer within the timeout: exactly once"
+    );
+
+    rx.push_fault(Fault::Reset, 3);
+    let d = sink
+        .send(render_all(
+            sink.as_ref(),
+            &(5..10).map(event).collect::<Vec<_>>(),
+        ))
+        .await;
+    assert!(d.is_complete_success());
+    assert_eq!(seqs(&rx), all(10), "resets are retried: nothing lost");
+
+    // Slower than the timeout: retried; whether the abandoned request was stored too is
+    // up to the receiver (at-least-once), but nothing may be lost.
+    rx.push_fault(Fault::Delay(Duration::from_millis(1_500)), 1);
+    let d = sink
+        .send(render_all(
+            sink.as_ref(),
+            &(10..15).map(event).collect::<Vec<_>>(),
+        ))
+        .await;
+    assert!(d.is_complete_success());
+    let unique: std::collections::BTreeSet<_> = seqs(&rx).into_iter().collect();
+    assert_eq!(unique.into_iter().collect::<Vec<_>>(), all(15));
+    let m = sink.metrics().snapshot();
+    assert!(m.errors_transient >= 4, "{m:?}");
+}
+
+#[tokio::test]
+async fn hec_splits_on_413_and_rejects_a_single_oversized_event() {
+    let rx = HecReceiver::start_default().await;
+    rx.set_max_decoded_body(Some(2_000));
+    let stop = CancellationToken::new();
+    let sink = build(config(&rx, json!({})), &stop).await;
+    let mut payloads = events(40); // ~250 B each: needs several splits
+    payloads.insert(
+        17,
+        Payload::Hec(HecEvent::new(HecBody::Text("x".repeat(3_000)))),
+    );
+    let delivery = sink.send(render_all(sink.as_ref(), &payloads)).await;
+    assert!(!delivery.cancelled);
+    assert_eq!(delivery.rejected.len(), 1, "{:?}", delivery.rejected);
+    assert_eq!(delivery.rejected[0].index, 17);
+    assert!(
+        delivery.rejected[0].reason.contains("413"),
+        "{}",
+        delivery.rejected[0].reason
+    );
+    assert_eq!(
+        seqs(&rx),
+        all(40),
+        "every other event delivered exactly once"
+    );
+    let m = sink.metrics().snapshot();
+    assert!(m.errors_too_large > 2, "{m:?}");
+    assert!(
+        rx.requests()
+            .iter()
+            .filter(|r| r.status == 200)
+            .all(|r| r.decoded_bytes <= 2_000)
+    );
+}
+
+#[tokio::test]
+async fn hec_rejects_bad_events_with_the_hec_reason_and_delivers_the_rest() {
+    let rx = HecReceiver::start_default().await;
+    rx.set_bad_event_marker(Some("POISON"));
+    let stop = CancellationToken::new();
+    let sink = build(config(&rx, json!({})), &stop).await;
+    let mut payloads = events(30);
+    payloads[3] = Payload::Hec(HecEvent::new(HecBody::Text("POISON one".into())));
+    payloads[21] = Payload::Hec(HecEvent::new(HecBody::Text("POISON two".into())));
+    payloads[25] = Payload::Hec(HecEvent::new(HecBody::Json("{not json".into())));
+    payloads[27] = Payload::Hec(HecEvent::new(HecBody::Json("\"\"".into())));
+    let delivery = sink.send(render_all(sink.as_ref(), &payloads)).await;
+    assert!(!delivery.cancelled);
+    let rejected: BTreeMap<usize, String> = delivery
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.reason.clone()))
+        .collect();
+    assert_eq!(
+        rejected.keys().copied().collect::<Vec<_>>(),
+        [3, 21, 25, 27]
+    );
+    assert!(
+        rejected[&3].contains(r#"code 6 "Invalid data format" (invalid-event-number 3)"#),
+        "{}",
+        rejected[&3]
+    );
+    assert!(rejected[&25].contains("code 6"), "{}", rejected[&25]);
+    assert!(
+        rejected[&27].contains(r#"code 13 "Event field cannot be blank""#),
+        "{}",
+        rejected[&27]
+    );
+    let expected: Vec<u64> = (0..30u64)
+        .filter(|i| ![3, 21, 25, 27].contains(i))
+        .collect();
+    assert_eq!(seqs(&rx), expected, "everything else exactly once");
+    assert_eq!(sink.metrics().snapshot().events_rejected, 4);
+}
+
+#[tokio::test]
+async fn hec_bad_token_is_never_dropped_and_a_fixed_token_file_resumes() {
+    let rx = HecReceiver::start_default().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("hec.token");
+    std::fs::write(&token_file, "00000000-0000-0000-0000-000000000000\n").unwrap();
+    let stop = CancellationToken::new();
+    let mut c = config(&rx, json!({"token_file": token_file}));
+    c.as_object_mut().unwrap().remove("token");
+    let sink = build(c, &stop).await;
+    let err = sink.healthcheck().await.expect_err("bad token at start-up");
+    assert_eq!(err.kind, SinkErrorKind::Config);
+    assert!(err.message.contains("token"), "{err}");
+
+    let send = tokio::spawn(sink.send(render_all(sink.as_ref(), &events(10))));
+    eventually_async("several 403 answers", || async {
+        let n = rx.requests().iter().filter(|r| r.status == 403).count();
+        if n >= 3 {
+            Ok(())
+        } else {
+            Err(format!("{n} x 403"))
+        }
+    })
+    .await;
+    assert!(
+        !send.is_finished(),
+        "a bad token must not settle (drop) the batch"
+    );
+    let m = sink.metrics().snapshot();
+    assert!(m.errors_config >= 3 && m.events_rejected == 0, "{m:?}");
+    assert!(
+        m.last_error.as_deref().unwrap_or("").contains("token_file"),
+        "{m:?}"
+    );
+    assert!(
+        !format!("{m:?}").contains("00000000-0000"),
+        "the token never appears in messages"
+    );
+
+    std::fs::write(&token_file, format!("{TEST_TOKEN}\n")).unwrap();
+    let delivery = send.await.unwrap();
+    assert!(delivery.is_complete_success(), "{delivery:?}");
+    assert_eq!(seqs(&rx), all(10));
+    sink.healthcheck()
+        .await
+        .expect("healthy with the new token");
+}
+
+#[tokio::test]
+async fn hec_config_errors_wait_for_shutdown_without_dropping() {
+    let rx = HecReceiver::start_default().await;
+    rx.push_fault(Fault::Html(200), 1_000);
+    let stop = CancellationToken::new();
+    let sink = build(config(&rx, json!({})), &stop).await;
+    let send = tokio::spawn(sink.send(render_all(sink.as_ref(), &events(3))));
+    eventually_async("HTML answers to be classified", || async {
+        let m = sink.metrics().snapshot();
+        if m.errors_config >= 2 {
+            Ok(m)
+        } else {
+            Err(format!("{m:?}"))
+        }
+    })
+    .await;
+    assert!(
+        sink.metrics()
+            .snapshot()
+            .last_error
+            .unwrap()
+            .contains("not an HEC endpoint")
+    );
+    stop.cancel();
+    let delivery = send.await.unwrap();
+    assert!(
+        delivery.cancelled && delivery.rejected.is_empty(),
+        "shutdown → cancelled, nothing rejected: {delivery:?}"
+    );
+}
+
+#[tokio::test]
+async fn hec_indexer_ack_waits_for_true_and_resends_on_timeout() {
+    let cfg = HecReceiverConfig {
+        tokens: vec![TokenSpec {
+            ack: true,
+            ..TokenSpec::new(TEST_TOKEN)
+        }],
+        ..Default::default()
+    };
+    let rx = HecReceiver::start(cfg).await;
+    let stop = CancellationToken::new();
+    let sink = build(
+        config(
+            &rx,
+            json!({"ack": true, "ack_poll_interval_ms": 20, "ack_timeout_ms": 300}),
+        ),
+        &stop,
+    )
+    .await;
+    let d = sink.send(render_all(sink.as_ref(), &events(5))).await;
+    assert!(d.is_complete_success());
+    assert!(
+        rx.requests()
+            .iter()
+            .any(|r| r.path.ends_with("/ack") && r.status == 200),
+        "acks were polled"
+    );
+    assert_eq!(seqs(&rx), all(5));
+
+    rx.set_hold_acks(true);
+    let send = tokio::spawn(sink.send(render_all(
+        sink.as_ref(),
+        &(5..10).map(event).collect::<Vec<_>>(),
+    )));
+    eventually_async("an ack timeout", || async {
+        let m = sink.metrics().snapshot();
+        if m.ack_timeouts >= 1 {
+            Ok(())
+        } else {
+            Err(format!("{m:?}"))
+        }
+    })
+    .await;
+    assert!(!send.is_finished(), "not delivered while unacknowledged");
+    rx.set_hold_acks(false);
+    let d = send.await.unwrap();
+    assert!(d.is_complete_success());
+    let got = seqs(&rx);
+    for i in 5..10 {
+        assert!(got.contains(&i), "{i} missing");
+    }
+    assert!(
+        got.len() > 10,
+        "the unacknowledged request was resent (duplicates by design): {got:?}"
+    );
+}
+
+#[tokio::test]
+async fn hec_over_tls_with_ca_file_and_verify_off() {
+    let pki = TestPki::generate();
+    let cfg = HecReceiverConfig {
+        tls: Some((pki.server_cert(), pki.server_key())),
+        ..Default::default()
+    };
+    let rx = HecReceiver::start(cfg).await;
+    let stop = CancellationToken::new();
+
+    let sink = build(config(&rx, json!({"tls": {"ca_file": pki.ca()}})), &stop).await;
+    sink.healthcheck().await.expect("trusted via ca_file");
+    assert!(
+        sink.send(render_all(sink.as_ref(), &events(3)))
+            .await
+            .is_complete_success()
+    );
+
+    let untrusted = build(config(&rx, json!({})), &stop).await;
+    let err = untrusted
+        .healthcheck()
+        .await
+        .expect_err("self-signed CA is not in the system roots");
+    assert!(err.message.contains("tls.ca_file"), "{err}");
+
+    let insecure = build(config(&rx, json!({"tls": {"verify": false}})), &stop).await;
+    insecure
+        .healthcheck()
+        .await
+        .expect("verify = false accepts it");
+    assert!(
+        insecure
+            .send(render_all(
+                insecure.as_ref(),
+                &(3..6).map(event).collect::<Vec<_>>()
+            ))
+            .await
+            .is_complete_success()
+    );
+    assert_eq!(seqs(&rx), all(6));
+}
+
+#[tokio::test]
+async fn hec_healthcheck_names_the_problem() {
+    let rx = HecReceiver::start_default().await;
+    let stop = CancellationToken::new();
+    rx.set_unhealthy(true);
+    let sink = build(config(&rx, json!({})), &stop).await;
+    let err = sink.healthcheck().await.unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Unavailable, "{err}");
+    rx.set_unhealthy(false);
+    sink.healthcheck().await.unwrap();
+
+    // Something that is not HEC at all (a web page on every path).
+    let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = web.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut s, _) = web.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let page = "<html>Splunk Web</html>";
+            let _ = s
+                .write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}", page.len()).as_bytes())
+                .await;
+        }
+    });
+    let not_hec = build(
+        json!({"type": "hec", "endpoint": format!("http://{addr}"), "token": TEST_TOKEN}),
+        &stop,
+    )
+    .await;
+    let err = not_hec.healthcheck().await.unwrap_err();
+    assert!(err.message.contains("not an HEC endpoint"), "{err}");
+    server.abort();
+
+    let closed = build(
+        json!({"type": "hec", "endpoint": "http://127.0.0.1:9", "token": TEST_TOKEN}),
+        &stop,
+    )
+    .await;
+    assert_eq!(
+        closed.healthcheck().await.unwrap_err().kind,
+        SinkErrorKind::Unavailable
+    );
+}
+
+#[tokio::test]
+async fn hec_refuses_oversized_events_at_render_time() {
+    let rx = HecReceiver::start_default().await;
+    let stop = CancellationToken::new();
+    let sink = build(config(&rx, json!({"max_event_bytes": 1_000})), &stop).await;
+    let mut batch = render_all(sink.as_ref(), &events(2));
+    let before = batch.bytes_len();
+    let err = sink
+        .render(
+            &Payload::Hec(HecEvent::new(HecBody::Text("x".repeat(2_000)))),
+            &mut batch,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, RenderError::TooLarge { limit: 1_000, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        (batch.len(), batch.bytes_len()),
+        (2, before),
+        "batch unchanged"
+    );
+    let err = sink
+        .render(
+            &Payload::Syslog(shipper_sinks::SyslogMessage::new("x")),
+            &mut batch,
+        )
+        .unwrap_err();
+    assert!(matches!(err, RenderError::WrongPayload { .. }));
+}
