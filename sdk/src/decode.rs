@@ -1,0 +1,703 @@
+//! The zero-copy `LogGroup` decoder: [`Group`] and [`Log`] borrow `&str`s straight from the
+//! protobuf bytes the host passed to `process`.
+//!
+//! Owns: walking the protobuf wire format of one SLS `LogGroup` (schema in
+//! `shared/sls-protocol.md` §5.1) and of each of its `Log`s, UTF-8 checks, and the repair of
+//! invalid UTF-8. Does not own: the per-log loop and the result list (`glue`), nor any view
+//! that merges group and log fields (`flat`).
+//!
+//! Wire facts this relies on: `LogGroup.Logs` = field 1, `Topic` = 3, `Source` = 4,
+//! `LogTags` = 6 (`LogTag{Key = 1, Value = 2}`); `Log.Time` = field 1 (varint),
+//! `Log.Contents` = field 2 (`Content{Key = 1, Value = 2}`), `Log.Time_ns` = field 4
+//! (**fixed32**). Unknown fields are skipped, as protobuf requires. Where protobuf says a
+//! later scalar wins (a repeated `Topic`), the later one wins here too.
+//!
+//! Invalid UTF-8 (SLS stores values as bytes; Python's SDK falls back to a `bytes` schema for
+//! them) is replaced by U+FFFD, the way `String::from_utf8_lossy` does. The official Python
+//! SDK instead *drops* the invalid bytes (`decode('utf8', 'ignore')`); a replacement
+//! character keeps the evidence that something was there. Only the affected log (or group
+//! metadata) takes the slow path that allocates; valid input is never copied.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+use crate::{BatchInfo, Timestamp};
+
+/// Why bytes are not a valid protobuf encoding of the message we expect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    /// Byte offset (within the message being decoded) where decoding failed.
+    pub offset: usize,
+    /// What was wrong there.
+    pub what: &'static str,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.what, self.offset)
+    }
+}
+
+impl std::error::Error for WireError {}
+
+const WIRE_VARINT: u8 = 0;
+const WIRE_FIXED64: u8 = 1;
+const WIRE_LEN: u8 = 2;
+const WIRE_FIXED32: u8 = 5;
+
+/// One top-level field of a message.
+#[derive(Debug, Clone, Copy)]
+struct RawField<'a> {
+    number: u32,
+    wire_type: u8,
+    /// Offset of the field's tag, for error messages.
+    start: usize,
+    /// The varint value (varint fields) or the little-endian value (fixed32).
+    scalar: u64,
+    /// The payload of a length-delimited field.
+    bytes: &'a [u8],
+}
+
+/// Iterates over the fields of one message without decoding their payloads.
+struct Fields<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    #[inline]
+    fn varint(&mut self) -> Result<u64, WireError> {
+        let start = self.pos;
+        // Fast path: one-byte varints (tags, small lengths) are the common case.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        let mut value = 0u64;
+        for shift in (0..70).step_by(7) {
+            let Some(&b) = self.buf.get(self.pos) else {
+                return Err(WireError {
+                    offset: start,
+                    what: "truncated varint",
+                });
+            };
+            self.pos += 1;
+            if shift == 63 && b > 1 {
+                break;
+            }
+            value |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(value);
+            }
+        }
+        Err(WireError {
+            offset: start,
+            what: "varint longer than 64 bits",
+        })
+    }
+
+    #[inline]
+    fn take(&mut self, len: usize, start: usize) -> Result<&'a [u8], WireError> {
+        let end = self
+            .pos
+            .checked_add(len)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(WireError {
+                offset: start,
+                what: "field runs past the end of the message",
+            })?;
+        let bytes = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    #[inline]
+    fn next_field(&mut self) -> Option<Result<RawField<'a>, WireError>> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        Some(self.read_field())
+    }
+
+    #[inline]
+    fn read_field(&mut self) -> Result<RawField<'a>, WireError> {
+        let start = self.pos;
+        let tag = self.varint()?;
+        let number = u32::try_from(tag >> 3).unwrap_or(0);
+        if number == 0 {
+            return Err(WireError {
+                offset: start,
+                what: "invalid field number 0",
+            });
+        }
+        let wire_type = (tag & 7) as u8;
+        let mut field = RawField {
+            number,
+            wire_type,
+            start,
+            scalar: 0,
+            bytes: &[],
+        };
+        match wire_type {
+            WIRE_VARINT => field.scalar = self.varint()?,
+            WIRE_FIXED64 => {
+                self.take(8, start)?;
+            }
+            WIRE_LEN => {
+                let len = self.varint()?;
+                let len = usize::try_from(len).map_err(|_| WireError {
+                    offset: start,
+                    what: "length does not fit in memory",
+                })?;
+                field.bytes = self.take(len, start)?;
+            }
+            WIRE_FIXED32 => {
+                let b = self.take(4, start)?;
+                field.scalar = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            }
+            _ => {
+                return Err(WireError {
+                    offset: start,
+                    what: "unsupported wire type (groups are not used by SLS)",
+                });
+            }
+        }
+        Ok(field)
+    }
+}
+
+/// Decodes a `{Key = 1, Value = 2}` pair (`Log.Content` and `LogTag` share the shape).
+/// A missing key or value reads as empty, like a proto3 default, rather than failing the
+/// log: SLS producers always send both, and an empty string loses nothing.
+#[inline]
+fn key_value(bytes: &[u8]) -> Result<(&[u8], &[u8]), WireError> {
+    let mut key: &[u8] = &[];
+    let mut value: &[u8] = &[];
+    let mut fields = Fields::new(bytes);
+    while let Some(field) = fields.next_field() {
+        let field = field?;
+        match (field.number, field.wire_type) {
+            (1, WIRE_LEN) => key = field.bytes,
+            (2, WIRE_LEN) => value = field.bytes,
+            (1 | 2, _) => {
+                return Err(WireError {
+                    offset: field.start,
+                    what: "key/value is not length-delimited",
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok((key, value))
+}
+
+/// Metadata shared by every log of one `process` call: the decoded `LogGroup` header plus
+/// the host's [`BatchInfo`].
+#[derive(Debug, Clone, Copy)]
+pub struct Group<'a> {
+    batch: &'a BatchInfo,
+    topic: &'a str,
+    source: &'a str,
+    tags: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> Group<'a> {
+    /// A group from parts (for tests and for SDK code that builds views).
+    pub fn new(
+        batch: &'a BatchInfo,
+        topic: &'a str,
+        source: &'a str,
+        tags: &'a [(&'a str, &'a str)],
+    ) -> Self {
+        Self {
+            batch,
+            topic,
+            source,
+            tags,
+        }
+    }
+
+    /// `LogGroup.Topic` (`__topic__`); empty when unset.
+    #[inline]
+    pub fn topic(&self) -> &'a str {
+        self.topic
+    }
+
+    /// `LogGroup.Source` (`__source__`, usually the producer's IP); empty when unset.
+    #[inline]
+    pub fn source(&self) -> &'a str {
+        self.source
+    }
+
+    /// `LogGroup.LogTags` in wire order, keys without the `__tag__:` prefix that the
+    /// flattened form adds (e.g. `("__receive_time__", "1700000005")`).
+    #[inline]
+    pub fn tags(&self) -> &'a [(&'a str, &'a str)] {
+        self.tags
+    }
+
+    /// The value of tag `key` (without the `__tag__:` prefix); the last one wins when a key
+    /// repeats, as in the official SDK's dict.
+    pub fn tag(&self, key: &str) -> Option<&'a str> {
+        self.tags
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// SLS project of this batch.
+    #[inline]
+    pub fn project(&self) -> &'a str {
+        &self.batch.project
+    }
+
+    /// SLS logstore of this batch.
+    #[inline]
+    pub fn logstore(&self) -> &'a str {
+        &self.batch.logstore
+    }
+
+    /// Shard id of this batch.
+    #[inline]
+    pub fn shard(&self) -> u32 {
+        self.batch.shard
+    }
+
+    /// Host wall clock when the batch was pulled (use it instead of reading a clock, so that
+    /// replaying a batch gives the same output).
+    #[inline]
+    pub fn received(&self) -> Timestamp {
+        self.batch.received
+    }
+
+    /// The host's batch description.
+    #[inline]
+    pub fn batch(&self) -> &'a BatchInfo {
+        self.batch
+    }
+}
+
+/// One SLS log: its time and its contents, in wire order, borrowed from the input bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Log<'a> {
+    time: u32,
+    time_ns: Option<u32>,
+    contents: &'a [(&'a str, &'a str)],
+    encoded_len: usize,
+}
+
+impl<'a> Log<'a> {
+    /// A log from parts (for tests and for SDK code that builds views).
+    pub fn new(time: u32, time_ns: Option<u32>, contents: &'a [(&'a str, &'a str)]) -> Self {
+        let encoded_len = contents.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+        Self {
+            time,
+            time_ns,
+            contents,
+            encoded_len,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn with_len(
+        time: u32,
+        time_ns: Option<u32>,
+        contents: &'a [(&'a str, &'a str)],
+        encoded_len: usize,
+    ) -> Self {
+        Self {
+            time,
+            time_ns,
+            contents,
+            encoded_len,
+        }
+    }
+
+    /// `Log.Time`: seconds since the Unix epoch (`__time__`).
+    #[inline]
+    pub fn time(&self) -> u32 {
+        self.time
+    }
+
+    /// `Log.Time_ns`: the nanosecond part, `None` when the field is absent. Present-but-zero
+    /// is `Some(0)` (the flattened form treats both as "no nanoseconds").
+    #[inline]
+    pub fn time_ns(&self) -> Option<u32> {
+        self.time_ns
+    }
+
+    /// The log time as a [`Timestamp`]; see [`Timestamp::from_sls`].
+    #[inline]
+    pub fn timestamp(&self) -> Timestamp {
+        Timestamp::from_sls(self.time, self.time_ns)
+    }
+
+    /// The contents (`Log.Contents`) as `(key, value)` pairs in wire order; a key may repeat.
+    #[inline]
+    pub fn contents(&self) -> &'a [(&'a str, &'a str)] {
+        self.contents
+    }
+
+    /// The value of content `key`; when a key repeats the last one wins (a Python dict
+    /// built from the log would hold the last value).
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.contents
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// Size of the encoded log in bytes: a good first guess for an output buffer.
+    #[inline]
+    pub fn encoded_len(&self) -> usize {
+        self.encoded_len
+    }
+}
+
+/// The top level of one `LogGroup`: its metadata and where each encoded log is.
+#[derive(Debug)]
+pub(crate) struct GroupHeader<'a> {
+    pub(crate) topic: Cow<'a, str>,
+    pub(crate) source: Cow<'a, str>,
+    pub(crate) tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub(crate) logs: Vec<Range<usize>>,
+}
+
+/// Scans one encoded `LogGroup`. A framing error here fails the whole call: without the
+/// framing the log count (and so the index alignment of results) is unknown.
+pub(crate) fn scan_group(bytes: &[u8]) -> Result<GroupHeader<'_>, WireError> {
+    let mut header = GroupHeader {
+        topic: Cow::Borrowed(""),
+        source: Cow::Borrowed(""),
+        tags: Vec::new(),
+        logs: Vec::new(),
+    };
+    let base = bytes.as_ptr() as usize;
+    let mut fields = Fields::new(bytes);
+    while let Some(field) = fields.next_field() {
+        let field = field?;
+        let is_len = field.wire_type == WIRE_LEN;
+        match field.number {
+            1 | 3 | 4 | 6 if !is_len => {
+                return Err(WireError {
+                    offset: field.start,
+                    what: "LogGroup field is not length-delimited",
+                });
+            }
+            1 => {
+                let start = field.bytes.as_ptr() as usize - base;
+                header.logs.push(start..start + field.bytes.len());
+            }
+            3 => header.topic = String::from_utf8_lossy(field.bytes),
+            4 => header.source = String::from_utf8_lossy(field.bytes),
+            6 => {
+                let (k, v) = key_value(field.bytes).map_err(|e| WireError {
+                    offset: field.start + e.offset,
+                    what: e.what,
+                })?;
+                header
+                    .tags
+                    .push((String::from_utf8_lossy(k), String::from_utf8_lossy(v)));
+            }
+            _ => {}
+        }
+    }
+    Ok(header)
+}
+
+/// `Log.Time` and `Log.Time_ns` of one decoded log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogTimes {
+    pub(crate) time: u32,
+    pub(crate) time_ns: Option<u32>,
+}
+
+/// Why one log could not be decoded on the fast path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LogError {
+    /// The log's bytes are not a valid `Log` message; the log gets a record error.
+    Wire(WireError),
+    /// A key or value is not UTF-8; decode again with [`decode_log_lossy`].
+    Utf8,
+}
+
+/// Walks one encoded `Log`, handing each content's raw key and value to `content`.
+#[inline]
+fn walk_log<'a, E>(
+    bytes: &'a [u8],
+    mut content: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), E>,
+) -> Result<Result<LogTimes, WireError>, E> {
+    let mut time = None;
+    let mut time_ns = None;
+    let mut fields = Fields::new(bytes);
+    while let Some(field) = fields.next_field() {
+        let field = match field {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        };
+        match (field.number, field.wire_type) {
+            // uint32 in the schema: protobuf parsers keep the low 32 bits of a wider varint.
+            (1, WIRE_VARINT) => time = Some(field.scalar as u32),
+            (2, WIRE_LEN) => match key_value(field.bytes) {
+                Ok((k, v)) => content(k, v)?,
+                Err(e) => {
+                    return Ok(Err(WireError {
+                        offset: field.start + e.offset,
+                        what: e.what,
+                    }));
+                }
+            },
+            (4, WIRE_FIXED32) => time_ns = Some(field.scalar as u32),
+            (1, _) => {
+                return Ok(Err(WireError {
+                    offset: field.start,
+                    what: "Log.Time is not a varint",
+                }));
+            }
+            (2, _) => {
+                return Ok(Err(WireError {
+                    offset: field.start,
+                    what: "Log.Contents is not length-delimited",
+                }));
+            }
+            (4, _) => {
+                return Ok(Err(WireError {
+                    offset: field.start,
+                    what: "Log.Time_ns is not fixed32",
+                }));
+            }
+            _ => {}
+        }
+    }
+    Ok(match time {
+        Some(time) => Ok(LogTimes { time, time_ns }),
+        None => Err(WireError {
+            offset: 0,
+            what: "Log.Time (field 1, required) is missing",
+        }),
+    })
+}
+
+/// Decodes one log on the fast path: every key and value borrowed, UTF-8 checked once.
+/// `fields` is cleared first and receives the contents.
+#[inline]
+pub(crate) fn decode_log<'a>(
+    bytes: &'a [u8],
+    fields: &mut Vec<(&'a str, &'a str)>,
+) -> Result<LogTimes, LogError> {
+    fields.clear();
+    let walked = walk_log(bytes, |k, v| {
+        match (std::str::from_utf8(k), std::str::from_utf8(v)) {
+            (Ok(k), Ok(v)) => {
+                fields.push((k, v));
+                Ok(())
+            }
+            _ => Err(()),
+        }
+    });
+    match walked {
+        Ok(Ok(times)) => Ok(times),
+        Ok(Err(e)) => Err(LogError::Wire(e)),
+        Err(()) => Err(LogError::Utf8),
+    }
+}
+
+/// Decodes one log whose keys or values are not all UTF-8, replacing invalid sequences
+/// with U+FFFD. Allocates only for the strings that need repair.
+pub(crate) fn decode_log_lossy<'a>(
+    bytes: &'a [u8],
+    fields: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+) -> Result<LogTimes, WireError> {
+    fields.clear();
+    let walked: Result<_, std::convert::Infallible> = walk_log(bytes, |k, v| {
+        fields.push((String::from_utf8_lossy(k), String::from_utf8_lossy(v)));
+        Ok(())
+    });
+    match walked {
+        Ok(r) => r,
+        Err(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{TestGroup, TestLog, encode_group};
+
+    fn fixture_pb() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/sls/loggrouplist.pb"
+        );
+        std::fs::read(path).unwrap()
+    }
+
+    /// Splits a `LogGroupList` into its groups (field 1), the way the host does.
+    fn groups_of(list: &[u8]) -> Vec<&[u8]> {
+        let mut out = Vec::new();
+        let mut fields = Fields::new(list);
+        while let Some(f) = fields.next_field() {
+            let f = f.unwrap();
+            assert_eq!(f.number, 1);
+            out.push(f.bytes);
+        }
+        out
+    }
+
+    #[test]
+    fn decodes_the_python_sdk_vector() {
+        let list = fixture_pb();
+        let groups = groups_of(&list);
+        assert_eq!(groups.len(), 2);
+
+        let g0 = scan_group(groups[0]).unwrap();
+        assert_eq!(g0.topic, "topic-a");
+        assert_eq!(g0.source, "10.0.0.1");
+        assert_eq!(
+            g0.tags,
+            vec![
+                (Cow::Borrowed("host"), Cow::Borrowed("web-1")),
+                (Cow::Borrowed("env"), Cow::Borrowed("prod"))
+            ]
+        );
+        assert_eq!(g0.logs.len(), 2);
+        let mut fields = Vec::new();
+        let t = decode_log(&groups[0][g0.logs[0].clone()], &mut fields).unwrap();
+        assert_eq!(
+            t,
+            LogTimes {
+                time: 1_700_000_000,
+                time_ns: Some(123_456_789)
+            }
+        );
+        assert_eq!(fields, [("level", "INFO"), ("message", "hello world")]);
+        let t = decode_log(&groups[0][g0.logs[1].clone()], &mut fields).unwrap();
+        assert_eq!(t.time_ns, None);
+        assert_eq!(
+            fields,
+            [
+                ("level", "WARN"),
+                ("message", "disk 91% full"),
+                ("unicode", "héllo ✓")
+            ]
+        );
+
+        let g1 = scan_group(groups[1]).unwrap();
+        assert_eq!(g1.topic, "");
+        assert_eq!(g1.logs.len(), 2);
+        let t = decode_log(&groups[1][g1.logs[0].clone()], &mut fields).unwrap();
+        // Time_ns present but zero stays distinguishable from absent.
+        assert_eq!(t.time_ns, Some(0));
+        assert_eq!(fields, [("status", "200"), ("empty", "")]);
+        let t = decode_log(&groups[1][g1.logs[1].clone()], &mut fields).unwrap();
+        assert_eq!(t.time_ns, Some(999_999_999));
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped() {
+        // Group: Reserved(2) + MachineUUID(5) + a varint field 9 + a fixed64 field 10.
+        let mut g = vec![0x12, 1, b'x', 0x2a, 1, b'y', 0x48, 0x96, 0x01];
+        g.extend_from_slice(&[0x51, 1, 2, 3, 4, 5, 6, 7, 8]);
+        // Log with an unknown fixed64 field 7 and an unknown field 3 inside a content.
+        let log = [
+            0x08, 0x05, 0x39, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x09, 0x0a, 1, b'k', 0x18, 1, 0x12, 2,
+            b'v', b'w',
+        ];
+        g.push(0x0a);
+        g.push(log.len() as u8);
+        g.extend_from_slice(&log);
+        let h = scan_group(&g).unwrap();
+        assert_eq!(h.logs.len(), 1);
+        let mut fields = Vec::new();
+        let t = decode_log(&g[h.logs[0].clone()], &mut fields).unwrap();
+        assert_eq!(t.time, 5);
+        assert_eq!(fields, [("k", "vw")]);
+    }
+
+    #[test]
+    fn group_framing_errors_name_the_offset() {
+        // Field 1 claims 5 bytes, 1 present.
+        let e = scan_group(&[0x0a, 0x05, 0x08]).unwrap_err();
+        assert_eq!(e.offset, 0);
+        assert!(e.what.contains("past the end"), "{e}");
+        // Topic as a varint.
+        let e = scan_group(&[0x0a, 0x00, 0x18, 0x01]).unwrap_err();
+        assert_eq!(e.offset, 2);
+        // A group (wire type 3) is refused.
+        assert!(scan_group(&[0x0b]).is_err());
+        // Truncated varint.
+        assert!(scan_group(&[0x0a, 0x80]).is_err());
+        // Field number 0.
+        assert!(scan_group(&[0x02, 0x00]).is_err());
+    }
+
+    #[test]
+    fn malformed_logs_are_per_log_errors() {
+        let mut fields = Vec::new();
+        // No Time.
+        let e = decode_log(&[0x12, 0x00], &mut fields).unwrap_err();
+        assert!(
+            matches!(e, LogError::Wire(ref w) if w.what.contains("Time")),
+            "{e:?}"
+        );
+        // Time_ns as a varint.
+        assert!(decode_log(&[0x08, 0x01, 0x20, 0x01], &mut fields).is_err());
+        // Content truncated inside.
+        assert!(decode_log(&[0x08, 0x01, 0x12, 0x02, 0x0a, 0x05], &mut fields).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_takes_the_lossy_path() {
+        let log = [0x08, 0x01, 0x12, 0x07, 0x0a, 1, b'k', 0x12, 2, 0xff, b'a'];
+        let mut fields = Vec::new();
+        assert_eq!(decode_log(&log, &mut fields), Err(LogError::Utf8));
+        let mut lossy = Vec::new();
+        decode_log_lossy(&log, &mut lossy).unwrap();
+        assert_eq!(lossy[0].0, "k");
+        assert_eq!(lossy[0].1, "\u{fffd}a");
+        assert!(
+            matches!(lossy[0].0, Cow::Borrowed(_)),
+            "valid strings stay borrowed"
+        );
+    }
+
+    #[test]
+    fn round_trips_the_test_encoder() {
+        let group = TestGroup {
+            topic: "t".into(),
+            source: "s".into(),
+            tags: vec![("a".into(), "1".into())],
+            logs: vec![TestLog {
+                time: 300,
+                time_ns: Some(7),
+                contents: vec![("k".into(), "v".repeat(200))],
+            }],
+        };
+        let bytes = encode_group(&group);
+        let h = scan_group(&bytes).unwrap();
+        assert_eq!((h.topic.as_ref(), h.source.as_ref()), ("t", "s"));
+        let mut fields = Vec::new();
+        let t = decode_log(&bytes[h.logs[0].clone()], &mut fields).unwrap();
+        assert_eq!((t.time, t.time_ns), (300, Some(7)));
+        assert_eq!(fields[0].1.len(), 200);
+    }
+
+    #[test]
+    fn varints_up_to_64_bits() {
+        let mut f = Fields::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert_eq!(f.varint().unwrap(), u64::MAX);
+        let mut f = Fields::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]);
+        assert!(f.varint().is_err());
+        let mut f = Fields::new(&[0xac, 0x02]);
+        assert_eq!(f.varint().unwrap(), 300);
+    }
+}

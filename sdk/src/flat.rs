@@ -1,0 +1,417 @@
+//! The official SDK's flattened view of a log, which the seed scripts format.
+//!
+//! `PullLogResponse.loggroups_to_flattern_list(groups, time_as_str=True, decode_bytes=True)`
+//! turns each log into a Python `dict` with keys in this order (sls-protocol.md §5.2):
+//! `__time__`, `__topic__`, `__source__`, `__time_ns_part__` (only when `Time_ns` is
+//! non-zero, and — an SDK bug the seeds carry — as the 1-tuple `('123456789',)`), one
+//! `__tag__:<key>` per group tag, then the contents. A later duplicate key overwrites the
+//! value in place (a `dict` keeps the first position). The seed scripts then delete
+//! `__time__` and write the rest.
+//!
+//! [`flatten`] yields exactly that dict minus `__time__`, borrowing everything: keys as
+//! [`FlatKey`] (a tag key is the prefix plus the tag name, never joined into a new string)
+//! and values as [`FlatValue`]. A content key `__time__` disappears with the deleted entry,
+//! as in the seed. Only when two keys collide does it allocate (one `Vec` for that log).
+
+use std::fmt;
+
+use crate::decode::{Group, Log};
+use crate::json::{JsonStyle, ObjectWriter, escape_str_ascii_into, escape_str_into};
+
+/// The prefix the flattened form puts before tag keys.
+pub const TAG_PREFIX: &str = "__tag__:";
+
+/// A key of the flattened form.
+#[derive(Debug, Clone, Copy)]
+pub enum FlatKey<'a> {
+    /// A key used as is (`__topic__`, a content key…).
+    Plain(&'a str),
+    /// A group tag: the key is [`TAG_PREFIX`] followed by this tag name.
+    Tag(&'a str),
+}
+
+impl<'a> FlatKey<'a> {
+    /// Length of the key in bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self {
+            FlatKey::Plain(k) => k.len(),
+            FlatKey::Tag(k) => TAG_PREFIX.len() + k.len(),
+        }
+    }
+
+    /// Whether the key is empty (only a content key can be).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether this key equals the flattened key `key` (e.g. `"__tag__:host"`).
+    #[inline]
+    pub fn is(&self, key: &str) -> bool {
+        match self {
+            FlatKey::Plain(k) => *k == key,
+            FlatKey::Tag(k) => key.strip_prefix(TAG_PREFIX) == Some(k),
+        }
+    }
+
+    #[inline]
+    fn same(&self, other: &FlatKey<'_>) -> bool {
+        match (self, other) {
+            (FlatKey::Plain(a), FlatKey::Plain(b)) | (FlatKey::Tag(a), FlatKey::Tag(b)) => a == b,
+            (FlatKey::Plain(a), tag @ FlatKey::Tag(_))
+            | (tag @ FlatKey::Tag(_), FlatKey::Plain(a)) => tag.is(a),
+        }
+    }
+
+    /// A cheap 6-bit fingerprint (length and last byte) for duplicate detection.
+    #[inline]
+    fn bit(&self) -> u64 {
+        let (len, last) = match self {
+            FlatKey::Plain(k) => (k.len(), k.as_bytes().last().copied().unwrap_or(0)),
+            FlatKey::Tag(k) => (
+                TAG_PREFIX.len() + k.len(),
+                k.as_bytes().last().copied().unwrap_or(b':'),
+            ),
+        };
+        1u64 << ((len.wrapping_mul(7) ^ usize::from(last).wrapping_mul(13)) & 63)
+    }
+
+    /// Appends the key's text.
+    #[inline]
+    pub fn push_to(&self, out: &mut String) {
+        if let FlatKey::Tag(k) = self {
+            out.push_str(TAG_PREFIX);
+            out.push_str(k);
+        } else if let FlatKey::Plain(k) = self {
+            out.push_str(k);
+        }
+    }
+
+    /// Starts an object member with this key in `obj`; returns the buffer for the value.
+    #[inline]
+    pub fn write_json_key<'w>(&self, obj: &'w mut ObjectWriter<'_>) -> &'w mut String {
+        match self {
+            FlatKey::Plain(k) => obj.key(k),
+            FlatKey::Tag(k) => obj.key_parts(TAG_PREFIX, k),
+        }
+    }
+
+    /// Appends the key's contents escaped as inside a JSON string in `style`.
+    #[inline]
+    pub fn escape_json_into(&self, out: &mut String, style: JsonStyle) {
+        let esc = match style {
+            JsonStyle::Compact => escape_str_into,
+            JsonStyle::Python => escape_str_ascii_into,
+        };
+        if let FlatKey::Tag(k) = self {
+            esc(out, TAG_PREFIX);
+            esc(out, k);
+        } else if let FlatKey::Plain(k) = self {
+            esc(out, k);
+        }
+    }
+}
+
+impl fmt::Display for FlatKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlatKey::Plain(k) => f.write_str(k),
+            FlatKey::Tag(k) => write!(f, "{TAG_PREFIX}{k}"),
+        }
+    }
+}
+
+/// A value of the flattened form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlatValue<'a> {
+    /// A string (topic, source, tag or content value).
+    Str(&'a str),
+    /// `__time_ns_part__`: the SDK stores the 1-tuple `(str(Time_ns),)`. Its `Display` is
+    /// Python's `str()` of it, `('123456789',)`; as JSON it is `["123456789"]`.
+    TimeNsPart(u32),
+}
+
+impl FlatValue<'_> {
+    /// Appends the value as JSON in `style`.
+    #[inline]
+    pub fn write_json(&self, out: &mut String, style: JsonStyle) {
+        match self {
+            FlatValue::Str(s) => crate::json::write_string(out, s, style),
+            FlatValue::TimeNsPart(ns) => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "[\"{ns}\"]");
+            }
+        }
+    }
+
+    /// The string, unless this is the `__time_ns_part__` tuple.
+    #[inline]
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            FlatValue::Str(s) => Some(s),
+            FlatValue::TimeNsPart(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for FlatValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlatValue::Str(s) => f.write_str(s),
+            FlatValue::TimeNsPart(ns) => write!(f, "('{ns}',)"),
+        }
+    }
+}
+
+/// One entry of the flattened form.
+pub type FlatEntry<'a> = (FlatKey<'a>, FlatValue<'a>);
+
+/// The raw sequence, before duplicate keys are merged.
+#[derive(Clone)]
+struct Raw<'a> {
+    group: Group<'a>,
+    log: Log<'a>,
+    stage: u8,
+    index: usize,
+}
+
+impl<'a> Iterator for Raw<'a> {
+    type Item = FlatEntry<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<FlatEntry<'a>> {
+        loop {
+            match self.stage {
+                0 => {
+                    self.stage = 1;
+                    return Some((
+                        FlatKey::Plain("__topic__"),
+                        FlatValue::Str(self.group.topic()),
+                    ));
+                }
+                1 => {
+                    self.stage = 2;
+                    return Some((
+                        FlatKey::Plain("__source__"),
+                        FlatValue::Str(self.group.source()),
+                    ));
+                }
+                2 => {
+                    self.stage = 3;
+                    // `if log.Time_ns:` — absent and zero are both left out.
+                    if let Some(ns) = self.log.time_ns().filter(|&ns| ns != 0) {
+                        return Some((
+                            FlatKey::Plain("__time_ns_part__"),
+                            FlatValue::TimeNsPart(ns),
+                        ));
+                    }
+                }
+                3 => match self.group.tags().get(self.index) {
+                    Some((k, v)) => {
+                        self.index += 1;
+                        return Some((FlatKey::Tag(k), FlatValue::Str(v)));
+                    }
+                    None => {
+                        self.stage = 4;
+                        self.index = 0;
+                    }
+                },
+                4 => match self.log.contents().get(self.index) {
+                    Some((k, v)) => {
+                        self.index += 1;
+                        // The seed deletes `__time__`, which a content of that name overwrote.
+                        if *k != "__time__" {
+                            return Some((FlatKey::Plain(k), FlatValue::Str(v)));
+                        }
+                    }
+                    None => {
+                        self.stage = 5;
+                    }
+                },
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Iterator over the flattened form of one log; see the module docs.
+pub struct Flattened<'a>(Inner<'a>);
+
+enum Inner<'a> {
+    Direct(Raw<'a>),
+    Merged(std::vec::IntoIter<FlatEntry<'a>>),
+}
+
+impl<'a> Iterator for Flattened<'a> {
+    type Item = FlatEntry<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<FlatEntry<'a>> {
+        match &mut self.0 {
+            Inner::Direct(raw) => raw.next(),
+            Inner::Merged(v) => v.next(),
+        }
+    }
+}
+
+/// The seed's flattened dict of `log` (minus `__time__`), in order; see the module docs.
+pub fn flatten<'a>(group: &Group<'a>, log: &Log<'a>) -> Flattened<'a> {
+    let raw = Raw {
+        group: *group,
+        log: *log,
+        stage: 0,
+        index: 0,
+    };
+    if has_duplicate_keys(raw.clone()) {
+        let mut merged: Vec<FlatEntry<'a>> = Vec::new();
+        for (k, v) in raw {
+            match merged.iter_mut().find(|(mk, _)| mk.same(&k)) {
+                Some(slot) => slot.1 = v,
+                None => merged.push((k, v)),
+            }
+        }
+        Flattened(Inner::Merged(merged.into_iter()))
+    } else {
+        Flattened(Inner::Direct(raw))
+    }
+}
+
+/// Whether any two keys are equal. One pass with a 64-bit fingerprint set; an exact
+/// comparison only when fingerprints collide.
+fn has_duplicate_keys(raw: Raw<'_>) -> bool {
+    let mut seen = 0u64;
+    for (i, (k, _)) in raw.clone().enumerate() {
+        let bit = k.bit();
+        if seen & bit != 0 && raw.clone().take(i).any(|(prev, _)| prev.same(&k)) {
+            return true;
+        }
+        seen |= bit;
+    }
+    false
+}
+
+/// The value the flattened dict holds for `key` (e.g. `__topic__`, `__tag__:host`, a
+/// content key): later entries win, as in the dict.
+pub fn lookup<'a>(group: &Group<'a>, log: &Log<'a>, key: &str) -> Option<FlatValue<'a>> {
+    if let Some(v) = log.get(key) {
+        return (key != "__time__").then_some(FlatValue::Str(v));
+    }
+    match key {
+        "__topic__" => Some(FlatValue::Str(group.topic())),
+        "__source__" => Some(FlatValue::Str(group.source())),
+        "__time_ns_part__" => log
+            .time_ns()
+            .filter(|&ns| ns != 0)
+            .map(FlatValue::TimeNsPart),
+        _ => key
+            .strip_prefix(TAG_PREFIX)
+            .and_then(|t| group.tag(t))
+            .map(FlatValue::Str),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BatchInfo, Timestamp};
+
+    fn batch() -> BatchInfo {
+        BatchInfo {
+            project: "p".into(),
+            logstore: "l".into(),
+            shard: 0,
+            received: Timestamp {
+                seconds: 0,
+                nanos: 0,
+            },
+        }
+    }
+
+    fn render(group: &Group<'_>, log: &Log<'_>) -> Vec<String> {
+        flatten(group, log)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+
+    #[test]
+    fn order_matches_the_sdk() {
+        let b = batch();
+        let tags = [("host", "web-1"), ("env", "prod")];
+        let g = Group::new(&b, "topic-a", "10.0.0.1", &tags);
+        let contents = [("level", "INFO"), ("message", "hello world")];
+        let log = Log::new(1_700_000_000, Some(123_456_789), &contents);
+        assert_eq!(
+            render(&g, &log),
+            [
+                "__topic__=topic-a",
+                "__source__=10.0.0.1",
+                "__time_ns_part__=('123456789',)",
+                "__tag__:host=web-1",
+                "__tag__:env=prod",
+                "level=INFO",
+                "message=hello world"
+            ]
+        );
+        // Zero and absent nanoseconds are both left out.
+        for ns in [None, Some(0)] {
+            let log = Log::new(1, ns, &contents);
+            assert_eq!(render(&g, &log).len(), 6);
+        }
+    }
+
+    #[test]
+    fn duplicates_overwrite_in_place_like_a_dict() {
+        let b = batch();
+        let tags = [("host", "a"), ("env", "x"), ("host", "b")];
+        let g = Group::new(&b, "t", "s", &tags);
+        let contents = [
+            ("k", "1"),
+            ("__tag__:env", "from-content"),
+            ("__topic__", "content-topic"),
+            ("__time__", "gone"),
+            ("k", "2"),
+            ("__time_ns_part__", "str"),
+        ];
+        let log = Log::new(1, Some(5), &contents);
+        assert_eq!(
+            render(&g, &log),
+            [
+                "__topic__=content-topic",
+                "__source__=s",
+                "__time_ns_part__=str",
+                "__tag__:host=b",
+                "__tag__:env=from-content",
+                "k=2"
+            ]
+        );
+        assert_eq!(
+            lookup(&g, &log, "__topic__"),
+            Some(FlatValue::Str("content-topic"))
+        );
+        assert_eq!(lookup(&g, &log, "__tag__:host"), Some(FlatValue::Str("b")));
+        assert_eq!(lookup(&g, &log, "__time__"), None);
+        assert_eq!(lookup(&g, &log, "missing"), None);
+    }
+
+    #[test]
+    fn fingerprint_collisions_without_duplicates_keep_everything() {
+        let b = batch();
+        let g = Group::new(&b, "", "", &[]);
+        // Same length and last byte: the fingerprints collide, the keys differ.
+        let contents = [("ax", "1"), ("bx", "2"), ("cx", "3")];
+        let log = Log::new(1, None, &contents);
+        assert_eq!(render(&g, &log)[2..], ["ax=1", "bx=2", "cx=3"]);
+    }
+
+    #[test]
+    fn flat_key_helpers() {
+        assert!(FlatKey::Tag("host").is("__tag__:host"));
+        assert!(!FlatKey::Tag("host").is("host"));
+        assert_eq!(FlatKey::Tag("h").len(), 9);
+        assert_eq!(FlatKey::Tag("h").to_string(), "__tag__:h");
+        let mut s = String::new();
+        FlatValue::TimeNsPart(7).write_json(&mut s, JsonStyle::Compact);
+        assert_eq!(s, r#"["7"]"#);
+    }
+}
