@@ -1,0 +1,398 @@
+//! # `splunk-hec`: SLS logs as Splunk HEC events, the way Alibaba's seed script sends them
+//!
+//! Scenario: a security team replaces Alibaba's "Ship logs to SIEM" Splunk HEC script
+//! (`sync_data.py`, whose `process()` says "TODO: Replace this with your own logic") and
+//! wants Splunk to receive the same events, only faster. The seed turns each log into the
+//! official SDK's flattened dict, drops `__time__` (it becomes the HEC `time`), parses the
+//! `event` field of ActionTrail logs as JSON, and posts `{"time", "event": json.dumps(log),
+//! "sourcetype", "source", "index"}`.
+//!
+//! Sample input (flattened JSONL, one log):
+//!
+//! ```text
+//! {"__time__": 1700000000, "__time_ns_part__": [123456789], "__topic__": "actiontrail_audit_event",
+//!  "__source__": "actiontrail", "__tag__:__receive_time__": "1700000005",
+//!  "event": "{\"eventName\": \"ConsoleSignin\"}", "event_name": "ConsoleSignin"}
+//! ```
+//!
+//! with config `{"sourcetype": "aliyun:actiontrail", "index": "cloud"}` becomes the HEC
+//! event (as shipper renders the envelope):
+//!
+//! ```text
+//! {"time":1700000000.123456,"sourcetype":"aliyun:actiontrail","index":"cloud","event":{"__topic__":"actiontrail_audit_event","__source__":"actiontrail","__time_ns_part__":["123456789"],"__tag__:__receive_time__":"1700000005","event":{"eventName": "ConsoleSignin"},"event_name":"ConsoleSignin"}}
+//! ```
+//!
+//! The event has the seed's keys in the seed's order ([`shipper_sdk::flat`]): `__topic__`,
+//! `__source__`, `__time_ns_part__` (only when non-zero, as the SDK's 1-tuple of a string:
+//! `["123456789"]`), `__tag__:<k>` per tag, then the contents (a repeated key keeps its first
+//! position and its last value, as in a Python dict).
+//!
+//! ## Config (a JSON object; every key optional)
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `json_fields` | `{"actiontrail_audit_event": ["event"]}` | topic → fields whose value is JSON text to embed as JSON. A value that is valid JSON is embedded verbatim (surrounding whitespace trimmed); anything else stays a string, as the seed swallows the `json.loads` error. `{}` turns it off. |
+//! | `sourcetype`, `source`, `index`, `host` | unset | HEC metadata; unset or `""` leaves the key out (the token's default applies), as the seed does. |
+//! | `event_format` | `"object"` | `"object"`: the event is a JSON object (`hec-body::json`). `"seed-string"`: the event is a *string* holding Python `json.dumps` text, byte for byte what the seed sends (`", "` / `": "` separators, `\uXXXX` for non-ASCII, JSON fields re-serialised the way `json.loads` + `json.dumps` would). |
+//!
+//! ## Differences from the seed (deliberate)
+//!
+//! - `time` carries the nanosecond part (truncated to µs by the host), where the seed sends
+//!   the whole seconds as a string.
+//! - With several JSON fields for a topic, each is parsed on its own; the seed stops at the
+//!   first field that fails to parse (its `try` wraps the loop).
+//! - In `object` mode the event must be valid JSON for Splunk, so `NaN`/`Infinity` (which
+//!   Python's `json.loads` accepts) keep the field a string; `seed-string` mode accepts them
+//!   like the seed.
+
+use shipper_sdk::flat::{FlatValue, flatten};
+use shipper_sdk::json::{
+    JsonStyle, ObjectWriter, Value, is_valid, python_redump, trim_ws, write_string,
+};
+use shipper_sdk::{Config, ConfigError, Emit, Group, HecEvent, Log, Plugin, RecordError};
+
+/// How the event body is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFormat {
+    /// A JSON object (`hec-body::json`), compact, UTF-8 as is.
+    Object,
+    /// A JSON string holding Python `json.dumps` text, exactly as the seed sends it.
+    SeedString,
+}
+
+/// The plugin, built from its config.
+#[derive(Debug, Clone)]
+pub struct SplunkHec {
+    /// Topic → fields to embed as JSON.
+    pub json_fields: Vec<(String, Vec<String>)>,
+    /// Body form.
+    pub event_format: EventFormat,
+    /// HEC `sourcetype`.
+    pub sourcetype: Option<String>,
+    /// HEC `source`.
+    pub source: Option<String>,
+    /// HEC `index`.
+    pub index: Option<String>,
+    /// HEC `host`.
+    pub host: Option<String>,
+}
+
+impl Default for SplunkHec {
+    fn default() -> Self {
+        Self {
+            json_fields: default_json_fields(),
+            event_format: EventFormat::Object,
+            sourcetype: None,
+            source: None,
+            index: None,
+            host: None,
+        }
+    }
+}
+
+/// The seed's `json_topic = {"actiontrail_audit_event": ["event"]}`.
+pub fn default_json_fields() -> Vec<(String, Vec<String>)> {
+    vec![("actiontrail_audit_event".into(), vec!["event".into()])]
+}
+
+/// Parses `json_fields`: an object of topic → list of field names (a single name is
+/// accepted as a one-element list).
+pub fn parse_json_fields(value: &Value) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+    let members = value.as_object().ok_or_else(|| {
+        ConfigError::key(
+            "json_fields",
+            format_args!(
+                "expected an object of topic → list of field names, got {}",
+                value.kind()
+            ),
+        )
+    })?;
+    let mut out = Vec::with_capacity(members.len());
+    for (topic, fields) in members {
+        let names = match fields {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items
+                .iter()
+                .map(|f| f.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    ConfigError::key(
+                        "json_fields",
+                        format_args!("topic `{topic}`: every field name must be a string"),
+                    )
+                })?,
+            other => {
+                return Err(ConfigError::key(
+                    "json_fields",
+                    format_args!(
+                        "topic `{topic}` must map to a list of field names, got {}",
+                        other.kind()
+                    ),
+                ));
+            }
+        };
+        out.push((topic.clone(), names));
+    }
+    Ok(out)
+}
+
+/// An optional string where `""` means unset (the seed's `if self.option.get(...)`).
+fn non_empty(config: &mut Config, key: &'static str) -> Result<Option<String>, ConfigError> {
+    Ok(config.string(key)?.filter(|s| !s.is_empty()))
+}
+
+impl Plugin for SplunkHec {
+    fn init(config: &mut Config) -> Result<Self, ConfigError> {
+        let json_fields = match config.value("json_fields") {
+            Some(v) => parse_json_fields(&v)?,
+            None => default_json_fields(),
+        };
+        let event_format = match config.choice("event_format", &["object", "seed-string"])? {
+            Some("seed-string") => EventFormat::SeedString,
+            _ => EventFormat::Object,
+        };
+        Ok(Self {
+            json_fields,
+            event_format,
+            sourcetype: non_empty(config, "sourcetype")?,
+            source: non_empty(config, "source")?,
+            index: non_empty(config, "index")?,
+            host: non_empty(config, "host")?,
+        })
+    }
+
+    fn format(&self, group: &Group<'_>, log: &Log<'_>) -> Result<Vec<Emit>, RecordError> {
+        Ok(vec![Emit::hec(self.event(group, log))])
+    }
+}
+
+impl SplunkHec {
+    /// The fields to parse as JSON for this log: keyed by the flattened `__topic__` (a
+    /// content named `__topic__` overrides the group's, as in the seed's dict).
+    fn json_fields_for(&self, group: &Group<'_>, log: &Log<'_>) -> &[String] {
+        if self.json_fields.is_empty() {
+            return &[];
+        }
+        let topic = log.get("__topic__").unwrap_or(group.topic());
+        self.json_fields
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map_or(&[], |(_, f)| f.as_slice())
+    }
+
+    /// The HEC event of one log.
+    pub fn event(&self, group: &Group<'_>, log: &Log<'_>) -> HecEvent {
+        let json_fields = self.json_fields_for(group, log);
+        let style = match self.event_format {
+            EventFormat::Object => JsonStyle::Compact,
+            EventFormat::SeedString => JsonStyle::Python,
+        };
+        // Per entry: key + value + quotes/separators; the group metadata on top.
+        let estimate = log.encoded_len()
+            + group.topic().len()
+            + group.source().len()
+            + group
+                .tags()
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 16)
+                .sum::<usize>()
+            + 6 * log.contents().len()
+            + 64;
+        let mut body = String::with_capacity(estimate);
+        write_event_body(&mut body, group, log, json_fields, style);
+        let mut event = match self.event_format {
+            EventFormat::Object => HecEvent::json(body),
+            EventFormat::SeedString => HecEvent::text(body),
+        };
+        event.time = Some(log.timestamp());
+        event.host.clone_from(&self.host);
+        event.source.clone_from(&self.source);
+        event.sourcetype.clone_from(&self.sourcetype);
+        event.index.clone_from(&self.index);
+        event
+    }
+}
+
+/// Writes the seed's event object for one log: the flattened dict minus `__time__`, with
+/// `json_fields` embedded as JSON when their text parses. `Compact` style embeds valid JSON
+/// verbatim; `Python` style writes what `json.dumps(log)` writes after `json.loads`.
+pub fn write_event_body(
+    out: &mut String,
+    group: &Group<'_>,
+    log: &Log<'_>,
+    json_fields: &[String],
+    style: JsonStyle,
+) {
+    let mut obj = ObjectWriter::new(out, style);
+    for (key, value) in flatten(group, log) {
+        let buf = key.write_json_key(&mut obj);
+        match value {
+            FlatValue::Str(text) if json_fields.iter().any(|f| key.is(f)) => {
+                embed_json(buf, text, style);
+            }
+            other => other.write_json(buf, style),
+        }
+    }
+    obj.finish();
+}
+
+/// Writes `text` as embedded JSON when it parses, else as a JSON string.
+pub fn embed_json(out: &mut String, text: &str, style: JsonStyle) {
+    match style {
+        JsonStyle::Compact => {
+            let trimmed = trim_ws(text);
+            if is_valid(trimmed) {
+                out.push_str(trimmed);
+            } else {
+                write_string(out, text, style);
+            }
+        }
+        JsonStyle::Python => {
+            if !python_redump(text, out) {
+                write_string(out, text, style);
+            }
+        }
+    }
+}
+
+shipper_sdk::export!(plugin = SplunkHec);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shipper_sdk::testing::{groups_from_jsonl, run};
+    use shipper_sdk::{HecBody, Payload, Timestamp};
+
+    fn events(config: &str, jsonl: &str) -> Vec<HecEvent> {
+        let groups = groups_from_jsonl(jsonl).unwrap();
+        run::<SplunkHec>(config, &groups)
+            .unwrap()
+            .into_iter()
+            .flat_map(|r| r.unwrap())
+            .map(|e| match e.payload {
+                Payload::Hec(ev) => ev,
+                other => panic!("not an HEC event: {other:?}"),
+            })
+            .collect()
+    }
+
+    fn body(ev: &HecEvent) -> &str {
+        match &ev.body {
+            HecBody::Json(s) | HecBody::Text(s) => s,
+        }
+    }
+
+    const AUDIT: &str = r#"{"__time__": 1700000000, "__time_ns_part__": [123456789], "__topic__": "actiontrail_audit_event", "__source__": "actiontrail", "__tag__:__receive_time__": "1700000005", "event": " {\"eventName\": \"ConsoleSignin\", \"n\": 1.50} ", "event_name": "ConsoleSignin"}"#;
+
+    #[test]
+    fn object_mode_embeds_valid_json_verbatim() {
+        let ev = &events(r#"{"sourcetype":"st","index":"i","source":""}"#, AUDIT)[0];
+        assert!(matches!(ev.body, HecBody::Json(_)));
+        assert_eq!(
+            body(ev),
+            r#"{"__topic__":"actiontrail_audit_event","__source__":"actiontrail","__time_ns_part__":["123456789"],"__tag__:__receive_time__":"1700000005","event":{"eventName": "ConsoleSignin", "n": 1.50},"event_name":"ConsoleSignin"}"#
+        );
+        assert_eq!(
+            ev.time,
+            Some(Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 123_456_789
+            })
+        );
+        assert_eq!(ev.sourcetype.as_deref(), Some("st"));
+        assert_eq!(ev.index.as_deref(), Some("i"));
+        assert_eq!(ev.source, None, "an empty string is unset, as in the seed");
+        assert_eq!(ev.host, None);
+    }
+
+    #[test]
+    fn seed_string_mode_is_python_json_dumps() {
+        let ev = &events(r#"{"event_format":"seed-string"}"#, AUDIT)[0];
+        assert!(matches!(ev.body, HecBody::Text(_)));
+        // CPython 3.11: json.dumps of the seed's dict after json.loads of `event`.
+        assert_eq!(
+            body(ev),
+            r#"{"__topic__": "actiontrail_audit_event", "__source__": "actiontrail", "__time_ns_part__": ["123456789"], "__tag__:__receive_time__": "1700000005", "event": {"eventName": "ConsoleSignin", "n": 1.5}, "event_name": "ConsoleSignin"}"#
+        );
+    }
+
+    #[test]
+    fn invalid_json_stays_a_string_and_other_topics_are_untouched() {
+        let jsonl = r#"{"__time__": 1, "__topic__": "actiontrail_audit_event", "event": "{not json"}
+{"__time__": 2, "__topic__": "other", "event": "{\"a\":1}"}
+{"__time__": 3, "__topic__": "actiontrail_audit_event", "event": "NaN"}"#;
+        let evs = events("{}", jsonl);
+        assert_eq!(
+            body(&evs[0]),
+            r#"{"__topic__":"actiontrail_audit_event","__source__":"","event":"{not json"}"#
+        );
+        assert_eq!(
+            body(&evs[1]),
+            r#"{"__topic__":"other","__source__":"","event":"{\"a\":1}"}"#
+        );
+        assert_eq!(
+            body(&evs[2]),
+            r#"{"__topic__":"actiontrail_audit_event","__source__":"","event":"NaN"}"#
+        );
+        let seed = events(r#"{"event_format":"seed-string"}"#, jsonl);
+        assert_eq!(
+            body(&seed[2]),
+            r#"{"__topic__": "actiontrail_audit_event", "__source__": "", "event": NaN}"#
+        );
+    }
+
+    #[test]
+    fn json_fields_config() {
+        let jsonl = r#"{"__time__": 1, "__topic__": "t", "a": "[1]", "b": "x", "c": "{}"}"#;
+        let evs = events(r#"{"json_fields":{"t":["a","b","c"]}}"#, jsonl);
+        assert_eq!(
+            body(&evs[0]),
+            r#"{"__topic__":"t","__source__":"","a":[1],"b":"x","c":{}}"#
+        );
+        let evs = events(r#"{"json_fields":{"t":"a"}}"#, jsonl);
+        assert!(body(&evs[0]).contains(r#""a":[1],"b":"x","c":"{}""#));
+        // Off.
+        let evs = events(r#"{"json_fields":{}}"#, AUDIT);
+        assert!(body(&evs[0]).contains(r#""event":" {\"eventName\""#));
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let groups = groups_from_jsonl(AUDIT).unwrap();
+        for (config, want) in [
+            (r#"{"sourctype":"x"}"#, "unknown config key `sourctype`"),
+            (r#"{"index":5}"#, "config key `index`: expected a string"),
+            (
+                r#"{"event_format":"raw"}"#,
+                "config key `event_format`: `raw` is not one of",
+            ),
+            (
+                r#"{"json_fields":["event"]}"#,
+                "config key `json_fields`: expected an object",
+            ),
+            (
+                r#"{"json_fields":{"t":[1]}}"#,
+                "topic `t`: every field name must be a string",
+            ),
+        ] {
+            let err = run::<SplunkHec>(config, &groups).unwrap_err();
+            assert!(err.contains(want), "{config}: {err}");
+        }
+    }
+
+    #[test]
+    fn escaping_of_keys_and_values() {
+        let jsonl = r#"{"__time__": 1, "__topic__": "t\"q", "__tag__:k\u00e9": "v\\", "msg": "line1\nline2\ttab \u0001 é ✓ 😀", "k=v|x": ""}"#;
+        let ev = &events("{}", jsonl)[0];
+        assert_eq!(
+            body(ev),
+            "{\"__topic__\":\"t\\\"q\",\"__source__\":\"\",\"__tag__:ké\":\"v\\\\\",\"msg\":\"line1\\nline2\\ttab \\u0001 é ✓ 😀\",\"k=v|x\":\"\"}"
+        );
+        assert!(shipper_sdk::json::is_valid(body(ev)));
+        let ev = &events(r#"{"event_format":"seed-string"}"#, jsonl)[0];
+        assert_eq!(
+            body(ev),
+            r#"{"__topic__": "t\"q", "__source__": "", "__tag__:k\u00e9": "v\\", "msg": "line1\nline2\ttab \u0001 \u00e9 \u2713 \ud83d\ude00", "k=v|x": ""}"#
+        );
+    }
+}
