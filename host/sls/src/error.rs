@@ -36,9 +36,7 @@ pub enum SlsError {
 
     /// The request did not get an HTTP response: connection refused/reset, DNS, TLS, timeout.
     /// Always retryable.
-    #[error(
-        "{op}: cannot reach SLS at {endpoint}: {detail}; check the endpoint and the network (retried)"
-    )]
+    #[error("{op}: cannot reach SLS at {endpoint}: {detail}; {hint}")]
     Transport {
         /// The API operation, e.g. `PullLogs`.
         op: &'static str,
@@ -48,6 +46,8 @@ pub enum SlsError {
         timeout: bool,
         /// The transport error rendered with its cause chain.
         detail: String,
+        /// What to check.
+        hint: &'static str,
         /// The underlying error.
         #[source]
         source: reqwest::Error,
@@ -202,6 +202,16 @@ fn classify_retryable(status: u16, code: Option<&str>) -> bool {
     }
 }
 
+/// A rustls error, possibly wrapped in (nested) `io::Error`s, whose `source()` skips them.
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<rustls::Error>() {
+        return true;
+    }
+    e.downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+        .is_some_and(|inner| is_tls(inner))
+}
+
 fn is_ownership_code(code: &str) -> bool {
     OWNERSHIP_CODES.iter().any(|c| c.eq_ignore_ascii_case(code))
 }
@@ -246,17 +256,28 @@ impl SlsError {
     /// Builds an [`SlsError::Transport`] from a reqwest failure.
     pub(crate) fn transport(op: &'static str, endpoint: &str, source: reqwest::Error) -> Self {
         let mut detail = source.to_string();
+        let mut tls = false;
         let mut cause = std::error::Error::source(&source);
         while let Some(c) = cause {
             detail.push_str(": ");
             detail.push_str(&c.to_string());
+            tls |= is_tls(c);
             cause = c.source();
         }
+        let hint = if tls {
+            "the TLS handshake failed: check that the endpoint is right, or trust the \
+             server's CA with ca_file"
+        } else if source.is_timeout() {
+            "SLS did not answer in time: check the network path to the endpoint"
+        } else {
+            "check the endpoint and the network"
+        };
         Self::Transport {
             op,
             endpoint: endpoint.to_owned(),
             timeout: source.is_timeout(),
             detail,
+            hint,
             source,
         }
     }

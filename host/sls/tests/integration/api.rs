@@ -288,3 +288,52 @@ async fn errors_are_typed_and_say_what_to_do() {
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains(&endpoint), "{err}");
 }
+
+#[tokio::test]
+async fn https_endpoints_with_a_private_ca() {
+    let emu = emulator().await;
+    let dir = tempfile::Builder::new()
+        .prefix("https_endpoints_")
+        .tempdir()
+        .unwrap();
+    crate::proxy::test_pki(dir.path());
+    let front = crate::proxy::TlsFront::start(emu.addr(), dir.path()).await;
+
+    let https = |endpoint: String, ca: bool| {
+        let mut cfg = shipper_sls::ClientConfig::new(
+            endpoint,
+            harness::PROJECT,
+            shipper_sls::sign::Credentials::new(harness::AK_ID, harness::AK_SECRET),
+        );
+        if ca {
+            cfg.ca_file = Some(dir.path().join("ca.pem"));
+        }
+        shipper_sls::Client::new(cfg).unwrap()
+    };
+    let c = https(format!("https://127.0.0.1:{}", front.port()), true);
+    setup(&c, "logs", 2).await;
+    c.put_logs("logs", &Route::Shard(1), &group("tls", 3))
+        .await
+        .unwrap();
+    let by_name = https(format!("https://localhost:{}", front.port()), true);
+    let begin = by_name
+        .get_cursor("logs", 1, CursorPosition::Begin)
+        .await
+        .unwrap();
+    let resp = by_name
+        .pull_logs("logs", 1, &PullRequest::new(begin))
+        .await
+        .unwrap();
+    assert_eq!(resp.log_count(), 3);
+
+    // The system roots do not know our CA: the handshake fails, and the error says so.
+    let untrusted = https(format!("https://127.0.0.1:{}", front.port()), false);
+    let err = untrusted.list_shards("logs").await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, shipper_sls::SlsError::Transport { .. }),
+        "{text}"
+    );
+    assert!(text.contains("invalid peer certificate"), "{text}");
+    assert!(text.contains("ca_file"), "{text}");
+}

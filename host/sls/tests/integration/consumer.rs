@@ -624,3 +624,42 @@ async fn leases_are_revoked_when_heartbeats_fail_past_the_timeout() {
     written.sort();
     assert_eq!(r.ids(), written);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_group_is_recreated_and_consumption_restarts() {
+    let emu = emulator().await;
+    let c = client(&emu);
+    setup(&c, "logs", 2).await;
+    let written = fill(&c, "logs", "a", 2, 5).await;
+    let record = Recorder::default();
+    let consumer = TestConsumer::start(c.clone(), config("logs", "cg", "c1"), record.clone()).await;
+    eventually("c1 read everything", || async {
+        record.lock().unwrap().seen.len() >= written.len()
+    })
+    .await;
+
+    c.delete_consumer_group("logs", "cg").await.unwrap();
+    eventually(
+        "both leases revoked because the group was re-created",
+        || async { revoked_for(&record, RevokeReason::GroupRecreated).len() == 2 },
+    )
+    .await;
+    eventually("the group exists again and c1 holds its shards", || async {
+        let exists = c
+            .list_consumer_groups("logs")
+            .await
+            .is_ok_and(|g| g.iter().any(|g| g.name == "cg" && g.timeout == 3));
+        exists && record.lock().unwrap().shards_of("c1").len() == 2
+    })
+    .await;
+    // The checkpoints went with the group: the configured start (begin) applies again.
+    eventually("everything read a second time", || async {
+        record.lock().unwrap().seen.len() >= 2 * written.len()
+    })
+    .await;
+    consumer.stop().await;
+    let r = record.lock().unwrap();
+    let fresh: Vec<_> = r.leases.iter().skip(2).collect();
+    assert!(fresh.iter().all(|l| !l.3), "{fresh:?}");
+    assert_eq!(r.duplicates(), written.len());
+}
