@@ -562,3 +562,58 @@ async fn hec_refuses_oversized_events_at_render_time() {
         .unwrap_err();
     assert!(matches!(err, RenderError::WrongPayload { .. }));
 }
+
+#[tokio::test]
+async fn hec_ack_disabled_for_the_token_falls_back_to_200_means_delivered() {
+    let rx = HecReceiver::start(HecReceiverConfig {
+        tokens: vec![TokenSpec {
+            ack: true,
+            ..TokenSpec::new(TEST_TOKEN)
+        }],
+        ..Default::default()
+    })
+    .await;
+    rx.set_hold_acks(true);
+    let stop = CancellationToken::new();
+    let sink = build(
+        config(
+            &rx,
+            json!({"ack": true, "ack_poll_interval_ms": 20, "ack_timeout_ms": 60_000}),
+        ),
+        &stop,
+    )
+    .await;
+    let send = tokio::spawn(sink.send(render_all(sink.as_ref(), &events(4))));
+    eventually_async("an ack poll that says false", || async {
+        let polls = rx
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/ack") && r.status == 200)
+            .count();
+        if polls >= 1 {
+            Ok(())
+        } else {
+            Err("no poll yet".to_owned())
+        }
+    })
+    .await;
+    assert!(!send.is_finished());
+    // The admin turns useACK off for the token: /ack now answers 400 code 14.
+    rx.set_tokens(vec![TokenSpec::new(TEST_TOKEN)]);
+    let d = send.await.unwrap();
+    assert!(d.is_complete_success(), "{d:?}");
+    assert!(
+        rx.requests()
+            .iter()
+            .any(|r| r.path.ends_with("/ack") && r.code == Some(14))
+    );
+    assert_eq!(seqs(&rx), all(4), "no resend needed: the 200 counted");
+    let d = sink
+        .send(render_all(
+            sink.as_ref(),
+            &(4..6).map(event).collect::<Vec<_>>(),
+        ))
+        .await;
+    assert!(d.is_complete_success());
+    assert_eq!(seqs(&rx), all(6));
+}

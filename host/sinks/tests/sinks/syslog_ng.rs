@@ -89,3 +89,38 @@ async fn syslog_ng_tls_and_octet_counted_tcp_arrive_intact() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_ng_mutual_tls_needs_the_client_certificate() {
+    let pki = TestPki::generate();
+    let sng = tokio::task::block_in_place(|| SyslogNg::start(Some(&pki)));
+    let stop = CancellationToken::new();
+    let address = format!("127.0.0.1:{}", sng.port("mtls"));
+    let without = build(json!({"type": "syslog", "address": address, "transport": "tls", "tls": {"ca_file": pki.ca()}}), &stop).await;
+    let err = without
+        .healthcheck()
+        .await
+        .expect_err("syslog-ng refuses a client without certificate");
+    assert!(
+        err.message.contains("client certificate"),
+        "{err}\n{}",
+        sng.diagnostics()
+    );
+
+    let with = build(
+        json!({"type": "syslog", "address": address, "transport": "tls",
+               "tls": {"ca_file": pki.ca(), "cert_file": pki.client_cert(), "key_file": pki.client_key()}}),
+        &stop,
+    )
+    .await;
+    with.healthcheck()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", sng.diagnostics()));
+    let batch = render_all(with.as_ref(), &numbered("sng-mtls", 50));
+    let expected = unframed(&batch);
+    assert!(with.send(batch).await.is_complete_success());
+    let got = tokio::task::block_in_place(|| {
+        sng.wait_for("50 mTLS messages", |m| raw_with(m, "sng-mtls").len() >= 50)
+    });
+    assert_lines_eq(&raw_with(&got, "sng-mtls"), &expected);
+}
