@@ -33,11 +33,13 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// The plugin's config object, consumed key by key.
+/// The plugin's config object (or a nested object of it), consumed key by key.
 #[derive(Debug)]
 pub struct Config {
     members: Vec<(String, Value)>,
     known: Vec<&'static str>,
+    /// `outer.` for a nested object, so errors name the full path.
+    prefix: String,
 }
 
 impl Config {
@@ -49,11 +51,54 @@ impl Config {
             Value::Object(members) => Ok(Config {
                 members,
                 known: Vec::new(),
+                prefix: String::new(),
             }),
             other => Err(ConfigError::new(format!(
                 "plugin config must be a JSON object, got {}",
                 other.kind()
             ))),
+        }
+    }
+
+    /// The full path of `key` for messages (`header.vendor` inside `header`).
+    pub fn path(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn err(&self, key: &str, message: impl fmt::Display) -> ConfigError {
+        ConfigError::key(&self.path(key), message)
+    }
+
+    /// Takes a nested object as a [`Config`] of its own (errors name `key.inner`); call
+    /// [`finish`](Self::finish) on it when done.
+    pub fn object(&mut self, key: &'static str) -> Result<Option<Config>, ConfigError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Object(members)) => Ok(Some(Config {
+                members,
+                known: Vec::new(),
+                prefix: format!("{}{key}.", self.prefix),
+            })),
+            Some(other) => Err(self.err(
+                key,
+                format_args!("expected an object, got {}", other.kind()),
+            )),
+        }
+    }
+
+    /// Takes a nested object as its ordered `(key, value)` members (for mappings whose
+    /// keys are data, like a field map).
+    pub fn members(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<Vec<(String, Value)>>, ConfigError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Object(members)) => Ok(Some(members)),
+            Some(other) => Err(self.err(
+                key,
+                format_args!("expected an object, got {}", other.kind()),
+            )),
         }
     }
 
@@ -74,10 +119,9 @@ impl Config {
         match self.take(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(ConfigError::key(
-                key,
-                format_args!("expected a string, got {}", other.kind()),
-            )),
+            Some(other) => {
+                Err(self.err(key, format_args!("expected a string, got {}", other.kind())))
+            }
         }
     }
 
@@ -95,7 +139,7 @@ impl Config {
                 .copied()
                 .map(Some)
                 .ok_or_else(|| {
-                    ConfigError::key(
+                    self.err(
                         key,
                         format_args!("`{s}` is not one of: {}", allowed.join(", ")),
                     )
@@ -108,7 +152,7 @@ impl Config {
         match self.take(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(b)),
-            Some(other) => Err(ConfigError::key(
+            Some(other) => Err(self.err(
                 key,
                 format_args!("expected true or false, got {}", other.kind()),
             )),
@@ -121,7 +165,7 @@ impl Config {
             None => Ok(None),
             Some(v) => match v.as_u64() {
                 Some(n) if n <= max => Ok(Some(n)),
-                _ => Err(ConfigError::key(
+                _ => Err(self.err(
                     key,
                     format_args!("expected an integer from 0 to {max}, got {v}"),
                 )),
@@ -142,11 +186,12 @@ impl Config {
                 let mut known = self.known.clone();
                 known.sort_unstable();
                 known.dedup();
+                let key = self.path(key);
                 Err(ConfigError::new(if known.is_empty() {
                     format!("unknown config key `{key}`: this plugin takes no config")
                 } else {
                     format!(
-                        "unknown config key `{key}`; known keys: {}",
+                        "unknown config key `{key}`; known keys here: {}",
                         known.join(", ")
                     )
                 }))
@@ -183,7 +228,7 @@ mod tests {
         let _ = c.string("index");
         assert_eq!(
             c.finish().unwrap_err().to_string(),
-            "unknown config key `sourctype`; known keys: index, sourcetype"
+            "unknown config key `sourctype`; known keys here: index, sourcetype"
         );
         let c = Config::parse(r#"{"x":1}"#).unwrap();
         assert!(
@@ -192,6 +237,24 @@ mod tests {
                 .to_string()
                 .contains("takes no config")
         );
+    }
+
+    #[test]
+    fn nested_objects_name_the_path() {
+        let mut c =
+            Config::parse(r#"{"header":{"vendor":1,"x":2},"map":{"b":"1","a":"2"}}"#).unwrap();
+        let mut h = c.object("header").unwrap().unwrap();
+        assert_eq!(
+            h.string("vendor").unwrap_err().to_string(),
+            "config key `header.vendor`: expected a string, got a number"
+        );
+        assert_eq!(
+            h.finish().unwrap_err().to_string(),
+            "unknown config key `header.x`; known keys here: vendor"
+        );
+        let m = c.members("map").unwrap().unwrap();
+        assert_eq!(m[0].0, "b", "document order is kept");
+        c.finish().unwrap();
     }
 
     #[test]

@@ -16,7 +16,10 @@
 use std::fmt;
 
 use crate::decode::{Group, Log};
-use crate::json::{JsonStyle, ObjectWriter, escape_str_ascii_into, escape_str_into};
+use crate::json::{
+    JsonStyle, ObjectWriter, escape_str_ascii_into, escape_str_into, is_valid, python_redump,
+    trim_ws, write_string,
+};
 
 /// The prefix the flattened form puts before tag keys.
 pub const TAG_PREFIX: &str = "__tag__:";
@@ -311,6 +314,55 @@ pub fn lookup<'a>(group: &Group<'a>, log: &Log<'a>, key: &str) -> Option<FlatVal
     }
 }
 
+/// Writes the flattened log (minus `__time__`) as one JSON object, in the seed's key order.
+/// Values of the keys in `json_fields` are embedded as JSON when their text parses (see
+/// [`embed_json`]); everything else is a string (`__time_ns_part__`: `["123456789"]`).
+///
+/// With [`JsonStyle::Python`] the bytes are what the seed's `json.dumps(log)` writes after
+/// its `json.loads` of the JSON fields.
+pub fn write_json_object(
+    out: &mut String,
+    group: &Group<'_>,
+    log: &Log<'_>,
+    json_fields: &[String],
+    style: JsonStyle,
+) {
+    let mut obj = ObjectWriter::new(out, style);
+    for (key, value) in flatten(group, log) {
+        let buf = key.write_json_key(&mut obj);
+        match value {
+            FlatValue::Str(text) if json_fields.iter().any(|f| key.is(f)) => {
+                embed_json(buf, text, style);
+            }
+            other => other.write_json(buf, style),
+        }
+    }
+    obj.finish();
+}
+
+/// Writes `text` as embedded JSON when it parses, else as a JSON string:
+/// - [`JsonStyle::Compact`]: strict JSON ([`is_valid`]) is inserted verbatim, surrounding
+///   whitespace trimmed (so `NaN` stays a string: Splunk would refuse it);
+/// - [`JsonStyle::Python`]: whatever Python's `json.loads` accepts, re-serialised as
+///   `json.dumps` would ([`python_redump`]).
+pub fn embed_json(out: &mut String, text: &str, style: JsonStyle) {
+    match style {
+        JsonStyle::Compact => {
+            let trimmed = trim_ws(text);
+            if is_valid(trimmed) {
+                out.push_str(trimmed);
+            } else {
+                write_string(out, text, style);
+            }
+        }
+        JsonStyle::Python => {
+            if !python_redump(text, out) {
+                write_string(out, text, style);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,6 +454,32 @@ mod tests {
         let contents = [("ax", "1"), ("bx", "2"), ("cx", "3")];
         let log = Log::new(1, None, &contents);
         assert_eq!(render(&g, &log)[2..], ["ax=1", "bx=2", "cx=3"]);
+    }
+
+    #[test]
+    fn json_object_in_both_styles() {
+        let b = batch();
+        let tags = [("é", "v")];
+        let g = Group::new(&b, "t", "s", &tags);
+        let contents = [
+            ("event", " {\"a\": [1, 2.50]} "),
+            ("bad", "{x"),
+            ("n", "NaN"),
+        ];
+        let log = Log::new(1, Some(9), &contents);
+        let fields = ["event".to_string(), "bad".to_string(), "n".to_string()];
+        let mut out = String::new();
+        write_json_object(&mut out, &g, &log, &fields, JsonStyle::Compact);
+        assert_eq!(
+            out,
+            r#"{"__topic__":"t","__source__":"s","__time_ns_part__":["9"],"__tag__:é":"v","event":{"a": [1, 2.50]},"bad":"{x","n":"NaN"}"#
+        );
+        let mut out = String::new();
+        write_json_object(&mut out, &g, &log, &fields, JsonStyle::Python);
+        assert_eq!(
+            out,
+            r#"{"__topic__": "t", "__source__": "s", "__time_ns_part__": ["9"], "__tag__:\u00e9": "v", "event": {"a": [1, 2.5]}, "bad": "{x", "n": NaN}"#
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@
 //! - [`syslog`]: facility and severity names ↔ numbers.
 //! - [`time`]: SLS time → [`Timestamp`], RFC 3339, LEEF `devTime`, epoch milliseconds.
 //! - [`config`]: the plugin's JSON config, read key by key with errors naming the key.
+//! - [`mapping`]: config-driven field references and output templates (syslog or HEC)
+//!   shared by mapping plugins.
 //! - [`host`]: logging and counters through the host.
 //! - [`testing`]: run a plugin natively on flattened JSONL input, dump emits.
 //!
@@ -84,6 +86,7 @@ pub mod flat;
 pub mod host;
 pub mod json;
 pub mod leef;
+pub mod mapping;
 pub mod syslog;
 pub mod testing;
 pub mod time;

@@ -22,7 +22,8 @@
 //! {"time":1700000000.123456,"sourcetype":"aliyun:actiontrail","index":"cloud","event":{"__topic__":"actiontrail_audit_event","__source__":"actiontrail","__time_ns_part__":["123456789"],"__tag__:__receive_time__":"1700000005","event":{"eventName": "ConsoleSignin"},"event_name":"ConsoleSignin"}}
 //! ```
 //!
-//! The event has the seed's keys in the seed's order ([`shipper_sdk::flat`]): `__topic__`,
+//! The event has the seed's keys in the seed's order ([`shipper_sdk::flat`], written by
+//! [`shipper_sdk::flat::write_json_object`]): `__topic__`,
 //! `__source__`, `__time_ns_part__` (only when non-zero, as the SDK's 1-tuple of a string:
 //! `["123456789"]`), `__tag__:<k>` per tag, then the contents (a repeated key keeps its first
 //! position and its last value, as in a Python dict).
@@ -45,26 +46,26 @@
 //!   Python's `json.loads` accepts) keep the field a string; `seed-string` mode accepts them
 //!   like the seed.
 
-use shipper_sdk::flat::{FlatValue, flatten};
-use shipper_sdk::json::{
-    JsonStyle, ObjectWriter, Value, is_valid, python_redump, trim_ws, write_string,
-};
+use shipper_sdk::flat::write_json_object;
+use shipper_sdk::json::JsonStyle;
+use shipper_sdk::mapping::JsonFields;
 use shipper_sdk::{Config, ConfigError, Emit, Group, HecEvent, Log, Plugin, RecordError};
 
 /// How the event body is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EventFormat {
     /// A JSON object (`hec-body::json`), compact, UTF-8 as is.
+    #[default]
     Object,
     /// A JSON string holding Python `json.dumps` text, exactly as the seed sends it.
     SeedString,
 }
 
 /// The plugin, built from its config.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SplunkHec {
     /// Topic → fields to embed as JSON.
-    pub json_fields: Vec<(String, Vec<String>)>,
+    pub json_fields: JsonFields,
     /// Body form.
     pub event_format: EventFormat,
     /// HEC `sourcetype`.
@@ -77,65 +78,6 @@ pub struct SplunkHec {
     pub host: Option<String>,
 }
 
-impl Default for SplunkHec {
-    fn default() -> Self {
-        Self {
-            json_fields: default_json_fields(),
-            event_format: EventFormat::Object,
-            sourcetype: None,
-            source: None,
-            index: None,
-            host: None,
-        }
-    }
-}
-
-/// The seed's `json_topic = {"actiontrail_audit_event": ["event"]}`.
-pub fn default_json_fields() -> Vec<(String, Vec<String>)> {
-    vec![("actiontrail_audit_event".into(), vec!["event".into()])]
-}
-
-/// Parses `json_fields`: an object of topic → list of field names (a single name is
-/// accepted as a one-element list).
-pub fn parse_json_fields(value: &Value) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
-    let members = value.as_object().ok_or_else(|| {
-        ConfigError::key(
-            "json_fields",
-            format_args!(
-                "expected an object of topic → list of field names, got {}",
-                value.kind()
-            ),
-        )
-    })?;
-    let mut out = Vec::with_capacity(members.len());
-    for (topic, fields) in members {
-        let names = match fields {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(items) => items
-                .iter()
-                .map(|f| f.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    ConfigError::key(
-                        "json_fields",
-                        format_args!("topic `{topic}`: every field name must be a string"),
-                    )
-                })?,
-            other => {
-                return Err(ConfigError::key(
-                    "json_fields",
-                    format_args!(
-                        "topic `{topic}` must map to a list of field names, got {}",
-                        other.kind()
-                    ),
-                ));
-            }
-        };
-        out.push((topic.clone(), names));
-    }
-    Ok(out)
-}
-
 /// An optional string where `""` means unset (the seed's `if self.option.get(...)`).
 fn non_empty(config: &mut Config, key: &'static str) -> Result<Option<String>, ConfigError> {
     Ok(config.string(key)?.filter(|s| !s.is_empty()))
@@ -143,10 +85,7 @@ fn non_empty(config: &mut Config, key: &'static str) -> Result<Option<String>, C
 
 impl Plugin for SplunkHec {
     fn init(config: &mut Config) -> Result<Self, ConfigError> {
-        let json_fields = match config.value("json_fields") {
-            Some(v) => parse_json_fields(&v)?,
-            None => default_json_fields(),
-        };
+        let json_fields = JsonFields::from_config(config, "json_fields")?;
         let event_format = match config.choice("event_format", &["object", "seed-string"])? {
             Some("seed-string") => EventFormat::SeedString,
             _ => EventFormat::Object,
@@ -167,22 +106,9 @@ impl Plugin for SplunkHec {
 }
 
 impl SplunkHec {
-    /// The fields to parse as JSON for this log: keyed by the flattened `__topic__` (a
-    /// content named `__topic__` overrides the group's, as in the seed's dict).
-    fn json_fields_for(&self, group: &Group<'_>, log: &Log<'_>) -> &[String] {
-        if self.json_fields.is_empty() {
-            return &[];
-        }
-        let topic = log.get("__topic__").unwrap_or(group.topic());
-        self.json_fields
-            .iter()
-            .find(|(t, _)| t == topic)
-            .map_or(&[], |(_, f)| f.as_slice())
-    }
-
     /// The HEC event of one log.
     pub fn event(&self, group: &Group<'_>, log: &Log<'_>) -> HecEvent {
-        let json_fields = self.json_fields_for(group, log);
+        let json_fields = self.json_fields.for_log(group, log);
         let style = match self.event_format {
             EventFormat::Object => JsonStyle::Compact,
             EventFormat::SeedString => JsonStyle::Python,
@@ -199,7 +125,7 @@ impl SplunkHec {
             + 6 * log.contents().len()
             + 64;
         let mut body = String::with_capacity(estimate);
-        write_event_body(&mut body, group, log, json_fields, style);
+        write_json_object(&mut body, group, log, json_fields, style);
         let mut event = match self.event_format {
             EventFormat::Object => HecEvent::json(body),
             EventFormat::SeedString => HecEvent::text(body),
@@ -210,48 +136,6 @@ impl SplunkHec {
         event.sourcetype.clone_from(&self.sourcetype);
         event.index.clone_from(&self.index);
         event
-    }
-}
-
-/// Writes the seed's event object for one log: the flattened dict minus `__time__`, with
-/// `json_fields` embedded as JSON when their text parses. `Compact` style embeds valid JSON
-/// verbatim; `Python` style writes what `json.dumps(log)` writes after `json.loads`.
-pub fn write_event_body(
-    out: &mut String,
-    group: &Group<'_>,
-    log: &Log<'_>,
-    json_fields: &[String],
-    style: JsonStyle,
-) {
-    let mut obj = ObjectWriter::new(out, style);
-    for (key, value) in flatten(group, log) {
-        let buf = key.write_json_key(&mut obj);
-        match value {
-            FlatValue::Str(text) if json_fields.iter().any(|f| key.is(f)) => {
-                embed_json(buf, text, style);
-            }
-            other => other.write_json(buf, style),
-        }
-    }
-    obj.finish();
-}
-
-/// Writes `text` as embedded JSON when it parses, else as a JSON string.
-pub fn embed_json(out: &mut String, text: &str, style: JsonStyle) {
-    match style {
-        JsonStyle::Compact => {
-            let trimmed = trim_ws(text);
-            if is_valid(trimmed) {
-                out.push_str(trimmed);
-            } else {
-                write_string(out, text, style);
-            }
-        }
-        JsonStyle::Python => {
-            if !python_redump(text, out) {
-                write_string(out, text, style);
-            }
-        }
     }
 }
 
@@ -372,7 +256,7 @@ mod tests {
             ),
             (
                 r#"{"json_fields":{"t":[1]}}"#,
-                "topic `t`: every field name must be a string",
+                "topic `t` must map to a list of field names",
             ),
         ] {
             let err = run::<SplunkHec>(config, &groups).unwrap_err();
