@@ -796,6 +796,21 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shipper.toml");
+        let file = read_file(&path).unwrap();
+        let s = resolve(file, &env_of(&[("SLS_AK_ID", "id"), ("SLS_AK_KEY", "k")]), Overrides::default())
+            .unwrap();
+        assert_eq!(s.source.consumer_group, "shipper-siem");
+        assert_eq!(s.source.heartbeat_interval, Duration::from_secs(20));
+        let cfg: serde_json::Value = serde_json::from_str(&s.plugin.config_json).unwrap();
+        assert_eq!(cfg["json_fields"]["actiontrail_audit_event"][0], "event");
+        let sink: shipper_sinks::SinkConfig = toml::Value::Table(s.sink).try_into().unwrap();
+        let shipper_sinks::SinkConfig::Hec(hec) = sink else { panic!("the example uses HEC") };
+        hec.validate().unwrap();
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));

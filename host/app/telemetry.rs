@@ -1,5 +1,7 @@
 //! Logging setup: tracing to stderr, human-readable or JSON lines.
 
+use std::io::IsTerminal as _;
+
 use crate::cli::LogFormat;
 use tracing_subscriber::EnvFilter;
 
@@ -9,7 +11,9 @@ pub fn init(format: LogFormat, filter: Option<&str>) {
         Some(f) => EnvFilter::new(f),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
