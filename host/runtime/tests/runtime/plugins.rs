@@ -1,6 +1,7 @@
-//! Every real plugin (plugins/*) loads under the default limits, initialises with an empty
-//! config and formats the built-in samples through the production runtime, with exactly one
-//! result per log. Exact output is checked by the golden tests (tests/e2e/plugin_golden.rs).
+//! Every real plugin (plugins/*) loads under the default limits, initialises (with the
+//! config of its first golden case that has one, else `{}`) and formats the built-in samples
+//! through the production runtime, with exactly one result per log and no trap. Exact output
+//! is checked by the golden tests (tests/e2e/plugin_golden.rs).
 
 use shipper_runtime::samples;
 
@@ -11,11 +12,12 @@ use crate::support::{load, process};
     reason = "unused until the first plugin exists under plugins/"
 )]
 async fn formats_builtin_samples(dir: &str, path: &str) {
+    let config = golden_config(dir);
     let plugin = load(path);
     let mut instance = plugin
-        .instantiate("{}")
+        .instantiate(&config)
         .await
-        .unwrap_or_else(|e| panic!("plugin {dir} must accept an empty config: {e}"));
+        .unwrap_or_else(|e| panic!("plugin {dir} must accept config {config}: {e}"));
     for group in samples::builtin_groups() {
         let results = process(&mut instance, &group)
             .await
@@ -23,6 +25,32 @@ async fn formats_builtin_samples(dir: &str, path: &str) {
         assert_eq!(results.len(), group.logs.len(), "plugin {dir}");
     }
     assert!(!instance.is_poisoned());
+}
+
+#[allow(
+    unused_macros,
+    reason = "unused until the first plugin exists under plugins/"
+)]
+/// The config of the plugin's first golden case (sorted) that has a `config.json`, else `{}`.
+#[allow(
+    dead_code,
+    reason = "unused until the first plugin exists under plugins/"
+)]
+fn golden_config(dir: &str) -> String {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/plugins")
+        .join(dir);
+    let mut configs: Vec<std::path::PathBuf> = std::fs::read_dir(fixtures)
+        .into_iter()
+        .flatten()
+        .map(|entry| entry.expect("read fixtures").path().join("config.json"))
+        .filter(|path| path.is_file())
+        .collect();
+    configs.sort();
+    configs.first().map_or_else(
+        || "{}".to_owned(),
+        |path| std::fs::read_to_string(path).expect("read config.json"),
+    )
 }
 
 #[allow(
