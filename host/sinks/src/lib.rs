@@ -137,3 +137,39 @@ impl SinkConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sink_config_is_tagged_and_strict() {
+        let c: SinkConfig =
+            serde_json::from_str(r#"{"type":"hec","endpoint":"https://h:8088","token":"t"}"#)
+                .unwrap();
+        assert!(matches!(c, SinkConfig::Hec(_)));
+        let c: SinkConfig =
+            serde_json::from_str(r#"{"type":"syslog","address":"h:6514","transport":"tls"}"#)
+                .unwrap();
+        assert!(matches!(c, SinkConfig::Syslog(_)));
+        let e =
+            serde_json::from_str::<SinkConfig>(r#"{"type":"syslog","address":"h:1","adress":"x"}"#)
+                .unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        let e = serde_json::from_str::<SinkConfig>(r#"{"type":"kafka"}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown variant"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn build_reports_invalid_settings_with_the_field() {
+        let c: SinkConfig =
+            serde_json::from_str(r#"{"type":"hec","endpoint":"ftp://h","token":"t"}"#).unwrap();
+        let e = c
+            .build("s", CancellationToken::new())
+            .await
+            .err()
+            .expect("invalid endpoint");
+        assert_eq!(e.kind, SinkErrorKind::Config);
+        assert!(e.to_string().contains("`endpoint`"), "{e}");
+    }
+}

@@ -384,6 +384,7 @@ impl Inner {
             &self.event_url
         };
         let mut backoff = self.settings.retry.backoff();
+        let mut failures = 0u32;
         loop {
             match self.post(url, body.clone(), raw_len).await? {
                 Outcome::Accepted { ack_id } => {
@@ -405,7 +406,13 @@ impl Inner {
                 } => {
                     self.metrics.error(ErrorClass::Transient, &reason);
                     let delay = backoff.next_delay_after(retry_after);
-                    tracing::warn!(sink = %self.name, error = %reason, ?delay, "HEC request failed; retrying");
+                    failures += 1;
+                    // WARN on the 1st, 2nd, 4th, 8th… failure of a request: visible, not a flood.
+                    if failures.is_power_of_two() {
+                        tracing::warn!(sink = %self.name, error = %reason, ?delay, failures, "HEC request failed; retrying");
+                    } else {
+                        tracing::debug!(sink = %self.name, error = %reason, ?delay, failures, "HEC request failed; retrying");
+                    }
                     sleep_or_cancel(delay, &self.shutdown).await?;
                     self.metrics.retry();
                 }

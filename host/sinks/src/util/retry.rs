@@ -232,6 +232,32 @@ mod tests {
         assert_eq!(e.field, "retry.max_backoff_ms");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn sleep_or_cancel_sleeps_or_stops_early() {
+        let cancel = CancellationToken::new();
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            sleep_or_cancel(Duration::from_secs(60), &cancel).await,
+            Ok(())
+        );
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(60),
+            "paused clock: exactly the delay"
+        );
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            c.cancel();
+        });
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            sleep_or_cancel(Duration::from_secs(3_600), &cancel).await,
+            Err(Cancelled)
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+    }
+
     #[test]
     fn retry_after_forms() {
         let now = httpdate::parse_http_date("Tue, 24 Nov 2026 12:00:00 GMT").unwrap();
