@@ -52,6 +52,21 @@ pub fn is_valid_ext_key(key: &str) -> bool {
     !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// Appends `key` made into a valid extension key: every byte outside `[A-Za-z0-9_]`
+/// becomes `_` (`__tag__:__hostname__` → `__tag_____hostname__`); an empty key becomes `_`.
+pub fn sanitize_ext_key_into(out: &mut String, key: &str) {
+    if key.is_empty() {
+        out.push('_');
+    }
+    out.extend(key.bytes().map(|b| {
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            char::from(b)
+        } else {
+            '_'
+        }
+    }));
+}
+
 /// The seven header fields of a CEF line (unescaped; [`write_header`] escapes them).
 #[derive(Debug, Clone, Copy)]
 pub struct Header<'a> {
@@ -161,6 +176,14 @@ mod tests {
             },
         );
         assert_eq!(out, r"CEF:0|A\|B|back\\slash|1=0|id  x|é ✓|10|");
+    }
+
+    #[test]
+    fn sanitized_keys() {
+        let mut out = String::new();
+        sanitize_ext_key_into(&mut out, "__tag__:é x");
+        assert_eq!(out, "__tag______x");
+        assert!(is_valid_ext_key(&out));
     }
 
     #[test]

@@ -121,6 +121,21 @@ pub fn is_valid_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// Appends `key` made into a valid attribute key: every byte outside `[A-Za-z0-9_.-]`
+/// becomes `_`; an empty key becomes `_`.
+pub fn sanitize_key_into(out: &mut String, key: &str) {
+    if key.is_empty() {
+        out.push('_');
+    }
+    out.extend(key.bytes().map(|b| {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') {
+            char::from(b)
+        } else {
+            '_'
+        }
+    }));
+}
+
 /// The header fields of a LEEF line (unescaped; [`Line::new`] escapes them).
 #[derive(Debug, Clone, Copy)]
 pub struct Header<'a> {
@@ -251,6 +266,9 @@ mod tests {
             assert!(Delimiter::parse(bad).is_err(), "{bad:?}");
         }
         assert!(is_valid_key("devTime"));
+        let mut k = String::new();
+        sanitize_key_into(&mut k, "__tag__:a.b=c");
+        assert_eq!(k, "__tag___a.b_c");
         assert!(!is_valid_key("a b"));
     }
 }

@@ -167,15 +167,70 @@ impl FieldSpec {
         }
     }
 
-    /// The value for one log.
+    /// The value for one log: the literal; or the field's value, with the default standing
+    /// in when the field is absent *or empty*; `None` when the field is absent and there is
+    /// no default.
     #[inline]
     pub fn resolve<'a>(&'a self, group: &Group<'a>, log: &Log<'a>) -> Option<Cow<'a, str>> {
         match self {
             FieldSpec::Literal(s) => Some(Cow::Borrowed(s)),
             FieldSpec::Field { name, default } => {
-                resolve_field(group, log, name).or_else(|| default.as_deref().map(Cow::Borrowed))
+                match (resolve_field(group, log, name), default) {
+                    (Some(v), Some(d)) if v.is_empty() => Some(Cow::Borrowed(d)),
+                    (Some(v), _) => Some(v),
+                    (None, d) => d.as_deref().map(Cow::Borrowed),
+                }
             }
         }
+    }
+
+    /// The field this spec reads, if any.
+    pub fn field_name(&self) -> Option<&str> {
+        match self {
+            FieldSpec::Literal(_) => None,
+            FieldSpec::Field { name, .. } => Some(name),
+        }
+    }
+}
+
+/// An ordered map of output keys (CEF extension keys, LEEF attributes) to [`FieldSpec`]s,
+/// read from a config object whose values name fields (`{"src": "client_ip"}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldMap(pub Vec<(String, FieldSpec)>);
+
+impl FieldMap {
+    /// Reads config key `key`; `valid_key` checks each output key (`what` names the kind of
+    /// key in errors, e.g. "CEF extension key"). Absent: `default`.
+    pub fn from_config(
+        config: &mut Config,
+        key: &'static str,
+        valid_key: fn(&str) -> bool,
+        what: &str,
+        default: impl FnOnce() -> FieldMap,
+    ) -> Result<FieldMap, ConfigError> {
+        let path = config.path(key);
+        let Some(members) = config.members(key)? else {
+            return Ok(default());
+        };
+        members
+            .iter()
+            .map(|(k, v)| {
+                if !valid_key(k) {
+                    return Err(ConfigError::key(
+                        &path,
+                        format_args!("`{k}` is not a valid {what}"),
+                    ));
+                }
+                let spec = FieldSpec::parse(v, &format!("{path}.{k}"), StringIs::FieldName)?;
+                Ok((k.clone(), spec))
+            })
+            .collect::<Result<_, _>>()
+            .map(FieldMap)
+    }
+
+    /// Whether a spec of this map reads field `name`.
+    pub fn reads(&self, name: &str) -> bool {
+        self.0.iter().any(|(_, s)| s.field_name() == Some(name))
     }
 }
 
@@ -498,6 +553,47 @@ mod tests {
             default: Some("dflt".into()),
         };
         assert_eq!(spec.resolve(&g, &log).as_deref(), Some("dflt"));
+        let empty = [("e", "")];
+        let log = Log::new(1, None, &empty);
+        let with_default = FieldSpec::Field {
+            name: "e".into(),
+            default: Some("d".into()),
+        };
+        let without = FieldSpec::Field {
+            name: "e".into(),
+            default: None,
+        };
+        assert_eq!(with_default.resolve(&g, &log).as_deref(), Some("d"));
+        assert_eq!(without.resolve(&g, &log).as_deref(), Some(""));
+    }
+
+    #[test]
+    fn field_maps_keep_order_and_check_keys() {
+        let mut c =
+            Config::parse(r#"{"m":{"src":"ip","msg":{"value":"x"},"a":{"field":"f"}}}"#).unwrap();
+        let m = FieldMap::from_config(&mut c, "m", crate::cef::is_valid_ext_key, "CEF key", || {
+            FieldMap(Vec::new())
+        })
+        .unwrap();
+        let keys: Vec<_> = m.0.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["src", "msg", "a"]);
+        assert!(m.reads("ip") && m.reads("f") && !m.reads("x"));
+        let mut c = Config::parse(r#"{"m":{"bad key":"ip"}}"#).unwrap();
+        let e = FieldMap::from_config(&mut c, "m", crate::cef::is_valid_ext_key, "CEF key", || {
+            FieldMap(Vec::new())
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config key `m`: `bad key` is not a valid CEF key"
+        );
+        let mut c = Config::parse(r#"{"m":{"k":5}}"#).unwrap();
+        let e = FieldMap::from_config(&mut c, "m", |_| true, "key", || FieldMap(Vec::new()));
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .starts_with("config key `m.k`: expected")
+        );
     }
 
     #[test]
