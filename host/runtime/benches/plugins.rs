@@ -6,7 +6,8 @@
 //! strings and lowers `list<log>` records).
 //!
 //! `cargo bench -p shipper-runtime` (prints figures; asserts nothing). `SHIPPER_BENCH_SECS`
-//! sets the measuring time per line (default 1 s, best of 3 rounds).
+//! sets the measuring time per line (default 1 s, best of 3 rounds); `SHIPPER_BENCH_ONLY`
+//! runs only the lines whose name contains it (e.g. `splunk-hec`, for profiling).
 
 #[path = "../tests/runtime/structured.rs"]
 #[allow(
@@ -62,8 +63,16 @@ fn report(name: &str, per_call: f64) {
     );
 }
 
+/// True when `SHIPPER_BENCH_ONLY` is unset or `name` contains it.
+fn selected(name: &str) -> bool {
+    std::env::var("SHIPPER_BENCH_ONLY").map_or(true, |only| name.contains(&only))
+}
+
 /// Formats the group with a plugin through `PluginInstance::process`.
 async fn bench_runtime(engine: &PluginEngine, name: &str, path: &str, group: &[u8]) {
+    if !selected(name) {
+        return;
+    }
     let plugin = match engine.load(&artifacts::read(path), PluginLimits::default()) {
         Ok(plugin) => plugin,
         Err(e) => return println!("{name:<58} cannot load: {e}"),
@@ -109,6 +118,9 @@ fn main() {
             bench_runtime(&engine, &format!("  {name}"), path, &bytes).await;
         }
 
+        println!("\nfloor: the echo guest (walks each log, returns its bytes as a raw emit; no formatting):");
+        bench_runtime(&engine, "  echo", artifacts::GUEST_ECHO, &bytes).await;
+
         println!("\ninterface comparison, same HEC formatter (contents → JSON body):");
         bench_runtime(
             &engine,
@@ -118,6 +130,9 @@ fn main() {
         )
         .await;
 
+        if !selected("structured") {
+            return;
+        }
         let wasm = artifacts::read(artifacts::GUEST_BENCH_STRUCTURED);
         let mut runner = structured::StructuredRunner::new(&wasm).await;
         let built = best_per_call!(structured::StructuredRunner::build(&bytes));
@@ -132,7 +147,5 @@ fn main() {
             "  structured: total (decode + build + call)",
             built + call_only,
         );
-        println!("\n(echo floor: raw log bytes back, no formatting)");
-        bench_runtime(&engine, "  echo guest", artifacts::GUEST_ECHO, &bytes).await;
     });
 }
