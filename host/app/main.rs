@@ -28,6 +28,7 @@ mod metrics_server;
 mod pipeline;
 mod plugin_cmd;
 mod progress;
+mod reload;
 mod run;
 mod settings;
 mod telemetry;

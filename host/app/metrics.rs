@@ -337,6 +337,14 @@ impl Collector for ScrapeCollector {
             hash: generation.plugin.hash().to_owned(),
         };
         info.encode(gen_enc.encode_family(&labels)?)?;
+        let open = ConstGauge::new(i64::from(generation.breaker.is_tripped()));
+        let mut breaker = encoder.encode_descriptor(
+            "shipper_plugin_breaker_open",
+            "1 while the plugin's crash-loop breaker is tripped (policy pause or passthrough applies)",
+            None,
+            open.metric_type(),
+        )?;
+        open.encode(breaker.encode_family(&labels)?)?;
 
         let counters = generation.plugin.counters().snapshot();
         if !counters.is_empty() {

@@ -43,7 +43,7 @@ use tokio::time::Instant;
 use crate::checkpoint::{CommitEnd, Committer};
 use crate::convert;
 use crate::dead_letter::{self, DeadLetter, Stage};
-use crate::generation::{Generation, PluginSlot};
+use crate::generation::{FailurePolicy, Generation, PluginSlot};
 use crate::metrics::{DeadLetterLabels, Metrics, PluginFailureLabels, ShardLabels, Totals};
 
 /// Logs per plugin call at most: bounds guest memory per call and the deadline granularity
@@ -98,6 +98,19 @@ pub struct ShardContext {
     pub options: PipelineOptions,
     /// Each held shard's read position (for the lag gauge).
     pub positions: Positions,
+    /// What to do when the plugin is in a crash loop and cannot be rolled back.
+    pub failure_policy: FailurePolicy,
+    /// Which payload the built-in passthrough format produces (the sink's kind).
+    pub passthrough: PassthroughKind,
+}
+
+/// Payload kind of the built-in passthrough format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassthroughKind {
+    /// HEC event whose body is the flattened log as JSON.
+    Hec,
+    /// Syslog message whose MSG is the flattened log as JSON.
+    Syslog,
 }
 
 /// Read position per held shard, shared with the lag sampler.
@@ -761,6 +774,10 @@ impl ShardWorker {
                         .plugin_failures
                         .get_or_create(&PluginFailureLabels { kind: kind.to_owned() })
                         .inc();
+                    let generation = self.generation.clone();
+                    if generation.breaker.record() {
+                        return self.crash_loop(info, view, range, e).await;
+                    }
                     if range.len() == 1 {
                         tracing::warn!(shard = self.shard, plugin = %self.generation.label(), log = range.start, error = %e,
                             "plugin trapped on one log; it goes to the dead-letter file");
@@ -790,6 +807,117 @@ impl ShardWorker {
         }
         .boxed()
     }
+}
+
+impl ShardWorker {
+    /// The current generation's breaker tripped: roll back if it is recent and has a
+    /// predecessor (or another shard just did), else apply the failure policy.
+    async fn crash_loop(
+        &mut self,
+        info: &BatchInfo,
+        view: &LogGroupView,
+        range: Range<usize>,
+        error: PluginError,
+    ) -> Result<Vec<(usize, LogOutcome)>, PluginError> {
+        let failing = self.generation.clone();
+        if let Some(restored) = self.ctx.plugins.rollback(&failing) {
+            tracing::error!(
+                from = %failing.label(),
+                to = %restored.label(),
+                error = %error,
+                "plugin keeps trapping; rolled back to the previous generation"
+            );
+        }
+        let current = self.ctx.plugins.current();
+        if !Arc::ptr_eq(&current, &failing) {
+            self.generation = current;
+            return self.try_range(info, view, range).await;
+        }
+        match self.ctx.failure_policy {
+            FailurePolicy::Pause => {
+                tracing::error!(
+                    shard = self.shard,
+                    plugin = %failing.label(),
+                    error = %error,
+                    "plugin keeps trapping (crash-loop breaker tripped); pausing this shard until it works again"
+                );
+                Err(error)
+            }
+            FailurePolicy::Passthrough => {
+                tracing::warn!(
+                    shard = self.shard,
+                    plugin = %failing.label(),
+                    logs = range.len(),
+                    "plugin keeps trapping; shipping these logs in the built-in JSON format (policy passthrough)"
+                );
+                Ok(passthrough(view, range, self.ctx.passthrough))
+            }
+        }
+    }
+}
+
+/// The built-in format used by the `passthrough` policy: each log flattened as the SDK does,
+/// as JSON, with its time.
+fn passthrough(
+    view: &LogGroupView,
+    range: Range<usize>,
+    kind: PassthroughKind,
+) -> Vec<(usize, LogOutcome)> {
+    use shipper_runtime as rt;
+    let group = match view.decode() {
+        Ok(g) => g,
+        Err(e) => {
+            return range
+                .map(|i| {
+                    (
+                        i,
+                        LogOutcome::Trapped(format!("cannot decode the log group: {e}")),
+                    )
+                })
+                .collect();
+        }
+    };
+    range
+        .map(|i| {
+            let Some(log) = group.logs.get(i) else {
+                return (i, LogOutcome::Trapped("log index out of range".into()));
+            };
+            let json = dead_letter::flatten(&group, log).to_string();
+            let time = Some(rt::Timestamp {
+                seconds: i64::from(log.time),
+                nanos: log.time_ns.unwrap_or(0),
+            });
+            let payload = match kind {
+                PassthroughKind::Hec => rt::Payload::Hec(rt::HecEvent {
+                    body: rt::HecBody::Json(json),
+                    time,
+                    host: None,
+                    source: None,
+                    sourcetype: None,
+                    index: None,
+                    fields: Vec::new(),
+                }),
+                PassthroughKind::Syslog => rt::Payload::Syslog(rt::SyslogMessage {
+                    facility: 1,
+                    severity: rt::Severity::Informational,
+                    timestamp: time,
+                    hostname: None,
+                    app_name: Some("shipper".into()),
+                    proc_id: None,
+                    msg_id: None,
+                    structured_data: Vec::new(),
+                    msg: json,
+                }),
+            };
+            (
+                i,
+                LogOutcome::Emits(vec![rt::Emit {
+                    route: None,
+                    payload,
+                }]),
+            )
+        })
+        .collect()
 }
 
 /// Decodes each LogGroup at most once while building dead-letter entries.

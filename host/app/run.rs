@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use shipper_runtime::{PluginEngine, PluginLimits};
+use shipper_runtime::PluginEngine;
 use shipper_sinks::{SinkConfig, SinkErrorKind};
 use shipper_sls::api::logs::CursorPosition;
 use shipper_sls::client::{Client, ClientConfig};
@@ -23,10 +23,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::dead_letter::DeadLetter;
-use crate::generation::{Generation, PluginSlot};
+use crate::generation::PluginSlot;
 use crate::metrics::Metrics;
-use crate::pipeline::{PipelineOptions, ShardContext};
-use crate::settings::{self, FileConfig, Overrides, PluginSettings, Settings, StartPosition};
+use crate::pipeline::{PassthroughKind, PipelineOptions, ShardContext};
+use crate::settings::{self, FileConfig, Overrides, Settings, StartPosition};
 
 /// Name of the one sink (the `route` plugins may name).
 pub const SINK_NAME: &str = "default";
@@ -103,21 +103,26 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
 
-    // Plugin first: a bad plugin or config should fail before we touch SLS or the SIEM.
-    let engine = PluginEngine::new().context("cannot start the plugin runtime")?;
-    let generation = load_generation(&engine, &settings.plugin).await?;
-    tracing::info!(plugin = %generation.label(), path = %generation.path.display(), "plugin loaded");
-    let plugins = PluginSlot::new(generation);
-
-    // Sink.
+    // Sink (no I/O yet), then the plugin, self-tested against the sink's renderer: a bad
+    // plugin, config or payload kind fails here, before we touch SLS.
     let sink_config: SinkConfig = toml::Value::Table(settings.sink.clone())
         .try_into()
         .map_err(|e| anyhow::anyhow!("config key `sink`: {e}"))?;
+    let passthrough = match &sink_config {
+        SinkConfig::Hec(_) => PassthroughKind::Hec,
+        SinkConfig::Syslog(_) => PassthroughKind::Syslog,
+    };
     let sink_shutdown = CancellationToken::new();
     let sink = sink_config
         .build(SINK_NAME, sink_shutdown.clone())
         .await
         .context("cannot set up the sink")?;
+    let engine = PluginEngine::new().context("cannot start the plugin runtime")?;
+    let generation =
+        crate::reload::load_generation(&engine, &settings.plugin, sink.as_ref()).await?;
+    tracing::info!(plugin = %generation.label(), path = %generation.path.display(), "plugin loaded and self-tested");
+    let plugins = PluginSlot::new(generation);
+
     match sink.healthcheck().await {
         Ok(()) => tracing::info!(sink = SINK_NAME, "sink is healthy"),
         Err(e) if matches!(e.kind, SinkErrorKind::Config | SinkErrorKind::Tls) => {
@@ -148,6 +153,16 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
         background.spawn(crate::metrics_server::serve(
             listener,
             metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if settings.plugin.watch {
+        background.spawn(crate::reload::watch(
+            engine.clone(),
+            settings.plugin.clone(),
+            plugins.clone(),
+            sink.clone(),
+            crate::reload::DEFAULT_WATCH_INTERVAL,
             shutdown.clone(),
         ));
     }
@@ -201,6 +216,8 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             options: PipelineOptions::default(),
             positions: Default::default(),
+            failure_policy: settings.plugin.failure_policy,
+            passthrough,
         });
         background.spawn(sample_lag(
             consumer.client().clone(),
@@ -332,41 +349,6 @@ fn consumer_config(settings: &Settings, logstore: &str) -> ConsumerConfig {
         StartPosition::At(t) => CursorPosition::At(t),
     };
     c
-}
-
-/// Reads, compiles and `init`s the plugin once, so a bad file or config fails at start-up
-/// with the plugin's own message.
-pub async fn load_generation(
-    engine: &PluginEngine,
-    p: &PluginSettings,
-) -> anyhow::Result<Generation> {
-    let wasm = tokio::fs::read(&p.path)
-        .await
-        .with_context(|| format!("cannot read plugin {}", p.path.display()))?;
-    let mut limits = PluginLimits::default();
-    if let Some(bytes) = p.memory_bytes {
-        limits.max_memory_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
-    }
-    if let Some(t) = p.timeout {
-        limits.call_budget_base = t;
-    }
-    let plugin = engine
-        .load(&wasm, limits)
-        .with_context(|| format!("cannot load plugin {}", p.path.display()))?;
-    let instance = plugin.instantiate(&p.config_json).await.with_context(|| {
-        format!(
-            "plugin {} rejected its config ([plugin.config])",
-            p.path.display()
-        )
-    })?;
-    let info = instance.info().clone();
-    Ok(Generation {
-        plugin,
-        config_json: p.config_json.as_str().into(),
-        name: info.name,
-        version: info.version,
-        path: p.path.clone(),
-    })
 }
 
 /// Builds a `[sink]` table from `--hec-url` / `--syslog-address` (the token comes from the

@@ -175,6 +175,20 @@ pub struct PluginConfig {
     pub memory_mib: Option<u64>,
     /// Time budget of one plugin call (default: the runtime's).
     pub timeout: Option<ConfigDuration>,
+    /// Watch the plugin file and swap to a new version when it changes (default true;
+    /// SIGHUP always triggers a reload).
+    pub watch: Option<bool>,
+    /// Sample logs (flattened SLS JSON lines) a new version must handle before it is used;
+    /// default: built-in samples.
+    pub self_test_input: Option<PathBuf>,
+    /// What to do when the plugin keeps trapping and no rollback is possible: `pause`
+    /// (default: stop, back off, retry; nothing lost) or `passthrough` (ship logs in a
+    /// built-in JSON format).
+    pub failure_policy: Option<crate::generation::FailurePolicy>,
+    /// Traps within `breaker_window` that count as a crash loop (default 20).
+    pub breaker_threshold: Option<usize>,
+    /// Window of the crash-loop count (default 60s).
+    pub breaker_window: Option<ConfigDuration>,
 }
 
 /// `[dead_letter]`.
@@ -268,6 +282,16 @@ pub struct PluginSettings {
     pub memory_bytes: Option<u64>,
     /// Call time budget override.
     pub timeout: Option<Duration>,
+    /// Watch the file for changes.
+    pub watch: bool,
+    /// Self-test samples.
+    pub self_test_input: Option<PathBuf>,
+    /// Crash-loop policy.
+    pub failure_policy: crate::generation::FailurePolicy,
+    /// Crash-loop threshold.
+    pub breaker_threshold: usize,
+    /// Crash-loop window.
+    pub breaker_window: Duration,
 }
 
 /// Everything `shipper run` needs, validated.
@@ -520,6 +544,12 @@ pub fn resolve(
     if p.memory_mib == Some(0) {
         return Err(key_err("plugin.memory_mib", "must be at least 1"));
     }
+    let breaker_threshold = p
+        .breaker_threshold
+        .unwrap_or(crate::generation::DEFAULT_BREAKER_THRESHOLD);
+    if breaker_threshold == 0 {
+        return Err(key_err("plugin.breaker_threshold", "must be at least 1"));
+    }
 
     let sink = file.sink.or(flags.sink).ok_or_else(|| {
         key_err(
@@ -546,6 +576,13 @@ pub fn resolve(
             config_json,
             memory_bytes: p.memory_mib.map(|m| m << 20),
             timeout: p.timeout.map(|d| d.0),
+            watch: p.watch.unwrap_or(true),
+            self_test_input: p.self_test_input,
+            failure_policy: p.failure_policy.unwrap_or_default(),
+            breaker_threshold,
+            breaker_window: p
+                .breaker_window
+                .map_or(crate::generation::DEFAULT_BREAKER_WINDOW, |d| d.0),
         },
         sink,
         dead_letter_path: flags
@@ -799,14 +836,20 @@ mod tests {
     fn the_example_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shipper.toml");
         let file = read_file(&path).unwrap();
-        let s = resolve(file, &env_of(&[("SLS_AK_ID", "id"), ("SLS_AK_KEY", "k")]), Overrides::default())
-            .unwrap();
+        let s = resolve(
+            file,
+            &env_of(&[("SLS_AK_ID", "id"), ("SLS_AK_KEY", "k")]),
+            Overrides::default(),
+        )
+        .unwrap();
         assert_eq!(s.source.consumer_group, "shipper-siem");
         assert_eq!(s.source.heartbeat_interval, Duration::from_secs(20));
         let cfg: serde_json::Value = serde_json::from_str(&s.plugin.config_json).unwrap();
         assert_eq!(cfg["json_fields"]["actiontrail_audit_event"][0], "event");
         let sink: shipper_sinks::SinkConfig = toml::Value::Table(s.sink).try_into().unwrap();
-        let shipper_sinks::SinkConfig::Hec(hec) = sink else { panic!("the example uses HEC") };
+        let shipper_sinks::SinkConfig::Hec(hec) = sink else {
+            panic!("the example uses HEC")
+        };
         hec.validate().unwrap();
     }
 

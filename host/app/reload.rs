@@ -1,0 +1,219 @@
+//! Loading plugin generations, at start-up and on hot swap.
+//!
+//! A swap is triggered by SIGHUP or by a change of the plugin file (polled: modification time
+//! and size, then a debounce until the file stops changing, so a half-copied file is not
+//! loaded). The new version is read, hashed, compiled on a blocking thread (Python/JS
+//! components take seconds), instantiated with the config (`init`), self-tested and only then
+//! published; shard workers pick it up between batches. Any failure leaves the running
+//! generation in place and logs one ERROR line naming the file and the reason.
+//!
+//! The self-test runs the plugin on sample logs (built-in ones, or `[plugin] self_test_input`)
+//! and renders every emit with the real sink: a plugin that traps, fails the batch, or emits
+//! something this sink cannot send (an HEC event to a syslog sink) is refused before it ever
+//! sees live data.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, anyhow, bail};
+use sha2::Digest as _;
+use shipper_runtime::{PluginEngine, PluginInstance, PluginLimits, samples};
+use shipper_sinks::{EventBatch, Sink};
+use tokio_util::sync::CancellationToken;
+
+use crate::convert;
+use crate::generation::{Breaker, Generation, PluginSlot};
+use crate::settings::PluginSettings;
+
+/// How often the plugin file's metadata is checked.
+pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+/// A changed file must stay unchanged this long before it is loaded (copy in progress).
+const SETTLE_TIME: Duration = Duration::from_millis(500);
+
+/// Reads, compiles, `init`s and self-tests the plugin at `p.path`. Compilation runs on a
+/// blocking thread so it never stalls shard workers.
+pub async fn load_generation(
+    engine: &PluginEngine,
+    p: &PluginSettings,
+    sink: &dyn Sink,
+) -> anyhow::Result<Generation> {
+    let wasm = tokio::fs::read(&p.path)
+        .await
+        .with_context(|| format!("cannot read plugin {}", p.path.display()))?;
+    let limits = limits_for(p);
+    let engine = engine.clone();
+    let plugin = tokio::task::spawn_blocking(move || engine.load(&wasm, limits))
+        .await
+        .map_err(|e| anyhow!("plugin compilation panicked: {e}"))?
+        .with_context(|| format!("plugin file {}", p.path.display()))?;
+    let mut instance = plugin.instantiate(&p.config_json).await.with_context(|| {
+        format!(
+            "plugin {} rejected its config ([plugin.config])",
+            p.path.display()
+        )
+    })?;
+    self_test(&mut instance, p.self_test_input.as_deref(), sink)
+        .await
+        .with_context(|| format!("plugin {} failed its self-test", p.path.display()))?;
+    let info = instance.info().clone();
+    Ok(Generation {
+        plugin,
+        config_json: p.config_json.as_str().into(),
+        name: info.name,
+        version: info.version,
+        path: p.path.clone(),
+        breaker: Breaker::new(p.breaker_threshold, p.breaker_window),
+        published: tokio::time::Instant::now(),
+        previous: None,
+    })
+}
+
+fn limits_for(p: &PluginSettings) -> PluginLimits {
+    let mut limits = PluginLimits::default();
+    if let Some(bytes) = p.memory_bytes {
+        limits.max_memory_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
+    if let Some(t) = p.timeout {
+        limits.call_budget_base = t;
+    }
+    limits
+}
+
+/// Runs the plugin over sample logs and renders every emit with `sink`.
+pub async fn self_test(
+    instance: &mut PluginInstance,
+    input: Option<&Path>,
+    sink: &dyn Sink,
+) -> anyhow::Result<()> {
+    let groups = match input {
+        Some(path) => {
+            let text = tokio::fs::read_to_string(path)
+                .await
+                .with_context(|| format!("cannot read self-test input {}", path.display()))?;
+            samples::parse_flattened(&text).with_context(|| {
+                format!(
+                    "self-test input {} is not flattened SLS JSON lines",
+                    path.display()
+                )
+            })?
+        }
+        None => samples::builtin_groups(),
+    };
+    let info = samples::sample_batch_info();
+    let mut scratch = EventBatch::new();
+    let mut emits = 0usize;
+    for (gi, group) in groups.iter().enumerate() {
+        let bytes = samples::encode_group(group);
+        let results = instance
+            .process(&info, &bytes, group.logs.len())
+            .await
+            .with_context(|| format!("on sample log group {gi}"))?;
+        for (li, result) in results.into_iter().enumerate() {
+            // A record error on a sample is the plugin's business (it may only handle some
+            // topics); what matters is that it runs and that its output can be sent.
+            let Ok(list) = result else { continue };
+            for emit in list {
+                let payload = convert::payload(emit.payload);
+                sink.render(&payload, &mut scratch).map_err(|e| {
+                    anyhow!(
+                        "sample log {gi}.{li}: the sink cannot send what the plugin emitted: {e}"
+                    )
+                })?;
+                emits += 1;
+            }
+        }
+    }
+    if emits == 0 && !groups.is_empty() {
+        tracing::warn!(
+            "the plugin emitted nothing for any sample log (it drops or rejects all of them)"
+        );
+    }
+    Ok(())
+}
+
+/// Watches for SIGHUP and changes of the plugin file until `shutdown`, swapping generations.
+pub async fn watch(
+    engine: PluginEngine,
+    settings: PluginSettings,
+    slot: Arc<PluginSlot>,
+    sink: Arc<dyn Sink>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot install the SIGHUP handler; only file changes trigger a reload");
+            None
+        }
+    };
+    let mut seen = stamp(&settings.path);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let trigger = tokio::select! {
+            () = shutdown.cancelled() => return,
+            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
+            _ = tick.tick() => {
+                let now = stamp(&settings.path);
+                if now == seen || now.is_none() {
+                    continue;
+                }
+                // Wait until the file stops changing (a copy may be in progress).
+                let mut last = now;
+                loop {
+                    tokio::time::sleep(SETTLE_TIME).await;
+                    let again = stamp(&settings.path);
+                    if again == last {
+                        break;
+                    }
+                    last = again;
+                }
+                seen = last;
+                "file change"
+            }
+        };
+        match swap(&engine, &settings, &slot, sink.as_ref()).await {
+            Ok(Some(g)) => {
+                tracing::info!(trigger, plugin = %g.label(), path = %settings.path.display(), "plugin swapped; new batches use it")
+            }
+            Ok(None) => {
+                tracing::info!(trigger, path = %settings.path.display(), "plugin file unchanged (same hash); nothing to swap")
+            }
+            Err(e) => tracing::error!(
+                trigger,
+                path = %settings.path.display(),
+                running = %slot.current().label(),
+                "new plugin version rejected, the running one stays: {e:#}"
+            ),
+        }
+    }
+}
+
+/// Loads the file and publishes it if it differs from the current generation.
+async fn swap(
+    engine: &PluginEngine,
+    settings: &PluginSettings,
+    slot: &PluginSlot,
+    sink: &dyn Sink,
+) -> anyhow::Result<Option<Arc<Generation>>> {
+    let bytes = tokio::fs::read(&settings.path)
+        .await
+        .with_context(|| format!("cannot read {}", settings.path.display()))?;
+    if bytes.is_empty() {
+        bail!("the file is empty");
+    }
+    let hash = hex::encode(sha2::Sha256::digest(&bytes));
+    if hash == slot.current().plugin.hash() {
+        return Ok(None);
+    }
+    let generation = load_generation(engine, settings, sink).await?;
+    Ok(Some(slot.publish(generation)))
+}
+
+/// Modification time and size, or `None` while the file is missing (mid-rename).
+fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
