@@ -18,7 +18,10 @@ impl Guest for BadImport {
         })
     }
 
-    fn process(_batch: BatchInfo, _group: Vec<u8>) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    fn process(
+        _batch: BatchInfo,
+        _group: Vec<u8>,
+    ) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
         Ok(Vec::new())
     }
 }

@@ -18,7 +18,10 @@ impl Guest for BenchBytes {
         })
     }
 
-    fn process(_batch: BatchInfo, group: Vec<u8>) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    fn process(
+        _batch: BatchInfo,
+        group: Vec<u8>,
+    ) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
         let (topic, source) = guest_util::group_meta(&group);
         Ok(guest_util::logs(&group)
             .into_iter()
@@ -27,7 +30,10 @@ impl Guest for BenchBytes {
                 let contents = guest_util::contents(log);
                 let body = guest_util::hec_body(
                     contents.iter().map(|(k, v)| {
-                        (std::str::from_utf8(k).unwrap_or(""), std::str::from_utf8(v).unwrap_or(""))
+                        (
+                            std::str::from_utf8(k).unwrap_or(""),
+                            std::str::from_utf8(v).unwrap_or(""),
+                        )
                     }),
                     log.len(),
                 );

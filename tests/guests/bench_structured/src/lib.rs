@@ -9,13 +9,22 @@ use shipper_bench::structured::types::{HecBody, HecEvent, Payload, Timestamp};
 struct BenchStructured;
 
 impl Guest for BenchStructured {
-    fn process(group: LogGroup, logs: Vec<Log>) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    fn process(
+        group: LogGroup,
+        logs: Vec<Log>,
+    ) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
         Ok(logs
             .into_iter()
             .map(|log| {
-                let size: usize = log.contents.iter().map(|f| f.key.len() + f.value.len() + 6).sum();
+                let size: usize = log
+                    .contents
+                    .iter()
+                    .map(|f| f.key.len() + f.value.len() + 6)
+                    .sum();
                 let body = guest_util::hec_body(
-                    log.contents.iter().map(|f| (f.key.as_str(), f.value.as_str())),
+                    log.contents
+                        .iter()
+                        .map(|f| (f.key.as_str(), f.value.as_str())),
                     size,
                 );
                 Ok(vec![Emit {

@@ -5,7 +5,7 @@
 
 wit_bindgen::generate!({ path: "../../../wit", world: "formatter" });
 
-use shipper::plugin::host::{counter_add, log, log_enabled, Level};
+use shipper::plugin::host::{Level, counter_add, log, log_enabled};
 use shipper::plugin::types::{ErrorKind, Payload};
 
 static CONFIG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -26,7 +26,10 @@ impl Guest for Echo {
         })
     }
 
-    fn process(batch: BatchInfo, group: Vec<u8>) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    fn process(
+        batch: BatchInfo,
+        group: Vec<u8>,
+    ) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
         let config = CONFIG.get().map(String::as_str).unwrap_or("{}");
         if let Some(message) = guest_util::config_str(config, "fail_batch") {
             return Err(message.to_owned());
@@ -34,7 +37,10 @@ impl Guest for Echo {
         let logs = guest_util::logs(&group);
         counter_add("logs", logs.len() as u64);
         if log_enabled(Level::Debug) {
-            log(Level::Debug, &format!("{} logs from shard {}", logs.len(), batch.shard));
+            log(
+                Level::Debug,
+                &format!("{} logs from shard {}", logs.len(), batch.shard),
+            );
         }
         Ok(logs
             .into_iter()

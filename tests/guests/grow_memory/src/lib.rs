@@ -14,7 +14,10 @@ impl Guest for GrowMemory {
         })
     }
 
-    fn process(_batch: BatchInfo, _group: Vec<u8>) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    fn process(
+        _batch: BatchInfo,
+        _group: Vec<u8>,
+    ) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
             hoard.push(std::hint::black_box(vec![0xA5; 1 << 20]));

@@ -28,7 +28,10 @@ impl Guest for HugeOutput {
         })
     }
 
-    fn process(_batch: BatchInfo, group: Vec<u8>) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    fn process(
+        _batch: BatchInfo,
+        group: Vec<u8>,
+    ) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
         let config = CONFIG.get().map(String::as_str).unwrap_or("{}");
         let mode = guest_util::config_str(config, "mode").unwrap_or("many_emits");
         Ok(guest_util::logs(&group)

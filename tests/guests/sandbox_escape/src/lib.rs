@@ -29,7 +29,10 @@ fn escape_report() -> String {
     let mut stdin = String::new();
     let report = [
         attempt("read_file", std::fs::read_to_string("/etc/passwd")),
-        attempt("write_file", std::fs::write("/tmp/shipper-sandbox-escape", b"x")),
+        attempt(
+            "write_file",
+            std::fs::write("/tmp/shipper-sandbox-escape", b"x"),
+        ),
         attempt("read_dir", std::fs::read_dir("/").map(|d| d.count())),
         attempt("env_var", std::env::var("HOME")),
         if env_count == 0 {
@@ -47,9 +50,18 @@ fn escape_report() -> String {
             Ok(n) => format!("stdin=ALLOWED: {n} bytes"),
             Err(e) => format!("stdin=denied: {e}"),
         },
-        attempt("tcp_connect", std::net::TcpStream::connect(connect).map(|_| ())),
-        attempt("tcp_bind", std::net::TcpListener::bind("127.0.0.1:0").map(|_| ())),
-        attempt("udp_bind", std::net::UdpSocket::bind("127.0.0.1:0").map(|_| ())),
+        attempt(
+            "tcp_connect",
+            std::net::TcpStream::connect(connect).map(|_| ()),
+        ),
+        attempt(
+            "tcp_bind",
+            std::net::TcpListener::bind("127.0.0.1:0").map(|_| ()),
+        ),
+        attempt(
+            "udp_bind",
+            std::net::UdpSocket::bind("127.0.0.1:0").map(|_| ()),
+        ),
     ];
     report.join("; ")
 }
@@ -64,7 +76,10 @@ impl Guest for SandboxEscape {
         })
     }
 
-    fn process(_batch: BatchInfo, group: Vec<u8>) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    fn process(
+        _batch: BatchInfo,
+        group: Vec<u8>,
+    ) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
         println!("sandbox-escape guest writes to stdout");
         eprintln!("sandbox-escape guest writes to stderr");
         let report = escape_report();

@@ -17,7 +17,10 @@ impl Guest for Slow {
         })
     }
 
-    fn process(_batch: BatchInfo, group: Vec<u8>) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    fn process(
+        _batch: BatchInfo,
+        group: Vec<u8>,
+    ) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
         let mut out = Vec::new();
         for log in guest_util::logs(&group) {
             if guest_util::content(log, "slow").is_some() {

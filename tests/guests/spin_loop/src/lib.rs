@@ -14,10 +14,14 @@ impl Guest for SpinLoop {
         })
     }
 
-    fn process(_batch: BatchInfo, group: Vec<u8>) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    fn process(
+        _batch: BatchInfo,
+        group: Vec<u8>,
+    ) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
         let mut counter = group.len() as u64;
         loop {
-            counter = std::hint::black_box(counter.wrapping_mul(6364136223846793005).wrapping_add(1));
+            counter =
+                std::hint::black_box(counter.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
     }
 }

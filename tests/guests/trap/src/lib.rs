@@ -14,7 +14,10 @@ impl Guest for Trap {
         })
     }
 
-    fn process(_batch: BatchInfo, group: Vec<u8>) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    fn process(
+        _batch: BatchInfo,
+        group: Vec<u8>,
+    ) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
         panic!("boom: plugin bug on a {}-byte group", group.len());
     }
 }

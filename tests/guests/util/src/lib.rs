@@ -149,7 +149,10 @@ fn json_string(out: &mut String, s: &str) {
 
 /// The benchmark guests' formatter: the log's contents as one JSON object (the event body
 /// of the seed script's HEC output), with keys and values as given.
-pub fn hec_body<'a>(contents: impl Iterator<Item = (&'a str, &'a str)>, size_hint: usize) -> String {
+pub fn hec_body<'a>(
+    contents: impl Iterator<Item = (&'a str, &'a str)>,
+    size_hint: usize,
+) -> String {
     let mut out = String::with_capacity(size_hint + 64);
     out.push('{');
     for (i, (key, value)) in contents.enumerate() {

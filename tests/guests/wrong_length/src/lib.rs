@@ -14,7 +14,10 @@ impl Guest for WrongLength {
         })
     }
 
-    fn process(_batch: BatchInfo, group: Vec<u8>) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    fn process(
+        _batch: BatchInfo,
+        group: Vec<u8>,
+    ) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
         let n = guest_util::logs(&group).len();
         Ok((0..=n).map(|_| Ok(Vec::new())).collect())
     }
