@@ -179,18 +179,57 @@ pub fn groups_from_jsonl(text: &str) -> Result<Vec<TestGroup>, String> {
     Ok(groups)
 }
 
-/// The batch description [`run`] passes: project `test-project`, logstore
-/// `test-logstore`, shard 0, received 1700000000 s.
+/// The batch description [`run`] passes: the same fixed values as `shipper plugin test`
+/// (project `sample-project`, logstore `sample-logstore`, shard 0, received
+/// 1700000100 s), so native runs and golden files agree.
 pub fn test_batch() -> BatchInfo {
     BatchInfo {
-        project: "test-project".into(),
-        logstore: "test-logstore".into(),
+        project: "sample-project".into(),
+        logstore: "sample-logstore".into(),
         shard: 0,
         received: Timestamp {
-            seconds: 1_700_000_000,
+            seconds: 1_700_000_100,
             nanos: 0,
         },
     }
+}
+
+/// The results of a run as JSON lines, one per log: `{"log":n,"emits":[…]}` with each emit
+/// as [`emit_to_json`] writes it, or `{"log":n,"error":{"kind":…,"message":…}}` (`n` counts
+/// from 1, as `shipper plugin test` does).
+pub fn results_to_jsonl(results: &[Result<Vec<Emit>, RecordError>]) -> String {
+    let mut out = String::new();
+    for (i, result) in results.iter().enumerate() {
+        let _ = write!(out, "{{\"log\":{},", i + 1);
+        match result {
+            Ok(emits) => {
+                out.push_str("\"emits\":[");
+                for (j, e) in emits.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&emit_to_json(e));
+                }
+                out.push(']');
+            }
+            Err(e) => {
+                out.push_str("\"error\":{\"kind\":");
+                write_str(
+                    &mut out,
+                    match e.kind {
+                        crate::ErrorKind::InvalidInput => "invalid-input",
+                        crate::ErrorKind::Unsupported => "unsupported",
+                        crate::ErrorKind::Internal => "internal",
+                    },
+                );
+                out.push_str(",\"message\":");
+                write_str(&mut out, &e.message);
+                out.push('}');
+            }
+        }
+        out.push_str("}\n");
+    }
+    out
 }
 
 /// Initialises `P` with `config` (as `init` would, unknown keys refused) and formats every
@@ -214,6 +253,70 @@ pub fn run_with<P: Plugin>(
         all.extend(glue::process(plugin, &batch, &encode_group(g))?);
     }
     Ok(all)
+}
+
+/// The golden cases of one plugin: the sub-directories of `dir` that hold an `input.jsonl`,
+/// sorted.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn golden_cases(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut cases: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list golden cases in {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.join("input.jsonl").is_file())
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// Runs `P` natively on one golden case (`input.jsonl` + `config.json`) and pipes the results
+/// ([`results_to_jsonl`]) into `<python> <script> check <case>`, the independent reference
+/// (tests/fixtures/plugins/seed_reference.py). `Err` carries the reference's explanation.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn check_golden_case<P: Plugin>(
+    python: &std::path::Path,
+    script: &std::path::Path,
+    case: &std::path::Path,
+) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    let read = |name: &str| {
+        std::fs::read_to_string(case.join(name))
+            .map_err(|e| format!("{}: cannot read {name}: {e}", case.display()))
+    };
+    let groups = groups_from_jsonl(&read("input.jsonl")?)?;
+    let results = run::<P>(&read("config.json")?, &groups)?;
+    let ours = results_to_jsonl(&results);
+
+    let mut child = Command::new(python)
+        .arg(script)
+        .arg("check")
+        .arg(case)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {} {}: {e}", python.display(), script.display()))?;
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(ours.as_bytes())
+        .map_err(|e| format!("writing to the reference script: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("waiting for the reference script: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} ({}):\n{}{}",
+            case.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
 
 fn opt(obj: &mut ObjectWriter<'_>, key: &str, value: &Option<String>) {

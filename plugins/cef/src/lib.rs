@@ -296,7 +296,7 @@ mod tests {
         let p = payloads(r#"{"include_unmapped": true}"#, jsonl);
         assert_eq!(
             msg(&p[0]),
-            r"CEF:0|Alibaba Cloud|SLS|1.0|sls-log|SLS log|Unknown|rt=1700000000005 dvchost=h|1 cs1Label=project cs1=test-project cs2Label=logstore cs2=test-logstore cs3Label=topic cs3= __time_ns_part__=5000000 x=a\\b\nc"
+            r"CEF:0|Alibaba Cloud|SLS|1.0|sls-log|SLS log|Unknown|rt=1700000000005 dvchost=h|1 cs1Label=project cs1=sample-project cs2Label=logstore cs2=sample-logstore cs3Label=topic cs3= __time_ns_part__=5000000 x=a\\b\nc"
         );
     }
 

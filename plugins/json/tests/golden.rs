@@ -1,0 +1,30 @@
+//! Every golden case under `tests/fixtures/plugins/json/` formatted natively by the plugin
+//! must equal the independent Python reference (`tests/fixtures/plugins/seed_reference.py`:
+//! a reference implementation of the semantics documented in the plugin's crate docs),
+//! and the reference rendered by DESIGN.md's rules must equal the case's `expected`, which
+//! `shipper plugin test` must print through the real runtime (tests/e2e).
+//!
+//! Needs the test venv's python (`SHIPPER_TEST_PYTHON`, default `target/test-venv/bin/python`);
+//! fails with the install command when it is missing.
+
+use shipper_plugin_json::Json;
+
+#[test]
+fn golden_cases_match_the_reference() {
+    let root = shipper_test_support::workspace_root().join("tests/fixtures/plugins");
+    let python = shipper_test_support::python::python();
+    let cases = shipper_sdk::testing::golden_cases(&root.join("json"));
+    assert!(!cases.is_empty(), "no golden cases for json");
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            shipper_sdk::testing::check_golden_case::<Json>(
+                &python,
+                &root.join("seed_reference.py"),
+                case,
+            )
+            .err()
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
