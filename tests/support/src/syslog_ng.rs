@@ -84,12 +84,14 @@ impl SyslogNg {
             ports,
             pki_dir,
         };
-        let tcp = sng.port("syslog_tcp");
-        let net = sng.port("net_tcp");
+        let tcp_ports: Vec<u16> = ["syslog_tcp", "net_tcp", "legacy_tcp", "tls", "mtls"]
+            .iter()
+            .map(|l| sng.port(l))
+            .collect();
         let daemon = &mut sng.daemon;
         eventually("syslog-ng to accept TCP connections", || {
             daemon.assert_running(INSTALL);
-            for p in [tcp, net] {
+            for &p in &tcp_ports {
                 TcpStream::connect(("127.0.0.1", p))
                     .map_err(|e| format!("port {p}: {e}\n{}", daemon.diagnostics()))?;
             }

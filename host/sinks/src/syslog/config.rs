@@ -35,10 +35,13 @@ pub const DEFAULT_RECONNECT_BACKOFF_MAX_MS: u64 = 10_000;
 pub const DEFAULT_RESEND_BUFFER_BYTES: usize = 1024 * 1024;
 /// TCP keepalive idle time: detects a silently vanished peer on an idle connection.
 pub const DEFAULT_KEEPALIVE_SECS: u64 = 60;
-/// After a TLS handshake, wait this long for the server to reject us. Under TLS 1.3 a
-/// server that refuses the client certificate says so only after the client's handshake
+/// After a TLS 1.3 handshake, wait up to this long for the server to reject us. A server
+/// that refuses the client certificate says so only after the client's handshake
 /// completed; without this read the first batch would be silently lost (sinks.md §3.4).
-pub const DEFAULT_TLS_PROBE_MS: u64 = 300;
+/// Servers that send a session ticket (OpenSSL, GnuTLS) end the wait at once; the full
+/// second is paid only by silent servers, once per (long-lived) connection, and leaves room
+/// for a loaded receiver.
+pub const DEFAULT_TLS_PROBE_MS: u64 = 1_000;
 
 /// Network transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -115,7 +118,8 @@ pub struct SyslogConfig {
     pub resend_buffer_bytes: usize,
     /// TCP keepalive idle seconds; 0 turns keepalive off.
     pub keepalive_secs: u64,
-    /// Milliseconds to wait after a TLS handshake for a rejection by the server.
+    /// Milliseconds to wait after a TLS 1.3 handshake for a rejection by the server (ended
+    /// early by a session ticket).
     pub tls_probe_ms: u64,
     /// TLS options (`transport = "tls"`).
     pub tls: TlsConfig,

@@ -85,12 +85,52 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// Learns that the server sent a TLS 1.3 session ticket. OpenSSL and GnuTLS servers send
+/// tickets only after they verified the client's Finished (and certificate), so a ticket
+/// ends the post-handshake rejection probe early. Tickets are not kept: every connect is a
+/// full handshake (connections are long-lived, and no resumption can skip a certificate
+/// check the receiver might have tightened).
+#[derive(Debug, Default)]
+struct TicketSignal {
+    notify: tokio::sync::Notify,
+}
+
+impl rustls::client::ClientSessionStore for TicketSignal {
+    fn set_kx_hint(&self, _: ServerName<'static>, _: rustls::NamedGroup) {}
+    fn kx_hint(&self, _: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        None
+    }
+    fn set_tls12_session(
+        &self,
+        _: ServerName<'static>,
+        _: rustls::client::Tls12ClientSessionValue,
+    ) {
+    }
+    fn tls12_session(&self, _: &ServerName<'_>) -> Option<rustls::client::Tls12ClientSessionValue> {
+        None
+    }
+    fn remove_tls12_session(&self, _: &ServerName<'static>) {}
+    fn insert_tls13_ticket(
+        &self,
+        _: ServerName<'static>,
+        _: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.notify.notify_one();
+    }
+    fn take_tls13_ticket(
+        &self,
+        _: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        None
+    }
+}
+
 /// Opens connections (TCP, then TLS when configured).
 pub(crate) struct Connector {
     name: String,
     host: String,
     port: u16,
-    tls: Option<(TlsConnector, ServerName<'static>)>,
+    tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
     connect_timeout: Duration,
     keepalive: Option<Duration>,
     tls_probe: Duration,
@@ -100,10 +140,7 @@ impl Connector {
     pub(crate) fn new(name: &str, s: &SyslogSettings) -> Result<Self, SinkError> {
         let tls = if s.transport == Transport::Tls {
             let config = s.tls.client_config(name)?;
-            Some((
-                TlsConnector::from(Arc::new(config)),
-                s.tls.server_name(name, &s.host)?,
-            ))
+            Some((Arc::new(config), s.tls.server_name(name, &s.host)?))
         } else {
             None
         };
@@ -172,9 +209,14 @@ impl Connector {
                 .set_tcp_keepalive(&ka)
                 .map_err(|e| unavailable(format!("{peer}: set keepalive: {e}")))?;
         }
-        let Some((connector, server_name)) = &self.tls else {
+        let Some((config, server_name)) = &self.tls else {
             return Ok(Stream::Tcp(tcp));
         };
+        // A config per connection, so the ticket signal belongs to this handshake only.
+        let signal = Arc::new(TicketSignal::default());
+        let mut config = rustls::ClientConfig::clone(config);
+        config.resumption = rustls::client::Resumption::store(signal.clone());
+        let connector = TlsConnector::from(Arc::new(config));
         let mut tls = tokio::time::timeout(self.connect_timeout, connector.connect(server_name.clone(), tcp))
             .await
             .map_err(|_| unavailable(format!("TLS handshake with {peer} timed out")))?
@@ -187,20 +229,30 @@ impl Connector {
                     ),
                 )
             })?;
+        // TLS 1.2 refuses a client certificate inside the handshake; nothing more to learn.
+        if tls.get_ref().1.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_2) {
+            return Ok(Stream::Tls(Box::new(tls)));
+        }
         // TLS 1.3: a client-certificate rejection arrives after our Finished. Syslog
-        // receivers never send application data, so anything but silence here is a refusal.
+        // receivers never send application data, so EOF or an alert here is a refusal; a
+        // session ticket (or silence for `tls_probe_ms`) means we were accepted.
         let mut byte = [0u8; 1];
-        match tokio::time::timeout(self.tls_probe, tls.read(&mut byte)).await {
-            Err(_) => Ok(Stream::Tls(Box::new(tls))),
-            Ok(Ok(n)) if n > 0 => Ok(Stream::Tls(Box::new(tls))),
-            Ok(Ok(_)) => Err(SinkError::tls(
+        let probe = tokio::select! {
+            r = tls.read(&mut byte) => Some(r),
+            () = signal.notify.notified() => None,
+            () = tokio::time::sleep(self.tls_probe) => None,
+        };
+        match probe {
+            None => Ok(Stream::Tls(Box::new(tls))),
+            Some(Ok(n)) if n > 0 => Ok(Stream::Tls(Box::new(tls))),
+            Some(Ok(_)) => Err(SinkError::tls(
                 &self.name,
                 Side::Server,
                 format!(
                     "{peer} closed the TLS connection right after the handshake: it most likely rejected our client certificate; set tls.cert_file and tls.key_file to a certificate the receiver trusts"
                 ),
             )),
-            Ok(Err(e)) => Err(SinkError::tls(
+            Some(Err(e)) => Err(SinkError::tls(
                 &self.name,
                 Side::Server,
                 format!(
