@@ -124,3 +124,33 @@ async fn syslog_ng_mutual_tls_needs_the_client_certificate() {
     });
     assert_lines_eq(&raw_with(&got, "sng-mtls"), &expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_ng_lf_network_port_takes_lf_framing_with_escaped_line_feeds() {
+    let sng = tokio::task::block_in_place(|| SyslogNg::start(None));
+    let stop = CancellationToken::new();
+    let config = json!({"type": "syslog", "address": format!("127.0.0.1:{}", sng.port("net_tcp")), "framing": "lf", "hostname": "shipper-test"});
+    let sink = build(config, &stop).await;
+    let tag = "sng-lf";
+    let mut payloads = vec![
+        Payload::Syslog(full_message(tag)),
+        Payload::Syslog(multiline_message(tag)),
+    ];
+    payloads.extend(numbered(tag, 100));
+    let batch = render_all(sink.as_ref(), &payloads);
+    let expected = unframed(&batch);
+    assert!(sink.send(batch).await.is_complete_success());
+    let got = tokio::task::block_in_place(|| {
+        sng.wait_for("LF-framed messages", |m| {
+            raw_with(m, tag).len() >= expected.len()
+        })
+    });
+    assert_lines_eq(&raw_with(&got, tag), &expected);
+    let multi = got.iter().find(|m| field(m, "raw") == expected[1]).unwrap();
+    assert_eq!(
+        field(multi, "message"),
+        format!("{tag} line one\\nline two\\n\tindented"),
+        "one message: {multi}"
+    );
+    assert_eq!(field(multi, "program"), "app");
+}
