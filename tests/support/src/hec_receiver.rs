@@ -228,9 +228,14 @@ impl HecReceiver {
 
     /// Binds `127.0.0.1:0` and serves until dropped.
     pub async fn start(config: HecReceiverConfig) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1:0", config).await
+    }
+
+    /// Binds `addr` (e.g. a fixed port for a demo) and serves until dropped.
+    pub async fn start_on(addr: &str, config: HecReceiverConfig) -> Self {
+        let listener = TcpListener::bind(addr)
             .await
-            .expect("bind 127.0.0.1:0");
+            .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let addr = listener.local_addr().expect("local addr");
         let acceptor = config
             .tls
