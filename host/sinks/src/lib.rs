@@ -15,6 +15,7 @@
 //! - [`metrics`]: counters a sink keeps ([`SinkMetrics`]) for the app to export.
 //! - [`hec`]: Splunk HEC (`/event`, `/raw`, gzip, retries per sinks.md §1.5, indexer ack).
 //! - [`syslog`]: RFC 5424 / 3164 rendering, framing, and the UDP/TCP/TLS transports.
+//! - [`preview`]: one payload rendered without a connection (`shipper plugin test`).
 //! - [`util`]: what both sinks share: [`util::batch`], [`util::retry`], [`util::tls`].
 //!
 //! Every sink follows the same three steps (style.md §3.4): a serde `XConfig`
@@ -26,6 +27,7 @@ pub mod error;
 pub mod hec;
 pub mod metrics;
 pub mod payload;
+pub mod preview;
 pub mod syslog;
 pub mod util;
 

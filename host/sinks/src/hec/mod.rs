@@ -34,6 +34,12 @@ use tokio_util::task::TaskTracker;
 
 pub use config::{HecConfig, HecRawConfig, HecSettings, Secret, TokenSource};
 
+/// The `/event` envelope of one event followed by `\n`, exactly as the sink sends it
+/// (before batching and gzip).
+pub fn render_event_line(event: &crate::payload::HecEvent, out: &mut Vec<u8>) {
+    request::render_event(event, out);
+}
+
 use crate::error::{RenderError, SinkError};
 use crate::metrics::{ErrorClass, SinkMetrics};
 use crate::payload::Payload;

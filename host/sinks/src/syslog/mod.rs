@@ -27,6 +27,25 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub use config::{Format, Framing, SyslogConfig, SyslogSettings, Transport};
 
+/// One message rendered exactly as the sink renders it, but without framing and without a
+/// size limit (for previews such as `shipper plugin test`).
+pub fn render_unframed(
+    msg: &crate::payload::SyslogMessage,
+    format: Format,
+    hostname: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), crate::error::RenderError> {
+    let settings = render::RenderSettings {
+        format,
+        hostname: hostname.to_owned(),
+        bom: false,
+        rfc3164_offset_secs: 0,
+        max_message_bytes: usize::MAX,
+        framing: None,
+    };
+    render::render(msg, &settings, out).map(|_truncated| ())
+}
+
 use crate::error::{RenderError, SinkError};
 use crate::metrics::SinkMetrics;
 use crate::payload::Payload;
