@@ -2,3 +2,9 @@
 
 /// `shipper plugin test` output of every plugin against tests/fixtures/plugins (golden files).
 mod plugin_golden;
+
+/// Real-process guards shared by scenarios (`harness::emulator`: `shipper emulator` on port 0).
+mod harness;
+
+/// The official Python SDK against `shipper emulator` (sls-protocol.md §11 A0–A11).
+mod emulator_sdk;
