@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use shipper_emulator::config::{DEFAULT_MAX_PULL_BYTES, DEFAULT_SEED};
+use shipper_emulator::config::{DEFAULT_MAX_PULL_BYTES, DEFAULT_PULL_CACHE_BYTES, DEFAULT_SEED};
 use shipper_emulator::{EmulatorConfig, GenerateConfig, LogstoreSpec, SampleKind};
 
 /// Flags of `shipper emulator`.
@@ -60,6 +60,9 @@ pub struct EmulatorArgs {
     /// Largest raw PullLogs response body in bytes (at least one LogGroup is always sent).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_PULL_BYTES)]
     pub max_pull_bytes: usize,
+    /// Memory for compressed PullLogs replies kept for re-reads (0 disables the cache).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_PULL_CACHE_BYTES)]
+    pub pull_cache_bytes: usize,
 }
 
 impl EmulatorArgs {
@@ -68,6 +71,7 @@ impl EmulatorArgs {
         config.logstores.clone_from(&self.logstores);
         config.data_dir.clone_from(&self.data_dir);
         config.max_pull_bytes = self.max_pull_bytes;
+        config.pull_cache_bytes = self.pull_cache_bytes;
         if let Some(rate) = self.generate {
             let target: LogstoreSpec = self
                 .generate_into

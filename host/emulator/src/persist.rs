@@ -132,11 +132,9 @@ impl Persist {
         let catalog = snapshot(store);
         let json = serde_json::to_vec_pretty(&catalog).map_err(std::io::Error::other)?;
         let tmp = self.root.join(format!("{CATALOG}.tmp"));
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_data()?;
-        }
+        // No fsync: rename keeps the file whole, and an emulator need not survive power loss
+        // (checkpoints are written every few seconds per shard).
+        File::create(&tmp)?.write_all(&json)?;
         std::fs::rename(&tmp, self.root.join(CATALOG))
     }
 

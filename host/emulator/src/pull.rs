@@ -5,7 +5,16 @@
 //! 1–6 byte header each — no protobuf encoding at all. With an SPL query each group goes
 //! through [`crate::spl::Query::apply`] instead. Compression is one raw LZ4 block
 //! (`shipper_sls::codec`), the dominant cost; see `benches/pull.rs` for the figure.
+//!
+//! [`PullCache`] keeps compressed replies for re-reads (a benchmark running several shipper
+//! configurations over the same preloaded data, several consumer groups, a restart from old
+//! checkpoints). Stored data is append-only, so a reply that stopped at `count` or at the byte
+//! cap (not at the end of the data) never changes and can be served again as is.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use bytes::Bytes;
 use shipper_sls::codec;
 use shipper_sls::proto::WireError;
 
@@ -86,12 +95,114 @@ pub(crate) fn compress(raw: &[u8]) -> Vec<u8> {
     codec::compress_lz4(raw)
 }
 
+/// What identifies a cacheable reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct PullKey {
+    /// [`crate::store::Shard::uid`] (unique for the process lifetime, unlike shard ids).
+    pub shard: u64,
+    pub start: usize,
+    pub count: usize,
+    pub end: Option<usize>,
+    pub max_bytes: usize,
+}
+
+/// A cached lz4 reply.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedPull {
+    pub body: Bytes,
+    pub raw_len: usize,
+    pub groups: usize,
+}
+
+/// FIFO cache of compressed replies, bounded in bytes (0 disables it).
+pub(crate) struct PullCache {
+    max_bytes: usize,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    map: HashMap<PullKey, CachedPull>,
+    order: VecDeque<PullKey>,
+    bytes: usize,
+}
+
+impl PullCache {
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            inner: Mutex::new(CacheInner::default()),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.max_bytes > 0
+    }
+
+    pub fn get(&self, key: &PullKey) -> Option<CachedPull> {
+        crate::store::lock(&self.inner).map.get(key).cloned()
+    }
+
+    pub fn insert(&self, key: PullKey, value: CachedPull) {
+        if value.body.len() > self.max_bytes / 4 {
+            return;
+        }
+        let mut inner = crate::store::lock(&self.inner);
+        inner.bytes += value.body.len();
+        if let Some(old) = inner.map.insert(key, value) {
+            inner.bytes -= old.body.len();
+        } else {
+            inner.order.push_back(key);
+        }
+        while inner.bytes > self.max_bytes {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = inner.map.remove(&oldest) {
+                inner.bytes -= old.body.len();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
     use prost::Message;
     use shipper_sls::proto::{LogGroup, LogGroupList};
+
+    #[test]
+    fn cache_is_bounded() {
+        let cache = PullCache::new(100);
+        let key = |start| PullKey {
+            shard: 1,
+            start,
+            count: 10,
+            end: None,
+            max_bytes: 1,
+        };
+        let value = || CachedPull {
+            body: Bytes::from(vec![0u8; 20]),
+            raw_len: 40,
+            groups: 2,
+        };
+        for i in 0..10 {
+            cache.insert(key(i), value());
+        }
+        assert!(cache.get(&key(0)).is_none(), "oldest evicted");
+        assert_eq!(cache.get(&key(9)).unwrap().groups, 2);
+        assert_eq!(crate::store::lock(&cache.inner).bytes, 100);
+        cache.insert(
+            key(20),
+            CachedPull {
+                body: Bytes::from(vec![0u8; 30]),
+                raw_len: 1,
+                groups: 1,
+            },
+        );
+        assert!(cache.get(&key(20)).is_none(), "too large for the cache");
+    }
 
     #[test]
     fn concatenation_is_a_valid_log_group_list() {

@@ -27,6 +27,7 @@ use crate::config::{DEFAULT_GENERATE_SHARDS, EmulatorConfig, GenerateConfig, Log
 use crate::error::{ApiError, EmulatorError};
 use crate::generate::Generator;
 use crate::persist::Persist;
+use crate::pull::PullCache;
 use crate::request::{Reply, Request, parse_query, project_from_host};
 use crate::store::{Logstore, LogstoreMeta, Store, now_secs};
 use crate::{auth, routes};
@@ -40,6 +41,7 @@ pub(crate) struct State {
     pub credentials: Credentials,
     pub max_pull_bytes: usize,
     pub max_body_bytes: usize,
+    pub pull_cache: PullCache,
     requests: AtomicU64,
     /// Makes request ids differ between runs.
     salt: u64,
@@ -59,6 +61,7 @@ impl State {
             credentials: config.credentials.clone(),
             max_pull_bytes: config.max_pull_bytes,
             max_body_bytes: config.max_body_bytes,
+            pull_cache: PullCache::new(config.pull_cache_bytes),
             requests: AtomicU64::new(0),
             salt: u64::from(now_secs()) ^ u64::from(std::process::id()) << 32,
         });
@@ -179,7 +182,19 @@ async fn handle(
     let request_id = state.request_id();
     let (parts, body) = req.into_parts();
     let result = match Limited::new(body, state.max_body_bytes).collect().await {
-        Ok(collected) => process(&state, parts, collected.to_bytes(), peer),
+        Ok(collected) => {
+            let body = collected.to_bytes();
+            // A bug must cost one request (500, which SDKs retry), not the connection.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                process(&state, parts, body, peer)
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!(request_id, "request handler panicked; answered 500");
+                Err(ApiError::internal(
+                    "the emulator failed on this request (a bug); see its log",
+                ))
+            })
+        }
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
             400,
             "PostBodyTooLarge",

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -142,6 +142,9 @@ pub(crate) enum ShardStatus {
 /// A shard: an append-only list of LogGroups.
 pub(crate) struct Shard {
     pub id: u32,
+    /// Unique for the process lifetime (shard ids repeat across logstores and re-creations);
+    /// keys the PullLogs cache.
+    pub uid: u64,
     /// Cursor of the first LogGroup (index 0).
     pub base: i64,
     pub create_time: u32,
@@ -572,8 +575,10 @@ impl Shard {
             Some(dir) => Some(Mutex::new(persist::open_shard_file(dir, spec.id)?)),
             None => None,
         };
+        static NEXT_UID: AtomicU64 = AtomicU64::new(1);
         Ok(Self {
             id: spec.id,
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
             base: spec.base,
             create_time: spec.create_time,
             begin_key: spec.begin_key,

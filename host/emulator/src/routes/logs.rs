@@ -12,7 +12,7 @@ use shipper_sls::cursor::Cursor;
 use shipper_sls::proto::{LogGroup, LogTag};
 
 use crate::error::ApiError;
-use crate::pull;
+use crate::pull::{self, CachedPull, PullKey};
 use crate::request::{Reply, Request};
 use crate::routes::logstore::parse_key;
 use crate::server::State;
@@ -203,20 +203,70 @@ pub(crate) fn pull(state: &State, req: &Request, shard: &Shard) -> Result<Reply,
             Some(usize::try_from(end.0 - shard.base).unwrap_or(usize::MAX))
         }
     };
-    let groups = if end.is_some_and(|e| e <= start) {
-        Vec::new()
-    } else {
-        shard.read_range(start, end, count, state.max_pull_bytes)
+    let accepts_lz4 = req
+        .header("accept-encoding")
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("lz4")));
+    let cache_key =
+        (query.is_none() && accepts_lz4 && state.pull_cache.enabled()).then_some(PullKey {
+            shard: shard.uid,
+            start,
+            count,
+            end,
+            max_bytes: state.max_pull_bytes,
+        });
+    let hit = cache_key.and_then(|k| state.pull_cache.get(&k));
+    let mut spl_headers = Vec::new();
+    let (read, groups_out, raw_len, payload) = match hit {
+        Some(hit) => (hit.groups, hit.groups, hit.raw_len, hit.body),
+        None => {
+            let groups = if end.is_some_and(|e| e <= start) {
+                Vec::new()
+            } else {
+                shard.read_range(start, end, count, state.max_pull_bytes)
+            };
+            let body = pull::build(&groups, query.as_ref())
+                .map_err(|e| ApiError::internal(format!("stored LogGroup is malformed: {e}")))?;
+            if query.is_some() {
+                spl_headers = vec![
+                    ("x-log-rawdatasize", body.scanned_bytes.to_string()),
+                    ("x-log-rawdatacount", groups.len().to_string()),
+                    ("x-log-rawdatalines", body.lines_in.to_string()),
+                    ("x-log-resultlines", body.lines_out.to_string()),
+                    ("x-log-failedlines", "0".to_owned()),
+                ];
+            }
+            let raw_len = body.raw.len();
+            let payload = if raw_len == 0 {
+                Bytes::new()
+            } else if accepts_lz4 {
+                Bytes::from(pull::compress(&body.raw))
+            } else {
+                Bytes::from(body.raw)
+            };
+            // Stopped by count, size or end_cursor rather than by the end of the data: the
+            // same request will always get this reply (the data is append-only).
+            let next = start + groups.len();
+            let stable = next < shard.len() || end.is_some_and(|e| next >= e);
+            if let Some(key) = cache_key.filter(|_| stable && raw_len > 0) {
+                state.pull_cache.insert(
+                    key,
+                    CachedPull {
+                        body: payload.clone(),
+                        raw_len,
+                        groups: groups.len(),
+                    },
+                );
+            }
+            (groups.len(), body.groups, raw_len, payload)
+        }
     };
-    let body = pull::build(&groups, query.as_ref())
-        .map_err(|e| ApiError::internal(format!("stored LogGroup is malformed: {e}")))?;
-    let next = start + groups.len();
+    let next = start + read;
     let next_cursor = shard.cursor_at(next);
 
     let mut headers: Vec<(&'static str, String)> = vec![
         ("x-log-cursor", Cursor(next_cursor).encode()),
-        ("x-log-count", body.groups.to_string()),
-        ("x-log-bodyrawsize", body.raw.len().to_string()),
+        ("x-log-count", groups_out.to_string()),
+        ("x-log-bodyrawsize", raw_len.to_string()),
         ("x-log-cursor-time", shard.time_at(start).to_string()),
         (
             "x-log-end-of-cursor",
@@ -228,27 +278,13 @@ pub(crate) fn pull(state: &State, req: &Request, shard: &Shard) -> Result<Reply,
             .to_owned(),
         ),
     ];
-    if !groups.is_empty() {
+    if read > 0 {
         headers.push(("x-log-read-last-cursor", (next_cursor - 1).to_string()));
     }
-    if query.is_some() {
-        headers.push(("x-log-rawdatasize", body.scanned_bytes.to_string()));
-        headers.push(("x-log-rawdatacount", groups.len().to_string()));
-        headers.push(("x-log-rawdatalines", body.lines_in.to_string()));
-        headers.push(("x-log-resultlines", body.lines_out.to_string()));
-        headers.push(("x-log-failedlines", "0".to_owned()));
-    }
-    let accepts_lz4 = req
-        .header("accept-encoding")
-        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("lz4")));
-    let payload = if body.raw.is_empty() {
-        Bytes::new()
-    } else if accepts_lz4 {
+    headers.extend(spl_headers);
+    if !payload.is_empty() && accepts_lz4 {
         headers.push(("x-log-compresstype", "lz4".to_owned()));
-        Bytes::from(pull::compress(&body.raw))
-    } else {
-        Bytes::from(body.raw)
-    };
+    }
     Ok(Reply {
         content_type: "application/x-protobuf",
         headers,

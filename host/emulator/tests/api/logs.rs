@@ -147,6 +147,13 @@ async fn put_then_pull_returns_exactly_what_was_written() {
         r1.header("x-log-read-last-cursor"),
         (Cursor::parse(&next).unwrap().0 - 1).to_string()
     );
+    // The same request again (served from the reply cache) is byte-identical.
+    let again = pull(&c, 0, &begin, "3", &[], true).await.ok();
+    assert_eq!(
+        (&again.body, again.header("x-log-cursor")),
+        (&r1.body, next.as_str())
+    );
+    assert_eq!(again.header("x-log-count"), "3");
     let r2 = pull(&c, 0, &next, "1000", &[], false).await.ok();
     assert!(r2.headers.get("x-log-compresstype").is_none());
     assert_eq!(r2.header("x-log-cursor"), end);
