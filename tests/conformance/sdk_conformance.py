@@ -413,6 +413,17 @@ def scenario_worker():
     log("A4 ok")
 
 
+def assert_no_interleaving(records):
+    """No shard is processed by two workers at once: per shard, in processing order, a worker
+    that handed a shard over never processes it again (no a, b, a)."""
+    by_shard = {}
+    for r in sorted(records, key=lambda r: r["t"]):
+        runs = by_shard.setdefault(r["shard"], [])
+        if not runs or runs[-1] != r["consumer"]:
+            assert r["consumer"] not in runs, f"shard {r['shard']} went back to {r['consumer']}: {runs}"
+            runs.append(r["consumer"])
+
+
 def held_by(records, since):
     by = {}
     for r in records:
@@ -473,6 +484,7 @@ def scale_out_steps(c, out, a, b):
     recs = read_records(out)
     assert sorted(r["id"] for r in recs) == list(range(next_id)), "no loss, no duplicate on hand-off"
     assert held_by(recs, t_stop).keys() == {"b"}
+    assert_no_interleaving(recs)
     stop(b)
     log("hand-off ok")
 
