@@ -6,12 +6,12 @@ Prints "READY" once started, then one line "LOG <shard> <id>" per processed log,
 "HELD <shard>" / "GONE <shard>" when a shard starts / stops. Checkpoints are flushed after
 every batch (force=True) so a hand-off repeats nothing. Exits cleanly when stdin closes.
 """
+import os
 import sys
 import threading
 
 from aliyun.log.consumer import (ConsumerProcessorBase, ConsumerWorker, CursorPosition,
                                  LogHubConfig)
-import os
 
 out_lock = threading.Lock()
 
