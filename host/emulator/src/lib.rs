@@ -288,9 +288,10 @@ impl EmulatorHandle {
             })
     }
 
-    /// Writes generated sample logs round-robin over the logstore's read-write shards, in
-    /// batches, on a blocking thread (benchmarks preload gigabytes this way; it bypasses
-    /// HTTP, lz4 and protobuf validation).
+    /// Writes generated sample logs evenly over the logstore's read-write shards (one thread
+    /// per shard, batches of LogGroups; benchmarks preload gigabytes this way; it bypasses
+    /// HTTP, lz4 and protobuf validation). The logs and bytes targets are split evenly
+    /// across the shards.
     pub async fn preload(
         &self,
         project: &str,
@@ -348,19 +349,60 @@ fn preload_blocking(ls: &Logstore, spec: &PreloadSpec) -> Result<PreloadStats, E
             ls.name
         )));
     }
-    let mut generator = Generator::new(spec.kind, spec.seed);
+    // One thread and one generator per shard (seeded from the spec's seed and the shard's
+    // position, so the data stays reproducible), each writing its share of the target.
+    let n = shards.len() as u64;
+    let share = |total: u64, i: u64| total / n + u64::from(i < total % n);
+    let results: Vec<Result<PreloadStats, EmulatorError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shards
+            .iter()
+            .enumerate()
+            .map(|(i, shard)| {
+                let i = i as u64;
+                let (logs, bytes) = (share(spec.logs, i), share(spec.bytes, i));
+                let seed = spec.seed ^ (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                scope.spawn(move || preload_shard(shard, spec, seed, logs, bytes))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(EmulatorError::Task("preload thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut total = PreloadStats::default();
+    for r in results {
+        let s = r?;
+        total.logs += s.logs;
+        total.groups += s.groups;
+        total.raw_bytes += s.raw_bytes;
+    }
+    Ok(total)
+}
+
+/// Writes `logs` logs or `bytes` raw bytes (whichever limit is set and reached first) to
+/// one shard.
+fn preload_shard(
+    shard: &store::Shard,
+    spec: &PreloadSpec,
+    seed: u64,
+    logs: u64,
+    bytes: u64,
+) -> Result<PreloadStats, EmulatorError> {
+    let mut generator = Generator::new(spec.kind, seed);
     let mut stats = PreloadStats::default();
     let done = |s: &PreloadStats| {
-        (spec.logs > 0 && s.logs >= spec.logs) || (spec.bytes > 0 && s.raw_bytes >= spec.bytes)
+        (spec.logs > 0 && s.logs >= logs) || (spec.bytes > 0 && s.raw_bytes >= bytes)
     };
-    let mut turn = 0;
     while !done(&stats) {
         let time = now_secs();
         let mut batch = Vec::with_capacity(PRELOAD_BATCH);
         while batch.len() < PRELOAD_BATCH && !done(&stats) {
             let mut n = spec.logs_per_group as u64;
             if spec.logs > 0 {
-                n = n.min(spec.logs - stats.logs);
+                n = n.min(logs - stats.logs);
             }
             let group = generator.group(n as usize, time);
             stats.logs += n;
@@ -368,13 +410,12 @@ fn preload_blocking(ls: &Logstore, spec: &PreloadSpec) -> Result<PreloadStats, E
             stats.raw_bytes += group.len() as u64;
             batch.push(group);
         }
-        shards[turn % shards.len()]
+        shard
             .append(batch, time)
             .map_err(|source| EmulatorError::Setup {
                 what: "preload".into(),
                 source,
             })?;
-        turn += 1;
     }
     Ok(stats)
 }

@@ -299,7 +299,26 @@ async fn generator_and_preload_write_samples() {
         .unwrap();
     assert_eq!((stats.logs, stats.groups), (10_000, 100));
     let per_shard = emu.log_counts("bench", "preload").unwrap();
-    assert_eq!(per_shard.iter().sum::<usize>(), 10_000);
-    assert!(per_shard.iter().all(|&n| n > 0), "{per_shard:?}");
+    assert_eq!(per_shard, vec![2_500; 4]);
+    let stats = emu
+        .preload(
+            "bench",
+            "preload",
+            PreloadSpec {
+                bytes: 4 << 20,
+                kind: SampleKind::Audit,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!((4 << 20..5 << 20).contains(&stats.raw_bytes), "{stats:?}");
+    let raw: usize = emu
+        .shard_stats("bench", "preload")
+        .unwrap()
+        .iter()
+        .map(|s| s.raw_bytes)
+        .sum();
+    assert!(raw as u64 >= stats.raw_bytes);
     emu.shutdown().await.unwrap();
 }
