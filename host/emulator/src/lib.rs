@@ -20,7 +20,7 @@
 //! - `routes/`: one file per API family;
 //! - `store`: projects → logstores → shards of encoded LogGroups; cursors;
 //! - `groups`: consumer-group assignment and checkpoints;
-//! - `pull`: the PullLogs body builder (concatenation + lz4);
+//! - `pull`: the PullLogs body builder (concatenation + lz4) and the reply cache;
 //! - [`spl`]: the SPL subset of PullLogs `query`;
 //! - `persist`: `--data-dir` files;
 //! - [`generate`]: deterministic sample logs (audit JSON, nginx).
