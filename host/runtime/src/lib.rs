@@ -8,15 +8,16 @@
 //! return.
 //!
 //! ```text
-//! PluginEngine::new()            one per process: Engine, Linker, epoch ticker
-//!   └─ load(wasm, limits)        → Plugin (compiled once per version; sha256; checks)
+//! PluginEngine::new()            one per process: Engine, Linker, compile cache, epoch ticker
+//!   └─ load(wasm, limits)        → Plugin (sha256 → cache hit, or compile + store; checks)
 //!        └─ instantiate(config)  → PluginInstance (own Store; runs `init`)
 //!             └─ process(batch, group_bytes, log_count) → Vec<Result<Vec<Emit>, RecordError>>
 //! ```
 //!
 //! Layout:
 //! - `bindings`: the one `bindgen!` over `wit/`; its public types are re-exported here.
-//! - `engine`: [`PluginEngine`] (engine, linker, epoch ticker).
+//! - `engine`: [`PluginEngine`] and [`EngineSettings`] (engine, linker, epoch ticker).
+//! - `cache`: the on-disk compile cache ([`CacheDir`], [`CacheStats`]).
 //! - `plugin`: [`Plugin`] and the load-time checks (component? right world? allowed imports?).
 //! - `instance`: [`PluginInstance`] (store, deadline, call, output validation, poisoning).
 //! - `limits`: [`PluginLimits`] with the `DEFAULT_*` values and the store's resource limiter.
@@ -29,6 +30,7 @@
 #![deny(missing_docs)]
 
 mod bindings;
+mod cache;
 mod counters;
 mod engine;
 mod error;
@@ -44,8 +46,9 @@ pub use bindings::shipper::plugin::types::{
     BatchInfo, Emit, ErrorKind, Field, HecBody, HecEvent, Payload, PluginInfo, RecordError,
     SdElement, Severity, SyslogMessage, Timestamp,
 };
+pub use cache::{CacheDir, CacheStats, DEFAULT_CACHE_MAX_BYTES, ENTRY_FORMAT};
 pub use counters::{OVERFLOW_COUNTER, PluginCounters};
-pub use engine::{EPOCH_TICK, PluginEngine};
+pub use engine::{EPOCH_TICK, EngineSettings, PluginEngine};
 pub use error::{LoadErrorKind, PluginError, TrapKind};
 pub use instance::{PluginInstance, RecordResult, emit_size};
 pub use limits::PluginLimits;

@@ -13,10 +13,12 @@
 //! - Anything else (e.g. `wasi:http`, WASI 0.3, unknown packages) is rejected at load time.
 //!   componentize-js plugins must be built with `--disable http`.
 //!
-//! All plugin construction goes through [`Plugin::load`]; issue 7's compile cache slots in
-//! there (hash → serialized component) without changing callers.
+//! All plugin construction goes through [`Plugin::load`]: it asks the engine's compile
+//! cache (cache.rs) for the sha256 first, compiles on a miss, and stores the compiled
+//! component once it has passed every check above.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::Component;
@@ -86,6 +88,11 @@ pub struct PluginMetadata {
     pub imports: Vec<String>,
     /// Exported names.
     pub exports: Vec<String>,
+    /// True when the compiled code came from the compile cache instead of Cranelift.
+    pub from_cache: bool,
+    /// Time spent obtaining the compiled code: compiling, or reading, verifying and
+    /// deserializing the cache entry when `from_cache`.
+    pub compile_time: Duration,
 }
 
 /// One compiled plugin version. Cheap to clone; instantiate once per shard worker.
@@ -136,15 +143,25 @@ impl Plugin {
         check_header(wasm)?;
         let hash = hex::encode(Sha256::digest(wasm));
 
-        let component = Component::new(&engine.engine, wasm).map_err(|e| {
-            PluginError::load(
-                LoadErrorKind::Compile,
-                format!(
-                    "wasmtime could not compile the component: {e:#}; \
-                     rebuild it with `cargo build --release --target wasm32-wasip2`"
-                ),
-            )
-        })?;
+        let started = Instant::now();
+        let cached = engine
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.load(&engine.engine, &hash));
+        let from_cache = cached.is_some();
+        let component = match cached {
+            Some(component) => component,
+            None => Component::new(&engine.engine, wasm).map_err(|e| {
+                PluginError::load(
+                    LoadErrorKind::Compile,
+                    format!(
+                        "wasmtime could not compile the component: {e:#}; \
+                         rebuild it with `cargo build --release --target wasm32-wasip2`"
+                    ),
+                )
+            })?,
+        };
+        let compile_time = started.elapsed();
 
         let ty = component.component_type();
         let imports: Vec<String> = ty
@@ -180,12 +197,25 @@ impl Plugin {
             )
         })?;
 
+        // Only a component that passed every check is worth keeping.
+        if !from_cache && let Some(cache) = &engine.cache {
+            cache.store(&hash, &component);
+        }
+        tracing::debug!(
+            plugin = %hash,
+            from_cache,
+            compile_ms = compile_time.as_secs_f64() * 1e3,
+            "plugin compiled"
+        );
+
         let metadata = PluginMetadata {
             hash,
             size: wasm.len(),
             world: WORLD.to_owned(),
             imports,
             exports: exports.into_iter().map(|(name, _)| name).collect(),
+            from_cache,
+            compile_time,
         };
         let counters = PluginCounters::new(limits.max_counters);
         Ok(Self {

@@ -2,6 +2,7 @@
 //! (plugins/*), all compiled from source by `shipper-test-artifacts`. One binary, one module
 //! per area; every guest must have a test (checked at compile time in `guests`).
 
+mod cache;
 mod guests;
 mod plugins;
 mod structured;
