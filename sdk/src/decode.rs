@@ -178,8 +178,25 @@ impl<'a> Fields<'a> {
 /// log: SLS producers always send both, and an empty string loses nothing.
 #[inline]
 fn key_value(bytes: &[u8]) -> Result<(&[u8], &[u8]), WireError> {
-    let mut key: &[u8] = &[];
-    let mut value: &[u8] = &[];
+    // Fast path: what every SDK writes, `0a len key 12 len value` and nothing else.
+    if bytes.first() == Some(&0x0a) {
+        let mut f = Fields { buf: bytes, pos: 1 };
+        if let Some(len) = f.varint().ok().and_then(|l| usize::try_from(l).ok())
+            && let Ok(key) = f.take(len, 0)
+            && bytes.get(f.pos) == Some(&0x12)
+        {
+            f.pos += 1;
+            if let Some(len) = f.varint().ok().and_then(|l| usize::try_from(l).ok())
+                && let Ok(value) = f.take(len, 0)
+                && f.pos == bytes.len()
+            {
+                return Ok((key, value));
+            }
+        }
+    }
+    // Empty slices inside `bytes`, so callers may compute offsets from them.
+    let mut key: &[u8] = &bytes[..0];
+    let mut value: &[u8] = &bytes[..0];
     let mut fields = Fields::new(bytes);
     while let Some(field) = fields.next_field() {
         let field = field?;
@@ -206,6 +223,14 @@ pub struct Group<'a> {
     topic: &'a str,
     source: &'a str,
     tags: &'a [(&'a str, &'a str)],
+    cache: Option<&'a GroupCache>,
+}
+
+/// Text derived from a group once and reused for each of its logs (per `process` call).
+#[derive(Debug, Default)]
+pub(crate) struct GroupCache {
+    /// The group's part of the flattened JSON object, compact and Python style.
+    pub(crate) json: [std::cell::OnceCell<crate::flat::JsonMeta>; 2],
 }
 
 impl<'a> Group<'a> {
@@ -221,7 +246,17 @@ impl<'a> Group<'a> {
             topic,
             source,
             tags,
+            cache: None,
         }
+    }
+
+    pub(crate) fn with_cache(mut self, cache: &'a GroupCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    pub(crate) fn cache(&self) -> Option<&'a GroupCache> {
+        self.cache
     }
 
     /// `LogGroup.Topic` (`__topic__`); empty when unset.
@@ -430,85 +465,101 @@ pub(crate) enum LogError {
     Utf8,
 }
 
-/// Walks one encoded `Log`, handing each content's raw key and value to `content`.
+/// Why a content could not be taken on the fast path.
+enum Stop {
+    Wire(WireError),
+    Utf8,
+}
+
+/// Walks one encoded `Log`, handing each `Content` message's payload to `content`.
 #[inline]
 fn walk_log<'a, E>(
     bytes: &'a [u8],
-    mut content: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), E>,
-) -> Result<Result<LogTimes, WireError>, E> {
+    mut content: impl FnMut(&'a [u8]) -> Result<(), E>,
+    wire: impl Fn(WireError) -> E,
+) -> Result<LogTimes, E> {
     let mut time = None;
     let mut time_ns = None;
     let mut fields = Fields::new(bytes);
     while let Some(field) = fields.next_field() {
-        let field = match field {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(e)),
-        };
+        let field = field.map_err(&wire)?;
         match (field.number, field.wire_type) {
             // uint32 in the schema: protobuf parsers keep the low 32 bits of a wider varint.
             (1, WIRE_VARINT) => time = Some(field.scalar as u32),
-            (2, WIRE_LEN) => match key_value(field.bytes) {
-                Ok((k, v)) => content(k, v)?,
-                Err(e) => {
-                    return Ok(Err(WireError {
-                        offset: field.start + e.offset,
-                        what: e.what,
-                    }));
-                }
-            },
+            (2, WIRE_LEN) => content(field.bytes)?,
             (4, WIRE_FIXED32) => time_ns = Some(field.scalar as u32),
-            (1, _) => {
-                return Ok(Err(WireError {
+            (1 | 2 | 4, _) => {
+                return Err(wire(WireError {
                     offset: field.start,
-                    what: "Log.Time is not a varint",
-                }));
-            }
-            (2, _) => {
-                return Ok(Err(WireError {
-                    offset: field.start,
-                    what: "Log.Contents is not length-delimited",
-                }));
-            }
-            (4, _) => {
-                return Ok(Err(WireError {
-                    offset: field.start,
-                    what: "Log.Time_ns is not fixed32",
+                    what: match field.number {
+                        1 => "Log.Time is not a varint",
+                        2 => "Log.Contents is not length-delimited",
+                        _ => "Log.Time_ns is not fixed32",
+                    },
                 }));
             }
             _ => {}
         }
     }
-    Ok(match time {
+    match time {
         Some(time) => Ok(LogTimes { time, time_ns }),
-        None => Err(WireError {
+        None => Err(wire(WireError {
             offset: 0,
             what: "Log.Time (field 1, required) is missing",
-        }),
-    })
+        })),
+    }
 }
 
-/// Decodes one log on the fast path: every key and value borrowed, UTF-8 checked once.
-/// `fields` is cleared first and receives the contents.
+/// The offset of `content` within `log`, to report errors against the log's bytes.
+fn offset_in(log: &[u8], content: &[u8], e: WireError) -> WireError {
+    WireError {
+        offset: content.as_ptr() as usize - log.as_ptr() as usize + e.offset,
+        what: e.what,
+    }
+}
+
+/// Decodes one log on the fast path: every key and value borrowed, UTF-8 checked once per
+/// content. `fields` is cleared first and receives the contents.
 #[inline]
 pub(crate) fn decode_log<'a>(
     bytes: &'a [u8],
     fields: &mut Vec<(&'a str, &'a str)>,
 ) -> Result<LogTimes, LogError> {
     fields.clear();
-    let walked = walk_log(bytes, |k, v| {
-        match (std::str::from_utf8(k), std::str::from_utf8(v)) {
-            (Ok(k), Ok(v)) => {
-                fields.push((k, v));
-                Ok(())
-            }
-            _ => Err(()),
-        }
-    });
-    match walked {
-        Ok(Ok(times)) => Ok(times),
-        Ok(Err(e)) => Err(LogError::Wire(e)),
-        Err(()) => Err(LogError::Utf8),
-    }
+    let walked = walk_log(
+        bytes,
+        |content| {
+            let (k, v) =
+                key_value(content).map_err(|e| Stop::Wire(offset_in(bytes, content, e)))?;
+            // One check for key and value together: when the whole payload is UTF-8, its
+            // length bytes are single-byte (a multi-byte varint after an ASCII tag is never
+            // UTF-8), so key and value start and end on character boundaries.
+            let pair = match std::str::from_utf8(content) {
+                Ok(text) => {
+                    let at = |part: &[u8]| {
+                        let start = part.as_ptr() as usize - content.as_ptr() as usize;
+                        text.get(start..start + part.len())
+                    };
+                    at(k).zip(at(v))
+                }
+                Err(_) => None,
+            };
+            let pair = match pair {
+                Some(pair) => pair,
+                None => match (std::str::from_utf8(k), std::str::from_utf8(v)) {
+                    (Ok(k), Ok(v)) => (k, v),
+                    _ => return Err(Stop::Utf8),
+                },
+            };
+            fields.push(pair);
+            Ok(())
+        },
+        Stop::Wire,
+    );
+    walked.map_err(|stop| match stop {
+        Stop::Wire(e) => LogError::Wire(e),
+        Stop::Utf8 => LogError::Utf8,
+    })
 }
 
 /// Decodes one log whose keys or values are not all UTF-8, replacing invalid sequences
@@ -518,14 +569,15 @@ pub(crate) fn decode_log_lossy<'a>(
     fields: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
 ) -> Result<LogTimes, WireError> {
     fields.clear();
-    let walked: Result<_, std::convert::Infallible> = walk_log(bytes, |k, v| {
-        fields.push((String::from_utf8_lossy(k), String::from_utf8_lossy(v)));
-        Ok(())
-    });
-    match walked {
-        Ok(r) => r,
-        Err(never) => match never {},
-    }
+    walk_log(
+        bytes,
+        |content| {
+            let (k, v) = key_value(content).map_err(|e| offset_in(bytes, content, e))?;
+            fields.push((String::from_utf8_lossy(k), String::from_utf8_lossy(v)));
+            Ok(())
+        },
+        |e| e,
+    )
 }
 
 #[cfg(test)]
@@ -621,6 +673,29 @@ mod tests {
         let t = decode_log(&g[h.logs[0].clone()], &mut fields).unwrap();
         assert_eq!(t.time, 5);
         assert_eq!(fields, [("k", "vw")]);
+    }
+
+    #[test]
+    fn missing_key_or_value_reads_as_empty_and_long_values_decode() {
+        let mut fields = Vec::new();
+        // Content with only a value, then one with only a key.
+        let log = [
+            0x08, 0x01, 0x12, 0x03, 0x12, 0x01, b'x', 0x12, 0x03, 0x0a, 0x01, b'k',
+        ];
+        decode_log(&log, &mut fields).unwrap();
+        assert_eq!(fields, [("", "x"), ("k", "")]);
+        // Values of 127, 128 and 300 bytes (one- and two-byte lengths), ASCII and not.
+        for value in ["a".repeat(127), "b".repeat(128), "é".repeat(150)] {
+            let log = TestLog {
+                time: 1,
+                time_ns: None,
+                contents: vec![("key".into(), value.clone())],
+            };
+            let bytes = crate::testing::encode_log(&log);
+            let mut fields = Vec::new();
+            decode_log(&bytes, &mut fields).unwrap();
+            assert_eq!(fields, [("key", value.as_str())]);
+        }
     }
 
     #[test]

@@ -67,19 +67,6 @@ impl<'a> FlatKey<'a> {
         }
     }
 
-    /// A cheap 6-bit fingerprint (length and last byte) for duplicate detection.
-    #[inline]
-    fn bit(&self) -> u64 {
-        let (len, last) = match self {
-            FlatKey::Plain(k) => (k.len(), k.as_bytes().last().copied().unwrap_or(0)),
-            FlatKey::Tag(k) => (
-                TAG_PREFIX.len() + k.len(),
-                k.as_bytes().last().copied().unwrap_or(b':'),
-            ),
-        };
-        1u64 << ((len.wrapping_mul(7) ^ usize::from(last).wrapping_mul(13)) & 63)
-    }
-
     /// Appends the key's text.
     #[inline]
     pub fn push_to(&self, out: &mut String) {
@@ -259,6 +246,7 @@ impl<'a> Iterator for Flattened<'a> {
 }
 
 /// The seed's flattened dict of `log` (minus `__time__`), in order; see the module docs.
+/// [`for_each`] is the faster way to visit it when an iterator is not needed.
 pub fn flatten<'a>(group: &Group<'a>, log: &Log<'a>) -> Flattened<'a> {
     let raw = Raw {
         group: *group,
@@ -266,27 +254,97 @@ pub fn flatten<'a>(group: &Group<'a>, log: &Log<'a>) -> Flattened<'a> {
         stage: 0,
         index: 0,
     };
-    if has_duplicate_keys(raw.clone()) {
-        let mut merged: Vec<FlatEntry<'a>> = Vec::new();
-        for (k, v) in raw {
-            match merged.iter_mut().find(|(mk, _)| mk.same(&k)) {
-                Some(slot) => slot.1 = v,
-                None => merged.push((k, v)),
-            }
-        }
-        Flattened(Inner::Merged(merged.into_iter()))
+    if needs_merge(group, log) {
+        Flattened(Inner::Merged(merged(raw).into_iter()))
     } else {
         Flattened(Inner::Direct(raw))
     }
 }
 
-/// Whether any two keys are equal. One pass with a 64-bit fingerprint set; an exact
-/// comparison only when fingerprints collide.
-fn has_duplicate_keys(raw: Raw<'_>) -> bool {
+/// Calls `visit` for each entry of the flattened dict of `log` (minus `__time__`), in order;
+/// the same entries as [`flatten`] without the iterator's state machine.
+#[inline]
+pub fn for_each<'a>(
+    group: &Group<'a>,
+    log: &Log<'a>,
+    mut visit: impl FnMut(FlatKey<'a>, FlatValue<'a>),
+) {
+    if needs_merge(group, log) {
+        let raw = Raw {
+            group: *group,
+            log: *log,
+            stage: 0,
+            index: 0,
+        };
+        for (k, v) in merged(raw) {
+            visit(k, v);
+        }
+        return;
+    }
+    visit(FlatKey::Plain("__topic__"), FlatValue::Str(group.topic()));
+    visit(FlatKey::Plain("__source__"), FlatValue::Str(group.source()));
+    if let Some(ns) = log.time_ns().filter(|&ns| ns != 0) {
+        visit(
+            FlatKey::Plain("__time_ns_part__"),
+            FlatValue::TimeNsPart(ns),
+        );
+    }
+    for (k, v) in group.tags() {
+        visit(FlatKey::Tag(k), FlatValue::Str(v));
+    }
+    for (k, v) in log.contents() {
+        if *k != "__time__" {
+            visit(FlatKey::Plain(k), FlatValue::Str(v));
+        }
+    }
+}
+
+#[cold]
+fn merged(raw: Raw<'_>) -> Vec<FlatEntry<'_>> {
+    let mut merged: Vec<FlatEntry<'_>> = Vec::new();
+    for (k, v) in raw {
+        match merged.iter_mut().find(|(mk, _)| mk.same(&k)) {
+            Some(slot) => slot.1 = v,
+            None => merged.push((k, v)),
+        }
+    }
+    merged
+}
+
+/// Whether two keys of the flattened dict collide (so values must be merged like a dict).
+/// Meta and tag keys all start with `__`, so only content keys with that prefix can hit
+/// them; content keys among themselves go through a 64-bit fingerprint set (length and last
+/// byte), with an exact comparison only when fingerprints collide.
+#[inline]
+fn needs_merge(group: &Group<'_>, log: &Log<'_>) -> bool {
+    let tags = group.tags();
+    for i in 1..tags.len() {
+        if tags[..i].iter().any(|(k, _)| *k == tags[i].0) {
+            return true;
+        }
+    }
+    let contents = log.contents();
     let mut seen = 0u64;
-    for (i, (k, _)) in raw.clone().enumerate() {
-        let bit = k.bit();
-        if seen & bit != 0 && raw.clone().take(i).any(|(prev, _)| prev.same(&k)) {
+    for (i, (k, _)) in contents.iter().enumerate() {
+        let b = k.as_bytes();
+        if b.len() >= 2 && b[0] == b'_' && b[1] == b'_' {
+            match *k {
+                // Deleted with the seed's `__time__`, however many there are.
+                "__time__" => continue,
+                "__topic__" | "__source__" => return true,
+                "__time_ns_part__" if log.time_ns().is_some_and(|ns| ns != 0) => return true,
+                _ => {
+                    if let Some(t) = k.strip_prefix(TAG_PREFIX)
+                        && tags.iter().any(|(tk, _)| *tk == t)
+                    {
+                        return true;
+                    }
+                }
+            }
+        }
+        let last = usize::from(b.last().copied().unwrap_or(0));
+        let bit = 1u64 << ((b.len().wrapping_mul(7) ^ last.wrapping_mul(13)) & 63);
+        if seen & bit != 0 && contents[..i].iter().any(|(p, _)| p == k) {
             return true;
         }
         seen |= bit;
@@ -327,8 +385,23 @@ pub fn write_json_object(
     json_fields: &[String],
     style: JsonStyle,
 ) {
+    // Fast path: the group's entries rendered once per call, the contents written with as
+    // few buffer operations as possible. Not when keys collide (dict merging) or when a
+    // JSON field names a group entry.
+    if let Some(cache) = group.cache()
+        && !json_fields.iter().any(|f| f.starts_with("__"))
+        && !needs_merge(group, log)
+    {
+        let meta = cache.json[style as usize].get_or_init(|| JsonMeta::new(group, style));
+        // One monomorphised loop per style, so the escaping inlines.
+        match style {
+            JsonStyle::Compact => write_json_fast::<false>(out, meta, log, json_fields),
+            JsonStyle::Python => write_json_fast::<true>(out, meta, log, json_fields),
+        }
+        return;
+    }
     let mut obj = ObjectWriter::new(out, style);
-    for (key, value) in flatten(group, log) {
+    for_each(group, log, |key, value| {
         let buf = key.write_json_key(&mut obj);
         match value {
             FlatValue::Str(text) if json_fields.iter().any(|f| key.is(f)) => {
@@ -336,8 +409,89 @@ pub fn write_json_object(
             }
             other => other.write_json(buf, style),
         }
-    }
+    });
     obj.finish();
+}
+
+/// The group's part of the flattened JSON object in one style: `head` is
+/// `{"__topic__":…,"__source__":…` and `tags` is `,"__tag__:k":"v"…`.
+#[derive(Debug)]
+pub(crate) struct JsonMeta {
+    head: String,
+    tags: String,
+}
+
+impl JsonMeta {
+    fn new(group: &Group<'_>, style: JsonStyle) -> Self {
+        let mut head = String::new();
+        let mut obj = ObjectWriter::new(&mut head, style);
+        obj.str("__topic__", group.topic());
+        obj.str("__source__", group.source());
+        // Unfinished on purpose: the log's entries follow.
+        let mut tags = String::new();
+        for (k, v) in group.tags() {
+            let mut one = String::new();
+            let mut obj = ObjectWriter::new(&mut one, style);
+            obj.key_parts(TAG_PREFIX, k);
+            write_string(&mut one, v, style);
+            // `{"__tag__:k":"v"` → `,"__tag__:k":"v"` (`, ` in Python style).
+            tags.push_str(sep(style));
+            tags.push_str(&one[1..]);
+        }
+        Self { head, tags }
+    }
+}
+
+fn sep(style: JsonStyle) -> &'static str {
+    match style {
+        JsonStyle::Compact => ",",
+        JsonStyle::Python => ", ",
+    }
+}
+
+#[inline]
+fn write_json_fast<const PYTHON: bool>(
+    out: &mut String,
+    meta: &JsonMeta,
+    log: &Log<'_>,
+    json_fields: &[String],
+) {
+    let (style, open_key, colon) = if PYTHON {
+        (JsonStyle::Python, ", \"", "\": ")
+    } else {
+        (JsonStyle::Compact, ",\"", "\":")
+    };
+    let escape = |out: &mut String, s: &str| {
+        if PYTHON {
+            escape_str_ascii_into(out, s);
+        } else {
+            escape_str_into(out, s);
+        }
+    };
+    out.push_str(&meta.head);
+    if let Some(ns) = log.time_ns().filter(|&ns| ns != 0) {
+        out.push_str(open_key);
+        out.push_str("__time_ns_part__");
+        out.push_str(colon);
+        FlatValue::TimeNsPart(ns).write_json(out, style);
+    }
+    out.push_str(&meta.tags);
+    for (k, v) in log.contents() {
+        if *k == "__time__" {
+            continue;
+        }
+        out.push_str(open_key);
+        escape(out, k);
+        out.push_str(colon);
+        if !json_fields.is_empty() && json_fields.iter().any(|f| f == k) {
+            embed_json(out, v, style);
+        } else {
+            out.push('"');
+            escape(out, v);
+            out.push('"');
+        }
+    }
+    out.push('}');
 }
 
 /// Writes `text` as embedded JSON when it parses, else as a JSON string:
@@ -447,6 +601,43 @@ mod tests {
     }
 
     #[test]
+    fn for_each_visits_what_flatten_yields() {
+        let b = batch();
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Pairs<'_>, Pairs<'_>, Option<u32>); 6] = [
+            (&[("h", "1")], &[("a", "1"), ("b", "2")], Some(3)),
+            (&[("h", "1"), ("h", "2")], &[("a", "1")], None),
+            (
+                &[("h", "1")],
+                &[("__tag__:h", "x"), ("__time__", "t")],
+                Some(0),
+            ),
+            (
+                &[],
+                &[("__time_ns_part__", "s"), ("__time_ns_part__", "u")],
+                None,
+            ),
+            (&[], &[("__time_ns_part__", "s")], Some(1)),
+            (&[], &[("ax", "1"), ("bx", "2"), ("ax", "3")], None),
+        ];
+        for (tags, contents, ns) in cases {
+            let g = Group::new(&b, "t", "s", tags);
+            let log = Log::new(1, ns, contents);
+            let mut visited = Vec::new();
+            for_each(&g, &log, |k, v| visited.push(format!("{k}={v}")));
+            assert_eq!(visited, render(&g, &log), "{tags:?} {contents:?} {ns:?}");
+            let keys: Vec<_> = visited
+                .iter()
+                .map(|e| e.split('=').next().unwrap())
+                .collect();
+            let mut unique = keys.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), keys.len(), "no key twice: {visited:?}");
+        }
+    }
+
+    #[test]
     fn fingerprint_collisions_without_duplicates_keep_everything() {
         let b = batch();
         let g = Group::new(&b, "", "", &[]);
@@ -480,6 +671,35 @@ mod tests {
             out,
             r#"{"__topic__": "t", "__source__": "s", "__time_ns_part__": ["9"], "__tag__:\u00e9": "v", "event": {"a": [1, 2.5]}, "bad": "{x", "n": NaN}"#
         );
+    }
+
+    #[test]
+    fn cached_group_prefix_writes_the_same_bytes() {
+        let b = batch();
+        let tags = [("h\"1", "v é"), ("path", "/a")];
+        let cache = crate::decode::GroupCache::default();
+        let plain = Group::new(&b, "t\n", "s", &tags);
+        let cached = plain.with_cache(&cache);
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let logs: [(Pairs<'_>, Option<u32>); 4] = [
+            (
+                &[("a", "1"), ("event", "{\"x\": [1]}"), ("__time__", "gone")],
+                Some(7),
+            ),
+            (&[("é\t", "\u{1}"), ("event", "not json")], None),
+            (&[], Some(0)),
+            (&[("k", "v"), ("k", "w")], None),
+        ];
+        let fields = ["event".to_string()];
+        for style in [JsonStyle::Compact, JsonStyle::Python] {
+            for (contents, ns) in logs {
+                let log = Log::new(1, ns, contents);
+                let (mut slow, mut fast) = (String::new(), String::new());
+                write_json_object(&mut slow, &plain, &log, &fields, style);
+                write_json_object(&mut fast, &cached, &log, &fields, style);
+                assert_eq!(fast, slow, "{style:?} {contents:?}");
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use crate::config::Config;
-use crate::decode::{self, Group, Log, LogError};
+use crate::decode::{self, Group, GroupCache, Log, LogError};
 use crate::{BatchInfo, Emit, Plugin, PluginInfo, RecordError};
 
 /// The `sdk` string of [`PluginInfo`].
@@ -56,7 +56,8 @@ pub fn process<P: Plugin>(plugin: &P, batch: &BatchInfo, group: &[u8]) -> Proces
         .iter()
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
         .collect();
-    let group_view = Group::new(batch, &header.topic, &header.source, &tags);
+    let cache = GroupCache::default();
+    let group_view = Group::new(batch, &header.topic, &header.source, &tags).with_cache(&cache);
 
     let mut results = Vec::with_capacity(header.logs.len());
     let mut fields: Vec<(&str, &str)> = Vec::with_capacity(16);

@@ -319,6 +319,16 @@ pub fn check_golden_case<P: Plugin>(
     }
 }
 
+/// Formats one already-encoded `LogGroup` with `plugin` exactly as the component's `process`
+/// does (decode in place, one `format` per log), with [`test_batch`]. For benchmarks and
+/// tests of malformed input.
+pub fn process_encoded<P: Plugin>(
+    plugin: &P,
+    group: &[u8],
+) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    glue::process(plugin, &test_batch(), group)
+}
+
 fn opt(obj: &mut ObjectWriter<'_>, key: &str, value: &Option<String>) {
     match value {
         Some(v) => obj.str(key, v),

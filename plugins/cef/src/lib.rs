@@ -52,7 +52,7 @@
 use std::borrow::Cow;
 
 use shipper_sdk::cef::{self, Extension, Header};
-use shipper_sdk::flat::{FlatValue, flatten};
+use shipper_sdk::flat::{FlatValue, for_each};
 use shipper_sdk::mapping::{FieldMap, FieldSpec, Output, StringIs};
 use shipper_sdk::{Config, ConfigError, Emit, Group, Log, Plugin, RecordError};
 
@@ -225,14 +225,14 @@ impl Cef {
         }
         if self.include_unmapped {
             let (mut key_buf, mut raw_key) = (String::new(), String::new());
-            for (key, value) in flatten(group, log) {
+            for_each(group, log, |key, value| {
                 let mapped = self
                     .extension
                     .0
                     .iter()
                     .any(|(_, s)| s.field_name().is_some_and(|n| key.is(n)));
                 if mapped {
-                    continue;
+                    return;
                 }
                 key_buf.clear();
                 raw_key.clear();
@@ -242,7 +242,7 @@ impl Cef {
                     FlatValue::Str(s) => ext.pair(&key_buf, s),
                     FlatValue::TimeNsPart(ns) => ext.pair(&key_buf, &ns.to_string()),
                 }
-            }
+            });
         }
         line
     }

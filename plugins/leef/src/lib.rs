@@ -52,7 +52,7 @@
 
 use std::borrow::Cow;
 
-use shipper_sdk::flat::{FlatValue, flatten};
+use shipper_sdk::flat::{FlatValue, for_each};
 use shipper_sdk::leef::{self, Delimiter, Header, Line, Version};
 use shipper_sdk::mapping::{FieldMap, FieldSpec, Output, StringIs};
 use shipper_sdk::time::write_leef_dev_time;
@@ -222,14 +222,14 @@ impl Leef {
         }
         if self.include_unmapped {
             let (mut key_buf, mut raw_key) = (String::new(), String::new());
-            for (key, value) in flatten(group, log) {
+            for_each(group, log, |key, value| {
                 let mapped = self
                     .attributes
                     .0
                     .iter()
                     .any(|(_, s)| s.field_name().is_some_and(|n| key.is(n)));
                 if mapped {
-                    continue;
+                    return;
                 }
                 key_buf.clear();
                 raw_key.clear();
@@ -239,7 +239,7 @@ impl Leef {
                     FlatValue::Str(s) => line.attr(&key_buf, s),
                     FlatValue::TimeNsPart(ns) => line.attr(&key_buf, &ns.to_string()),
                 }
-            }
+            });
         }
         out
     }

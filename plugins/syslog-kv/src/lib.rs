@@ -45,7 +45,7 @@
 
 use std::fmt::Write as _;
 
-use shipper_sdk::flat::flatten;
+use shipper_sdk::flat::for_each;
 use shipper_sdk::mapping::SyslogTemplate;
 use shipper_sdk::{Config, ConfigError, Emit, Group, Log, Plugin, RecordError, SyslogMessage};
 
@@ -96,7 +96,7 @@ impl SyslogKv {
 /// Writes `{sep}{k}={v}` for each entry of the flattened log minus `__time__` (the seed's
 /// loop, byte for byte).
 pub fn write_kv(out: &mut String, group: &Group<'_>, log: &Log<'_>, sep: &str) {
-    for (key, value) in flatten(group, log) {
+    for_each(group, log, |key, value| {
         out.push_str(sep);
         key.push_to(out);
         out.push('=');
@@ -107,7 +107,7 @@ pub fn write_kv(out: &mut String, group: &Group<'_>, log: &Log<'_>, sep: &str) {
                 let _ = write!(out, "{value}");
             }
         }
-    }
+    });
 }
 
 shipper_sdk::export!(plugin = SyslogKv);

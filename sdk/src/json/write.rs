@@ -58,16 +58,25 @@ fn word_may_need_escape(w: u64) -> bool {
 
 /// Index of the first byte at or after `from` that needs escaping in a compact JSON string
 /// (`bytes.len()` if none). Skips 8 clean bytes at a time.
-#[inline]
+#[inline(always)]
 pub(crate) fn find_escape(bytes: &[u8], mut from: usize) -> usize {
-    while from + 8 <= bytes.len() {
+    let len = bytes.len();
+    while from + 8 <= len {
         let w = u64::from_le_bytes(bytes[from..from + 8].try_into().expect("8 bytes"));
         if word_may_need_escape(w) {
             break;
         }
         from += 8;
     }
-    while from < bytes.len() {
+    // A clean tail shorter than a word: test the last 8 bytes (overlapping bytes already
+    // known clean) instead of going byte by byte.
+    if from < len && from + 8 > len && len >= 8 {
+        let w = u64::from_le_bytes(bytes[len - 8..].try_into().expect("8 bytes"));
+        if !word_may_need_escape(w) {
+            return len;
+        }
+    }
+    while from < len {
         if ESCAPE[bytes[from] as usize] != 0 {
             return from;
         }
@@ -90,10 +99,23 @@ fn push_u_escape(out: &mut String, unit: u16) {
 }
 
 /// Appends the escaped *contents* of a compact JSON string (no quotes).
-#[inline]
+#[inline(always)]
 pub fn escape_str_into(out: &mut String, s: &str) {
+    // Inlined clean check (most keys and values need no escaping); the loop stays out of
+    // line so that callers stay small.
+    let first = find_escape(s.as_bytes(), 0);
+    if first == s.len() {
+        out.push_str(s);
+    } else {
+        escape_from(out, s, first);
+    }
+}
+
+#[inline(never)]
+fn escape_from(out: &mut String, s: &str, first: usize) {
     let bytes = s.as_bytes();
-    let mut start = 0;
+    out.push_str(&s[..first]);
+    let mut start = first;
     loop {
         let i = find_escape(bytes, start);
         // `i` is at an ASCII byte or the end, so both slices are on char boundaries.
@@ -121,8 +143,43 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Whether any of the 8 bytes in `w` needs escaping with `ensure_ascii`: what compact JSON
+/// escapes, plus DEL and everything non-ASCII (SWAR, may say yes for a clean word).
+#[inline(always)]
+fn word_may_need_ascii_escape(w: u64) -> bool {
+    let del = w ^ (LO * 0x7f);
+    let del = del.wrapping_sub(LO) & !del & HI;
+    word_may_need_escape(w) || (w & HI) != 0 || del != 0
+}
+
+/// Whether `bytes` is printable ASCII without `"` and `\` (nothing to escape for
+/// `ensure_ascii`), a word at a time.
+#[inline(always)]
+fn clean_for_ascii(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        if word_may_need_ascii_escape(u64::from_le_bytes(c.try_into().expect("8 bytes"))) {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// Appends the escaped contents of a Python-`ensure_ascii` JSON string (no quotes).
+#[inline(always)]
 pub fn escape_str_ascii_into(out: &mut String, s: &str) {
+    if clean_for_ascii(s.as_bytes()) {
+        out.push_str(s);
+    } else {
+        escape_ascii_slow(out, s);
+    }
+}
+
+#[inline(never)]
+fn escape_ascii_slow(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, c) in s.char_indices() {
@@ -362,6 +419,23 @@ mod tests {
         assert!(!word_may_need_escape(u64::from_le_bytes([
             0xc3, 0xa9, 0xff, 0x80, 0x7f, b' ', b'~', b'!'
         ])));
+    }
+
+    #[test]
+    fn ascii_fast_path_never_skips_a_byte_that_needs_escaping() {
+        for b in 0u8..=255 {
+            let needs = !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\';
+            for len in [1, 7, 8, 9, 16, 17] {
+                for pos in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[pos] = b;
+                    assert_eq!(clean_for_ascii(&bytes), !needs, "{b:#x} at {pos} of {len}");
+                }
+            }
+        }
+        // And through a real string, next to multi-byte characters.
+        assert_eq!(python("abcdefgh\u{7f}ijkl"), r#""abcdefgh\u007fijkl""#);
+        assert_eq!(python("abcdefghé"), r#""abcdefgh\u00e9""#);
     }
 
     #[test]
