@@ -56,6 +56,20 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
 const PLUGIN_RETRY_WAIT: Duration = Duration::from_millis(500);
 /// Longest wait between retries of a failing plugin batch (policy `pause`).
 const MAX_PLUGIN_RETRY_WAIT: Duration = Duration::from_secs(30);
+/// How long a shard that cannot be read is held before its lease is released (the server
+/// would otherwise hand it straight back, in a tight loop).
+const READ_FAILURE_PAUSE: Duration = Duration::from_secs(30);
+/// An instance is replaced after a random number of calls in this range (long-lived
+/// instances leak: linear memory never shrinks; randomised so shards don't recycle together,
+/// as Spin does; wasm-hosts.md §4c).
+const RECYCLE_CALLS: std::ops::Range<u64> = 5_000..10_000;
+/// An instance whose memory high-water mark passes this share of its cap is replaced.
+const RECYCLE_MEMORY_SHARE: f64 = 0.75;
+
+fn recycle_after() -> u64 {
+    use rand::Rng as _;
+    rand::rng().random_range(RECYCLE_CALLS)
+}
 
 /// Tunables of the shard pipeline.
 #[derive(Debug, Clone)]
@@ -243,6 +257,8 @@ pub async fn run_shard(
         committer,
         stop: None,
         plugin_failures: 0,
+        read_failed: false,
+        recycle_after: recycle_after(),
     };
     let end = worker.run(&lease).await;
     let ShardWorker {
@@ -293,6 +309,10 @@ struct ShardWorker {
     stop: Option<Stop>,
     /// Consecutive batch-level plugin failures (for the retry backoff).
     plugin_failures: u32,
+    /// The reader ended with a non-retryable error.
+    read_failed: bool,
+    /// Calls after which the current instance is replaced (randomised per instance).
+    recycle_after: u64,
 }
 
 impl ShardWorker {
@@ -329,9 +349,11 @@ impl ShardWorker {
                         None => reader_done = true,
                         Some(Err(e)) => {
                             // The reader retries retryable errors itself; this one is fatal for
-                            // the shard (e.g. the logstore was deleted). Let the lease go.
-                            tracing::error!(shard = self.shard, error = %e, "cannot read the shard; releasing it");
+                            // the shard (e.g. the logstore was deleted). Let the lease go, but
+                            // not at once: the server would hand it straight back to us.
+                            tracing::error!(shard = self.shard, error = %e, "cannot read the shard; releasing it after a pause");
                             reader_done = true;
+                            self.read_failed = true;
                         }
                         Some(Ok(batch)) => {
                             let end = batch.end_of_shard;
@@ -353,6 +375,12 @@ impl ShardWorker {
         }
         drop(reader);
         self.drain(lease).await;
+        if self.read_failed && self.stop.is_none() {
+            tokio::select! {
+                _ = lease.revoked() => {}
+                () = tokio::time::sleep(READ_FAILURE_PAUSE) => {}
+            }
+        }
         self.stop
     }
 
@@ -666,6 +694,9 @@ impl ShardWorker {
         // Every event of this batch is now rendered: whichever send goes next carries its
         // position (the dead letters above are already on disk).
         self.open.commit = Some(batch.next_cursor);
+        // Lingering applies to a position-only batch too (every log dropped or dead-lettered):
+        // its checkpoint must not wait for the next event.
+        self.open.opened.get_or_insert_with(Instant::now);
         if batch_config.is_full(&self.open.events) {
             self.dispatch();
         }
@@ -756,6 +787,16 @@ impl ShardWorker {
                 .plugin_seconds
                 .get_or_create(&self.labels)
                 .inc_by(started.elapsed().as_secs_f64());
+            if result.is_ok() {
+                let limit = self.generation.plugin.limits().max_memory_bytes as f64;
+                if instance.calls() >= self.recycle_after
+                    || instance.memory_high_water() as f64 > limit * RECYCLE_MEMORY_SHARE
+                {
+                    tracing::debug!(shard = self.shard, calls = instance.calls(), memory = instance.memory_high_water(), "recycling the plugin instance");
+                    self.instance = None;
+                    self.recycle_after = recycle_after();
+                }
+            }
             match result {
                 Ok(results) => Ok(range
                     .zip(results)

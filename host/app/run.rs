@@ -227,7 +227,17 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
         consumers.spawn(consume(ctx, consumer, shutdown.clone()));
     }
 
-    shutdown.cancelled().await;
+    // Normally we wait for a signal; a consumer that ends on its own (its group membership
+    // failed for good) stops everything, with an error exit.
+    let mut failed = false;
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        Some(done) = consumers.join_next() => {
+            tracing::error!(outcome = ?done.map(|_| "ended"), "a consumer stopped unexpectedly; shutting down");
+            failed = true;
+            shutdown.cancel();
+        }
+    }
     tracing::info!("shutting down: finishing in-flight batches and committing checkpoints");
     // Give in-flight deliveries the grace period, then cancel them (they stay uncommitted).
     let give_up = {
@@ -257,6 +267,11 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
         dead_lettered = t.dead_lettered.load(Ordering::Relaxed),
         "stopped"
     );
+    if failed {
+        bail!(
+            "stopped because a consumer-group membership ended unexpectedly (see the ERROR lines above)"
+        );
+    }
     Ok(())
 }
 
@@ -270,7 +285,10 @@ async fn consume(ctx: Arc<ShardContext>, mut consumer: Consumer, shutdown: Cance
                 Some(lease) => {
                     shards.spawn(crate::pipeline::run_shard(ctx.clone(), lease, consumer.checkpointer()));
                 }
-                None => break,
+                None => {
+                    tracing::error!(logstore = %ctx.logstore, "the consumer-group worker stopped handing out shards");
+                    break;
+                }
             },
             Some(done) = shards.join_next(), if !shards.is_empty() => {
                 if let Err(e) = done {
