@@ -56,7 +56,8 @@ const FIXED32 = 5;
 // The Rust SDK runs on wasm32 (32-bit lengths): keep its message for absurd lengths.
 const MAX_LEN = 0xffffffff;
 
-const decoder = new TextDecoder('utf-8');
+// ignoreBOM: a leading U+FEFF is data here (TextDecoder would drop it by default).
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Reads a varint at `r.pos` (< `end`); numbers up to 2^53 are exact, which covers every
  * tag, length and uint32 SLS sends; longer ones are still consumed and bounds-checked. */

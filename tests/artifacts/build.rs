@@ -1,8 +1,16 @@
 //! Compiles every `plugins/*` crate and every `tests/guests/*` cdylib to `wasm32-wasip2`
-//! (release) with a nested `cargo build` into a separate target directory, then writes
-//! `$OUT_DIR/artifacts.rs` with a path constant per artifact and `foreach_*` macros.
+//! (release) with a nested `cargo build` into a separate target directory, builds every
+//! plugin written in another language (`plugins/<dir>/build.sh`, no `Cargo.toml`) into
+//! `<target>/lang-plugins/`, then writes `$OUT_DIR/artifacts.rs` with a path constant per
+//! artifact and `foreach_*` macros.
+//!
+//! A language plugin whose toolchain is missing does not fail this build (every Rust test
+//! would fail with it): its entry in `LANG_PLUGINS` carries the build script's message,
+//! install command included, and the tests that use that plugin fail with it. The build
+//! script then reruns at every build until the plugin builds.
 
 use std::fmt::Write as _;
+use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -67,6 +75,16 @@ fn main() {
     let mut code = String::new();
     write_kind(&mut code, "PLUGIN", "plugin", &plugins, &wasm_dir);
     write_kind(&mut code, "GUEST", "guest", &guests, &wasm_dir);
+
+    let lang_dir = lang_plugins_dir(&target_dir);
+    let built: Vec<(String, Result<PathBuf, String>)> = discover_lang(&root.join("plugins"))
+        .into_iter()
+        .map(|dir| {
+            let result = build_lang(&root, &lang_dir, &dir);
+            (dir, result)
+        })
+        .collect();
+    write_lang(&mut code, &built);
     std::fs::write(out_dir.join("artifacts.rs"), code).expect("write artifacts.rs");
 }
 
@@ -209,6 +227,154 @@ fn write_kind(code: &mut String, prefix: &str, kind: &str, crates: &[Crate], was
         code,
         "/// Calls `$mac!(ident, \"dir\", PATH)` for every {kind}.\n#[macro_export]\n\
          macro_rules! foreach_{kind} {{\n    ($mac:ident) => {{\n{arms}    }};\n}}"
+    )
+    .unwrap();
+}
+
+/// `<target>/lang-plugins` (next to `wasm-artifacts`), shared by every profile.
+fn lang_plugins_dir(wasm_target_dir: &Path) -> PathBuf {
+    wasm_target_dir.parent().map_or_else(
+        || wasm_target_dir.join("lang-plugins"),
+        |t| t.join("lang-plugins"),
+    )
+}
+
+/// Every immediate subdirectory of `plugins/` with a `build.sh` and no `Cargo.toml`, sorted.
+fn discover_lang(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<String> = entries
+        .map(|e| e.expect("read_dir entry").path())
+        .filter(|p| p.join("build.sh").is_file() && !p.join("Cargo.toml").exists())
+        .map(|p| {
+            p.file_name()
+                .expect("directory entry has a name")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Hashes the plugin's sources (not `node_modules`, not `__pycache__`), the WIT and the
+/// adapter: when the stamp next to the built component matches, nothing is rebuilt.
+fn source_stamp(root: &Path, plugin_dir: &Path) -> u64 {
+    fn walk(dir: &Path, hasher: &mut std::hash::DefaultHasher) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut paths: Vec<PathBuf> = entries.map(|e| e.expect("read_dir entry").path()).collect();
+        paths.sort();
+        for path in paths {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            if matches!(name.as_deref(), Some("node_modules" | "__pycache__")) {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, hasher);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                path.hash(hasher);
+                bytes.hash(hasher);
+            }
+        }
+    }
+    let mut hasher = std::hash::DefaultHasher::new();
+    walk(plugin_dir, &mut hasher);
+    walk(&root.join("wit"), &mut hasher);
+    ADAPTER.hash(&mut hasher);
+    hasher.finish()
+}
+
+use wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER as ADAPTER;
+
+/// Builds one language plugin with its `build.sh` (skipped when the stamp matches): the
+/// component's path, or the script's message.
+fn build_lang(root: &Path, out: &Path, dir: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    // The C plugin is wrapped with wasmtime's own preview1 adapter, from its crate.
+    let adapter = out.join("wasi_snapshot_preview1.reactor.wasm");
+    if std::fs::read(&adapter).ok().as_deref() != Some(ADAPTER) {
+        let temp = out.join(format!(".adapter.{}.tmp", std::process::id()));
+        std::fs::write(&temp, ADAPTER)
+            .and_then(|()| std::fs::rename(&temp, &adapter))
+            .map_err(|e| format!("cannot write {}: {e}", adapter.display()))?;
+    }
+
+    let plugin_dir = root.join("plugins").join(dir);
+    let wasm = out.join(format!("{dir}.wasm"));
+    let stamp_path = out.join(format!("{dir}.stamp"));
+    // Builds of other profiles (test, clippy, bench) may run at the same time: one at a time.
+    let lock = std::fs::File::create(out.join(format!(".{dir}.lock")))
+        .map_err(|e| format!("cannot create the build lock in {}: {e}", out.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", out.display()))?;
+    let stamp = source_stamp(root, &plugin_dir).to_string();
+    if wasm.is_file() && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(&stamp) {
+        return Ok(wasm);
+    }
+    let _ = std::fs::remove_file(&stamp_path);
+    let temp = out.join(format!(".{dir}.{}.wasm", std::process::id()));
+    eprintln!("building language plugin {dir}: bash plugins/{dir}/build.sh");
+    let output = Command::new("bash")
+        .arg(plugin_dir.join("build.sh"))
+        .arg(&temp)
+        .env("SHIPPER_PREVIEW1_ADAPTER", &adapter)
+        .output()
+        .map_err(|e| format!("cannot run bash plugins/{dir}/build.sh: {e}"))?;
+    if !output.status.success() {
+        let _ = std::fs::remove_file(&temp);
+        // Retry at every build until the toolchain is there: this path never exists.
+        println!(
+            "cargo:rerun-if-changed={}",
+            out.join(format!(".{dir}.build-failed")).display()
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        return Err(format!(
+            "building plugins/{dir} failed ({}):\n{}{}",
+            output.status,
+            stdout.trim_end(),
+            stderr.trim_end()
+        ));
+    }
+    std::fs::rename(&temp, &wasm)
+        .map_err(|e| format!("cannot move the built {dir} to {}: {e}", wasm.display()))?;
+    std::fs::write(&stamp_path, stamp)
+        .map_err(|e| format!("cannot write {}: {e}", stamp_path.display()))?;
+    Ok(wasm)
+}
+
+fn write_lang(code: &mut String, built: &[(String, Result<PathBuf, String>)]) {
+    let mut list = String::new();
+    let mut arms = String::new();
+    for (dir, result) in built {
+        let ident = dir.replace('-', "_");
+        let konst = format!("LANG_PLUGIN_{}", ident.to_uppercase());
+        let value = match result {
+            Ok(path) => format!("Ok({:?})", path.to_str().expect("UTF-8 target path")),
+            Err(message) => format!("Err({message:?})"),
+        };
+        writeln!(
+            code,
+            "/// The `{dir}` plugin (not Rust): its component, or why it could not be built."
+        )
+        .unwrap();
+        writeln!(
+            code,
+            "pub const {konst}: LangPlugin = LangPlugin {{ dir: {dir:?}, wasm: {value} }};"
+        )
+        .unwrap();
+        writeln!(list, "    {konst},").unwrap();
+        writeln!(arms, "        $mac!({ident}, {dir:?}, $crate::{konst});").unwrap();
+    }
+    writeln!(code, "/// Every plugin written in another language.").unwrap();
+    writeln!(code, "pub const LANG_PLUGINS: &[LangPlugin] = &[\n{list}];").unwrap();
+    writeln!(
+        code,
+        "/// Calls `$mac!(ident, \"dir\", LANG_PLUGIN)` for every language plugin.\n\
+         #[macro_export]\nmacro_rules! foreach_lang_plugin {{\n    ($mac:ident) => {{\n{arms}    }};\n}}"
     )
     .unwrap();
 }

@@ -4,6 +4,7 @@
 
 mod cache;
 mod guests;
+mod lang_plugins;
 mod plugins;
 mod structured;
 mod support;
