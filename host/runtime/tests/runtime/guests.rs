@@ -398,6 +398,47 @@ async fn slow() {
 }
 
 #[tokio::test]
+async fn poison_json() {
+    // The e2e dead-letter guest: json-plugin output plus a `formatter` field; a record error
+    // for a `reject` log; a trap (with its message) for a `poison` log.
+    let plugin = load(artifacts::GUEST_POISON_JSON);
+    let mut instance = plugin.instantiate(r#"{"index":"main"}"#).await.unwrap();
+    assert_eq!(instance.info().name, "guest-poison-json");
+    let logs = vec![
+        log(1_700_000_000, &[("seq", "1"), ("msg", "héllo")]),
+        log(1_700_000_001, &[("seq", "2"), ("reject", "bad input")]),
+    ];
+    let results = process(&mut instance, &group(logs)).await.unwrap();
+    let Payload::Hec(event) = &results[0].as_ref().unwrap()[0].payload else {
+        panic!("not an HEC event: {results:?}")
+    };
+    let HecBody::Json(body) = &event.body else {
+        panic!("not a JSON body: {event:?}")
+    };
+    assert_eq!(
+        body,
+        r#"{"__topic__":"test","__source__":"127.0.0.1","seq":"1","msg":"héllo"}"#
+    );
+    assert_eq!(event.index.as_deref(), Some("main"));
+    assert_eq!(event.fields.len(), 1);
+    assert_eq!(
+        (event.fields[0].key.as_str(), event.fields[0].value.as_str()),
+        ("formatter", "poison_json")
+    );
+    let err = results[1].as_ref().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(err.message, "log seq=2 rejected: bad input");
+
+    let poisoned = group(vec![
+        log(1, &[("seq", "3")]),
+        log(2, &[("seq", "4"), ("poison", "1")]),
+    ]);
+    let message = expect_trap(process(&mut instance, &poisoned).await, TrapKind::Panic);
+    assert!(message.contains("poison log seq=4"), "{message}");
+    assert!(instance.is_poisoned());
+}
+
+#[tokio::test]
 async fn wrong_version() {
     let message = expect_load_error(artifacts::GUEST_WRONG_VERSION, LoadErrorKind::WrongVersion);
     assert!(
