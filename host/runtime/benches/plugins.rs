@@ -5,6 +5,9 @@
 //! and behind a structured-record world (`bench_structured`: the host decodes into owned
 //! strings and lowers `list<log>` records).
 //!
+//! Also: the Python, JavaScript and C splunk-hec plugins (`plugins/*-splunk-hec`) on the
+//! same input, and the compile cache: compile vs restart-from-cache load times per plugin.
+//!
 //! `cargo bench -p shipper-runtime` (prints figures; asserts nothing). `SHIPPER_BENCH_SECS`
 //! sets the measuring time per line (default 1 s, best of 3 rounds); `SHIPPER_BENCH_ONLY`
 //! runs only the lines whose name contains it (e.g. `splunk-hec`, for profiling).
@@ -19,7 +22,7 @@ mod structured;
 
 use std::time::{Duration, Instant};
 
-use shipper_runtime::{PluginEngine, PluginLimits, samples};
+use shipper_runtime::{CacheDir, EngineSettings, PluginEngine, PluginLimits, samples};
 use shipper_test_artifacts as artifacts;
 
 const LOGS_PER_CALL: usize = 500;
@@ -118,6 +121,22 @@ fn main() {
             bench_runtime(&engine, &format!("  {name}"), path, &bytes).await;
         }
 
+        println!("\nsplunk-hec in other languages (same input, same output as the Rust plugin):");
+        for lang in artifacts::LANG_PLUGINS {
+            match lang.wasm {
+                Ok(path) => bench_runtime(&engine, &format!("  {}", lang.dir), path, &bytes).await,
+                Err(why) => println!(
+                    "  {:<56} not built: {}",
+                    lang.dir,
+                    why.lines().nth(1).unwrap_or(why)
+                ),
+            }
+        }
+
+        if selected("compile cache") {
+            compile_cache().await;
+        }
+
         println!("\nfloor: the echo guest (walks each log, returns its bytes as a raw emit; no formatting):");
         bench_runtime(&engine, "  echo", artifacts::GUEST_ECHO, &bytes).await;
 
@@ -148,4 +167,72 @@ fn main() {
             built + call_only,
         );
     });
+}
+
+/// Load times with and without the compile cache: `compile` is a load with the cache
+/// disabled; `first load` compiles and writes the entry; `restart` is a new engine (a new
+/// process) loading the same file from the cache (best of 3). `load` includes sha256, the
+/// import/export checks and `InstancePre`; `code` is the compile or the entry's read +
+/// verify + deserialize alone (`PluginMetadata::compile_time`).
+async fn compile_cache() {
+    println!(
+        "\ncompile cache (load = sha256 + code + checks + InstancePre; code = compile, or read + \
+         verify + deserialize):"
+    );
+    let mut wasms: Vec<(String, &str)> =
+        vec![("splunk-hec (Rust)".into(), artifacts::PLUGIN_SPLUNK_HEC)];
+    for lang in artifacts::LANG_PLUGINS {
+        if let Ok(path) = lang.wasm {
+            wasms.push((lang.dir.into(), path));
+        }
+    }
+    for (name, path) in wasms {
+        let wasm = artifacts::read(path);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let with_cache = || {
+            PluginEngine::with_settings(EngineSettings {
+                compile_cache: CacheDir::Path(dir.path().to_owned()),
+                ..EngineSettings::default()
+            })
+            .expect("engine")
+        };
+        let timed = |engine: &PluginEngine| {
+            let start = Instant::now();
+            let plugin = engine
+                .load(&wasm, PluginLimits::default())
+                .expect("the plugin loads");
+            (start.elapsed().as_secs_f64() * 1e3, plugin)
+        };
+        let off = PluginEngine::with_settings(EngineSettings {
+            compile_cache: CacheDir::Disabled,
+            ..EngineSettings::default()
+        })
+        .expect("engine");
+        let (compile_ms, _) = timed(&off);
+        let (first_ms, first) = timed(&with_cache());
+        assert!(!first.metadata().from_cache);
+        let mut best = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..3 {
+            let (ms, plugin) = timed(&with_cache());
+            assert!(
+                plugin.metadata().from_cache,
+                "{name}: restart must hit the cache"
+            );
+            let code_ms = plugin.metadata().compile_time.as_secs_f64() * 1e3;
+            best = (best.0.min(ms), best.1.min(code_ms));
+        }
+        let entry: u64 = std::fs::read_dir(dir.path())
+            .expect("cache dir")
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        println!(
+            "  {name:<20} {:>6.1} MB wasm  compile {compile_ms:>8.1} ms  first load {first_ms:>8.1} ms  \
+             restart {:>7.1} ms (code {:>6.1} ms)  entry {:>6.1} MB",
+            wasm.len() as f64 / 1e6,
+            best.0,
+            best.1,
+            entry as f64 / 1e6
+        );
+    }
 }
