@@ -12,3 +12,12 @@ mod harness;
 
 /// The official Python SDK against `shipper emulator` (sls-protocol.md §11 A0–A11).
 mod emulator_sdk;
+
+/// `shipper run` → HEC: 100k logs from 4 shards, each exactly once, seed format, checkpoints at the end.
+mod run_hec;
+
+/// Restart after SIGTERM (exactly once) and after SIGKILL (duplicates = uncommitted deliveries).
+mod run_restart;
+
+/// HEC down for a while (503 bursts, resets, error pages; absent at start) loses nothing.
+mod run_sink_outage;
