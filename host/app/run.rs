@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use shipper_runtime::PluginEngine;
+use shipper_runtime::{EngineSettings, PluginEngine};
 use shipper_sinks::{SinkConfig, SinkErrorKind};
 use shipper_sls::api::logs::CursorPosition;
 use shipper_sls::client::{Client, ClientConfig};
@@ -117,7 +117,11 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
         .build(SINK_NAME, sink_shutdown.clone())
         .await
         .context("cannot set up the sink")?;
-    let engine = PluginEngine::new().context("cannot start the plugin runtime")?;
+    let engine = PluginEngine::with_settings(EngineSettings {
+        compile_cache: settings.plugin.compile_cache.clone(),
+        ..EngineSettings::default()
+    })
+    .context("cannot start the plugin runtime")?;
     let generation =
         crate::reload::load_generation(&engine, &settings.plugin, sink.as_ref()).await?;
     tracing::info!(plugin = %generation.label(), path = %generation.path.display(), "plugin loaded and self-tested");

@@ -189,6 +189,12 @@ pub struct PluginConfig {
     pub breaker_threshold: Option<usize>,
     /// Window of the crash-loop count (default 60s).
     pub breaker_window: Option<ConfigDuration>,
+    /// Keep compiled plugins on disk so a restart or a swap back does not recompile
+    /// (Python/JS plugins take seconds to compile). Default true.
+    pub compile_cache: Option<bool>,
+    /// Directory of the compile cache; default `$XDG_CACHE_HOME/shipper/components` or
+    /// `~/.cache/shipper/components`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// `[dead_letter]`.
@@ -292,6 +298,8 @@ pub struct PluginSettings {
     pub breaker_threshold: usize,
     /// Crash-loop window.
     pub breaker_window: Duration,
+    /// Compile cache location (or disabled).
+    pub compile_cache: shipper_runtime::CacheDir,
 }
 
 /// Everything `shipper run` needs, validated.
@@ -583,6 +591,11 @@ pub fn resolve(
             breaker_window: p
                 .breaker_window
                 .map_or(crate::generation::DEFAULT_BREAKER_WINDOW, |d| d.0),
+            compile_cache: match (p.compile_cache, p.cache_dir) {
+                (Some(false), _) => shipper_runtime::CacheDir::Disabled,
+                (_, Some(dir)) => shipper_runtime::CacheDir::Path(dir),
+                _ => shipper_runtime::CacheDir::Default,
+            },
         },
         sink,
         dead_letter_path: flags
