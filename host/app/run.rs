@@ -235,6 +235,9 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
     // failed for good) stops everything, with an error exit.
     let mut failed = false;
     tokio::select! {
+        // On a signal the consumers end too (they watch `shutdown`); when both are ready by
+        // the time this is polled, the signal must win or a clean stop exits 1.
+        biased;
         () = shutdown.cancelled() => {}
         Some(done) = consumers.join_next() => {
             tracing::error!(outcome = ?done.map(|_| "ended"), "a consumer stopped unexpectedly; shutting down");
