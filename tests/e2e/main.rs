@@ -21,3 +21,6 @@ mod run_restart;
 
 /// HEC down for a while (503 bursts, resets, error pages; absent at start) loses nothing.
 mod run_sink_outage;
+
+/// `shipper run` → real rsyslog over TCP and TLS with syslog-kv: each log once, byte-exact lines.
+mod run_syslog;
