@@ -24,3 +24,6 @@ mod run_sink_outage;
 
 /// `shipper run` → real rsyslog over TCP and TLS with syslog-kv: each log once, byte-exact lines.
 mod run_syslog;
+
+/// Two instances split the shards; SIGKILL one, the other takes over; duplicates = uncommitted.
+mod run_two_instances;
