@@ -27,3 +27,6 @@ mod run_syslog;
 
 /// Two instances split the shards; SIGKILL one, the other takes over; duplicates = uncommitted.
 mod run_two_instances;
+
+/// Poison (trap), record-error and HEC-refused logs → dead-letter file; neighbours delivered.
+mod run_dead_letter;
