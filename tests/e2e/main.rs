@@ -30,3 +30,6 @@ mod run_two_instances;
 
 /// Poison (trap), record-error and HEC-refused logs → dead-letter file; neighbours delivered.
 mod run_dead_letter;
+
+/// Config errors (bad key, missing/wrong SLS secret, non-component plugin) exit non-zero with the fix.
+mod run_config_errors;

@@ -1,0 +1,148 @@
+//! Configuration mistakes stop `shipper run` at once (issue 6 §1): a mistyped config key, a
+//! missing SLS secret, a wrong SLS secret (the emulator answers SignatureNotMatch) and a
+//! plugin file that is not a component each make it exit non-zero, before shipping
+//! anything, with a message that names the key or file and says how to fix it.
+
+use std::path::Path;
+
+use shipper_test_artifacts as artifacts;
+use shipper_test_support::hec_receiver::TEST_TOKEN;
+
+use crate::harness::shipper::{RunConfig, ShipperProcess};
+use crate::harness::sls::{AK_ID, LOGSTORE, PROJECT, SlsEnv, shipper_env};
+
+const GROUP: &str = "e2e-config";
+
+fn config(env: &SlsEnv, plugin: &Path) -> RunConfig {
+    RunConfig::new(
+        &env.endpoint(),
+        PROJECT,
+        LOGSTORE,
+        GROUP,
+        plugin,
+        &env.dir().join("dead-letter.jsonl"),
+    )
+    // Nothing listens here: these runs must fail before sending anything.
+    .hec_sink("http://127.0.0.1:9")
+}
+
+/// Runs shipper to its exit; asserts a failure whose final `error:` line contains every
+/// one of `needles`; returns that line.
+fn fails_with(
+    env: &SlsEnv,
+    name: &str,
+    config: &RunConfig,
+    shipper_env: &[(&str, &str)],
+    needles: &[&str],
+) -> String {
+    let mut shipper = ShipperProcess::start(env.dir(), name, config, &[], shipper_env);
+    let status = shipper.wait_exit();
+    assert!(
+        !status.success(),
+        "{name}: must fail\n{}",
+        shipper.stderr_tail(20)
+    );
+    let stderr = shipper.stderr();
+    // The error chain is printed last, from an `error: ` line on (it may span lines).
+    let error = stderr
+        .find("\nerror: ")
+        .map(|i| &stderr[i + 1..])
+        .or_else(|| stderr.strip_prefix("error: ").map(|_| stderr.as_str()))
+        .unwrap_or_else(|| panic!("{name}: no `error:` line\n{stderr}"));
+    for n in needles {
+        assert!(error.contains(n), "{name}: {n:?} not in\n{error}");
+    }
+    error.to_owned()
+}
+
+#[test]
+fn a_mistyped_config_key_is_named_with_the_valid_ones() {
+    let env = SlsEnv::start("config-key", 1);
+    let c = config(&env, Path::new(artifacts::PLUGIN_SPLUNK_HEC)).set("source.endpont", "x");
+    let config_file = env.dir().join("typo.toml");
+    fails_with(
+        &env,
+        "typo",
+        &c,
+        &shipper_env(),
+        &[
+            config_file.to_str().expect("UTF-8"),
+            "unknown field `endpont`",
+            "expected one of",
+            "`endpoint`",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_sls_secret_says_where_to_put_it() {
+    let env = SlsEnv::start("config-no-secret", 1);
+    let c = config(&env, Path::new(artifacts::PLUGIN_SPLUNK_HEC));
+    fails_with(
+        &env,
+        "no-secret",
+        &c,
+        &[("SLS_AK_ID", AK_ID), ("SHIPPER_HEC_TOKEN", TEST_TOKEN)],
+        &["source.access_key_secret", "missing", "SLS_AK_KEY"],
+    );
+}
+
+#[test]
+fn a_wrong_sls_secret_fails_the_join_with_the_fix() {
+    let env = SlsEnv::start("config-bad-secret", 1);
+    let c = config(&env, Path::new(artifacts::PLUGIN_SPLUNK_HEC));
+    let line = fails_with(
+        &env,
+        "bad-secret",
+        &c,
+        &[
+            ("SLS_AK_ID", AK_ID),
+            ("SLS_AK_KEY", "not-the-secret"),
+            ("SHIPPER_HEC_TOKEN", TEST_TOKEN),
+        ],
+        &[
+            "cannot join consumer group",
+            GROUP,
+            "SignatureNotMatch",
+            "check the AccessKey secret (SLS_AK_KEY)",
+        ],
+    );
+    assert!(
+        !line.contains("not-the-secret"),
+        "the secret leaked: {line}"
+    );
+}
+
+#[test]
+fn a_plugin_that_is_not_a_component_is_refused_with_the_reason() {
+    let env = SlsEnv::start("config-not-component", 1);
+    for (name, reason, path) in [
+        // A core wasm module (what `cargo build --target wasm32-unknown-unknown` makes).
+        (
+            "core-module",
+            "a core WebAssembly module, not a component",
+            Path::new(artifacts::GUEST_CORE_MODULE).to_owned(),
+        ),
+        // Not wasm at all.
+        ("text", "not WebAssembly", {
+            let p = env.dir().join("plugin.wasm");
+            std::fs::write(&p, "this is not WebAssembly\n").expect("write");
+            p
+        }),
+    ] {
+        let line = fails_with(
+            &env,
+            name,
+            &config(&env, &path),
+            &shipper_env(),
+            &[
+                "plugin file",
+                path.to_str().expect("UTF-8"),
+                reason,
+                // The fix: how to build a component.
+                "--target wasm32-wasip2",
+            ],
+        );
+        assert_eq!(line.lines().count(), 1, "one line: {line}");
+    }
+}
