@@ -33,3 +33,6 @@ mod run_dead_letter;
 
 /// Config errors (bad key, missing/wrong SLS secret, non-component plugin) exit non-zero with the fix.
 mod run_config_errors;
+
+/// Hot swap under load (splunk-hec → json → broken → failing self-test → guest): exactly once, ordered per shard.
+mod run_hot_swap;

@@ -401,6 +401,17 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
 pub struct Metrics(pub String);
 
 impl Metrics {
+    /// The sample lines of metric `name` (`name{labels} value`).
+    pub fn samples(&self, name: &str) -> Vec<&str> {
+        self.0
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+            })
+            .collect()
+    }
+
     /// Sum of the samples of metric `name` (any labels); 0 when absent.
     pub fn sum(&self, name: &str) -> f64 {
         self.0

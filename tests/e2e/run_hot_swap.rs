@@ -1,0 +1,291 @@
+//! Hot swap under steady load (issue 7 §1, §5): while the test keeps putting logs, the plugin
+//! file is replaced splunk-hec → json → a broken file → a plugin that fails its self-test →
+//! the `poison_json` guest. Every log arrives exactly once; the two bad versions are refused
+//! with one ERROR line each while the running plugin keeps shipping; each shard switches
+//! generation between two batches, in publication order, and never back.
+//!
+//! splunk-hec and json render byte-identical HEC events for the same config, so the data
+//! cannot show that swap: it is checked through the per-shard "plugin generation switched"
+//! lines and the generation metric. The guest tags its events (`formatter=poison_json`), so
+//! the last swap is also checked in the data: per shard, in cursor order, every event before
+//! the swap point is in the old format and every event after it in the new one.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shipper_test_artifacts as artifacts;
+use shipper_test_support::eventually::eventually;
+use shipper_test_support::hec_receiver::HecReceiver;
+
+use crate::harness::dataset::{Dataset, Tally};
+use crate::harness::shipper::{RunConfig, ShipperProcess};
+use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
+
+const GROUP: &str = "e2e-swap";
+/// Logs put per round (one group of 25 per shard).
+const CHUNK: u64 = 100;
+/// The producer stays at most this many logs ahead of the receiver.
+const BACKLOG: u64 = 3_000;
+const META: [(&str, &str); 2] = [("sourcetype", "sls:e2e"), ("index", "main")];
+
+/// Puts logs continuously on its own thread until dropped or [`Producer::finish`]ed.
+struct Producer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Dataset>>,
+}
+
+impl Producer {
+    fn start(env: &SlsEnv, hec: Arc<HecReceiver>, mut ds: Dataset) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let loader = env.loader();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                loader.load(&mut ds, CHUNK);
+                // Pacing only (not synchronisation): keep the backlog bounded.
+                while !flag.load(Ordering::SeqCst) && hec.event_count() as u64 + BACKLOG < ds.len()
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            ds
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops after the current round; returns everything that was loaded.
+    fn finish(mut self) -> Dataset {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread
+            .take()
+            .expect("running")
+            .join()
+            .expect("producer thread")
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Replaces the plugin file atomically (write aside, rename), as a deployment would.
+fn replace(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).expect("write new plugin");
+    std::fs::rename(&tmp, path).expect("rename new plugin into place");
+}
+
+/// Waits until the receiver has `more` events beyond `from`.
+fn wait_for_more(hec: &HecReceiver, shipper: &mut ShipperProcess, from: usize, more: usize) {
+    eventually(&format!("{more} more events after {from}"), || {
+        shipper.assert_running();
+        let n = hec.event_count();
+        if n >= from + more {
+            Ok(())
+        } else {
+            Err(format!("{n} events"))
+        }
+    });
+}
+
+/// Per shard, the (from, to) plugin names of each "plugin generation switched" line.
+fn switches(shipper: &ShipperProcess) -> BTreeMap<u64, Vec<(String, String)>> {
+    let name = |v: &Value| {
+        v.as_str()
+            .and_then(|l| l.split('@').next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut out: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
+    for l in shipper.logs_with("plugin generation switched") {
+        out.entry(l["shard"].as_u64().expect("shard"))
+            .or_default()
+            .push((name(&l["from"]), name(&l["to"])));
+    }
+    out
+}
+
+fn wait_all_shards_switched_to(shipper: &mut ShipperProcess, plugin: &str) {
+    eventually(&format!("every shard to switch to {plugin}"), || {
+        shipper.assert_running();
+        let s = switches(shipper);
+        let done = (0..4).all(|shard| {
+            s.get(&shard)
+                .is_some_and(|v| v.iter().any(|(_, to)| to == plugin))
+        });
+        if done {
+            Ok(())
+        } else {
+            Err(format!("switches so far: {s:?}"))
+        }
+    });
+}
+
+fn generation(shipper: &mut ShipperProcess) -> String {
+    shipper
+        .scrape()
+        .expect("metrics")
+        .samples("shipper_plugin_generation")
+        .join("\n")
+}
+
+#[test]
+fn hot_swap_under_load_loses_and_duplicates_nothing_and_refuses_bad_versions() {
+    let env = SlsEnv::start("hot-swap", 4);
+    let hec = Arc::new(env.hec_receiver());
+    let plugin = env.dir().join("formatter.wasm");
+    replace(&plugin, &artifacts::read(artifacts::PLUGIN_SPLUNK_HEC));
+    let config = RunConfig::new(
+        &env.endpoint(),
+        PROJECT,
+        LOGSTORE,
+        GROUP,
+        &plugin,
+        &env.dir().join("dead-letter.jsonl"),
+    )
+    .hec_sink(&hec.url())
+    .set("plugin.watch", true)
+    .set("plugin.config.sourcetype", META[0].1)
+    .set("plugin.config.index", META[1].1)
+    // 5 groups (125 logs) per pull: many batch boundaries to switch at.
+    .set("source.fetch_count", 5);
+    let mut shipper = ShipperProcess::start(env.dir(), "shipper", &config, &[], &shipper_env());
+    let producer = Producer::start(&env, hec.clone(), Dataset::new(env.shards(), 25));
+
+    wait_for_more(&hec, &mut shipper, 0, 1_000);
+    replace(&plugin, &artifacts::read(artifacts::PLUGIN_JSON));
+    shipper.wait_for_log("plugin swapped", |l| {
+        l["plugin"].as_str().is_some_and(|p| p.starts_with("json@"))
+    });
+    wait_all_shards_switched_to(&mut shipper, "json");
+
+    // A broken file: refused, json keeps running.
+    let garbage: Vec<u8> = (0..64 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 1)
+        .collect();
+    replace(&plugin, &garbage);
+    let broken = shipper.wait_for_log("new plugin version rejected", |_| true);
+    let n = hec.event_count();
+    wait_for_more(&hec, &mut shipper, n, 1_000);
+    let running = generation(&mut shipper);
+    assert!(
+        running.contains("plugin=\"json\""),
+        "json still runs:\n{running}"
+    );
+
+    // A component that loads and inits but traps on the self-test samples: refused too.
+    replace(&plugin, &artifacts::read(artifacts::GUEST_TRAP));
+    eventually("the second rejection", || {
+        shipper.assert_running();
+        let r = shipper.logs_with("new plugin version rejected");
+        if r.len() >= 2 {
+            Ok(())
+        } else {
+            Err(format!("{} rejections", r.len()))
+        }
+    });
+    let n = hec.event_count();
+    wait_for_more(&hec, &mut shipper, n, 1_000);
+    let running = generation(&mut shipper);
+    assert!(
+        running.contains("plugin=\"json\""),
+        "json still runs:\n{running}"
+    );
+
+    // The tagging guest: this swap is visible in the data.
+    replace(&plugin, &artifacts::read(artifacts::GUEST_POISON_JSON));
+    shipper.wait_for_log("plugin swapped", |l| {
+        l["plugin"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("guest-poison-json@"))
+    });
+    wait_all_shards_switched_to(&mut shipper, "guest-poison-json");
+    let n = hec.event_count();
+    wait_for_more(&hec, &mut shipper, n, 1_000);
+
+    let ds = producer.finish();
+    wait_for_more(&hec, &mut shipper, 0, ds.len() as usize);
+    env.wait_checkpoints_at_end(GROUP);
+    shipper.signal("TERM");
+    assert!(shipper.wait_exit().success(), "exit after SIGTERM");
+
+    // Exactly once, each event in one of the two formats.
+    let tagged = json!({"formatter": "poison_json"});
+    let mut per_shard: BTreeMap<u32, Vec<(u64, bool)>> = BTreeMap::new();
+    let mut seqs = Vec::new();
+    for e in hec.events() {
+        let is_guest = e.envelope.get("fields").is_some();
+        let seq = ds
+            .check_hec(&e.text, &e.envelope, &META, is_guest.then_some(&tagged))
+            .unwrap_or_else(|why| panic!("{why}"));
+        per_shard
+            .entry(ds.placement(seq).shard)
+            .or_default()
+            .push((seq, is_guest));
+        seqs.push(seq);
+    }
+    Tally::new(ds.len(), seqs).assert_exactly_once(&ds, "across four swap attempts");
+
+    // Per shard, in cursor order (seq order within a shard): old format, then new, never back.
+    for (shard, mut events) in per_shard {
+        events.sort_unstable();
+        let first_new = events
+            .iter()
+            .position(|(_, g)| *g)
+            .unwrap_or_else(|| panic!("shard {shard}: nothing formatted by the new plugin"));
+        assert!(
+            first_new > 0,
+            "shard {shard}: nothing formatted before the swap"
+        );
+        if let Some((seq, _)) = events[first_new..].iter().find(|(_, g)| !*g) {
+            panic!(
+                "shard {shard}: seq {seq} is in the old format after seq {} was in the new one",
+                events[first_new].0
+            );
+        }
+    }
+
+    // The generations, per shard, in publication order: nothing switched to a refused one.
+    let want = vec![
+        ("splunk-hec".to_owned(), "json".to_owned()),
+        ("json".to_owned(), "guest-poison-json".to_owned()),
+    ];
+    for (shard, s) in switches(&shipper) {
+        assert_eq!(s, want, "shard {shard} switched");
+    }
+    // One ERROR line per refused version, naming the file, the reason and what runs.
+    let errors: Vec<Value> = shipper
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["level"] == "ERROR")
+        .collect();
+    assert_eq!(errors.len(), 2, "ERROR lines: {errors:#?}");
+    let path = plugin.to_str().expect("UTF-8");
+    for (e, why) in errors
+        .iter()
+        .zip(["not WebAssembly", "failed its self-test"])
+    {
+        let msg = e["message"].as_str().unwrap_or_default();
+        assert!(
+            e["path"] == path
+                && msg.contains(why)
+                && e["running"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("json@")),
+            "refusal line: {e}"
+        );
+    }
+    assert_eq!(errors[0], broken);
+    let dead = std::fs::read_to_string(env.dir().join("dead-letter.jsonl")).unwrap_or_default();
+    assert!(dead.is_empty(), "dead letters:\n{dead}");
+    eprintln!("hot swap: {} logs, each exactly once", ds.len());
+}
