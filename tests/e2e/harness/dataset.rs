@@ -143,7 +143,7 @@ impl Dataset {
     pub fn contents(&self, seq: u64) -> Vec<(String, String)> {
         let g = seq / self.logs_per_group;
         let user = USERS[(seq % 4) as usize];
-        let mut c: Vec<(String, String)> = if g % 2 == 0 {
+        let mut c: Vec<(String, String)> = if g.is_multiple_of(2) {
             let name = EVENT_NAMES[(seq % 5) as usize];
             let id = format!("{:016X}", mix(seq));
             let event = json!({
@@ -155,7 +155,7 @@ impl Dataset {
                 "sourceIpAddress": format!("203.0.113.{}", seq % 251),
                 "userAgent": "Mozilla/5.0 (X11; Linux x86_64) 日本語 \"quoted\"",
                 "requestParameters": {"BucketName": format!("logs-✓-{}", seq % 13), "Key": "dir\\file \"q\".log"},
-                "additionalEventData": {"mfaChecked": seq % 3 == 0, "loginCount": seq % 50, "score": 0.75},
+                "additionalEventData": {"mfaChecked": seq.is_multiple_of(3), "loginCount": seq % 50, "score": 0.75},
                 "seq": seq,
             });
             vec![
@@ -175,7 +175,7 @@ impl Dataset {
                 ("remote_addr".into(), format!("198.51.100.{}", seq % 254)),
                 (
                     "method".into(),
-                    if seq % 3 == 0 { "POST" } else { "GET" }.into(),
+                    if seq.is_multiple_of(3) { "POST" } else { "GET" }.into(),
                 ),
                 (
                     "request_uri".into(),
@@ -297,7 +297,7 @@ fn mix(seq: u64) -> u64 {
 }
 
 fn topic(g: u64) -> &'static str {
-    if g % 2 == 0 {
+    if g.is_multiple_of(2) {
         "actiontrail_audit_event"
     } else {
         "nginx_access"
@@ -322,7 +322,7 @@ fn tags(g: u64) -> Vec<(String, String)> {
 /// microsecond part (so the HEC time always has a fraction for them).
 fn time_of(seq: u64) -> (u32, u32) {
     let time = BASE_TIME + (seq / 10) as u32;
-    let ns = if seq % 5 == 0 {
+    let ns = if seq.is_multiple_of(5) {
         0
     } else {
         ((seq % 999_983) as u32 + 1) * 1000 + (seq % 1000) as u32
@@ -368,11 +368,6 @@ impl Tally {
             .iter()
             .map(|&c| u64::from(c.saturating_sub(1)))
             .sum()
-    }
-
-    /// Seqs delivered at least once.
-    pub fn delivered(&self) -> Vec<u64> {
-        self.seqs_where(|c| c > 0)
     }
 
     fn seqs_where(&self, f: impl Fn(u32) -> bool) -> Vec<u64> {

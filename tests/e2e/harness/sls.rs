@@ -9,7 +9,6 @@
 //! [`Placement::group`](super::dataset::Placement) counts.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::Path;
 
 use shipper_emulator::{Emulator, EmulatorConfig, EmulatorHandle, LogstoreSpec};
@@ -116,19 +115,9 @@ impl SlsEnv {
         self.shards
     }
 
-    /// Runs `f` on the test runtime.
-    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
-    }
-
     /// A handle to the test runtime (for loader threads).
     pub fn handle(&self) -> tokio::runtime::Handle {
         self.rt.handle().clone()
-    }
-
-    /// The SLS client.
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 
     /// An HEC receiver (plain HTTP, default token) on the test runtime.
