@@ -251,7 +251,75 @@ function scanGroup(buf) {
   return { topic, source, tags, logs };
 }
 
+/** A length varint of at most two bytes at `pos`: [value, next], or undefined. */
+function shortLen(buf, pos, end) {
+  if (pos >= end) return undefined;
+  const b = buf[pos];
+  if (b < 0x80) return [b, pos + 1];
+  if (pos + 1 >= end || buf[pos + 1] >= 0x80) return undefined;
+  return [(b & 0x7f) | (buf[pos + 1] << 7), pos + 2];
+}
+
+const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The common shape every SDK writes (Time, Contents of `0a len key 12 len value`,
+ * Time_ns; lengths under 16 KiB; valid UTF-8) without the generic walker and its
+ * callbacks; undefined hands anything else to decodeLogSlow, which gives the same answer
+ * for what this accepts and the exact error for the rest. */
+function decodeLogFast(buf, start, end) {
+  let pos = start;
+  let time;
+  let timeNs;
+  const contents = [];
+  try {
+    while (pos < end) {
+      const t = buf[pos];
+      if (t === 0x12) {
+        const l = shortLen(buf, pos + 1, end);
+        if (l === undefined) return undefined;
+        const p = l[1];
+        const q = p + l[0];
+        if (q > end || l[0] < 4 || buf[p] !== 0x0a) return undefined;
+        const k = shortLen(buf, p + 1, q);
+        if (k === undefined) return undefined;
+        const vt = k[1] + k[0];
+        if (vt >= q || buf[vt] !== 0x12) return undefined;
+        const v = shortLen(buf, vt + 1, q);
+        if (v === undefined || v[1] + v[0] !== q) return undefined;
+        contents.push([
+          k[0] === 0 ? '' : strictDecoder.decode(buf.subarray(k[1], vt)),
+          v[0] === 0 ? '' : strictDecoder.decode(buf.subarray(v[1], q)),
+        ]);
+        pos = q;
+      } else if (t === 0x08) {
+        let value = 0;
+        let mul = 1;
+        pos++;
+        for (;;) {
+          if (pos >= end || mul > 2 ** 35) return undefined;
+          const b = buf[pos++];
+          value += (b & 0x7f) * mul;
+          if (b < 0x80) break;
+          mul *= 128;
+        }
+        time = value % 0x100000000;
+      } else if (t === 0x25) {
+        if (pos + 5 > end) return undefined;
+        timeNs = (buf[pos + 1] | (buf[pos + 2] << 8) | (buf[pos + 3] << 16) | (buf[pos + 4] << 24)) >>> 0;
+        pos += 5;
+      } else return undefined;
+    }
+  } catch {
+    return undefined; // invalid UTF-8: the slow path repairs it
+  }
+  return time === undefined ? undefined : { time, timeNs, contents };
+}
+
 function decodeLog(buf, start, end) {
+  return decodeLogFast(buf, start, end) ?? decodeLogSlow(buf, start, end);
+}
+
+function decodeLogSlow(buf, start, end) {
   let time;
   let timeNs;
   const contents = [];

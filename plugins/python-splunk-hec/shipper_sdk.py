@@ -269,6 +269,102 @@ def _scan_group(buf):
 
 
 def _decode_log(buf, start, end):
+    """``(time, time_ns, contents)`` of one ``Log``, or raises ``WireError``."""
+    fast = _decode_log_fast(buf, start, end)
+    return fast if fast is not None else _decode_log_slow(buf, start, end)
+
+
+def _short_len(buf, pos, end):
+    """A length varint of at most two bytes at ``pos``: ``(value, next)``, or ``None``."""
+    if pos >= end:
+        return None
+    b = buf[pos]
+    if b < 0x80:
+        return b, pos + 1
+    if pos + 1 >= end or buf[pos + 1] >= 0x80:
+        return None
+    return (b & 0x7F) | (buf[pos + 1] << 7), pos + 2
+
+
+def _decode_log_fast(buf, start, end):
+    """The common shape every SDK writes (``Time``, ``Contents`` of ``0a len key 12 len
+    value``, ``Time_ns``; lengths under 16 KiB; valid UTF-8) without the generic walker;
+    ``None`` hands anything else to ``_decode_log_slow``, which gives the same answer for
+    what this accepts and the exact error for the rest. The per-field generator costs
+    most of the decoding time in the interpreter."""
+    pos = start
+    time = None
+    time_ns = None
+    contents = []
+    append = contents.append
+    while pos < end:
+        t = buf[pos]
+        if t == 0x12:
+            # One-byte lengths inline (the usual case), two-byte ones through _short_len.
+            length = buf[pos + 1] if pos + 1 < end else 0x80
+            if length < 0x80:
+                p = pos + 2
+            else:
+                got = _short_len(buf, pos + 1, end)
+                if got is None:
+                    return None
+                length, p = got
+            q = p + length
+            if q > end or length < 4 or buf[p] != 0x0A:
+                return None
+            klen = buf[p + 1]
+            if klen < 0x80:
+                k = p + 2
+            else:
+                got = _short_len(buf, p + 1, q)
+                if got is None:
+                    return None
+                klen, k = got
+            vt = k + klen
+            if vt + 1 >= q or buf[vt] != 0x12:
+                return None
+            vlen = buf[vt + 1]
+            if vlen < 0x80:
+                v = vt + 2
+            else:
+                got = _short_len(buf, vt + 1, q)
+                if got is None:
+                    return None
+                vlen, v = got
+            if v + vlen != q:
+                return None
+            try:
+                append((buf[k:vt].decode("utf-8"), buf[v:q].decode("utf-8")))
+            except UnicodeDecodeError:
+                return None
+            pos = q
+        elif t == 0x08:
+            value = 0
+            shift = 0
+            pos += 1
+            while True:
+                if pos >= end or shift > 35:
+                    return None
+                b = buf[pos]
+                pos += 1
+                value |= (b & 0x7F) << shift
+                if b < 0x80:
+                    break
+                shift += 7
+            time = value & 0xFFFF_FFFF
+        elif t == 0x25:
+            if pos + 5 > end:
+                return None
+            time_ns = int.from_bytes(buf[pos + 1:pos + 5], "little")
+            pos += 5
+        else:
+            return None
+    if time is None:
+        return None
+    return time, time_ns, contents
+
+
+def _decode_log_slow(buf, start, end):
     time = None
     time_ns = None
     contents = []
