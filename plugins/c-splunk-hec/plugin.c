@@ -130,6 +130,16 @@ static bool is_json_field(const json_fields_entry *f, const sh_flat_entry *e) {
   return false;
 }
 
+/* `__time_ns_part__` as JSON: `["123456789"]` (the SDK's 1-tuple of a string). */
+static void push_ns(sh_buf *b, uint32_t ns) {
+  char digits[10];
+  int n = 0;
+  do digits[n++] = (char)('0' + ns % 10); while (ns /= 10);
+  sh_buf_push(b, "[\"", 2);
+  while (n) sh_buf_char(b, digits[--n]);
+  sh_buf_push(b, "\"]", 2);
+}
+
 bool plugin_format(void *state, const sh_group *g, const sh_log *log, sh_emits *out,
                    sh_record_error *err) {
   (void)err;
@@ -150,14 +160,14 @@ bool plugin_format(void *state, const sh_group *g, const sh_log *log, sh_emits *
       if (i) sh_buf_push(&body, ", ", 2);
       sh_python_string2(&body, e->prefix, e->key);
       sh_buf_push(&body, ": ", 2);
-      if (e->kind == SH_FLAT_TIME_NS) sh_buf_printf(&body, "[\"%u\"]", e->time_ns);
+      if (e->kind == SH_FLAT_TIME_NS) push_ns(&body, e->time_ns);
       else if (!(is_json_field(fields, e) && sh_python_redump(&body, e->value)))
         sh_python_string(&body, e->value);
     } else {
       if (i) sh_buf_char(&body, ',');
       sh_json_string2(&body, e->prefix, e->key);
       sh_buf_char(&body, ':');
-      if (e->kind == SH_FLAT_TIME_NS) sh_buf_printf(&body, "[\"%u\"]", e->time_ns);
+      if (e->kind == SH_FLAT_TIME_NS) push_ns(&body, e->time_ns);
       else if (is_json_field(fields, e)) sh_json_embed(&body, e->value);
       else sh_json_string(&body, e->value);
     }

@@ -175,6 +175,15 @@ static size_t utf8_seq(const uint8_t *s, size_t i, size_t n, size_t *bad) {
 static sh_str lossy(const uint8_t *p, size_t n) {
   size_t i = 0, bad;
   while (i < n) {
+    /* ASCII eight bytes at a time (most log text). */
+    if (i + 8 <= n) {
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      if (!(w & 0x8080808080808080ull)) {
+        i += 8;
+        continue;
+      }
+    }
     if (p[i] < 0x80) {
       i++;
       continue;
@@ -525,13 +534,18 @@ const sh_flat_entry *sh_flatten(const sh_group *g, const sh_log *log, size_t *co
 
 static const char HEX[] = "0123456789abcdef";
 
+/* 1 for the bytes a compact JSON string must escape: control characters, `"` and `\`. */
+static const uint8_t NEEDS_ESCAPE[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 0, 0, 1, ['\\'] = 1};
+
 static void json_escape(sh_buf *out, sh_str s) {
   const unsigned char *p = (const unsigned char *)s.ptr;
   size_t run = 0;
   sh_buf_reserve(out, s.len + 2);
   for (size_t i = 0; i < s.len; i++) {
     unsigned char c = p[i];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (!NEEDS_ESCAPE[c]) continue;
     sh_buf_push(out, s.ptr + run, i - run);
     run = i + 1;
     char esc[6] = {'\\', 0, 0, 0, 0, 0};
