@@ -21,6 +21,11 @@
 //! Splunk code and `Retry-After`, an HTML page, a delay, a dropped connection; plus 413
 //! above a decoded size, invalid data for events containing a marker, acks held back.
 //! Everything received is recorded ([`HecReceiver::events`], [`HecReceiver::requests`]).
+//!
+//! Two benchmark modes skip the recording: `discard` counts bytes only; `tally` (the
+//! benchmark's count mode) checks the token, gunzips, counts events, sequence gaps,
+//! duplicates and latencies into an [`EventTally`] and fully validates one request in 100
+//! with the strict `/event` parser.
 
 #![expect(
     clippy::result_large_err,
@@ -30,7 +35,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Read as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,6 +50,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+
+use crate::event_tally::{EventTally, Hit, now_ns, scan};
 
 /// The default token.
 pub const TEST_TOKEN: &str = "11111111-2222-3333-4444-555555555555";
@@ -87,6 +94,9 @@ pub struct HecReceiverConfig {
     pub max_content_length: usize,
     /// Benchmark mode: count bytes and answer success without decoding or storing.
     pub discard: bool,
+    /// Benchmark count mode (wins over `discard`): events are counted into this tally (see
+    /// the module docs), nothing is stored.
+    pub tally: Option<Arc<EventTally>>,
 }
 
 impl Default for HecReceiverConfig {
@@ -96,6 +106,7 @@ impl Default for HecReceiverConfig {
             tls: None,
             max_content_length: 838_860_800,
             discard: false,
+            tally: None,
         }
     }
 }
@@ -202,6 +213,7 @@ struct Shared {
     state: Mutex<State>,
     max_content_length: usize,
     discard: bool,
+    tally: Option<Arc<EventTally>>,
 }
 
 /// A running receiver; stops (with its connections) on drop.
@@ -248,6 +260,7 @@ impl HecReceiver {
             }),
             max_content_length: config.max_content_length,
             discard: config.discard,
+            tally: config.tally.clone(),
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -355,7 +368,7 @@ impl HecReceiver {
     }
 }
 
-fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> TlsAcceptor {
+pub(crate) fn tls_acceptor(cert: &Path, key: &Path) -> TlsAcceptor {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
@@ -471,6 +484,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, s
         "/services/collector/raw" => Some(Endpoint::Raw),
         _ => None,
     };
+    if let (Some(tally), Some(endpoint)) = (&shared.tally, endpoint) {
+        return count(&shared, tally, req, endpoint).await;
+    }
     if shared.discard && endpoint.is_some() {
         let body = req
             .into_body()
@@ -527,6 +543,66 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, s
     }
     let answer = process(&shared, req, &path, &method, query, endpoint).await?;
     Ok(answer)
+}
+
+/// One request in this many is parsed in full in count mode.
+const VALIDATE_EVERY: u64 = 100;
+
+/// Count mode: token check, gunzip, tally; one request in [`VALIDATE_EVERY`] is also parsed
+/// with the strict envelope parser (its event count must match the tally's hits).
+async fn count(
+    shared: &Shared,
+    tally: &EventTally,
+    req: Request<Incoming>,
+    endpoint: Endpoint,
+) -> Result<Answer, std::io::Error> {
+    let gzip = req
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let token = token_from_header(&req);
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    let received = now_ns();
+    let spec = {
+        let st = shared.state.lock().expect("receiver state poisoned");
+        match token {
+            Ok(Some(t)) => st
+                .tokens
+                .iter()
+                .find(|s| s.token == t && !s.disabled)
+                .cloned(),
+            _ => None,
+        }
+    };
+    let Some(spec) = spec else {
+        return Ok(hec(403, 4, "Invalid token"));
+    };
+    let mut inflated = Vec::new();
+    let decoded: &[u8] = if gzip {
+        inflated.reserve(body.len() * 6);
+        let mut dec = flate2::read::GzDecoder::new(&body[..]).take(MAX_DECODED as u64);
+        if dec.read_to_end(&mut inflated).is_err() {
+            tally.note_validation(1, 1);
+            return Ok(hec(400, 6, "Invalid data format"));
+        }
+        &inflated
+    } else {
+        &body
+    };
+    let mut hits: Vec<Hit> = Vec::with_capacity(decoded.len() / 256 + 1);
+    scan(decoded, &mut hits);
+    if endpoint == Endpoint::Event && tally.next_request().is_multiple_of(VALIDATE_EVERY) {
+        let n = parse_envelopes(decoded, &spec, None).map_or(0, |e| e.len());
+        let checked = n.max(hits.len()) as u64;
+        tally.note_validation(checked, checked - n.min(hits.len()) as u64);
+    }
+    tally.record(&hits, body.len(), decoded.len(), received);
+    Ok(hec(200, 0, "Success"))
 }
 
 #[expect(
@@ -917,4 +993,87 @@ pub fn status_counts(requests: &[RequestRecord]) -> BTreeMap<u16, usize> {
         *m.entry(r.status).or_default() += 1;
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    async fn post(addr: SocketAddr, path: &str, token: &str, gzip: bool, body: &[u8]) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Splunk {token}\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            if gzip {
+                "Content-Encoding: gzip\r\n"
+            } else {
+                ""
+            },
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(body).await.unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn count_mode_tallies_gzip_batches_and_seed_requests() {
+        let tally = Arc::new(EventTally::new());
+        tally.reset(10, None);
+        let rx = HecReceiver::start(HecReceiverConfig {
+            tally: Some(tally.clone()),
+            ..Default::default()
+        })
+        .await;
+        let batch = concat!(
+            r#"{"time":1,"event":{"__bench_seq__":"0","__bench_ts__":"5"}}"#,
+            "\n",
+            r#"{"time":1,"event":{"__bench_seq__":"1","__bench_ts__":"5"}}"#
+        );
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
+        enc.write_all(batch.as_bytes()).unwrap();
+        let gz = enc.finish().unwrap();
+        let a = post(
+            rx.addr(),
+            "/services/collector/event",
+            TEST_TOKEN,
+            true,
+            &gz,
+        )
+        .await;
+        assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+        // The seed script: one event per request, the log as a JSON string, on the bare path.
+        let seed =
+            r#"{"event": "{\"__bench_seq__\": \"1\", \"__bench_ts__\": \"5\"}", "time": "1"}"#;
+        let a = post(
+            rx.addr(),
+            "/services/collector",
+            TEST_TOKEN,
+            false,
+            seed.as_bytes(),
+        )
+        .await;
+        assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+        let a = post(
+            rx.addr(),
+            "/services/collector",
+            "wrong",
+            false,
+            seed.as_bytes(),
+        )
+        .await;
+        assert!(a.starts_with("HTTP/1.1 403"), "{a}");
+        let s = tally.snapshot();
+        assert_eq!((s.events, s.unique, s.duplicates), (3, 2, 1));
+        assert_eq!(
+            (s.requests, s.wire_bytes),
+            (2, (gz.len() + seed.len()) as u64)
+        );
+        // The first request was parsed in full (one in VALIDATE_EVERY) and matched.
+        assert_eq!((s.validated, s.invalid), (2, 0));
+        assert!(rx.events().is_empty(), "count mode stores nothing");
+    }
 }

@@ -3,7 +3,9 @@
 //! Each module is one kind of real server or helper and hands out one guard value whose
 //! `Drop` stops what it started (style.md §3.5):
 //! - [`hec_receiver`]: an in-process Splunk HEC receiver that follows Splunk's documented
-//!   behaviour (sinks.md §1) and injects faults.
+//!   behaviour (sinks.md §1) and injects faults; a count mode for benchmarks.
+//! - [`syslog_receiver`]: an in-process TCP/TLS syslog receiver that counts (benchmarks).
+//! - [`event_tally`]: loss/duplicate/latency accounting the benchmark receivers share.
 //! - [`rsyslog`] / [`syslog_ng`]: real daemons started from `receivers/*/run.sh` in a temp
 //!   state dir; messages read back from `messages.jsonl`.
 //! - [`certs`]: a throw-away PKI from `receivers/certs/gen-certs.sh`.
@@ -16,12 +18,14 @@
 
 pub mod certs;
 mod daemon;
+pub mod event_tally;
 pub mod eventually;
 pub mod hec_receiver;
 pub mod ports;
 pub mod python;
 pub mod rsyslog;
 pub mod syslog_ng;
+pub mod syslog_receiver;
 
 use std::path::PathBuf;
 
