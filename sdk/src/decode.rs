@@ -126,7 +126,7 @@ impl<'a> Fields<'a> {
         Some(self.read_field())
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_field(&mut self) -> Result<RawField<'a>, WireError> {
         let start = self.pos;
         let tag = self.varint()?;
@@ -481,8 +481,22 @@ fn walk_log<'a, E>(
     let mut time = None;
     let mut time_ns = None;
     let mut fields = Fields::new(bytes);
-    while let Some(field) = fields.next_field() {
-        let field = field.map_err(&wire)?;
+    while fields.pos < bytes.len() {
+        // Fast path for `Contents` (tag 0x12), nearly every field of a log.
+        if bytes[fields.pos] == 0x12 {
+            let start = fields.pos;
+            fields.pos += 1;
+            let len = fields.varint().map_err(&wire)?;
+            let len = usize::try_from(len).map_err(|_| {
+                wire(WireError {
+                    offset: start,
+                    what: "length does not fit in memory",
+                })
+            })?;
+            content(fields.take(len, start).map_err(&wire)?)?;
+            continue;
+        }
+        let field = fields.read_field().map_err(&wire)?;
         match (field.number, field.wire_type) {
             // uint32 in the schema: protobuf parsers keep the low 32 bits of a wider varint.
             (1, WIRE_VARINT) => time = Some(field.scalar as u32),
