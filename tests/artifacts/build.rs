@@ -46,6 +46,10 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=SHIPPER_WASM_TARGET_DIR");
+    // Toolchain overrides read by plugins/*/build.sh.
+    for var in ["COMPONENTIZE_PY", "CC_WASM"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
 
     check_target_installed();
     let target_dir = wasm_target_dir(&out_dir);
