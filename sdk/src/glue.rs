@@ -96,3 +96,110 @@ fn format_lossy<P: Plugin>(
     let log = Log::with_len(t.time, t.time_ns, &fields, bytes.len());
     plugin.format(group, &log)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigError};
+    use crate::testing::{TestLog, encode_log, test_batch};
+    use crate::{ErrorKind, Payload, SyslogMessage};
+
+    /// Emits each log's `k` value as a syslog message.
+    #[derive(Debug)]
+    struct Echo;
+
+    impl Plugin for Echo {
+        fn init(_: &mut Config) -> Result<Self, ConfigError> {
+            Ok(Echo)
+        }
+
+        fn format(&self, _: &Group<'_>, log: &Log<'_>) -> Result<Vec<Emit>, RecordError> {
+            let k = log
+                .get("k")
+                .ok_or_else(|| RecordError::unsupported("no k"))?;
+            Ok(vec![Emit::syslog(SyslogMessage::new(k.to_string()))])
+        }
+    }
+
+    fn log(value: &str) -> Vec<u8> {
+        encode_log(&TestLog {
+            time: 1,
+            time_ns: None,
+            contents: vec![("k".into(), value.into())],
+        })
+    }
+
+    fn frame(field: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![field << 3 | 2, payload.len() as u8];
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn msgs(results: &[Result<Vec<Emit>, RecordError>]) -> Vec<Result<String, ErrorKind>> {
+        results
+            .iter()
+            .map(|r| match r {
+                Ok(emits) => match &emits[0].payload {
+                    Payload::Syslog(m) => Ok(m.msg.clone()),
+                    other => panic!("{other:?}"),
+                },
+                Err(e) => Err(e.kind),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_result_per_log_with_a_malformed_log_in_the_middle() {
+        let mut group = frame(1, &log("a"));
+        // A Log whose Time_ns has the wrong wire type: that log alone fails.
+        group.extend(frame(1, &[0x08, 0x01, 0x20, 0x01]));
+        group.extend(frame(1, &log("c")));
+        // Invalid UTF-8 in a value: repaired, not failed.
+        group.extend(frame(
+            1,
+            &[0x08, 0x01, 0x12, 0x06, 0x0a, 0x01, b'k', 0x12, 0x01, 0xff],
+        ));
+        // A log the plugin refuses (no `k`).
+        group.extend(frame(1, &[0x08, 0x01]));
+        let results = process(&Echo, &test_batch(), &group).unwrap();
+        assert_eq!(
+            msgs(&results),
+            [
+                Ok("a".into()),
+                Err(ErrorKind::InvalidInput),
+                Ok("c".into()),
+                Ok("\u{fffd}".into()),
+                Err(ErrorKind::Unsupported),
+            ]
+        );
+        let Err(e) = &results[1] else { panic!() };
+        assert!(e.message.contains("Time_ns"), "{}", e.message);
+    }
+
+    #[test]
+    fn broken_group_framing_fails_the_call() {
+        let mut group = frame(1, &log("a"));
+        group.extend([0x0a, 0x40, 0x08]); // a Log claiming 64 bytes, 1 present
+        let err = process(&Echo, &test_batch(), &group).unwrap_err();
+        assert!(err.contains("not valid protobuf"), "{err}");
+        // An empty group is zero logs, not an error.
+        assert_eq!(process(&Echo, &test_batch(), &[]).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn init_refuses_unknown_keys_and_bad_json() {
+        assert!(init::<Echo>("{}").is_ok());
+        assert!(
+            init::<Echo>(r#"{"x":1}"#)
+                .unwrap_err()
+                .contains("takes no config")
+        );
+        assert!(init::<Echo>("[").unwrap_err().contains("not valid JSON"));
+        let info = plugin_info("shipper-plugin-splunk-hec", "1.2.3");
+        assert_eq!(
+            (info.name.as_str(), info.version.as_str()),
+            ("splunk-hec", "1.2.3")
+        );
+        assert!(info.sdk.starts_with("shipper-sdk-rust/"));
+    }
+}
