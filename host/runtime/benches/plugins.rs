@@ -121,6 +121,16 @@ fn main() {
             bench_runtime(&engine, &format!("  {name}"), path, &bytes).await;
         }
 
+        let app = samples::app_group(LOGS_PER_CALL);
+        let app_bytes = samples::encode_group(&app);
+        println!(
+            "\nthe same plugins on a 10-field application log ({} bytes per log encoded):",
+            app_bytes.len() / LOGS_PER_CALL
+        );
+        for (name, path) in artifacts::PLUGINS {
+            bench_runtime(&engine, &format!("  {name} (10 fields)"), path, &app_bytes).await;
+        }
+
         println!("\nsplunk-hec in other languages (same input, same output as the Rust plugin):");
         for lang in artifacts::LANG_PLUGINS {
             match lang.wasm {

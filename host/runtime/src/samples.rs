@@ -285,6 +285,70 @@ pub fn nginx_group(logs: usize) -> LogGroup {
     group
 }
 
+/// Field names of [`app_group`]'s logs.
+const APP_FIELDS: [&str; 10] = [
+    "level",
+    "logger",
+    "thread",
+    "trace_id",
+    "span_id",
+    "service",
+    "env",
+    "user_id",
+    "latency_ms",
+    "message",
+];
+
+/// A log group of `logs` application logs with 10 fields (~350 bytes each, perf-notes.md's
+/// `app10` shape), for benchmarks next to the 16-field [`nginx_group`].
+pub fn app_group(logs: usize) -> LogGroup {
+    let levels = ["INFO", "INFO", "INFO", "WARN", "ERROR", "DEBUG"];
+    let mut group = LogGroup {
+        logs: Vec::with_capacity(logs),
+        reserved: None,
+        topic: Some("app".into()),
+        source: Some("10.20.30.41".into()),
+        machine_uuid: None,
+        log_tags: vec![LogTag {
+            key: "__hostname__".into(),
+            value: "orders-7d9f8-x2k4p".into(),
+        }],
+    };
+    for i in 0..logs {
+        let values: [String; 10] = [
+            levels[i % levels.len()].into(),
+            "com.example.orders.OrderService".into(),
+            format!("http-nio-8080-exec-{}", i % 32),
+            format!("{:032x}", (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            format!("{:016x}", (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)),
+            "orders".into(),
+            "prod".into(),
+            format!("u{}", 10_000 + i % 5_000),
+            format!("{}", (i * 7) % 900),
+            format!(
+                "order {} placed: {} items, total {}.{:02} EUR, payment authorised",
+                200_000 + i,
+                1 + i % 9,
+                10 + i % 500,
+                i % 100
+            ),
+        ];
+        group.logs.push(Log {
+            time: 1_700_000_000 + u32::try_from(i % 86_400).expect("small"),
+            contents: APP_FIELDS
+                .iter()
+                .zip(values)
+                .map(|(key, value)| Content {
+                    key: (*key).into(),
+                    value: value.into_bytes(),
+                })
+                .collect(),
+            time_ns: Some(u32::try_from((i * 1_000_003) % 1_000_000_000).expect("small")),
+        });
+    }
+    group
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
