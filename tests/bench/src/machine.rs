@@ -25,6 +25,23 @@ pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
     Some((utime + stime) / clk_tck())
 }
 
+/// Seconds the threads of a process spent runnable but waiting for a CPU (sum of
+/// `/proc/<pid>/task/*/schedstat` run delays; threads that already exited are not counted).
+/// On a shared machine this is the time others' work took from the subject's core.
+pub fn run_delay_seconds(pid: &str) -> Option<f64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut ns = 0u64;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        ns += stat
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(ns as f64 / 1e9)
+}
+
 /// CPU seconds of this process.
 pub fn self_cpu_seconds() -> f64 {
     process_cpu_seconds("self").unwrap_or(0.0)
@@ -169,6 +186,7 @@ mod tests {
         let pid = std::process::id();
         assert!(process_cpu_seconds(&pid.to_string()).is_some());
         assert!(status_kib(pid, "VmHWM").is_some_and(|k| k > 0));
+        assert!(run_delay_seconds(&pid.to_string()).is_some());
         let a = thread_cpu();
         let mut x = 0u64;
         for i in 0..2_000_000u64 {

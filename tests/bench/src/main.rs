@@ -76,12 +76,13 @@ struct Args {
     /// Raw MB of backlog for the shipper subjects.
     #[arg(long, default_value_t = 1024.0)]
     full_mb: f64,
-    /// Raw MB of the backlog prefix the seed scripts read (≈ 1 MB per CPU-second).
+    /// Raw MB of the backlog prefix the seed HEC script reads (it ships ≈ 2 MB per
+    /// CPU-second: one POST per log).
     #[arg(long, default_value_t = 40.0)]
-    seed_mb: f64,
-    /// Raw MB of the backlog prefix the careful-user script reads.
+    seed_hec_mb: f64,
+    /// Raw MB of the backlog prefix the seed syslog and careful-user scripts read.
     #[arg(long, default_value_t = 200.0)]
-    careful_mb: f64,
+    python_mb: f64,
     /// Shards of every logstore.
     #[arg(long, default_value_t = 4)]
     shards: u32,
@@ -146,8 +147,8 @@ impl Args {
     fn apply_smoke(&mut self) {
         if self.smoke {
             self.full_mb = 3.0;
-            self.seed_mb = 0.3;
-            self.careful_mb = 1.0;
+            self.seed_hec_mb = 0.3;
+            self.python_mb = 1.0;
             self.logs_per_group = 100;
             self.trickle_rate = 200.0;
             self.trickle_secs = 2.0;
@@ -164,9 +165,10 @@ fn workspace_root() -> PathBuf {
     shipper_test_support::workspace_root()
 }
 
+/// `path` made absolute (subjects run in their own directories), when it is a file.
 fn existing(path: PathBuf, what: &str, fix: &str) -> anyhow::Result<PathBuf> {
     if path.is_file() {
-        Ok(path)
+        Ok(std::path::absolute(&path)?)
     } else {
         bail!("{what} not found at {} — {fix}", path.display())
     }
@@ -237,8 +239,8 @@ async fn start_rig(
 fn logstore_name(set: DataSet) -> &'static str {
     match set {
         DataSet::Full => "full",
-        DataSet::SeedPrefix => "seed-prefix",
-        DataSet::CarefulPrefix => "careful-prefix",
+        DataSet::SeedHecPrefix => "seed-hec-prefix",
+        DataSet::PythonPrefix => "python-prefix",
     }
 }
 
@@ -384,8 +386,12 @@ fn real_main() -> anyhow::Result<bool> {
     let wants_python = args.parts.iter().any(|p| *p != Part::Stages)
         && args.subjects.iter().any(|s| s.is_python());
     let python = match &args.python {
-        Some(p) => p.clone(),
-        None if wants_python => shipper_test_support::python::python(),
+        Some(p) => existing(
+            p.clone(),
+            "--python",
+            "give the venv's python (tests/bench/run.sh creates target/test-venv)",
+        )?,
+        None if wants_python => std::path::absolute(shipper_test_support::python::python())?,
         None => PathBuf::from("python3"),
     };
     let machine = machine::MachineInfo::collect(&root);
@@ -428,19 +434,19 @@ fn real_main() -> anyhow::Result<bool> {
         args.logs_per_group,
         args.seed,
     );
-    let seed_prefix = full.prefix((args.seed_mb * 1e6) as u64);
-    let careful_prefix = full.prefix((args.careful_mb * 1e6) as u64);
+    let seed_hec_prefix = full.prefix((args.seed_hec_mb * 1e6) as u64);
+    let python_prefix = full.prefix((args.python_mb * 1e6) as u64);
     let ft = full.totals();
     println!(
-        "data: {:.1} MB raw, {} logs ({:.0} B/log), {} groups over {} shards, generated in {:.1?}; prefixes: seed {:.1} MB, careful {:.1} MB",
+        "data: {:.1} MB raw, {} logs ({:.0} B/log), {} groups over {} shards, generated in {:.1?}; prefixes: seed-hec {:.1} MB, other Python subjects {:.1} MB",
         ft.raw_bytes as f64 / 1e6,
         ft.logs,
         ft.raw_bytes as f64 / ft.logs as f64,
         ft.groups,
         args.shards,
         t.elapsed(),
-        seed_prefix.totals().raw_bytes as f64 / 1e6,
-        careful_prefix.totals().raw_bytes as f64 / 1e6,
+        seed_hec_prefix.totals().raw_bytes as f64 / 1e6,
+        python_prefix.totals().raw_bytes as f64 / 1e6,
     );
 
     let stage_costs = if args.parts.contains(&Part::Stages) {
@@ -480,8 +486,8 @@ fn real_main() -> anyhow::Result<bool> {
     let runs: Vec<RunResult> = rt.block_on(async {
         let data: Vec<(DataSet, &Shards)> = vec![
             (DataSet::Full, &full),
-            (DataSet::SeedPrefix, &seed_prefix),
-            (DataSet::CarefulPrefix, &careful_prefix),
+            (DataSet::SeedHecPrefix, &seed_hec_prefix),
+            (DataSet::PythonPrefix, &python_prefix),
         ];
         let py_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py");
         let rig = start_rig(
@@ -513,8 +519,8 @@ fn real_main() -> anyhow::Result<bool> {
             for &subject in &args.subjects {
                 let set = match subject.dataset() {
                     DataSet::Full => &full,
-                    DataSet::SeedPrefix => &seed_prefix,
-                    DataSet::CarefulPrefix => &careful_prefix,
+                    DataSet::SeedHecPrefix => &seed_hec_prefix,
+                    DataSet::PythonPrefix => &python_prefix,
                 };
                 let r = saturation(&args, &rig, subject, set, work.path()).await;
                 report::print_progress(&r);
@@ -540,8 +546,8 @@ fn real_main() -> anyhow::Result<bool> {
         machine,
         pin.is_some(),
         ft,
-        seed_prefix.totals(),
-        careful_prefix.totals(),
+        seed_hec_prefix.totals(),
+        python_prefix.totals(),
         stage_costs,
         runs,
     );
@@ -570,8 +576,8 @@ fn args_json(args: &Args) -> serde_json::Value {
     serde_json::json!({
         "smoke": args.smoke,
         "full_mb": args.full_mb,
-        "seed_mb": args.seed_mb,
-        "careful_mb": args.careful_mb,
+        "seed_hec_mb": args.seed_hec_mb,
+        "python_mb": args.python_mb,
         "shards": args.shards,
         "logs_per_group": args.logs_per_group,
         "seed": args.seed,

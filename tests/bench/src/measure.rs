@@ -71,6 +71,9 @@ pub struct RunResult {
     pub cpu_s: f64,
     /// Subject CPU seconds when the first event arrived.
     pub cpu_startup_s: f64,
+    /// Seconds the subject's threads were runnable but waited for a CPU (others' work on
+    /// its core; counted until the last event).
+    pub cpu_wait_s: f64,
     /// Peak RSS, MiB.
     pub peak_rss_mib: f64,
     /// Bench process (emulator + receivers) CPU seconds over the run.
@@ -242,6 +245,7 @@ pub async fn run(spec: RunSpec<'_>, until_written: impl Future<Output = ()>) -> 
         if delivered.is_none() && ends.is_some() && unique >= spec.expected_logs {
             delivered = Some(Instant::now());
             r.cpu_s = proc.cpu_seconds().unwrap_or(0.0);
+            r.cpu_wait_s = proc.run_delay_seconds().unwrap_or(0.0);
             r.peak_rss_mib = proc.peak_rss_kib().unwrap_or(0) as f64 / 1024.0;
             r.rig_cpu_s = machine::self_cpu_seconds() - rig_cpu0;
             r.complete = true;
@@ -269,6 +273,7 @@ pub async fn run(spec: RunSpec<'_>, until_written: impl Future<Output = ()>) -> 
     }
     if !r.complete {
         r.cpu_s = proc.cpu_seconds().unwrap_or(0.0);
+        r.cpu_wait_s = proc.run_delay_seconds().unwrap_or(0.0);
         r.peak_rss_mib = proc.peak_rss_kib().unwrap_or(0) as f64 / 1024.0;
         r.rig_cpu_s = machine::self_cpu_seconds() - rig_cpu0;
     }

@@ -139,10 +139,10 @@ pub struct Summary {
     pub pinned: bool,
     /// The full backlog.
     pub data_full: Totals,
-    /// The seed scripts' prefix.
-    pub data_seed_prefix: Totals,
-    /// The careful user's prefix.
-    pub data_careful_prefix: Totals,
+    /// The seed HEC script's prefix.
+    pub data_seed_hec_prefix: Totals,
+    /// The other Python subjects' prefix.
+    pub data_python_prefix: Totals,
     /// Stage costs.
     pub stages: Option<StageCosts>,
     /// Per-core limits.
@@ -171,8 +171,8 @@ impl Summary {
         machine: MachineInfo,
         pinned: bool,
         data_full: Totals,
-        data_seed_prefix: Totals,
-        data_careful_prefix: Totals,
+        data_seed_hec_prefix: Totals,
+        data_python_prefix: Totals,
         stages: Option<StageCosts>,
         runs: Vec<RunResult>,
     ) -> Self {
@@ -210,8 +210,8 @@ impl Summary {
             machine,
             pinned,
             data_full,
-            data_seed_prefix,
-            data_careful_prefix,
+            data_seed_hec_prefix,
+            data_python_prefix,
             stages,
             limits,
             runs,
@@ -246,10 +246,11 @@ impl Summary {
             "\nthroughput (saturation: backlog from the beginning; CPU = subject utime+stime incl. start-up; wall = first → last event):"
         );
         println!(
-            "{:<20} {:>9} {:>10} {:>7} {:>8} {:>9} {:>7} {:>9} {:>9} {:>7} {:>5} {:>4} {:>6} {:>6} {:>5}",
+            "{:<20} {:>8} {:>9} {:>9} {:>7} {:>8} {:>9} {:>7} {:>9} {:>9} {:>7} {:>5} {:>4} {:>5} {:>5} {:>5} {:>5}",
             "subject",
             "raw MB",
             "logs",
+            "received",
             "wall s",
             "MB/s",
             "logs/s",
@@ -260,6 +261,7 @@ impl Summary {
             "lost",
             "dup",
             "sub%",
+            "wait%",
             "rig%",
             "ckpt"
         );
@@ -272,10 +274,11 @@ impl Summary {
                 }
             };
             println!(
-                "{:<20} {:>9.1} {:>10} {:>7.2} {:>8.1} {:>9.0} {:>7.2} {:>9.2} {:>9.0} {:>7.1} {:>5} {:>4} {:>6.0} {:>6.0} {:>5}{}",
+                "{:<20} {:>8.1} {:>9} {:>9} {:>7.2} {:>8.1} {:>9.0} {:>7.2} {:>9.2} {:>9.0} {:>7.1} {:>5} {:>4} {:>5.0} {:>5.0} {:>5.0} {:>5}{}",
                 r.subject,
                 r.raw_bytes as f64 / 1e6,
                 r.expected_logs,
+                r.received_events,
                 r.wall_s,
                 r.raw_mb_per_s,
                 r.logs_per_s,
@@ -286,6 +289,7 @@ impl Summary {
                 r.lost,
                 r.duplicated,
                 busy(r.cpu_s),
+                busy(r.cpu_wait_s),
                 busy(r.rig_cpu_s),
                 if r.checkpoints_at_end { "yes" } else { "no" },
                 r.error
@@ -295,7 +299,7 @@ impl Summary {
             );
         }
         println!(
-            "  (sub% / rig%: subject / rig CPU over process start → last event; the rig should stay < 80 %; ckpt: every checkpoint reached its end cursor)"
+            "  (over process start → last event: sub% = subject CPU; wait% = subject runnable but waiting for its CPU (others' work);\n   rig% = emulator + receivers CPU, should stay < 80 %; ckpt = every checkpoint reached its end cursor)"
         );
         if !self.ratios.is_empty() {
             println!("\nratios (saturation, shipper / baseline):");

@@ -37,10 +37,10 @@ pub enum Subject {
 pub enum DataSet {
     /// The whole backlog.
     Full,
-    /// The seed scripts' prefix.
-    SeedPrefix,
-    /// The careful user's prefix.
-    CarefulPrefix,
+    /// The seed HEC script's prefix (it ships ≈ 2 MB per CPU-second).
+    SeedHecPrefix,
+    /// The other Python subjects' prefix (≈ 25 MB per CPU-second).
+    PythonPrefix,
 }
 
 /// Which receiver a subject sends to.
@@ -90,8 +90,8 @@ impl Subject {
     /// The backlog it reads in a saturation run.
     pub fn dataset(self) -> DataSet {
         match self {
-            Subject::SeedHec | Subject::SeedSyslogTcp => DataSet::SeedPrefix,
-            Subject::CarefulHec => DataSet::CarefulPrefix,
+            Subject::SeedHec => DataSet::SeedHecPrefix,
+            Subject::SeedSyslogTcp | Subject::CarefulHec => DataSet::PythonPrefix,
             _ => DataSet::Full,
         }
     }
@@ -290,6 +290,11 @@ impl Running {
     /// utime + stime so far.
     pub fn cpu_seconds(&self) -> Option<f64> {
         machine::process_cpu_seconds(&self.pid.to_string())
+    }
+
+    /// Seconds its threads waited for a CPU.
+    pub fn run_delay_seconds(&self) -> Option<f64> {
+        machine::run_delay_seconds(&self.pid.to_string())
     }
 
     /// Peak RSS (VmHWM) in KiB.
