@@ -211,7 +211,15 @@ async fn spin_loop_yields_to_other_tasks_while_in_budget() {
 
 #[tokio::test]
 async fn grow_memory() {
-    let plugin = load(artifacts::GUEST_GROW_MEMORY);
+    // This test is about the memory cap: give the call time enough that a loaded machine
+    // cannot turn it into a deadline trap before the guest reaches the cap.
+    let plugin = load_with(
+        artifacts::GUEST_GROW_MEMORY,
+        PluginLimits {
+            call_budget_base: std::time::Duration::from_secs(30),
+            ..PluginLimits::default()
+        },
+    );
     let mut instance = plugin.instantiate("{}").await.unwrap();
     let message = expect_trap(
         process(&mut instance, &group(vec![log(1, &[])])).await,
