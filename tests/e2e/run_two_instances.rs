@@ -87,7 +87,12 @@ fn two_instances_split_the_shards_and_the_survivor_finishes_after_a_sigkill() {
         if out > 0.0 {
             Ok(())
         } else {
-            Err("nothing yet".to_owned())
+            Err(format!(
+                "nothing yet; b holds {:?}, a holds {:?}, {} events at the receiver",
+                b.held_shards(),
+                a.held_shards(),
+                hec.event_count()
+            ))
         }
     });
     b.kill();
