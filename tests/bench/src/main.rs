@@ -113,16 +113,16 @@ struct Args {
     /// Parts to run (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Part::Stages, Part::Saturation, Part::Trickle])]
     parts: Vec<Part>,
-    /// The `shipper` binary [default: <workspace>/target/release/shipper].
+    /// The `shipper` binary [default: WORKSPACE/target/release/shipper].
     #[arg(long)]
     shipper: Option<PathBuf>,
-    /// The splunk-hec plugin [default: <workspace>/target/wasm32-wasip2/release/shipper_plugin_splunk_hec.wasm].
+    /// The splunk-hec plugin [default: WORKSPACE/target/wasm32-wasip2/release/shipper_plugin_splunk_hec.wasm].
     #[arg(long)]
     hec_plugin: Option<PathBuf>,
-    /// The syslog-kv plugin [default: <workspace>/target/wasm32-wasip2/release/shipper_plugin_syslog_kv.wasm].
+    /// The syslog-kv plugin [default: WORKSPACE/target/wasm32-wasip2/release/shipper_plugin_syslog_kv.wasm].
     #[arg(long)]
     syslog_plugin: Option<PathBuf>,
-    /// Python with the official SDK [default: $SHIPPER_TEST_PYTHON or <workspace>/target/test-venv/bin/python].
+    /// Python with the official SDK [default: $SHIPPER_TEST_PYTHON or WORKSPACE/target/test-venv/bin/python].
     #[arg(long)]
     python: Option<PathBuf>,
     /// Give up on a run after this many seconds.
@@ -135,7 +135,7 @@ struct Args {
     /// Do not pin (by default: subject on CPU 1 with taskset, rig on CPU 0).
     #[arg(long)]
     no_pin: bool,
-    /// JSON summary [default: <workspace>/target/shipper-bench/summary.json].
+    /// JSON summary [default: WORKSPACE/target/shipper-bench/summary.json].
     #[arg(long)]
     json: Option<PathBuf>,
     /// Keep the work directory (configs, subject logs) even when every run succeeded.
