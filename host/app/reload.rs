@@ -132,13 +132,14 @@ pub async fn self_test(
     Ok(())
 }
 
-/// Watches for SIGHUP and changes of the plugin file until `shutdown`, swapping generations.
+/// Watches for SIGHUP, and (when `poll` is set) changes of the plugin file, until
+/// `shutdown`, swapping generations.
 pub async fn watch(
     engine: PluginEngine,
     settings: PluginSettings,
     slot: Arc<PluginSlot>,
     sink: Arc<dyn Sink>,
-    interval: Duration,
+    poll: Option<Duration>,
     shutdown: CancellationToken,
 ) {
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
@@ -149,13 +150,14 @@ pub async fn watch(
         }
     };
     let mut seen = stamp(&settings.path);
-    let mut tick = tokio::time::interval(interval);
+    let polling = poll.is_some();
+    let mut tick = tokio::time::interval(poll.unwrap_or(Duration::from_secs(3600)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let trigger = tokio::select! {
             () = shutdown.cancelled() => return,
             Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
-            _ = tick.tick() => {
+            _ = tick.tick(), if polling => {
                 let now = stamp(&settings.path);
                 if now == seen || now.is_none() {
                     continue;

@@ -160,16 +160,16 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
             shutdown.clone(),
         ));
     }
-    if settings.plugin.watch {
-        background.spawn(crate::reload::watch(
-            engine.clone(),
-            settings.plugin.clone(),
-            plugins.clone(),
-            sink.clone(),
-            crate::reload::DEFAULT_WATCH_INTERVAL,
-            shutdown.clone(),
-        ));
-    }
+    // Always running: SIGHUP reloads even when the file is not watched (and without a handler
+    // SIGHUP would terminate the process).
+    background.spawn(crate::reload::watch(
+        engine.clone(),
+        settings.plugin.clone(),
+        plugins.clone(),
+        sink.clone(),
+        settings.plugin.watch.then_some(crate::reload::DEFAULT_WATCH_INTERVAL),
+        shutdown.clone(),
+    ));
     let progress = match args.progress.as_str() {
         "always" => true,
         "never" => false,
