@@ -36,3 +36,6 @@ mod run_config_errors;
 
 /// Hot swap under load (splunk-hec → json → broken → failing self-test → guest): exactly once, ordered per shard.
 mod run_hot_swap;
+
+/// The crash-loop breaker: rollback of a bad swap, passthrough, pause until a SIGHUP fix.
+mod run_breaker;
