@@ -167,7 +167,10 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
         settings.plugin.clone(),
         plugins.clone(),
         sink.clone(),
-        settings.plugin.watch.then_some(crate::reload::DEFAULT_WATCH_INTERVAL),
+        settings
+            .plugin
+            .watch
+            .then_some(crate::reload::DEFAULT_WATCH_INTERVAL),
         shutdown.clone(),
     ));
     let progress = match args.progress.as_str() {

@@ -31,7 +31,10 @@ async fn main() {
             _ => usage(),
         }
     }
-    let config = HecReceiverConfig { tokens: vec![TokenSpec::new(&token)], ..Default::default() };
+    let config = HecReceiverConfig {
+        tokens: vec![TokenSpec::new(&token)],
+        ..Default::default()
+    };
     let receiver = HecReceiver::start_on(&listen, config).await;
     println!("listening on {}", receiver.url());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -47,7 +50,10 @@ async fn main() {
         }
         let events = receiver.events();
         for e in events.iter().skip(shown).take(print.saturating_sub(shown)) {
-            println!("{}", serde_json::to_string_pretty(&e.envelope).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&e.envelope).unwrap_or_default()
+            );
             shown += 1;
         }
         if events.len() != last {
@@ -55,5 +61,8 @@ async fn main() {
             last = events.len();
         }
     }
-    println!("hec-receiver: {} events received in total", receiver.event_count());
+    println!(
+        "hec-receiver: {} events received in total",
+        receiver.event_count()
+    );
 }
