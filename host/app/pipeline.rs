@@ -66,6 +66,13 @@ const RECYCLE_CALLS: std::ops::Range<u64> = 5_000..10_000;
 /// An instance whose memory high-water mark passes this share of its cap is replaced.
 const RECYCLE_MEMORY_SHARE: f64 = 0.75;
 
+/// Event buffers kept for reuse per shard (one being filled, these waiting).
+const MAX_SPARE_BATCHES: usize = 2;
+/// Room beyond the batch size for the event that crosses it.
+const BATCH_SLACK: usize = 64 << 10;
+/// Largest buffer allocated up front (a sink with a huge batch size grows on demand).
+const MAX_PRESIZE: usize = 8 << 20;
+
 fn recycle_after() -> u64 {
     use rand::Rng as _;
     rand::rng().random_range(RECYCLE_CALLS)
@@ -169,9 +176,9 @@ struct OpenBatch {
 }
 
 impl OpenBatch {
-    fn new() -> Self {
+    fn new(events: EventBatch) -> Self {
         Self {
-            events: EventBatch::new(),
+            events,
             origins: Vec::new(),
             sources: Vec::new(),
             commit: None,
@@ -252,7 +259,8 @@ pub async fn run_shard(
         labels,
         generation: ctx.plugins.current(),
         instance: None,
-        open: OpenBatch::new(),
+        open: OpenBatch::new(EventBatch::new()),
+        spare: Vec::new(),
         inflight: FuturesOrdered::new(),
         committer,
         stop: None,
@@ -313,6 +321,8 @@ struct ShardWorker {
     read_failed: bool,
     /// Calls after which the current instance is replaced (randomised per instance).
     recycle_after: u64,
+    /// Event buffers handed back by settled deliveries, reused for the next open batch.
+    spare: Vec<EventBatch>,
 }
 
 impl ShardWorker {
@@ -396,7 +406,7 @@ impl ShardWorker {
         if graceful && self.stop.is_none_or(|s| s != Stop::Unrecoverable) {
             self.dispatch();
         } else {
-            self.open = OpenBatch::new();
+            self.open = OpenBatch::new(EventBatch::new());
         }
         while let Some(settled) = self.inflight.next().await {
             self.settle(settled).await;
@@ -404,12 +414,22 @@ impl ShardWorker {
         let _ = lease;
     }
 
+    /// An empty event buffer: a reused one, or a new one sized for a full batch (so rendering
+    /// never grows it by reallocation).
+    fn spare_batch(&mut self) -> EventBatch {
+        self.spare.pop().unwrap_or_else(|| {
+            let max = self.ctx.sink.batch_config().max_bytes;
+            EventBatch::with_capacity(max.saturating_add(BATCH_SLACK).min(MAX_PRESIZE), 1024)
+        })
+    }
+
     /// Hands the open batch to the sink.
     fn dispatch(&mut self) {
         if self.open.is_empty() {
             return;
         }
-        let open = std::mem::replace(&mut self.open, OpenBatch::new());
+        let fresh = self.spare_batch();
+        let open = std::mem::replace(&mut self.open, OpenBatch::new(fresh));
         let OpenBatch {
             events,
             origins,
@@ -495,6 +515,12 @@ impl ShardWorker {
                     .metrics
                     .batch_latency
                     .observe(first.pulled_at.elapsed().as_secs_f64());
+            }
+            // Keep the buffer for the next open batch instead of growing a new one.
+            if self.spare.len() < MAX_SPARE_BATCHES {
+                let mut batch = delivery.batch;
+                batch.clear();
+                self.spare.push(batch);
             }
         }
         if let Some(cursor) = commit {
