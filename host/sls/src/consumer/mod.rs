@@ -57,6 +57,10 @@ pub const DEFAULT_IDLE_WAIT: Duration = Duration::from_millis(500);
 /// Wait after a small pull (< 100 groups and < 1 MiB, Python's first throttle tier) so a
 /// trickle of writes does not turn into a pull per LogGroup.
 pub const DEFAULT_SMALL_PULL_WAIT: Duration = Duration::from_millis(200);
+/// Raw bytes one pull aims for: the reader sizes `count` from the LogGroup sizes it sees so
+/// a shard holds about this much per pulled batch (one processed, one prefetched), instead
+/// of whatever `fetch_count` groups add up to (SLS may return 8 MiB or more).
+pub const DEFAULT_TARGET_PULL_BYTES: usize = 4 << 20;
 /// First retry delay after a retryable error.
 pub const DEFAULT_RETRY_INITIAL: Duration = Duration::from_millis(200);
 /// Longest retry delay: quota errors clear within seconds, and a shard should not stall
@@ -84,8 +88,11 @@ pub struct ConsumerConfig {
     pub in_order: bool,
     /// Where to start a shard that has no checkpoint in the group.
     pub start: CursorPosition,
-    /// LogGroups per PullLogs (1–1000).
+    /// LogGroups per PullLogs at most (1–1000).
     pub fetch_count: u32,
+    /// Raw bytes a pull aims for (fewer groups are asked for when they are large); 0 asks
+    /// for `fetch_count` every time.
+    pub target_pull_bytes: usize,
     /// Optional SPL query applied by the server on every pull.
     pub query: Option<String>,
     /// PullLogs body compression to ask for.
@@ -118,6 +125,7 @@ impl ConsumerConfig {
             in_order: false,
             start: CursorPosition::Begin,
             fetch_count: MAX_PULL_COUNT,
+            target_pull_bytes: DEFAULT_TARGET_PULL_BYTES,
             query: None,
             compression: Compression::Lz4,
             idle_wait: DEFAULT_IDLE_WAIT,

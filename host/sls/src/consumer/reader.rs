@@ -142,6 +142,9 @@ async fn run(
     let client = &shared.client;
     let mut backoff = cfg.backoff();
     let mut readonly_checked: Option<Instant> = None;
+    // LogGroups to ask for: adapted after each pull so one pull carries about
+    // `target_pull_bytes` (bounded memory per shard however large the groups are).
+    let mut count = cfg.fetch_count;
     loop {
         let permit = tokio::select! {
             biased;
@@ -154,7 +157,7 @@ async fn run(
         let batch = loop {
             let pull = PullRequest {
                 cursor,
-                count: cfg.fetch_count,
+                count,
                 end_cursor: None,
                 query: cfg.query.clone(),
                 compression: cfg.compression,
@@ -182,6 +185,7 @@ async fn run(
                 }
                 Ok(resp) => {
                     backoff.reset();
+                    count = next_count(cfg.fetch_count, cfg.target_pull_bytes, &resp);
                     let end = resp.end_of_cursor;
                     break PulledBatch::from_response(shard, resp, end);
                 }
@@ -243,6 +247,18 @@ async fn run(
     }
 }
 
+/// The `count` for the next pull: enough LogGroups of the size just seen to carry about
+/// `target_bytes` (0 = always `max`), between 1 and `max`.
+fn next_count(max: u32, target_bytes: usize, resp: &PullResponse) -> u32 {
+    if target_bytes == 0 || resp.count == 0 {
+        return max;
+    }
+    let per_group = (resp.raw_size / resp.count).max(1);
+    u32::try_from(target_bytes / per_group)
+        .unwrap_or(u32::MAX)
+        .clamp(1, max)
+}
+
 /// Whether ListShards reports the shard read-only (false when it cannot tell).
 async fn is_readonly(shared: &Shared, shard: u32) -> bool {
     match shared.client.list_shards(&shared.config.logstore).await {
@@ -253,5 +269,38 @@ async fn is_readonly(shared: &Shared, shard: u32) -> bool {
             tracing::debug!(shard, error = %e, "ListShards failed; assuming read-write");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(count: usize, raw_size: usize) -> PullResponse {
+        PullResponse {
+            cursor: Cursor(0),
+            next_cursor: Cursor(count as i64),
+            body: bytes::Bytes::new(),
+            groups: Vec::new(),
+            count,
+            raw_size,
+            end_of_cursor: false,
+            cursor_time: None,
+            read_last_cursor: None,
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn pull_count_follows_the_group_size() {
+        // 100 KiB groups, 2 MiB target: 20 groups.
+        assert_eq!(next_count(1000, 2 << 20, &resp(80, 80 * 100 * 1024)), 20);
+        // Tiny groups: capped at fetch_count.
+        assert_eq!(next_count(1000, 2 << 20, &resp(1000, 1000 * 300)), 1000);
+        // One group larger than the target: still one.
+        assert_eq!(next_count(1000, 2 << 20, &resp(1, 5 << 20)), 1);
+        // Off, or nothing to learn from.
+        assert_eq!(next_count(500, 0, &resp(80, 8 << 20)), 500);
+        assert_eq!(next_count(500, 2 << 20, &resp(0, 0)), 500);
     }
 }
