@@ -39,3 +39,6 @@ mod run_hot_swap;
 
 /// The crash-loop breaker: rollback of a bad swap, passthrough, pause until a SIGHUP fix.
 mod run_breaker;
+
+/// Several logstores in one process, with an SPL filter applied by SLS.
+mod run_multi;

@@ -97,6 +97,21 @@ impl RunConfig {
         self
     }
 
+    /// Removes `section.key` if present.
+    pub fn remove(mut self, dotted: &str) -> Self {
+        let mut parts: Vec<&str> = dotted.split('.').collect();
+        let last = parts.pop().expect("a key");
+        let mut t = &mut self.table;
+        for p in parts {
+            match t.get_mut(p).and_then(toml::Value::as_table_mut) {
+                Some(inner) => t = inner,
+                None => return self,
+            }
+        }
+        t.remove(last);
+        self
+    }
+
     /// An HEC sink at `url` (token from SHIPPER_HEC_TOKEN) with small, fast batches:
     /// 64 KB requests (so a run has many of them: finer checkpoints, more interleaving),
     /// 100 ms linger, and retry backoff from 100 ms capped at 1 s (fault tests stay short).
