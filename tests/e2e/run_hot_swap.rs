@@ -1,14 +1,17 @@
 //! Hot swap under steady load (issue 7 §1, §5): while the test keeps putting logs, the plugin
-//! file is replaced splunk-hec → json → a broken file → a plugin that fails its self-test →
-//! the `poison_json` guest. Every log arrives exactly once; the two bad versions are refused
-//! with one ERROR line each while the running plugin keeps shipping; each shard switches
-//! generation between two batches, in publication order, and never back.
+//! file is replaced splunk-hec → json → a broken file → a plugin whose `init` rejects the
+//! running config → a plugin that fails its self-test → the `poison_json` guest. Every log
+//! arrives exactly once; the three bad versions are refused with one ERROR line each, naming
+//! the reason, while the running plugin keeps shipping; each shard switches generation between
+//! two batches, in publication order, and never back.
 //!
-//! splunk-hec and json render byte-identical HEC events for the same config, so the data
-//! cannot show that swap: it is checked through the per-shard "plugin generation switched"
-//! lines and the generation metric. The guest tags its events (`formatter=poison_json`), so
-//! the last swap is also checked in the data: per shard, in cursor order, every event before
-//! the swap point is in the old format and every event after it in the new one.
+//! splunk-hec and json render byte-identical HEC events for the same config (same keys, same
+//! `write_json_object`, same metadata keys), and both run with the one `[plugin.config]`, so
+//! the data cannot show that swap: it is checked through the per-shard "plugin generation
+//! switched" lines and the generation metric. The guest tags its events
+//! (`formatter=poison_json`), so the last swap is also checked in the data: per shard, in
+//! cursor order, every event before the swap point is in the old format and every event after
+//! it in the new one, and the swap point is the start of a LogGroup (a batch is whole groups).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -138,6 +141,30 @@ fn generation(shipper: &mut ShipperProcess) -> String {
         .join("\n")
 }
 
+/// Waits for the `n`th "new plugin version rejected" line.
+fn wait_for_rejections(shipper: &mut ShipperProcess, n: usize) {
+    eventually(&format!("rejection number {n}"), || {
+        shipper.assert_running();
+        let r = shipper.logs_with("new plugin version rejected");
+        if r.len() >= n {
+            Ok(())
+        } else {
+            Err(format!("{} rejections", r.len()))
+        }
+    });
+}
+
+/// After a refused version: 1 000 more events arrive and json is still the generation in use.
+fn assert_json_keeps_running(hec: &HecReceiver, shipper: &mut ShipperProcess) {
+    let n = hec.event_count();
+    wait_for_more(hec, shipper, n, 1_000);
+    let running = generation(shipper);
+    assert!(
+        running.contains("plugin=\"json\""),
+        "json still runs:\n{running}"
+    );
+}
+
 #[test]
 fn hot_swap_under_load_loses_and_duplicates_nothing_and_refuses_bad_versions() {
     let env = SlsEnv::start("hot-swap", 4);
@@ -174,32 +201,19 @@ fn hot_swap_under_load_loses_and_duplicates_nothing_and_refuses_bad_versions() {
         .collect();
     replace(&plugin, &garbage);
     let broken = shipper.wait_for_log("new plugin version rejected", |_| true);
-    let n = hec.event_count();
-    wait_for_more(&hec, &mut shipper, n, 1_000);
-    let running = generation(&mut shipper);
-    assert!(
-        running.contains("plugin=\"json\""),
-        "json still runs:\n{running}"
-    );
+    assert_json_keeps_running(&hec, &mut shipper);
+
+    // A valid component whose `init` returns an error: the real cef plugin writes syslog by
+    // default and refuses the HEC-only keys of the running config (a syslog formatter
+    // deployed to an HEC pipeline). Refused at swap time, before any shard sees it.
+    replace(&plugin, &artifacts::read(artifacts::PLUGIN_CEF));
+    wait_for_rejections(&mut shipper, 2);
+    assert_json_keeps_running(&hec, &mut shipper);
 
     // A component that loads and inits but traps on the self-test samples: refused too.
     replace(&plugin, &artifacts::read(artifacts::GUEST_TRAP));
-    eventually("the second rejection", || {
-        shipper.assert_running();
-        let r = shipper.logs_with("new plugin version rejected");
-        if r.len() >= 2 {
-            Ok(())
-        } else {
-            Err(format!("{} rejections", r.len()))
-        }
-    });
-    let n = hec.event_count();
-    wait_for_more(&hec, &mut shipper, n, 1_000);
-    let running = generation(&mut shipper);
-    assert!(
-        running.contains("plugin=\"json\""),
-        "json still runs:\n{running}"
-    );
+    wait_for_rejections(&mut shipper, 3);
+    assert_json_keeps_running(&hec, &mut shipper);
 
     // The tagging guest: this swap is visible in the data.
     replace(&plugin, &artifacts::read(artifacts::GUEST_POISON_JSON));
@@ -233,9 +247,10 @@ fn hot_swap_under_load_loses_and_duplicates_nothing_and_refuses_bad_versions() {
             .push((seq, is_guest));
         seqs.push(seq);
     }
-    Tally::new(ds.len(), seqs).assert_exactly_once(&ds, "across four swap attempts");
+    Tally::new(ds.len(), seqs).assert_exactly_once(&ds, "across five swap attempts");
 
-    // Per shard, in cursor order (seq order within a shard): old format, then new, never back.
+    // Per shard, in cursor order (seq order within a shard): old format, then new, never back,
+    // switching between LogGroups (a batch is whole groups, formatted by one generation).
     for (shard, mut events) in per_shard {
         events.sort_unstable();
         let first_new = events
@@ -252,6 +267,12 @@ fn hot_swap_under_load_loses_and_duplicates_nothing_and_refuses_bad_versions() {
                 events[first_new].0
             );
         }
+        let at = ds.placement(events[first_new].0);
+        assert_eq!(
+            at.log, 0,
+            "shard {shard}: the new format starts at seq {}, log {} of group {}, not between groups",
+            events[first_new].0, at.log, at.group
+        );
     }
 
     // The generations, per shard, in publication order: nothing switched to a refused one.
@@ -268,20 +289,25 @@ fn hot_swap_under_load_loses_and_duplicates_nothing_and_refuses_bad_versions() {
         .into_iter()
         .filter(|l| l["level"] == "ERROR")
         .collect();
-    assert_eq!(errors.len(), 2, "ERROR lines: {errors:#?}");
+    assert_eq!(errors.len(), 3, "ERROR lines: {errors:#?}");
     let path = plugin.to_str().expect("UTF-8");
-    for (e, why) in errors
-        .iter()
-        .zip(["not WebAssembly", "failed its self-test"])
-    {
+    let reasons: [&[&str]; 3] = [
+        &["not WebAssembly"],
+        &[
+            "rejected its config",
+            "config key `sourcetype`: only applies with \"output\": \"hec\"",
+        ],
+        &["failed its self-test"],
+    ];
+    for (e, why) in errors.iter().zip(reasons) {
         let msg = e["message"].as_str().unwrap_or_default();
         assert!(
             e["path"] == path
-                && msg.contains(why)
+                && why.iter().all(|w| msg.contains(w))
                 && e["running"]
                     .as_str()
                     .is_some_and(|r| r.starts_with("json@")),
-            "refusal line: {e}"
+            "refusal line (want {why:?}): {e}"
         );
     }
     assert_eq!(errors[0], broken);
