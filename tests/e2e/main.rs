@@ -42,3 +42,6 @@ mod run_breaker;
 
 /// Several logstores in one process, with an SPL filter applied by SLS.
 mod run_multi;
+
+/// `/metrics` and `/health` report what was shipped; a down sink stops the pulls (back-pressure).
+mod run_metrics;
