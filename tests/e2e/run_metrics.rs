@@ -7,7 +7,7 @@
 //!   and the lag gauges (LogGroups behind the end: 0 once caught up); the sink's request,
 //!   byte and event counters equal what the receiver saw; the batch latency histogram is
 //!   filled;
-//! - back-pressure: with HEC gone (connection refused) and a backlog twenty times what a
+//! - back-pressure: with HEC gone (connection refused) and a backlog ten times what a
 //!   shard may hold in flight, `shipper_logs_in` stops growing and stays far below the
 //!   backlog, no event is counted out and no checkpoint moves past the last delivered log;
 //!   when HEC is back every log arrives exactly once and the counters add up.
