@@ -21,6 +21,9 @@
 //! Splunk code and `Retry-After`, an HTML page, a delay, a dropped connection; plus 413
 //! above a decoded size, invalid data for events containing a marker, acks held back.
 //! Everything received is recorded ([`HecReceiver::events`], [`HecReceiver::requests`]).
+//! Connection reuse and concurrency are observable: [`HecReceiver::connections`] counts
+//! accepted TCP connections, [`HecReceiver::max_in_flight`] the most requests handled at
+//! once. With `client_ca` the TLS listener requires a client certificate (mutual TLS).
 //!
 //! Two benchmark modes skip the recording: `discard` counts bytes only; `tally` (the
 //! benchmark's count mode) checks the token, gunzips, counts events, sequence gaps,
@@ -36,6 +39,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -90,6 +94,9 @@ pub struct HecReceiverConfig {
     pub tokens: Vec<TokenSpec>,
     /// Serve HTTPS with this certificate chain and key (PEM).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// With `tls`: require a client certificate signed by this CA (PEM), as a Splunk HEC
+    /// with `requireClientCert = true` does. A client without one fails the handshake.
+    pub client_ca: Option<PathBuf>,
     /// 413 above this many wire bytes (Splunk `max_content_length`).
     pub max_content_length: usize,
     /// Benchmark mode: count bytes and answer success without decoding or storing.
@@ -104,6 +111,7 @@ impl Default for HecReceiverConfig {
         Self {
             tokens: vec![TokenSpec::new(TEST_TOKEN)],
             tls: None,
+            client_ca: None,
             max_content_length: 838_860_800,
             discard: false,
             tally: None,
@@ -214,6 +222,26 @@ struct Shared {
     max_content_length: usize,
     discard: bool,
     tally: Option<Arc<EventTally>>,
+    connections: AtomicU64,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// Counts one request as in flight while alive.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A running receiver; stops (with its connections) on drop.
@@ -252,7 +280,7 @@ impl HecReceiver {
         let acceptor = config
             .tls
             .as_ref()
-            .map(|(cert, key)| tls_acceptor(cert, key));
+            .map(|(cert, key)| tls_acceptor_for(cert, key, config.client_ca.as_deref()));
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 tokens: config.tokens.clone(),
@@ -261,6 +289,9 @@ impl HecReceiver {
             max_content_length: config.max_content_length,
             discard: config.discard,
             tally: config.tally.clone(),
+            connections: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -269,6 +300,7 @@ impl HecReceiver {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                s.connections.fetch_add(1, Ordering::SeqCst);
                 let shared = s.clone();
                 let acceptor = acceptor.clone();
                 conns.spawn(async move {
@@ -329,6 +361,18 @@ impl HecReceiver {
         self.state().requests.clone()
     }
 
+    /// TCP connections accepted so far (including ones whose TLS handshake failed).
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most requests (any path) that were being handled at the same moment, counted
+    /// from when the request head arrived until the answer was ready (a [`Fault::Delay`]
+    /// included).
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
     /// Discard mode: (requests, wire bytes) counted.
     pub fn discarded(&self) -> (u64, u64) {
         let s = self.state();
@@ -369,21 +413,42 @@ impl HecReceiver {
 }
 
 pub(crate) fn tls_acceptor(cert: &Path, key: &Path) -> TlsAcceptor {
+    tls_acceptor_for(cert, key, None)
+}
+
+/// A TLS acceptor; with `client_ca`, clients must present a certificate signed by it.
+fn tls_acceptor_for(cert: &Path, key: &Path, client_ca: Option<&Path>) -> TlsAcceptor {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .expect("cert file")
-        .collect::<Result<_, _>>()
-        .expect("PEM certs");
+    let read_certs = |path: &Path| -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_file_iter(path)
+            .unwrap_or_else(|e| panic!("cert file {}: {e}", path.display()))
+            .collect::<Result<_, _>>()
+            .expect("PEM certs")
+    };
+    let certs = read_certs(cert);
     let key = PrivateKeyDer::from_pem_file(key).expect("PEM key");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("server cert and key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions");
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in read_certs(ca) {
+                roots.add(c).expect("usable client CA");
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .expect("client certificate verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
+        .with_single_cert(certs, key)
+        .expect("server cert and key");
     TlsAcceptor::from(Arc::new(config))
 }
 
@@ -471,6 +536,7 @@ fn token_from_header(req: &Request<Incoming>) -> Result<Option<String>, Answer> 
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, std::io::Error> {
+    let _in_flight = InFlight::enter(&shared);
     let path = req
         .uri()
         .path()
