@@ -170,11 +170,17 @@ pub(crate) fn classify_transport(err: &reqwest::Error, url: &str) -> Outcome {
     }
     // hyper-util wraps the rustls error in an io::Error whose `source()` skips it, so the
     // text is checked too (rustls' Display forms).
-    if tls || chain.contains("invalid peer certificate") || chain.contains("received fatal alert") {
+    let refused_by_server = chain.contains("received fatal alert");
+    if tls || chain.contains("invalid peer certificate") || refused_by_server {
+        // An alert means the server refused us, mostly over our client certificate (none
+        // sent: `CertificateRequired`); otherwise we refused the server's certificate.
+        let fix = if refused_by_server {
+            "the HEC endpoint refused the TLS session; if it requires client certificates (`requireClientCert`), set `tls.cert_file` and `tls.key_file` to a certificate signed by a CA it trusts"
+        } else {
+            "set `tls.ca_file` to the CA that signed the HEC certificate (Splunk's default is SplunkCommonCA), or fix `tls.server_name`"
+        };
         return Outcome::Config {
-            reason: format!(
-                "TLS handshake with {url} failed ({chain}): set `tls.ca_file` to the CA that signed the HEC certificate (Splunk's default is SplunkCommonCA), or fix `tls.server_name`"
-            ),
+            reason: format!("TLS handshake with {url} failed ({chain}): {fix}"),
             reread_token: false,
         };
     }

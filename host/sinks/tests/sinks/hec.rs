@@ -617,3 +617,244 @@ async fn hec_ack_disabled_for_the_token_falls_back_to_200_means_delivered() {
     assert!(d.is_complete_success());
     assert_eq!(seqs(&rx), all(6));
 }
+
+/// Connections the HTTP client may open beyond `concurrency`: hyper-util's pool starts a new
+/// connect when a request finds no idle connection, racing the one that is about to come
+/// back (the permit is released a moment before the pool gets the connection back), and
+/// keeps the extra one (hyperium/hyper#4134). Without keep-alive every request would open
+/// its own.
+const POOL_RACE_MARGIN: u64 = 2;
+
+/// `n` events starting at `seq = from`.
+fn events_from(from: usize, n: usize) -> Vec<Payload> {
+    (from..from + n).map(event).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hec_keeps_connections_alive_across_many_batches() {
+    let rx = HecReceiver::start_default().await;
+    let stop = CancellationToken::new();
+    // ~250 B per event: every 10-event batch becomes two concurrent requests.
+    let sink = build(
+        config(&rx, json!({"concurrency": 2, "batch_max_bytes": 1_500})),
+        &stop,
+    )
+    .await;
+    sink.healthcheck().await.expect("healthy");
+    for round in 0..25 {
+        let d = sink
+            .send(render_all(sink.as_ref(), &events_from(round * 10, 10)))
+            .await;
+        assert!(d.is_complete_success(), "{d:?}");
+    }
+    assert_eq!(seqs(&rx), all(250));
+    let posts = rx
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/event") && r.events > 0)
+        .count();
+    assert!(posts >= 50, "{posts} requests");
+    let connections = rx.connections();
+    assert!(
+        connections <= 2 + POOL_RACE_MARGIN,
+        "{posts} requests (plus 2 health checks) over {connections} connections: keep-alive \
+         reuses about `concurrency` of them"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hec_concurrency_puts_up_to_n_requests_in_flight() {
+    for concurrency in [1, 3] {
+        let rx = HecReceiver::start_default().await;
+        // Every request is answered slowly, so requests overlap if the sink lets them.
+        rx.push_fault(Fault::Delay(Duration::from_millis(150)), 1_000);
+        let stop = CancellationToken::new();
+        let sink = build(
+            config(
+                &rx,
+                json!({"concurrency": concurrency, "batch_max_bytes": 600}),
+            ),
+            &stop,
+        )
+        .await;
+        let d = sink
+            .send(render_all(sink.as_ref(), &events_from(0, 24)))
+            .await;
+        assert!(d.is_complete_success(), "{d:?}");
+        assert_eq!(seqs(&rx), all(24));
+        let posts = rx.requests().len();
+        assert!(posts >= 8, "the batch was cut into {posts} requests");
+        let max = rx.max_in_flight();
+        if concurrency == 1 {
+            assert_eq!(max, 1, "concurrency 1: one request at a time");
+        } else {
+            assert!(
+                (2..=concurrency).contains(&max),
+                "concurrency {concurrency}: {max} requests were in flight at once"
+            );
+        }
+        assert!(
+            rx.connections() <= concurrency as u64 + POOL_RACE_MARGIN,
+            "{} connections for concurrency {concurrency}",
+            rx.connections()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_mutual_tls_delivers_with_a_client_cert_and_names_its_absence() {
+    let pki = TestPki::generate();
+    let rx = HecReceiver::start(HecReceiverConfig {
+        tls: Some((pki.server_cert(), pki.server_key())),
+        client_ca: Some(pki.ca()),
+        ..Default::default()
+    })
+    .await;
+    let stop = CancellationToken::new();
+
+    let with_cert = build(
+        config(
+            &rx,
+            json!({"tls": {"ca_file": pki.ca(), "cert_file": pki.client_cert(), "key_file": pki.client_key()}}),
+        ),
+        &stop,
+    )
+    .await;
+    with_cert
+        .healthcheck()
+        .await
+        .expect("the client certificate is accepted");
+    let d = with_cert
+        .send(render_all(with_cert.as_ref(), &events(5)))
+        .await;
+    assert!(d.is_complete_success(), "{d:?}");
+    assert_eq!(seqs(&rx), all(5));
+
+    // A certificate from a CA the receiver does not trust is refused like none at all.
+    let other = TestPki::generate();
+    let foreign = build(
+        config(
+            &rx,
+            json!({"tls": {"ca_file": pki.ca(), "cert_file": other.client_cert(), "key_file": other.client_key()}}),
+        ),
+        &stop,
+    )
+    .await;
+    let err = foreign
+        .healthcheck()
+        .await
+        .expect_err("a client certificate from another CA is refused");
+    assert_eq!(err.kind, SinkErrorKind::Tls, "{err}");
+    assert!(err.message.contains("tls.cert_file"), "{err}");
+
+    let without = build(config(&rx, json!({"tls": {"ca_file": pki.ca()}})), &stop).await;
+    let err = without
+        .healthcheck()
+        .await
+        .expect_err("the receiver requires a client certificate");
+    assert_eq!(err.kind, SinkErrorKind::Tls, "{err}");
+    assert!(err.message.contains("CertificateRequired"), "{err}");
+    assert!(
+        err.message.contains("tls.cert_file"),
+        "says what to configure: {err}"
+    );
+
+    let send = tokio::spawn(without.send(render_all(without.as_ref(), &events_from(5, 3))));
+    eventually_async("refused requests to be classified", || async {
+        let m = without.metrics().snapshot();
+        if m.errors_config >= 2 {
+            Ok(())
+        } else {
+            Err(format!("{m:?}"))
+        }
+    })
+    .await;
+    assert!(!send.is_finished(), "not reported delivered");
+    let m = without.metrics().snapshot();
+    assert_eq!((m.events_accepted, m.events_rejected), (0, 0), "{m:?}");
+    assert!(
+        m.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("CertificateRequired"),
+        "{m:?}"
+    );
+    stop.cancel();
+    let d = send.await.unwrap();
+    assert!(d.cancelled && d.rejected.is_empty(), "{d:?}");
+    assert_eq!(d.batch.len(), 3, "the events come back, still pending");
+    assert_eq!(seqs(&rx), all(5), "nothing arrived without a certificate");
+}
+
+/// Captures WARN and ERROR events (level, message and fields, one line each) of the thread
+/// it is the default subscriber of.
+#[derive(Clone, Default)]
+struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct Line<'a>(&'a mut String);
+
+impl tracing::field::Visit for Line<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl tracing::Subscriber for Warnings {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // Other tests' threads have no subscriber: ask `enabled` every time.
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = event.metadata().level().to_string();
+        event.record(&mut Line(&mut line));
+        self.0.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// The current-thread runtime keeps `build` on this thread, where the subscriber is set.
+#[tokio::test]
+async fn tls_verify_off_logs_a_warning_for_hec_and_syslog() {
+    let warnings = Warnings::default();
+    let _guard = tracing::subscriber::set_default(warnings.clone());
+    let stop = CancellationToken::new();
+    let _hec = build(
+        json!({"type": "hec", "endpoint": "https://127.0.0.1:9", "token": TEST_TOKEN, "tls": {"verify": false}}),
+        &stop,
+    )
+    .await;
+    let _syslog = build(
+        json!({"type": "syslog", "address": "127.0.0.1:9", "transport": "tls", "tls": {"verify": false}}),
+        &stop,
+    )
+    .await;
+    let _verified = build(
+        json!({"type": "hec", "endpoint": "http://127.0.0.1:9", "token": TEST_TOKEN}),
+        &stop,
+    )
+    .await;
+    let lines = warnings.0.lock().unwrap().clone();
+    let verify_off: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("tls.verify = false"))
+        .collect();
+    assert_eq!(verify_off.len(), 2, "one WARN per sink: {lines:#?}");
+    for l in verify_off {
+        assert!(l.starts_with("WARN"), "{l}");
+        assert!(l.contains("NOT verified"), "{l}");
+        assert!(l.contains(r#"sink="test""#), "names the sink: {l}");
+    }
+}
