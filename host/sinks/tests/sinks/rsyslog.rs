@@ -435,3 +435,82 @@ async fn rsyslog_rfc3164_messages_parse() {
         "3164 msg keeps the space: {m}"
     );
 }
+
+/// The sink refuses a receiver whose certificate does not match `tls.server_name`, and one
+/// signed by a CA it does not trust (another CA, or one the system roots lack): the health check names the TLS problem, a batch is
+/// never reported delivered, and on shutdown it comes back whole (cancelled, nothing
+/// rejected) so the pipeline keeps it pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsyslog_tls_refuses_a_wrong_name_and_an_untrusted_ca() {
+    let pki = TestPki::generate();
+    let other = TestPki::generate();
+    let rs = tokio::task::block_in_place(|| {
+        Rsyslog::start(RsyslogOptions {
+            pki: Some(&pki),
+            ..Default::default()
+        })
+    });
+    let cases = [
+        (
+            "wrong-name",
+            json!({"ca_file": pki.ca(), "server_name": "siem.example.com"}),
+            ["not valid for name", "siem.example.com"],
+        ),
+        // Another CA of the same name (a regenerated PKI): the signature does not verify.
+        (
+            "other-ca",
+            json!({"ca_file": other.ca()}),
+            ["invalid peer certificate", "BadSignature"],
+        ),
+        // The system roots (no `ca_file`) do not know the private CA.
+        (
+            "system-roots",
+            json!({}),
+            ["invalid peer certificate", "UnknownIssuer"],
+        ),
+    ];
+    for (tag, tls, expected) in cases {
+        let stop = CancellationToken::new();
+        let sink = build(
+            sink_config(rs.port("tls"), json!({"transport": "tls", "tls": tls})),
+            &stop,
+        )
+        .await;
+        let err = sink
+            .healthcheck()
+            .await
+            .expect_err("the server certificate is refused");
+        assert_eq!(err.kind, SinkErrorKind::Tls, "{tag}: {err}");
+        for text in expected.iter().chain(&["tls.ca_file", "tls.server_name"]) {
+            assert!(err.message.contains(text), "{tag}: names {text:?}: {err}");
+        }
+
+        let send = tokio::spawn(sink.send(render_all(sink.as_ref(), &numbered(tag, 10))));
+        eventually_async("repeated refused handshakes", || async {
+            let m = sink.metrics().snapshot();
+            if m.connect_failures >= 2 {
+                Ok(())
+            } else {
+                Err(format!("{m:?}"))
+            }
+        })
+        .await;
+        assert!(!send.is_finished(), "{tag}: not reported delivered");
+        let m = sink.metrics().snapshot();
+        assert_eq!((m.connects, m.events_accepted), (0, 0), "{tag}: {m:?}");
+        let last = m.last_error.unwrap_or_default();
+        assert!(last.contains(expected[0]), "{tag}: {last}");
+        stop.cancel();
+        let d = send.await.unwrap();
+        assert!(d.cancelled && d.rejected.is_empty(), "{tag}: {d:?}");
+        assert_eq!(
+            d.batch.len(),
+            10,
+            "{tag}: the events come back, still pending"
+        );
+        assert!(
+            raw_with(&rs.messages(), tag).is_empty(),
+            "{tag}: nothing sent"
+        );
+    }
+}
