@@ -153,6 +153,7 @@ fn shard_seed(seed: u64, shard: usize) -> u64 {
 /// Generates the backlog: `total_bytes` raw bytes spread evenly over `shards` shards, groups
 /// of `logs_per_group` logs, one thread per shard.
 pub fn generate_backlog(
+    kind: SampleKind,
     shards: usize,
     total_bytes: u64,
     logs_per_group: usize,
@@ -165,7 +166,7 @@ pub fn generate_backlog(
         let handles: Vec<_> = (0..shards)
             .map(|shard| {
                 scope.spawn(move || {
-                    let mut generator = Generator::new(SampleKind::Mixed, shard_seed(seed, shard));
+                    let mut generator = Generator::new(kind, shard_seed(seed, shard));
                     let mut groups = Vec::new();
                     let (mut bytes, mut index) = (0u64, 0u64);
                     while bytes < share {
@@ -205,11 +206,11 @@ pub fn planned(rate: f64, tick_secs: f64, ticks: u64) -> u64 {
 }
 
 impl Trickle {
-    /// A trickle over `shards` shards.
-    pub fn new(shards: usize, seed: u64) -> Self {
+    /// A trickle of `kind` logs over `shards` shards.
+    pub fn new(kind: SampleKind, shards: usize, seed: u64) -> Self {
         Self {
             generators: (0..shards)
-                .map(|s| Generator::new(SampleKind::Mixed, shard_seed(seed ^ 0x7431, s)))
+                .map(|s| Generator::new(kind, shard_seed(seed ^ 0x7431, s)))
                 .collect(),
             next_seq: 0,
         }
@@ -278,8 +279,8 @@ mod tests {
 
     #[test]
     fn backlog_is_deterministic_with_unique_sequences_and_prefixes() {
-        let a = generate_backlog(3, 300_000, 50, 7);
-        let b = generate_backlog(3, 300_000, 50, 7);
+        let a = generate_backlog(SampleKind::Mixed, 3, 300_000, 50, 7);
+        let b = generate_backlog(SampleKind::Mixed, 3, 300_000, 50, 7);
         let t = a.totals();
         assert!(t.raw_bytes >= 300_000, "{t:?}");
         assert_eq!(t.logs, b.totals().logs);
@@ -307,7 +308,7 @@ mod tests {
             .collect();
         assert_eq!(ticks, vec![2, 3, 2, 3]);
         assert_eq!(ticks.iter().sum::<u64>(), planned(25.0, 0.1, 4));
-        let mut t = Trickle::new(4, 1);
+        let mut t = Trickle::new(SampleKind::Mixed, 4, 1);
         assert_eq!(t.tick(2).iter().map(|(_, g)| g.logs).sum::<u32>(), 2);
         assert_eq!(t.tick(7).len(), 4);
         assert_eq!(t.generated(), 9);

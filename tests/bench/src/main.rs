@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use shipper_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use shipper_emulator::{Emulator, EmulatorConfig, EmulatorHandle, SampleKind};
 use shipper_sls::sign::Credentials;
 use shipper_sls::{Client, ClientConfig};
 use shipper_test_support::certs::TestPki;
@@ -83,6 +83,11 @@ struct Args {
     /// Raw MB of the backlog prefix the seed syslog and careful-user scripts read.
     #[arg(long, default_value_t = 200.0)]
     python_mb: f64,
+    /// The data: `mixed` (alternating groups of ActionTrail audit events and nginx access
+    /// logs, ≈ 1,080 B per log with the two benchmark fields), `audit` or `nginx` (≈ 780 B). The seed's cost
+    /// is per log and shipper's mostly per byte, so the ratios depend on the log size.
+    #[arg(long, default_value = "mixed", value_parser = parse_kind)]
+    data: SampleKind,
     /// Shards of every logstore.
     #[arg(long, default_value_t = 4)]
     shards: u32,
@@ -141,6 +146,10 @@ struct Args {
     /// Keep the work directory (configs, subject logs) even when every run succeeded.
     #[arg(long)]
     keep: bool,
+}
+
+fn parse_kind(s: &str) -> Result<SampleKind, String> {
+    s.parse()
 }
 
 impl Args {
@@ -294,7 +303,7 @@ async fn trickle(
         .reset(total, Some(start_ns + (args.warmup_secs * 1e9) as u64));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let generate = async {
-        let mut trickle = dataset::Trickle::new(args.shards as usize, args.seed);
+        let mut trickle = dataset::Trickle::new(args.data, args.shards as usize, args.seed);
         let mut interval = tokio::time::interval(Duration::from_secs_f64(TICK_SECS));
         let mut raw = 0u64;
         for k in 0..ticks {
@@ -429,6 +438,7 @@ fn real_main() -> anyhow::Result<bool> {
 
     let t = std::time::Instant::now();
     let full = dataset::generate_backlog(
+        args.data,
         args.shards as usize,
         (args.full_mb * 1e6) as u64,
         args.logs_per_group,
@@ -438,7 +448,8 @@ fn real_main() -> anyhow::Result<bool> {
     let python_prefix = full.prefix((args.python_mb * 1e6) as u64);
     let ft = full.totals();
     println!(
-        "data: {:.1} MB raw, {} logs ({:.0} B/log), {} groups over {} shards, generated in {:.1?}; prefixes: seed-hec {:.1} MB, other Python subjects {:.1} MB",
+        "data ({:?}): {:.1} MB raw, {} logs ({:.0} B/log), {} groups over {} shards, generated in {:.1?}; prefixes: seed-hec {:.1} MB, other Python subjects {:.1} MB",
+        args.data,
         ft.raw_bytes as f64 / 1e6,
         ft.logs,
         ft.raw_bytes as f64 / ft.logs as f64,
@@ -576,6 +587,7 @@ fn args_json(args: &Args) -> serde_json::Value {
     serde_json::json!({
         "smoke": args.smoke,
         "full_mb": args.full_mb,
+        "data": format!("{:?}", args.data).to_lowercase(),
         "seed_hec_mb": args.seed_hec_mb,
         "python_mb": args.python_mb,
         "shards": args.shards,
