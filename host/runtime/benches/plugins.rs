@@ -10,7 +10,8 @@
 //!
 //! `cargo bench -p shipper-runtime` (prints figures; asserts nothing). `SHIPPER_BENCH_SECS`
 //! sets the measuring time per line (default 1 s, best of 3 rounds); `SHIPPER_BENCH_ONLY`
-//! runs only the lines whose name contains it (e.g. `splunk-hec`, for profiling).
+//! runs only the lines whose name contains it (e.g. `splunk-hec`, for profiling);
+//! `SHIPPER_BENCH_COMPARE=a.wasm,b.wasm` compares plugin builds instead (see [`compare`]).
 
 #[path = "../tests/runtime/structured.rs"]
 #[allow(
@@ -112,6 +113,9 @@ fn main() {
             measure_secs()
         );
         let engine = PluginEngine::new().expect("engine");
+        if let Ok(list) = std::env::var("SHIPPER_BENCH_COMPARE") {
+            return compare(&engine, &list, &bytes, &samples::encode_group(&samples::app_group(LOGS_PER_CALL))).await;
+        }
 
         println!("\nplugins through PluginInstance::process (bytes in):");
         if artifacts::PLUGINS.is_empty() {
@@ -177,6 +181,21 @@ fn main() {
             built + call_only,
         );
     });
+}
+
+/// A/B: `SHIPPER_BENCH_COMPARE=a.wasm,b.wasm` benches each file on both inputs, alternating
+/// the files for five rounds, so a change to a plugin or the SDK is measured under the same
+/// machine conditions (build the variants into separate target directories first).
+async fn compare(engine: &PluginEngine, list: &str, nginx: &[u8], app: &[u8]) {
+    let paths: Vec<&str> = list.split(',').collect();
+    for round in 1..=5 {
+        println!("round {round}:");
+        for path in &paths {
+            for (input, bytes) in [("16 fields", nginx), ("10 fields", app)] {
+                bench_runtime(engine, &format!("  {path} ({input})"), path, bytes).await;
+            }
+        }
+    }
 }
 
 /// Load times with and without the compile cache: `compile` is a load with the cache

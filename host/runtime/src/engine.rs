@@ -138,6 +138,11 @@ impl PluginEngine {
 /// The wasmtime config every plugin engine uses.
 pub(crate) fn wasmtime_config() -> Config {
     let mut config = Config::new();
+    // Profiling plugins: `SHIPPER_WASM_PERFMAP=1` writes /tmp/perf-PID.map so `perf report`
+    // names the guest's functions (build the plugin unstripped to get its symbol names).
+    if std::env::var_os("SHIPPER_WASM_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config.epoch_interruption(true);
     config.wasm_component_model(true);
     // Readable trap reports (function names and offsets in the guest).
