@@ -97,10 +97,18 @@ say "Two of the events the receiver got (what Splunk would index)"
 sed -n '2,$p' "$work/receiver.out" | head -n 60
 say "Receiver totals"
 tail -n 1 "$work/receiver.log"
-echo "dead-lettered logs: $(wc -l <"$work/dead-letter.jsonl")"
+dead=$(wc -l <"$work/dead-letter.jsonl" 2>/dev/null || echo 0)
+echo "dead-lettered logs: $dead"
 echo "logs and config are in $work"
 if [ "$status" -ne 0 ]; then
   echo "shipper exited with status $status" >&2
   exit "$status"
+fi
+# The demo only counts as working if events arrived and none was dead-lettered
+# (.ci/run runs this script, so a broken first command fails CI).
+received=$(tail -n 1 "$work/receiver.log" | grep -oE '[0-9]+ events received' | grep -oE '^[0-9]+' || echo 0)
+if [ "${received:-0}" -eq 0 ] || [ "$dead" -ne 0 ]; then
+  echo "quickstart failed: the receiver got ${received:-0} events, $dead were dead-lettered (logs in $work)" >&2
+  exit 1
 fi
 say "Done. Next: README.md (run against real SLS), examples/shipper.toml, sdk/README.md (write a plugin)."
