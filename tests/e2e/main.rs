@@ -45,3 +45,6 @@ mod run_multi;
 
 /// `/metrics` and `/health` report what was shipped; a down sink stops the pulls (back-pressure).
 mod run_metrics;
+
+/// No config file: the seed scripts' environment variables alone.
+mod run_env_only;
