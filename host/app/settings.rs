@@ -724,7 +724,7 @@ mod tests {
             config = { sourcetype = "sls", json_fields = { a = ["b"] } }
             [sink]
             type = "hec"
-            url = "http://127.0.0.1:8088"
+            endpoint = "http://127.0.0.1:8088"
             "#,
         )
         .unwrap();
@@ -745,7 +745,7 @@ mod tests {
         assert_eq!(s.plugin.path, PathBuf::from("x.wasm"));
         let cfg: serde_json::Value = serde_json::from_str(&s.plugin.config_json).unwrap();
         assert_eq!(cfg["json_fields"]["a"][0], "b");
-        assert_eq!(s.sink["url"].as_str(), Some("http://127.0.0.1:8088"));
+        assert_eq!(s.sink["endpoint"].as_str(), Some("http://127.0.0.1:8088"));
     }
 
     #[test]
