@@ -4,8 +4,8 @@
 //! Everything runs on ONE thread (a current-thread runtime holding both the emulator and the
 //! client), so the figure is per core and includes the client's side of HTTP. Run with
 //! `cargo bench -p shipper-emulator`; `SHIPPER_BENCH_LOGS` sets the number of logs
-//! (default 400 000, about 400 MB raw). The cold lz4 pass is the figure that matters; the
-//! cached pass shows what re-reads cost (see `pull::PullCache`).
+//! (default 4 000 000: 4 shards × 1M logs, about 4 GB raw). The cold lz4 pass is the figure
+//! that matters; the cached pass shows what re-reads cost (see `pull::PullCache`).
 
 #[path = "../tests/api/client.rs"]
 #[expect(dead_code, reason = "the bench uses a part of the test client")]
@@ -61,7 +61,7 @@ fn main() {
     let logs: u64 = std::env::var("SHIPPER_BENCH_LOGS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(400_000);
+        .unwrap_or(4_000_000);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
