@@ -146,3 +146,47 @@ fn a_plugin_that_is_not_a_component_is_refused_with_the_reason() {
         assert_eq!(line.lines().count(), 1, "one line: {line}");
     }
 }
+
+/// A wrong HEC token and a URL that is not a Splunk HEC endpoint are configuration mistakes
+/// (sinks.md §1.5: retrying cannot fix them): shipper stops at start-up with the reason and
+/// the fix, instead of retrying forever with logs piling up.
+#[test]
+fn a_wrong_hec_token_or_a_non_hec_url_stops_at_start_up() {
+    let env = SlsEnv::start("config-bad-hec", 1);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let hec = rt.block_on(shipper_test_support::hec_receiver::HecReceiver::start_default());
+    let plugin = Path::new(artifacts::PLUGIN_SPLUNK_HEC);
+    let creds = |token| {
+        [
+            ("SLS_AK_ID", AK_ID),
+            ("SLS_AK_KEY", crate::harness::sls::AK_SECRET),
+            ("SHIPPER_HEC_TOKEN", token),
+        ]
+    };
+    let wrong = "99999999-0000-0000-0000-000000000000";
+    let line = fails_with(
+        &env,
+        "bad-token",
+        &config(&env, plugin).hec_sink(&hec.url()),
+        &creds(wrong),
+        &[
+            "sink start-up check failed",
+            "refused the token",
+            "SHIPPER_HEC_TOKEN",
+        ],
+    );
+    assert!(!line.contains(wrong), "the token leaked: {line}");
+    assert_eq!(hec.event_count(), 0, "nothing shipped with a bad token");
+
+    // The SLS emulator speaks HTTP but is not HEC.
+    fails_with(
+        &env,
+        "not-hec",
+        &config(&env, plugin).hec_sink(&format!("http://{}", env.endpoint())),
+        &creds(TEST_TOKEN),
+        &[
+            "sink start-up check failed",
+            "without an HEC JSON body: this is not an HEC endpoint; check `endpoint`",
+        ],
+    );
+}

@@ -639,7 +639,7 @@ impl Inner {
             .map_err(|e| unreachable(&self.health_url, e))?;
         let status = health.status().as_u16();
         let body = health.bytes().await.unwrap_or_default();
-        let answer: Option<response::HecAnswer> = serde_json::from_slice(&body).ok();
+        let answer = response::HecAnswer::parse(&body);
         match (status, &answer) {
             (200, Some(_)) => {}
             (503, _) => {

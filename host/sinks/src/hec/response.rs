@@ -41,6 +41,17 @@ pub(crate) struct HecAnswer {
     pub ack_id: Option<u64>,
 }
 
+impl HecAnswer {
+    /// The body as Splunk's `{"text", "code"}` answer; `None` for anything else, including
+    /// other JSON (an SLS endpoint's `{"errorCode", …}`, a proxy's error object), so a URL
+    /// that is not HEC is reported as such rather than as, say, a refused token.
+    pub(crate) fn parse(body: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<Self>(body)
+            .ok()
+            .filter(|a| a.text.is_some() || a.code.is_some())
+    }
+}
+
 /// HEC codes that mean "this data is bad" (sinks.md §1.5: 5, 6, 12, 13, 15; 7 per event).
 const DATA_CODES: [i64; 6] = [5, 6, 7, 12, 13, 15];
 
@@ -53,7 +64,7 @@ pub(crate) fn classify(
     location: Option<&str>,
     url: &str,
 ) -> (Outcome, Option<i64>) {
-    let answer: Option<HecAnswer> = serde_json::from_slice(body).ok();
+    let answer = HecAnswer::parse(body);
     let code = answer.as_ref().and_then(|a| a.code);
     let what = describe(status, answer.as_ref(), body);
     let outcome = match status {
@@ -352,5 +363,15 @@ mod tests {
             c(413, "<html>too big</html>"),
             Outcome::TooLarge { .. }
         ));
+        // JSON that is not Splunk's answer (an SLS endpoint's error object) is not HEC either.
+        let Outcome::Config { reason, .. } = c(
+            200,
+            r#"{"errorCode":"Unauthorized","errorMessage":"no signature"}"#,
+        ) else {
+            panic!()
+        };
+        assert!(reason.contains("not an HEC endpoint"), "{reason}");
+        assert!(HecAnswer::parse(br#"{"text":"Success","code":0}"#).is_some());
+        assert!(HecAnswer::parse(br#"{"acks":{"0":true}}"#).is_none());
     }
 }
