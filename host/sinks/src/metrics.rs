@@ -59,11 +59,12 @@ pub struct SinkMetrics {
 /// A copy of every counter at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetricsSnapshot {
-    /// HTTP requests sent (HEC) or batches written (syslog).
+    /// HTTP requests attempted (HEC; retries included, answered or not) or batches written
+    /// (syslog).
     pub requests: u64,
-    /// Payload bytes before compression.
+    /// Payload bytes of those requests before compression.
     pub request_bytes: u64,
-    /// Bytes on the wire (after gzip; syslog: framed bytes written).
+    /// Bytes of those requests after gzip (syslog: framed bytes written).
     pub wire_bytes: u64,
     /// Events accepted by the receiver (syslog: written).
     pub events_accepted: u64,
@@ -85,11 +86,12 @@ pub struct MetricsSnapshot {
     pub http_status: BTreeMap<u16, u64>,
     /// Indexer acknowledgements that timed out (the request was resent).
     pub ack_timeouts: u64,
-    /// Connections established (syslog TCP/TLS).
+    /// Connections established (syslog TCP/TLS; HEC's pooled connections are opened inside
+    /// the HTTP client, out of sight, so this stays 0 for HEC).
     pub connects: u64,
-    /// Connection attempts that failed.
+    /// Connection attempts that failed (syslog and HEC).
     pub connect_failures: u64,
-    /// Established connections lost (peer closed, reset, write error).
+    /// Established connections lost (peer closed, reset, write error; syslog only).
     pub disconnects: u64,
     /// Bytes written again after a reconnect (at-least-once resend).
     pub resent_bytes: u64,

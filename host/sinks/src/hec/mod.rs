@@ -540,7 +540,13 @@ impl Inner {
                 self.metrics.hec_answer(status, code);
                 outcome
             }
-            Err(e) => classify_transport(&e, url.as_str()),
+            Err(e) => {
+                let outcome = classify_transport(&e, url.as_str());
+                if e.is_connect() {
+                    self.metrics.connect_failure(&error_chain(&e));
+                }
+                outcome
+            }
         })
     }
 

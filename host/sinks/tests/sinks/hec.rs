@@ -858,3 +858,52 @@ async fn tls_verify_off_logs_a_warning_for_hec_and_syslog() {
         assert!(l.contains(r#"sink="test""#), "names the sink: {l}");
     }
 }
+
+/// Nothing listens at the endpoint: every attempt is a counted connect failure with the
+/// reason, the send keeps retrying (never reported delivered), and on shutdown the events
+/// come back pending: nothing lost, nothing rejected.
+#[tokio::test]
+async fn hec_unreachable_counts_connect_failures_and_keeps_the_events() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let stop = CancellationToken::new();
+    let sink = build(
+        json!({
+            "type": "hec",
+            "endpoint": format!("http://127.0.0.1:{port}"),
+            "token": TEST_TOKEN,
+            "retry": { "initial_backoff_ms": 10, "max_backoff_ms": 50 },
+        }),
+        &stop,
+    )
+    .await;
+    let err = sink.healthcheck().await.expect_err("nothing listens");
+    assert!(
+        err.message.contains("cannot reach the HEC endpoint"),
+        "{err}"
+    );
+
+    let send = tokio::spawn(sink.send(render_all(sink.as_ref(), &events(4))));
+    eventually_async("connect failures to be counted", || async {
+        let m = sink.metrics().snapshot();
+        if m.connect_failures >= 3 && m.retries >= 2 {
+            Ok(())
+        } else {
+            Err(format!("{m:?}"))
+        }
+    })
+    .await;
+    assert!(!send.is_finished(), "not reported delivered");
+    let m = sink.metrics().snapshot();
+    assert_eq!((m.events_accepted, m.events_rejected), (0, 0), "{m:?}");
+    assert!(
+        m.last_error.as_deref().unwrap_or("").contains("onnect"),
+        "the last error names the connection problem: {m:?}"
+    );
+    stop.cancel();
+    let d = send.await.unwrap();
+    assert!(d.cancelled && d.rejected.is_empty(), "{d:?}");
+    assert_eq!(d.batch.len(), 4, "the events come back, still pending");
+}
