@@ -34,8 +34,8 @@ pub use api::logs::{CursorPosition, PullRequest, PullResponse, Route};
 pub use api::shards::{ShardInfo, ShardStatus};
 pub use client::{Client, ClientConfig};
 pub use consumer::{
-    Checkpointer, Consumer, ConsumerConfig, PulledBatch, RevokeReason, ShardLease, ShardReader,
-    ShutdownReport,
+    Checkpointer, Consumer, ConsumerConfig, PulledBatch, ReadEvent, RevokeReason, ShardLease,
+    ShardReader, ShutdownReport,
 };
 pub use cursor::Cursor;
 pub use error::{ApiError, SlsError};

@@ -16,7 +16,7 @@
 //! Layout:
 //! - `lease`: held-shard bookkeeping, [`ShardLease`], [`RevokeReason`].
 //! - `heartbeat`: the heartbeat loop and lease preparation (start cursor).
-//! - `reader`: [`ShardReader`] and [`PulledBatch`].
+//! - `reader`: [`ShardReader`], [`PulledBatch`] and [`ReadEvent`].
 //! - `checkpoint`: [`Checkpointer`] and the commit rules (ownership, `forceSuccess`).
 //! - `backoff`: capped exponential backoff with jitter.
 
@@ -38,7 +38,7 @@ use self::backoff::Backoff;
 pub use self::checkpoint::Checkpointer;
 use self::lease::Membership;
 pub use self::lease::{RevokeReason, ShardLease};
-pub use self::reader::{PulledBatch, ShardReader};
+pub use self::reader::{PulledBatch, ReadEvent, ShardReader};
 use crate::api::logs::{CursorPosition, MAX_PULL_COUNT};
 use crate::client::Client;
 use crate::codec::Compression;

@@ -5,7 +5,11 @@
 //! plugin and sink work, and memory stays bounded at two batches per shard.
 //!
 //! Behaviour (shared/sls-protocol.md §3.6, §7.4, §10):
-//! - caught up (`next == cursor`, no data): wait `idle_wait`, pull again; nothing is yielded;
+//! - caught up (`next == cursor`, no data): wait `idle_wait`, pull again. The first such pull
+//!   after data (or at the start) yields one [`ReadEvent::CaughtUp`], so the caller knows
+//!   nothing is behind (lag gauges read 0); later idle pulls yield nothing. It costs one
+//!   message per catch-up, nothing per batch. [`ShardReader::next`] skips these events;
+//!   [`ShardReader::next_event`] returns them;
 //! - a pull that advanced the cursor is yielded even with no groups (an SPL query filtered
 //!   everything) so the caller can checkpoint past it;
 //! - read-only shard drained (`x-log-end-of-cursor: 1`, or caught up on a shard ListShards
@@ -78,11 +82,25 @@ impl PulledBatch {
     }
 }
 
+/// What a [`ShardReader`] yields, in read order.
+#[derive(Debug, Clone)]
+pub enum ReadEvent {
+    /// Data (or a cursor advance without data) to process.
+    Batch(PulledBatch),
+    /// The reader reached the end of the shard at `cursor`: every earlier batch was yielded
+    /// and nothing is behind. Sent once per catch-up (after data, or at the start when there
+    /// is none), not on every idle pull; a later [`ReadEvent::Batch`] means data came in.
+    CaughtUp {
+        /// The end position (the last batch's `next_cursor`, or the start cursor).
+        cursor: Cursor,
+    },
+}
+
 /// A prefetching reader over one leased shard. Dropping it stops the prefetch.
 #[derive(Debug)]
 pub struct ShardReader {
     shard: u32,
-    batches: mpsc::Receiver<Result<PulledBatch, SlsError>>,
+    batches: mpsc::Receiver<Result<ReadEvent, SlsError>>,
     task: JoinHandle<()>,
 }
 
@@ -109,9 +127,20 @@ impl ShardReader {
         self.shard
     }
 
-    /// The next batch. `None` once the lease is revoked, after an `end_of_shard` batch, or
-    /// after an error was returned. Cancel-safe.
+    /// The next batch (skipping [`ReadEvent::CaughtUp`]). `None` once the lease is revoked,
+    /// after an `end_of_shard` batch, or after an error was returned. Cancel-safe.
     pub async fn next(&mut self) -> Option<Result<PulledBatch, SlsError>> {
+        loop {
+            match self.batches.recv().await? {
+                Ok(ReadEvent::Batch(batch)) => return Some(Ok(batch)),
+                Ok(ReadEvent::CaughtUp { .. }) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// The next batch or catch-up notice. `None` as for [`next`](Self::next). Cancel-safe.
+    pub async fn next_event(&mut self) -> Option<Result<ReadEvent, SlsError>> {
         self.batches.recv().await
     }
 }
@@ -135,7 +164,7 @@ async fn run(
     shared: Arc<Shared>,
     shard: u32,
     mut cursor: Cursor,
-    tx: mpsc::Sender<Result<PulledBatch, SlsError>>,
+    tx: mpsc::Sender<Result<ReadEvent, SlsError>>,
     revoked: CancellationToken,
 ) {
     let cfg = &shared.config;
@@ -145,6 +174,8 @@ async fn run(
     // LogGroups to ask for: adapted after each pull so one pull carries about
     // `target_pull_bytes` (bounded memory per shard however large the groups are).
     let mut count = cfg.fetch_count;
+    // A `CaughtUp` was sent since the last batch (idle pulls then yield nothing).
+    let mut reported_caught_up = false;
     loop {
         let permit = tokio::select! {
             biased;
@@ -154,7 +185,7 @@ async fn run(
                 Err(_) => return,
             },
         };
-        let batch = loop {
+        let event = loop {
             let pull = PullRequest {
                 cursor,
                 count,
@@ -177,7 +208,10 @@ async fn run(
                         });
                     if drained {
                         tracing::info!(shard, %cursor, "read-only shard drained");
-                        break PulledBatch::from_response(shard, resp, true);
+                        break ReadEvent::Batch(PulledBatch::from_response(shard, resp, true));
+                    }
+                    if !reported_caught_up {
+                        break ReadEvent::CaughtUp { cursor };
                     }
                     if !pause(&revoked, cfg.idle_wait).await {
                         return;
@@ -187,7 +221,7 @@ async fn run(
                     backoff.reset();
                     count = next_count(cfg.fetch_count, cfg.target_pull_bytes, &resp);
                     let end = resp.end_of_cursor;
-                    break PulledBatch::from_response(shard, resp, end);
+                    break ReadEvent::Batch(PulledBatch::from_response(shard, resp, end));
                 }
                 Err(e) if e.is_invalid_cursor() => {
                     tracing::warn!(
@@ -204,7 +238,10 @@ async fn run(
                         r = client.get_cursor(&cfg.logstore, shard, cfg.start) => r,
                     };
                     match reset {
-                        Ok(start) if start != cursor => cursor = start,
+                        Ok(start) if start != cursor => {
+                            cursor = start;
+                            reported_caught_up = false;
+                        }
                         // The start position itself is invalid, or GetCursor failed: back off.
                         Ok(_) | Err(_) => {
                             let delay = backoff.next_delay();
@@ -234,10 +271,22 @@ async fn run(
                 }
             }
         };
+        let batch = match event {
+            ReadEvent::Batch(batch) => batch,
+            caught_up @ ReadEvent::CaughtUp { .. } => {
+                reported_caught_up = true;
+                permit.send(Ok(caught_up));
+                if !pause(&revoked, cfg.idle_wait).await {
+                    return;
+                }
+                continue;
+            }
+        };
         let end = batch.end_of_shard;
         let small = batch.groups.len() < SMALL_PULL_GROUPS && batch.raw_size < SMALL_PULL_BYTES;
         cursor = batch.next_cursor;
-        permit.send(Ok(batch));
+        reported_caught_up = false;
+        permit.send(Ok(ReadEvent::Batch(batch)));
         if end {
             return;
         }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use shipper_sls::{
-    Client, Consumer, ConsumerConfig, Cursor, CursorPosition, RevokeReason, ShardLease,
-    ShutdownReport,
+    Client, Consumer, ConsumerConfig, Cursor, CursorPosition, ReadEvent, RevokeReason, ShardLease,
+    ShardReader, ShutdownReport,
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -411,6 +411,80 @@ async fn invalid_cursor_restarts_from_the_configured_start() {
     }
     ids.sort();
     assert_eq!(ids, written, "re-read from begin");
+    drop(reader);
+    drop(lease);
+    assert!(consumer.shutdown().await.unreleased.is_empty());
+}
+
+/// The reader's next event, within the deadline.
+async fn next(reader: &mut ShardReader) -> ReadEvent {
+    tokio::time::timeout(crate::harness::deadline(), reader.next_event())
+        .await
+        .expect("an event before the deadline")
+        .expect("reader open")
+        .expect("no read error")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reader_reports_each_catch_up_once() {
+    let emu = emulator().await;
+    let c = client(&emu);
+    setup(&c, "logs", 1).await;
+    let mut consumer = Consumer::join(c.clone(), config("logs", "cg", "c1"))
+        .await
+        .unwrap();
+    let lease = consumer.next_lease().await.unwrap();
+    let start = lease.start_cursor();
+    let mut reader = lease.reader();
+    // An empty shard is caught up at once, at the start cursor.
+    match next(&mut reader).await {
+        ReadEvent::CaughtUp { cursor } => assert_eq!(cursor, start),
+        other => panic!("expected CaughtUp at the start, got {other:?}"),
+    }
+    // Idle pulls (every 100 ms here) say nothing more.
+    let quiet = tokio::time::timeout(Duration::from_millis(600), reader.next_event()).await;
+    assert!(quiet.is_err(), "idle pulls yielded {quiet:?}");
+
+    // Data: batches, each catch-up reported once, at the position the batches reached.
+    let mut written = fill(&c, "logs", "a", 3, 4).await;
+    written.sort();
+    let end = Cursor(start.0 + 3);
+    let (mut ids, mut at, mut last_was_caught_up) = (Vec::new(), start, true);
+    loop {
+        match next(&mut reader).await {
+            ReadEvent::Batch(batch) => {
+                assert_eq!(batch.cursor, at, "batches follow each other");
+                at = batch.next_cursor;
+                last_was_caught_up = false;
+                for g in &batch.groups {
+                    ids.extend(crate::harness::ids(&g.decode().unwrap()));
+                }
+            }
+            ReadEvent::CaughtUp { cursor } => {
+                assert!(!last_was_caught_up, "two CaughtUp without data between");
+                assert_eq!(cursor, at, "caught up where the last batch ended");
+                last_was_caught_up = true;
+                if cursor == end {
+                    break;
+                }
+            }
+        }
+    }
+    ids.sort();
+    assert_eq!(ids, written);
+
+    // `next` only yields batches: the catch-up after this one is skipped.
+    let more = fill(&c, "logs", "b", 1, 2).await;
+    let batch = tokio::time::timeout(crate::harness::deadline(), reader.next())
+        .await
+        .expect("a batch before the deadline")
+        .expect("reader open")
+        .expect("no read error");
+    assert_eq!(batch.cursor, end);
+    assert_eq!(
+        crate::harness::ids(&batch.groups[0].decode().unwrap()),
+        more
+    );
     drop(reader);
     drop(lease);
     assert!(consumer.shutdown().await.unreleased.is_empty());
