@@ -11,6 +11,7 @@
 //! - `settings`: flags + TOML file + environment → validated settings.
 //! - `pipeline`: one shard: pulled groups → plugin → sink → acknowledgements.
 //! - `checkpoint`: per-shard committer of delivered positions.
+//! - `lag`: per-shard lag gauges (LogGroups and seconds behind) and their sampler.
 //! - `dead_letter`: the dead-letter JSON-lines file.
 //! - `generation`: the plugin generation in use (swapped atomically).
 //! - `convert`: plugin output types → sink payload types.
@@ -23,6 +24,7 @@ mod convert;
 mod dead_letter;
 mod emulator_cmd;
 mod generation;
+mod lag;
 mod metrics;
 mod metrics_server;
 mod pipeline;

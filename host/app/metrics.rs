@@ -60,8 +60,9 @@ pub struct Totals {
     pub dead_lettered: AtomicU64,
     /// Shards currently held.
     pub shards: AtomicU64,
-    /// Sum over held shards of LogGroups behind the end (last measurement).
-    pub lag_groups: AtomicU64,
+    /// Sum over held shards (every logstore) of LogGroups behind the end (last measurement);
+    /// shared with each logstore's [`ShardLag`](crate::lag::ShardLag).
+    pub lag_groups: Arc<AtomicU64>,
 }
 
 impl Totals {

@@ -35,7 +35,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use shipper_runtime::{BatchInfo, PluginError, PluginInstance, RecordError, Timestamp, TrapKind};
 use shipper_sinks::{Delivery, EventBatch, Sink};
-use shipper_sls::consumer::{PulledBatch, RevokeReason, ShardLease};
+use shipper_sls::consumer::{PulledBatch, ReadEvent, RevokeReason, ShardLease};
 use shipper_sls::cursor::Cursor;
 use shipper_sls::proto::LogGroupView;
 use tokio::time::Instant;
@@ -44,6 +44,7 @@ use crate::checkpoint::{CommitEnd, Committer};
 use crate::convert;
 use crate::dead_letter::{self, DeadLetter, Stage};
 use crate::generation::{FailurePolicy, Generation, PluginSlot};
+use crate::lag::ShardLag;
 use crate::metrics::{DeadLetterLabels, Metrics, PluginFailureLabels, ShardLabels, Totals};
 
 /// Logs per plugin call at most: bounds guest memory per call and the deadline granularity
@@ -117,8 +118,8 @@ pub struct ShardContext {
     pub metrics: Arc<Metrics>,
     /// Tunables.
     pub options: PipelineOptions,
-    /// Each held shard's read position (for the lag gauge).
-    pub positions: Positions,
+    /// Lag gauges of this logstore's held shards.
+    pub lag: Arc<ShardLag>,
     /// What to do when the plugin is in a crash loop and cannot be rolled back.
     pub failure_policy: FailurePolicy,
     /// Which payload the built-in passthrough format produces (the sink's kind).
@@ -133,9 +134,6 @@ pub enum PassthroughKind {
     /// Syslog message whose MSG is the flattened log as JSON.
     Syslog,
 }
-
-/// Read position per held shard, shared with the lag sampler.
-pub type Positions = Arc<std::sync::Mutex<std::collections::BTreeMap<u32, Cursor>>>;
 
 impl ShardContext {
     fn logstore_label(&self) -> String {
@@ -246,6 +244,7 @@ pub async fn run_shard(
     );
     ctx.metrics.shards_held.inc();
     Totals::add(&ctx.metrics.totals.shards, 1);
+    ctx.lag.acquired(shard, lease.start_cursor());
     let committer = Committer::spawn(
         checkpointer,
         shard,
@@ -287,9 +286,7 @@ pub async fn run_shard(
             CommitEnd::Incomplete => "last checkpoint not committed (will be re-delivered)",
         },
     };
-    ctx.positions.lock().expect("positions lock").remove(&shard);
-    ctx.metrics.lag_groups.remove(&labels);
-    ctx.metrics.lag_seconds.remove(&labels);
+    ctx.lag.released(&labels);
     ctx.metrics.shards_held.dec();
     ctx.metrics
         .totals
@@ -354,7 +351,7 @@ impl ShardWorker {
                 () = sleep_until(linger_at), if linger_at.is_some() => {
                     self.dispatch();
                 }
-                next = reader.next(), if !reader_done && self.inflight.len() < self.ctx.options.max_in_flight => {
+                next = reader.next_event(), if !reader_done && self.inflight.len() < self.ctx.options.max_in_flight => {
                     match next {
                         None => reader_done = true,
                         Some(Err(e)) => {
@@ -365,7 +362,12 @@ impl ShardWorker {
                             reader_done = true;
                             self.read_failed = true;
                         }
-                        Some(Ok(batch)) => {
+                        Some(Ok(ReadEvent::CaughtUp { cursor })) => {
+                            // Nothing behind: the lag gauges say 0 rather than the age of the
+                            // last batch, however long the shard stays idle.
+                            self.ctx.lag.caught_up(&self.labels, cursor);
+                        }
+                        Some(Ok(ReadEvent::Batch(batch))) => {
                             let end = batch.end_of_shard;
                             self.process_batch(lease, batch).await;
                             if end {
@@ -576,22 +578,9 @@ impl ShardWorker {
             .inc_by(batch.raw_size as u64);
         Totals::add(&m.totals.logs_in, batch.log_count as u64);
         Totals::add(&m.totals.raw_bytes_in, batch.raw_size as u64);
-        if let Some(t) = batch.cursor_time {
-            let lag = (jiff::Timestamp::now().as_second() - t).max(0);
-            m.lag_seconds
-                .get_or_create(&self.labels)
-                .set(if batch.next_cursor == batch.cursor {
-                    0
-                } else {
-                    lag
-                });
-        }
-
         self.ctx
-            .positions
-            .lock()
-            .expect("positions lock")
-            .insert(self.shard, batch.next_cursor);
+            .lag
+            .pulled(&self.labels, &batch, jiff::Timestamp::now().as_second());
 
         // Hot swap happens here, between batches (issue 7): one batch, one generation.
         let current = self.ctx.plugins.current();

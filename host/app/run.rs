@@ -222,15 +222,15 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
             dead_letter: dead_letter.clone(),
             metrics: metrics.clone(),
             options: PipelineOptions::default(),
-            positions: Default::default(),
+            lag: crate::lag::ShardLag::new(&target.project, &target.logstore, &metrics),
             failure_policy: settings.plugin.failure_policy,
             passthrough,
         });
-        background.spawn(sample_lag(
-            consumer.client().clone(),
-            ctx.clone(),
-            shutdown.clone(),
-        ));
+        background.spawn(
+            ctx.lag
+                .clone()
+                .sample(consumer.client().clone(), shutdown.clone()),
+        );
         consumers.spawn(consume(ctx, consumer, shutdown.clone()));
     }
 
@@ -317,50 +317,6 @@ async fn consume(ctx: Arc<ShardContext>, mut consumer: Consumer, shutdown: Cance
     let (report, ()) = tokio::join!(consumer.shutdown(), drain);
     if !report.unreleased.is_empty() {
         tracing::warn!(shards = ?report.unreleased, "shards not released in time; they resume from their last checkpoint");
-    }
-}
-
-/// How often held shards' lag (LogGroups behind the end) is measured with GetCursor(end).
-const LAG_SAMPLE_INTERVAL: Duration = Duration::from_secs(15);
-
-/// Measures, for every held shard, how many LogGroups lie between the read position and the
-/// end (cursors number LogGroups consecutively, sls-protocol.md §6).
-async fn sample_lag(client: Client, ctx: Arc<ShardContext>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(LAG_SAMPLE_INTERVAL);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let positions: Vec<(u32, shipper_sls::cursor::Cursor)> = ctx
-            .positions
-            .lock()
-            .expect("positions lock")
-            .iter()
-            .map(|(s, c)| (*s, *c))
-            .collect();
-        let mut total = 0u64;
-        for (shard, pos) in positions {
-            match client
-                .get_cursor(&ctx.logstore, shard, CursorPosition::End)
-                .await
-            {
-                Ok(end) => {
-                    let lag = (end.0 - pos.0).max(0);
-                    total += lag as u64;
-                    let labels = crate::metrics::ShardLabels {
-                        logstore: format!("{}/{}", ctx.project, ctx.logstore),
-                        shard,
-                    };
-                    ctx.metrics.lag_groups.get_or_create(&labels).set(lag);
-                }
-                Err(e) => tracing::debug!(shard, error = %e, "lag sample failed"),
-            }
-        }
-        ctx.metrics
-            .totals
-            .lag_groups
-            .store(total, Ordering::Relaxed);
     }
 }
 
