@@ -1,12 +1,16 @@
 //! `shipper run`'s Prometheus endpoint (issue 6 §5: `[metrics] listen`) reports what really
 //! happened. Two scenarios against the emulator and the HEC receiver:
 //!
-//! - a clean run over two shards: `/health` answers 200 `{"status":"ok","shards":2}`;
-//!   `/metrics` has, per shard, exactly the logs loaded into it (`shipper_logs_in`) and the
-//!   events the receiver stored (`shipper_events_out`), raw bytes, plugin time, checkpoints
-//!   and the lag gauges (LogGroups behind the end: 0 once caught up); the sink's request,
-//!   byte and event counters equal what the receiver saw; the batch latency histogram is
-//!   filled;
+//! - a clean run over two shards of day-old data: `/health` answers 200
+//!   `{"status":"ok","shards":2}`; `/metrics` has, per shard, exactly the logs loaded into it
+//!   (`shipper_logs_in`) and the events the receiver stored (`shipper_events_out`), raw
+//!   bytes, plugin time, checkpoints and the lag gauges: LogGroups behind the end appear
+//!   within moments of a shard being held, and once caught up both that and the data age
+//!   read 0 (not the day-old age of the last batch); the sink's request, byte and event
+//!   counters equal what the receiver saw; the batch latency histogram is filled;
+//! - a shard held behind (HEC unreachable from the start, a day-old backlog): its LogGroups
+//!   behind appear within moments of the shard being held and are above 0, and the data age
+//!   reads a day;
 //! - back-pressure: with HEC gone (connection refused) and a backlog ten times what a
 //!   shard may hold in flight, `shipper_logs_in` stops growing and stays far below the
 //!   backlog, no event is counted out and no checkpoint moves past the last delivered log;
@@ -19,7 +23,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use shipper_test_artifacts as artifacts;
-use shipper_test_support::eventually::eventually;
+use shipper_test_support::eventually::{deadline, eventually};
 use shipper_test_support::ports::reserve_port;
 
 use crate::harness::dataset::{Dataset, Tally, hec_seq};
@@ -206,13 +210,63 @@ fn logs_per_shard(ds: &Dataset) -> BTreeMap<u32, f64> {
         .collect()
 }
 
+/// How old the first scenario's data is by the server's clock (its receive time, which
+/// `shipper_shard_lag_seconds` measures).
+const DATA_AGE_SECS: u32 = 86_400;
+
+fn unix_now() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    u32::try_from(secs).expect("unix time fits u32")
+}
+
+/// Waits until every shard is held and has a `shipper_shard_lag_groups` series, and checks
+/// the series came within moments of the shards being held (a tenth of the test deadline,
+/// 3 s by default): lag is measured as soon as a shard is taken (then every few seconds),
+/// not at the next periodic tick. Returns the gauges.
+fn lag_groups_once_held(
+    shipper: &mut ShipperProcess,
+    addr: SocketAddr,
+    scenario: &str,
+) -> BTreeMap<u32, f64> {
+    let mut held_at = None;
+    let (held_at, measured_at, behind) =
+        eventually("the LogGroups-behind gauge of every held shard", || {
+            shipper.assert_running();
+            let m = scrape(addr);
+            let now = Instant::now();
+            if held_at.is_none() && m.single("shipper_shards_held") == f64::from(SHARDS) {
+                held_at = Some(now);
+            }
+            let lag = m.by_shard("shipper_shard_lag_groups");
+            match held_at {
+                Some(held) if lag.len() == SHARDS as usize => Ok((held, now, lag)),
+                _ => Err(format!(
+                    "held since {held_at:?}; lag gauges so far: {lag:?}"
+                )),
+            }
+        });
+    let appeared = measured_at - held_at;
+    assert!(
+        appeared < deadline() / 10,
+        "{scenario}: lag gauges appeared {appeared:?} after the shards were held: {behind:?}"
+    );
+    eprintln!(
+        "run_metrics ({scenario}): shipper_shard_lag_groups of every shard {appeared:?} after \
+         holding them"
+    );
+    behind
+}
+
 #[test]
 fn metrics_and_health_report_what_was_shipped() {
     const GROUP: &str = "e2e-metrics";
     const LOGS: u64 = 6_000;
     let env = SlsEnv::start("metrics-values", SHARDS);
     let mut ds = Dataset::new(SHARDS, LOGS_PER_GROUP);
-    env.load(&mut ds, LOGS);
+    env.load_received_at(&mut ds, LOGS, unix_now() - DATA_AGE_SECS);
     let hec = env.hec_receiver();
     let mut shipper = ShipperProcess::start(
         env.dir(),
@@ -222,6 +276,9 @@ fn metrics_and_health_report_what_was_shipped() {
         &shipper_env(),
     );
     let addr = shipper.metrics_addr();
+
+    lag_groups_once_held(&mut shipper, addr, "caught up quickly");
+
     eventually("every log to reach the receiver", || {
         shipper.assert_running();
         let n = hec.event_count() as u64;
@@ -337,23 +394,26 @@ fn metrics_and_health_report_what_was_shipped() {
     );
     assert_eq!(m.sum("shipper_plugin_breaker_open"), 0.0);
 
-    // Lag: the age of the data at the read position is set with every batch (the data was
-    // written seconds ago); LogGroups behind the end are sampled every 15 s by GetCursor,
-    // the first time right at start-up when no shard is held yet, so the per-shard series
-    // appear about 15 s in, and must say 0: everything was read.
-    let age = m.by_shard("shipper_shard_lag_seconds");
-    assert_eq!(age.keys().copied().collect::<Vec<_>>(), shards);
-    assert!(age.values().all(|s| *s < 120.0), "data age: {age:?}");
-    let behind = eventually("the LogGroups-behind gauge of every shard", || {
+    // Lag once caught up: nothing behind, and no age, although every batch read was a day
+    // old by the server's clock (a gauge left at the last batch's age would read ~86,400 s
+    // for as long as the shard stays idle). The reader reports the catch-up right after its
+    // last batch, so this holds by now; polled only to tolerate scheduling.
+    eventually("both lag gauges at 0 on every shard", || {
         shipper.assert_running();
-        let lag = scrape(addr).by_shard("shipper_shard_lag_groups");
-        if lag.len() == SHARDS as usize {
-            Ok(lag)
+        let m = scrape(addr);
+        let behind = m.by_shard("shipper_shard_lag_groups");
+        let age = m.by_shard("shipper_shard_lag_seconds");
+        let zero = |g: &BTreeMap<u32, f64>| {
+            g.keys().copied().eq(shards.iter().copied()) && g.values().all(|v| *v == 0.0)
+        };
+        if zero(&behind) && zero(&age) {
+            Ok(())
         } else {
-            Err(format!("lag gauges so far: {lag:?}"))
+            Err(format!(
+                "LogGroups behind {behind:?}, seconds behind {age:?}"
+            ))
         }
     });
-    assert!(behind.values().all(|v| *v == 0.0), "caught up: {behind:?}");
 
     shipper.signal("TERM");
     assert!(shipper.wait_exit().success());
@@ -363,6 +423,50 @@ fn metrics_and_health_report_what_was_shipped() {
         .map(|e| hec_seq(&e.envelope).expect("seq"))
         .collect::<Vec<_>>();
     Tally::new(ds.len(), seqs).assert_exactly_once(&ds, "metrics run");
+}
+
+#[test]
+fn a_shard_held_behind_reports_its_lag_at_once() {
+    const GROUP: &str = "e2e-metrics-behind";
+    const BACKLOG: u64 = 40_000;
+    let env = SlsEnv::start("metrics-behind", SHARDS);
+    let mut ds = Dataset::new(SHARDS, LOGS_PER_GROUP);
+    env.load_received_at(&mut ds, BACKLOG, unix_now() - DATA_AGE_SECS);
+    // Nothing listens there: every send fails and is retried, so each shard stops pulling
+    // after a couple of batches of FETCH_COUNT groups and stays behind.
+    let port = reserve_port();
+    let cfg = config(&env, GROUP, &format!("http://127.0.0.1:{}", port.port()))
+        .set("source.fetch_count", i64::from(FETCH_COUNT));
+    let mut shipper = ShipperProcess::start(env.dir(), "shipper", &cfg, &[], &shipper_env());
+    let addr = shipper.metrics_addr();
+
+    let behind = lag_groups_once_held(&mut shipper, addr, "held behind");
+    let groups = ds.groups_per_shard();
+    for (shard, lag) in &behind {
+        let total = f64::from(groups[*shard as usize]);
+        assert!(
+            0.0 < *lag && *lag <= total,
+            "shard {shard}: {lag} LogGroups behind of {total}: {behind:?}"
+        );
+    }
+    // The read position is a day into the past by the server's clock, and the age says so.
+    let age = eventually("the data age of every shard", || {
+        shipper.assert_running();
+        let age = scrape(addr).by_shard("shipper_shard_lag_seconds");
+        if age.len() == SHARDS as usize {
+            Ok(age)
+        } else {
+            Err(format!("age gauges so far: {age:?}"))
+        }
+    });
+    let day = f64::from(DATA_AGE_SECS);
+    assert!(
+        age.values().all(|s| (day..day + 600.0).contains(s)),
+        "a day behind: {age:?}"
+    );
+    // Shutting down would wait for the dead sink; nothing here depends on a clean stop.
+    shipper.kill();
+    drop(port);
 }
 
 #[test]

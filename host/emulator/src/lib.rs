@@ -276,12 +276,39 @@ impl EmulatorHandle {
         shard: u32,
         group: bytes::Bytes,
     ) -> Result<(), EmulatorError> {
+        self.append_at(project, logstore, shard, group, now_secs())
+    }
+
+    /// Appends one LogGroup to `shard` directly (no HTTP) as if the server had received it
+    /// at `received_at` (unix s), for data that must look old (`x-log-cursor-time`, GetCursor
+    /// by time). Receive times never go backwards within a shard: an earlier time than the
+    /// shard's last group is raised to it, so append old data first.
+    pub fn append_group_received_at(
+        &self,
+        project: &str,
+        logstore: &str,
+        shard: u32,
+        group: &shipper_sls::proto::LogGroup,
+        received_at: u32,
+    ) -> Result<(), EmulatorError> {
+        let bytes = bytes::Bytes::from(prost::Message::encode_to_vec(group));
+        self.append_at(project, logstore, shard, bytes, received_at)
+    }
+
+    fn append_at(
+        &self,
+        project: &str,
+        logstore: &str,
+        shard: u32,
+        group: bytes::Bytes,
+        time: u32,
+    ) -> Result<(), EmulatorError> {
         let ls = self.logstore(project, logstore)?;
         let s = ls.shard_by_id(shard).ok_or_else(|| EmulatorError::Setup {
             what: format!("shard {shard} of {project}/{logstore}"),
             source: ApiError::shard_not_exist(&shard.to_string()),
         })?;
-        s.append(vec![group], now_secs())
+        s.append(vec![group], time)
             .map_err(|source| EmulatorError::Setup {
                 what: "append".into(),
                 source,

@@ -145,6 +145,20 @@ impl SlsEnv {
         self.loader().load(ds, logs);
     }
 
+    /// Loads the next `logs` logs of `ds` straight into the emulator's shards (no PutLogs),
+    /// as if SLS had received them at `received_at` (unix s): data that is old by the
+    /// server's clock, which is what the lag gauges measure. Load it before fresher data
+    /// (receive times never go backwards within a shard).
+    pub fn load_received_at(&self, ds: &mut Dataset, logs: u64, received_at: u32) {
+        assert_eq!(logs % ds.logs_per_group, 0, "whole groups only");
+        let emulator = self.emulator.as_ref().expect("emulator running");
+        for (shard, group) in ds.next_groups(logs / ds.logs_per_group) {
+            emulator
+                .append_group_received_at(PROJECT, LOGSTORE, shard, &group, received_at)
+                .unwrap_or_else(|e| panic!("append to shard {shard}: {e}"));
+        }
+    }
+
     /// Each shard's end position (LogGroups written).
     pub fn end_positions(&self) -> Vec<u32> {
         self.rt.block_on(async {
