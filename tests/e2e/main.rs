@@ -48,3 +48,6 @@ mod run_metrics;
 
 /// No config file: the seed scripts' environment variables alone.
 mod run_env_only;
+
+/// A plugin that hangs on some logs: bisection on timeouts dead-letters them, the rest ship once.
+mod run_slow_plugin;
