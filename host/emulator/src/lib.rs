@@ -23,12 +23,14 @@
 //! - `pull`: the PullLogs body builder (concatenation + lz4) and the reply cache;
 //! - [`spl`]: the SPL subset of PullLogs `query`;
 //! - `persist`: `--data-dir` files;
-//! - [`generate`]: deterministic sample logs (audit JSON, nginx).
+//! - [`generate`]: deterministic sample logs (audit JSON, nginx);
+//! - [`faults`]: fault injection for tests ([`EmulatorHandle::faults`]).
 #![deny(missing_docs)]
 
 mod auth;
 pub mod config;
 pub mod error;
+pub mod faults;
 pub mod generate;
 mod groups;
 mod persist;
@@ -50,6 +52,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{EmulatorConfig, GenerateConfig, LogstoreSpec};
 pub use error::{ApiError, EmulatorError};
+pub use faults::{Api, Fault, FaultRule, Faults, Injected};
 pub use generate::{Generator, SampleKind};
 
 use server::State;
@@ -192,6 +195,12 @@ impl EmulatorHandle {
     /// `127.0.0.1:PORT`, the endpoint to give an SLS client.
     pub fn endpoint(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// Fault injection: make chosen requests fail (500, 503, quota, dropped connection,
+    /// corrupt PullLogs bodies). See [`faults`].
+    pub fn faults(&self) -> &Faults {
+        &self.state.faults
     }
 
     fn logstore(&self, project: &str, logstore: &str) -> Result<Arc<Logstore>, EmulatorError> {

@@ -3,7 +3,6 @@
 //! header names, status exactly 200 on success), graceful shutdown, and the `--generate`
 //! task. [`State`] is what every request shares.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +24,7 @@ use tokio::sync::watch;
 
 use crate::config::{DEFAULT_GENERATE_SHARDS, EmulatorConfig, GenerateConfig, LogstoreSpec};
 use crate::error::{ApiError, EmulatorError};
+use crate::faults::{Before, ConnectionDropped, Faults};
 use crate::generate::Generator;
 use crate::persist::Persist;
 use crate::pull::PullCache;
@@ -42,6 +42,8 @@ pub(crate) struct State {
     pub max_pull_bytes: usize,
     pub max_body_bytes: usize,
     pub pull_cache: PullCache,
+    /// Injected faults (tests); inert until a rule is added.
+    pub faults: Faults,
     requests: AtomicU64,
     /// Makes request ids differ between runs.
     salt: u64,
@@ -62,6 +64,7 @@ impl State {
             max_pull_bytes: config.max_pull_bytes,
             max_body_bytes: config.max_body_bytes,
             pull_cache: PullCache::new(config.pull_cache_bytes),
+            faults: Faults::default(),
             requests: AtomicU64::new(0),
             salt: u64::from(now_secs()) ^ u64::from(std::process::id()) << 32,
         });
@@ -174,11 +177,13 @@ pub(crate) async fn serve(
     Ok(())
 }
 
+/// Answers one request. The only error is an injected [`ConnectionDropped`]: hyper then
+/// closes the connection without writing a response.
 async fn handle(
     state: Arc<State>,
     peer: SocketAddr,
     req: hyper::Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, ConnectionDropped> {
     let request_id = state.request_id();
     let (parts, body) = req.into_parts();
     let result = match Limited::new(body, state.max_body_bytes).collect().await {
@@ -190,10 +195,10 @@ async fn handle(
             }))
             .unwrap_or_else(|_| {
                 tracing::error!(request_id, "request handler panicked; answered 500");
-                Err(ApiError::internal(
+                Ok(Err(ApiError::internal(
                     "the emulator failed on this request (a bug); see its log",
-                ))
-            })
+                )))
+            })?
         }
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
             400,
@@ -214,12 +219,14 @@ async fn handle(
     Ok(respond(result, &request_id))
 }
 
+/// Authenticates and dispatches one request. The outer `Err` drops the connection (an
+/// injected fault); the inner result is the answer.
 fn process(
     state: &State,
     parts: http::request::Parts,
     body: Bytes,
     peer: SocketAddr,
-) -> Result<Reply, ApiError> {
+) -> Result<Result<Reply, ApiError>, ConnectionDropped> {
     // Proxy clients send absolute-form targets (`GET http://proj.host:80/path?q`); the URI
     // accessors return the origin-form pieces either way, and the Host header names the
     // project (§1.1).
@@ -238,8 +245,16 @@ fn process(
         body,
         peer: peer.ip(),
     };
-    auth::verify(&req, &state.credentials)?;
-    routes::dispatch(state, &req)
+    if let Err(e) = auth::verify(&req, &state.credentials) {
+        return Ok(Err(e));
+    }
+    match state.faults.before(&req) {
+        Before::Proceed(target) => {
+            Ok(routes::dispatch(state, &req).map(|reply| state.faults.after(target, reply)))
+        }
+        Before::Fail(e) => Ok(Err(e)),
+        Before::Drop => Err(ConnectionDropped),
+    }
 }
 
 fn respond(result: Result<Reply, ApiError>, request_id: &str) -> Response<Full<Bytes>> {

@@ -90,6 +90,20 @@ impl Client {
         extra: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Resp {
+        self.try_send(method, path, query, extra, body)
+            .await
+            .expect("an HTTP response")
+    }
+
+    /// [`send`](Self::send), but a connection that ends without a response is an `Err`.
+    pub async fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        extra: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Resp, hyper::Error> {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let host = match &self.project {
             Some(p) => format!("{p}.127.0.0.1"),
@@ -165,19 +179,19 @@ impl Client {
             .await
             .unwrap();
         tokio::spawn(conn);
-        let resp = sender.send_request(req).await.unwrap();
+        let resp = sender.send_request(req).await?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = resp.into_body().collect().await?.to_bytes();
         assert!(
             headers.contains_key("x-log-requestid"),
             "every response has a request id"
         );
-        Resp {
+        Ok(Resp {
             status,
             headers,
             body,
-        }
+        })
     }
 
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Resp {

@@ -4,6 +4,7 @@
 //! including the error paths an SDK never takes.
 
 mod client;
+mod faults;
 mod groups;
 mod logs;
 mod misc;
