@@ -744,7 +744,7 @@ impl ShardWorker {
         range: Range<usize>,
     ) -> Option<Vec<(usize, LogOutcome)>> {
         loop {
-            match self.try_range(info, view, range.clone()).await {
+            match self.try_range(info, view, range.clone(), true).await {
                 Ok(outcomes) => {
                     self.plugin_failures = 0;
                     return Some(outcomes);
@@ -779,12 +779,16 @@ impl ShardWorker {
         }
     }
 
-    /// One attempt over `range`, with bisection on traps.
+    /// One attempt over `range`, with bisection on traps. `top` is false for the bisection's
+    /// own calls: the crash-loop breaker counts a failed batch once and each isolated poison
+    /// log once, not every step of isolating it (a hanging log costs ~log2(batch) timed-out
+    /// calls, which would otherwise trip the breaker after two or three bad logs).
     fn try_range<'a>(
         &'a mut self,
         info: &'a BatchInfo,
         view: &'a LogGroupView,
         range: Range<usize>,
+        top: bool,
     ) -> BoxFuture<'a, Result<Vec<(usize, LogOutcome)>, PluginError>> {
         async move {
             let bytes: Bytes = view
@@ -831,7 +835,7 @@ impl ShardWorker {
                         .get_or_create(&PluginFailureLabels { kind: kind.to_owned() })
                         .inc();
                     let generation = self.generation.clone();
-                    if generation.breaker.record() {
+                    if (top || range.len() == 1) && generation.breaker.record() {
                         return self.crash_loop(info, view, range, e).await;
                     }
                     if range.len() == 1 {
@@ -844,8 +848,8 @@ impl ShardWorker {
                     tracing::warn!(shard = self.shard, plugin = %self.generation.label(), logs = range.len(), error = %e,
                         "plugin trapped; bisecting the batch to isolate the failing log");
                     let mid = range.start + range.len() / 2;
-                    let mut left = self.try_range(info, view, range.start..mid).await?;
-                    let right = self.try_range(info, view, mid..range.end).await?;
+                    let mut left = self.try_range(info, view, range.start..mid, false).await?;
+                    let right = self.try_range(info, view, mid..range.end, false).await?;
                     left.extend(right);
                     Ok(left)
                 }
@@ -887,7 +891,7 @@ impl ShardWorker {
         let current = self.ctx.plugins.current();
         if !Arc::ptr_eq(&current, &failing) {
             self.generation = current;
-            return self.try_range(info, view, range).await;
+            return self.try_range(info, view, range, true).await;
         }
         match self.ctx.failure_policy {
             FailurePolicy::Pause => {
