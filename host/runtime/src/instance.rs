@@ -296,6 +296,7 @@ pub fn emit_size(emit: &Emit) -> usize {
 
 fn describe_scope(budget: Duration, log_count: Option<usize>) -> String {
     match log_count {
+        Some(1) => format!("its {} ms budget for 1 log", budget.as_millis()),
         Some(n) => format!("its {} ms budget for {n} logs", budget.as_millis()),
         None => format!(
             "its {} ms budget for instantiation and init",
@@ -307,10 +308,11 @@ fn describe_scope(budget: Duration, log_count: Option<usize>) -> String {
 fn timeout_advice(log_count: Option<usize>) -> &'static str {
     match log_count {
         Some(_) => {
-            "If the plugin is merely slow, raise limits.call_budget_per_log; if it hangs on \
-             some input, that log is poison and will be isolated"
+            "If the plugin is merely slow, raise its time budget (`[plugin] timeout` for \
+             shipper run; `PluginLimits::call_budget_*`); if it hangs on some input, that log \
+             is poison and will be isolated"
         }
-        None => "Check that init does not loop, or raise limits.init_budget",
+        None => "Check that init does not loop, or raise `PluginLimits::init_budget`",
     }
 }
 

@@ -153,8 +153,9 @@ async fn spin_loop() {
     assert_eq!(
         message,
         "plugin `spin-loop@0.0.1` ran past its 52 ms budget for 2 logs and was interrupted. If \
-         the plugin is merely slow, raise limits.call_budget_per_log; if it hangs on some input, \
-         that log is poison and will be isolated; the instance was discarded"
+         the plugin is merely slow, raise its time budget (`[plugin] timeout` for shipper run; \
+         `PluginLimits::call_budget_*`); if it hangs on some input, that log is poison and will \
+         be isolated; the instance was discarded"
     );
     assert!(instance.is_poisoned());
     let again = process(&mut instance, &sample).await.unwrap_err();
