@@ -185,6 +185,23 @@ fn parse_i64_header(headers: &HeaderMap, name: &str) -> Result<Option<i64>, SlsE
         .transpose()
 }
 
+/// Adds where an undecodable PullLogs answer came from to its error: the operator needs the
+/// shard and cursor to report the bad bytes (or to move a checkpoint past them).
+fn at_position(e: SlsError, logstore: &str, shard: u32, cursor: Cursor) -> SlsError {
+    let place = format!("logstore {logstore} shard {shard} at cursor {cursor}");
+    match e {
+        SlsError::Decode { op, what } => SlsError::Decode {
+            op,
+            what: format!("{place}: {what}"),
+        },
+        SlsError::Protocol { op, message } => SlsError::Protocol {
+            op,
+            message: format!("{place}: {message}"),
+        },
+        other => other,
+    }
+}
+
 /// Decodes a 200 PullLogs answer: required headers, decompression (capped), group split.
 pub(crate) fn parse_pull_response(
     cursor: Cursor,
@@ -287,6 +304,7 @@ impl Client {
         }
         let resp = self.send(pull_logs_request(logstore, shard, pull)).await?;
         parse_pull_response(pull.cursor, &resp.headers, &resp.body, self.max_raw_size())
+            .map_err(|e| at_position(e, logstore, shard, pull.cursor))
     }
 
     /// PutLogs: writes one LogGroup (LZ4-compressed) to the shard chosen by `route`.
