@@ -17,5 +17,9 @@ mod api;
 /// graceful hand-off, read-only shards, cursor reset, expiry and lost heartbeats.
 mod consumer;
 
+/// Server faults injected by the emulator: retried pulls, heartbeats and checkpoints; corrupt
+/// bodies that stop a reader without skipping anything.
+mod faults;
+
 /// One Python SDK `ConsumerWorker` and one Rust consumer in the same group.
 mod mixed;
