@@ -17,7 +17,8 @@
 //! - [`api`]: the API calls as `Client` methods (logs, shards, consumer groups, setup).
 //! - [`consumer`]: the consumer-group worker: [`Consumer`] joins a group and heartbeats,
 //!   hands out a [`ShardLease`] per assigned shard, whose prefetching [`ShardReader`] yields
-//!   [`PulledBatch`]es and whose checkpoints go back through the lease.
+//!   [`PulledBatch`]es and whose checkpoints go back through the lease; optional
+//!   [`ConsumerStats`] count its retries for metrics.
 #![deny(missing_docs)]
 
 pub mod api;
@@ -34,8 +35,8 @@ pub use api::logs::{CursorPosition, PullRequest, PullResponse, Route};
 pub use api::shards::{ShardInfo, ShardStatus};
 pub use client::{Client, ClientConfig};
 pub use consumer::{
-    Checkpointer, Consumer, ConsumerConfig, PulledBatch, ReadEvent, RevokeReason, ShardLease,
-    ShardReader, ShutdownReport,
+    Checkpointer, Consumer, ConsumerConfig, ConsumerStats, PulledBatch, ReadErrorKind, ReadEvent,
+    RetriedCall, RetryCause, RevokeReason, ShardLease, ShardReader, ShutdownReport,
 };
 pub use cursor::Cursor;
 pub use error::{ApiError, SlsError};

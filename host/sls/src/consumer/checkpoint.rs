@@ -16,8 +16,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::Shared;
 use super::lease::{Phase, RevokeReason};
+use super::{RetriedCall, Shared};
 use crate::cursor::Cursor;
 use crate::error::SlsError;
 
@@ -124,6 +124,7 @@ pub(crate) async fn commit(shared: &Shared, shard: u32, cursor: Cursor) -> Resul
                 shared.force_checkpoints.store(true, Ordering::Relaxed);
             }
             Err(e) if e.is_retryable() && backoff.attempt() + 1 < COMMIT_ATTEMPTS => {
+                cfg.record_retry(RetriedCall::Checkpoint, &e);
                 let delay = backoff.next_delay();
                 tracing::warn!(shard, error = %e, ?delay, "checkpoint commit failed; retrying");
                 tokio::time::sleep(delay).await;

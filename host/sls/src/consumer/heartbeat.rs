@@ -21,8 +21,8 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
 use super::lease::{Acquired, LeaseGuard, RevokeReason, ShardLease};
+use super::{RetriedCall, Shared};
 use crate::cursor::Cursor;
 use crate::error::SlsError;
 
@@ -57,6 +57,8 @@ pub(crate) async fn run(
         failing_since: None,
         gave_up: false,
     };
+    // The give-up deadline counts from here until a heartbeat succeeds; so does the age.
+    hb.record_success();
     let mut again = false;
     loop {
         if !again {
@@ -102,6 +104,12 @@ async fn sleep_until_opt(at: Option<Instant>) {
 }
 
 impl Loop {
+    fn record_success(&self) {
+        if let Some(stats) = &self.shared.config.stats {
+            stats.record_heartbeat(self.last_success);
+        }
+    }
+
     /// When held shards are given up if no heartbeat succeeds: the server has dropped us
     /// after `timeout`, and one more interval covers a heartbeat in flight at that moment.
     fn give_up_at(&self) -> Instant {
@@ -148,6 +156,7 @@ impl Loop {
         match result {
             Ok(assigned) => {
                 self.last_success = Instant::now();
+                self.record_success();
                 self.gave_up = false;
                 if let Some(since) = self.failing_since.take() {
                     tracing::info!(after = ?since.elapsed(), "heartbeat recovered");
@@ -184,12 +193,15 @@ impl Loop {
                 match super::ensure_group(&shared.client, cfg).await {
                     Ok(()) => true,
                     Err(e) => {
+                        cfg.record_retry(RetriedCall::CreateGroup, &e);
                         tracing::error!(error = %e, "re-creating the consumer group failed");
                         false
                     }
                 }
             }
             Err(e) => {
+                // Retried at the next interval, whatever the error.
+                cfg.record_retry(RetriedCall::Heartbeat, &e);
                 self.failing_since.get_or_insert_with(Instant::now);
                 let silent = self.last_success.elapsed();
                 if e.is_retryable() {
@@ -230,7 +242,8 @@ async fn prepare(
         };
         match attempt {
             Ok(found) => break found,
-            Err(e) => {
+            Err((call, e)) => {
+                shared.config.record_retry(call, &e);
                 let delay = backoff.next_delay();
                 tracing::warn!(shard, error = %e, ?delay, "cannot resolve the shard's start cursor; retrying");
                 tokio::select! {
@@ -257,13 +270,17 @@ async fn prepare(
 }
 
 /// The group's checkpoint if it has one (§7.4: an existing checkpoint always wins), else
-/// the configured start position.
-pub(crate) async fn resolve_start(shared: &Shared, shard: u32) -> Result<(Cursor, bool), SlsError> {
+/// the configured start position. An error comes with the call that failed.
+pub(crate) async fn resolve_start(
+    shared: &Shared,
+    shard: u32,
+) -> Result<(Cursor, bool), (RetriedCall, SlsError)> {
     let cfg = &shared.config;
     let checkpoints = shared
         .client
         .get_checkpoints(&cfg.logstore, &cfg.group, Some(shard))
-        .await?;
+        .await
+        .map_err(|e| (RetriedCall::GetCheckpoint, e))?;
     if let Some(cp) = checkpoints.iter().find(|c| c.shard == shard) {
         match cp.cursor() {
             Ok(Some(cursor)) => return Ok((cursor, true)),
@@ -279,6 +296,7 @@ pub(crate) async fn resolve_start(shared: &Shared, shard: u32) -> Result<(Cursor
     let cursor = shared
         .client
         .get_cursor(&cfg.logstore, shard, cfg.start)
-        .await?;
+        .await
+        .map_err(|e| (RetriedCall::GetCursor, e))?;
     Ok((cursor, false))
 }

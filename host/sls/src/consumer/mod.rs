@@ -19,12 +19,15 @@
 //! - `reader`: [`ShardReader`], [`PulledBatch`] and [`ReadEvent`].
 //! - `checkpoint`: [`Checkpointer`] and the commit rules (ownership, `forceSuccess`).
 //! - `backoff`: capped exponential backoff with jitter.
+//! - `stats`: [`ConsumerStats`], optional counters of retries and reader stops, and the
+//!   last heartbeat.
 
 mod backoff;
 mod checkpoint;
 mod heartbeat;
 mod lease;
 mod reader;
+mod stats;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -39,6 +42,7 @@ pub use self::checkpoint::Checkpointer;
 use self::lease::Membership;
 pub use self::lease::{RevokeReason, ShardLease};
 pub use self::reader::{PulledBatch, ReadEvent, ShardReader};
+pub use self::stats::{ConsumerStats, ReadErrorKind, RetriedCall, RetryCause};
 use crate::api::logs::{CursorPosition, MAX_PULL_COUNT};
 use crate::client::Client;
 use crate::codec::Compression;
@@ -107,6 +111,9 @@ pub struct ConsumerConfig {
     pub retry_max: Duration,
     /// Bound on the wait for lease holders in [`Consumer::shutdown`].
     pub release_grace: Duration,
+    /// Where to count retries, reader stops and heartbeats (for metrics); `None` (the
+    /// default) counts nothing.
+    pub stats: Option<Arc<ConsumerStats>>,
 }
 
 impl ConsumerConfig {
@@ -133,6 +140,7 @@ impl ConsumerConfig {
             retry_initial: DEFAULT_RETRY_INITIAL,
             retry_max: DEFAULT_RETRY_MAX,
             release_grace: DEFAULT_RELEASE_GRACE,
+            stats: None,
         }
     }
 
@@ -191,6 +199,13 @@ impl ConsumerConfig {
     fn backoff(&self) -> Backoff {
         Backoff::new(self.retry_initial, self.retry_max)
     }
+
+    /// Counts a failed `call` that is about to be repeated.
+    fn record_retry(&self, call: RetriedCall, e: &SlsError) {
+        if let Some(stats) = &self.stats {
+            stats.record_retry(call, e);
+        }
+    }
 }
 
 /// State shared by the consumer, its heartbeat task, its leases and readers.
@@ -241,6 +256,7 @@ impl Consumer {
             match ensure_group(&client, &config).await {
                 Ok(()) => break,
                 Err(e) if e.is_retryable() && backoff.attempt() < 4 => {
+                    config.record_retry(RetriedCall::CreateGroup, &e);
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %e, ?delay, "joining the consumer group failed; retrying");
                     tokio::time::sleep(delay).await;

@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::{RetriedCall, Shared};
 use crate::api::logs::{PullRequest, PullResponse};
 use crate::api::shards::ShardStatus;
 use crate::cursor::Cursor;
@@ -237,6 +237,9 @@ async fn run(
                         () = revoked.cancelled() => return,
                         r = client.get_cursor(&cfg.logstore, shard, cfg.start) => r,
                     };
+                    if let Err(e) = &reset {
+                        cfg.record_retry(RetriedCall::GetCursor, e);
+                    }
                     match reset {
                         Ok(start) if start != cursor => {
                             cursor = start;
@@ -252,6 +255,7 @@ async fn run(
                     }
                 }
                 Err(e) if e.is_retryable() => {
+                    cfg.record_retry(RetriedCall::Pull, &e);
                     let delay = backoff.next_delay();
                     tracing::warn!(
                         shard,
@@ -266,6 +270,9 @@ async fn run(
                 }
                 Err(e) => {
                     tracing::debug!(shard, error = %e, "PullLogs failed permanently");
+                    if let Some(stats) = &cfg.stats {
+                        stats.record_read_error(&e);
+                    }
                     permit.send(Err(e));
                     return;
                 }

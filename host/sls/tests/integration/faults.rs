@@ -6,14 +6,19 @@
 //! - a corrupt PullLogs body (bad lz4, truncated protobuf) is not retried: the reader yields a
 //!   decode error naming the shard, the cursor and the layer, then ends. Nothing is skipped:
 //!   re-reading from the last checkpoint (what `shipper run` does after releasing the shard)
-//!   reads the logs after the fault once it has cleared.
+//!   reads the logs after the fault once it has cleared;
+//! - `ConsumerStats` counts each of these retries under its call and cause, and each reader
+//!   stop under its kind; its heartbeat age grows while heartbeats fail.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use shipper_emulator::{Api, EmulatorHandle, Fault, FaultRule};
+use shipper_emulator::{Api, ApiError, EmulatorHandle, Fault, FaultRule};
 use shipper_sls::{
-    Client, Consumer, ConsumerConfig, Cursor, CursorPosition, PulledBatch, ReadEvent, RevokeReason,
-    ShardLease, ShardReader, SlsError,
+    Client, Consumer, ConsumerConfig, ConsumerStats, Cursor, CursorPosition, PulledBatch,
+    ReadErrorKind, ReadEvent, RetriedCall, RetryCause, RevokeReason, ShardLease, ShardReader,
+    SlsError,
 };
 use tokio::time::Instant;
 
@@ -507,4 +512,134 @@ async fn after_a_corrupt_body_the_shard_resumes_from_its_checkpoint() {
         "resumed from the checkpoint: {again:?}"
     );
     assert_eq!(r.leases.iter().filter(|l| l.1 == 0).count(), 1);
+}
+
+/// The non-zero retry counters as `(call, cause) → count`.
+fn retry_table(stats: &ConsumerStats) -> BTreeMap<(&'static str, &'static str), u64> {
+    let mut out = BTreeMap::new();
+    for call in RetriedCall::ALL {
+        for cause in RetryCause::ALL {
+            let n = stats.retries(call, cause);
+            if n > 0 {
+                out.insert((call.as_str(), cause.as_str()), n);
+            }
+        }
+    }
+    out
+}
+
+/// Every retry the worker makes is counted once under the call it repeats and the cause of
+/// the injected fault (nothing else is counted); a commit that gives up after its attempts
+/// counts only the attempts it repeated; a corrupt body counts one decode stop; and the
+/// heartbeat age climbs past the interval while heartbeats fail, then drops again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_stats_count_each_retry_by_call_and_cause() {
+    let emu = emulator().await;
+    let c = client(&emu);
+    setup(&c, "logs", 1).await;
+    let written = fill(&c, "logs", "a", 3, 2).await;
+    let stats = Arc::new(ConsumerStats::new());
+    let mut cfg = one_group_per_pull(config("logs", "cg", "c1"));
+    cfg.heartbeat_interval = Duration::from_millis(300);
+    cfg.timeout = Duration::from_secs(3);
+    cfg.stats = Some(stats.clone());
+    let interval = cfg.heartbeat_interval;
+    let faults = emu.faults();
+
+    // Joining a fresh group and resolving the start cursor.
+    faults.fail_next(Api::CreateConsumerGroup, 2, Fault::ServerBusy);
+    faults.fail_next(Api::GetCheckpoint, 1, Fault::ReadQuotaExceed);
+    faults.fail_next(Api::GetCursor, 1, Fault::DropConnection);
+    let (consumer, lease) = sole_lease(&c, cfg).await;
+    assert_eq!(faults.pending(), 0);
+    assert!(
+        stats.last_heartbeat().is_some(),
+        "heartbeating started with the join"
+    );
+
+    // Pulls: every transient kind on the first one.
+    for fault in transient() {
+        faults.fail_next(Api::PullLogs, 1, fault);
+    }
+    let mut reader = lease.reader();
+    let mut read = Vec::new();
+    let mut commits = 0;
+    while read.len() < written.len() {
+        let batch = next_batch(&mut reader).await;
+        read.extend(batch_ids(&batch));
+        match commits {
+            // One failure, then the commit lands.
+            0 => faults.fail_next(Api::UpdateCheckpoint, 1, Fault::InternalServerError),
+            // More failures than a commit's three attempts: two repeats, then the error.
+            1 => faults.fail_next(Api::UpdateCheckpoint, 3, Fault::DropConnection),
+            _ => {}
+        }
+        let committed = lease.commit(batch.next_cursor).await;
+        assert_eq!(committed.is_err(), commits == 1, "{committed:?}");
+        commits += 1;
+    }
+    assert_eq!(read, written);
+
+    // Two heartbeats fail (a 503, then a rejection that is repeated all the same): the age
+    // passes two intervals, and falls back under one once a heartbeat succeeds.
+    let fresh = stats.heartbeat_age().expect("a heartbeat");
+    assert!(fresh < interval * 2, "{fresh:?}");
+    faults.fail_next(Api::Heartbeat, 1, Fault::ServerBusy);
+    faults.fail_next(
+        Api::Heartbeat,
+        1,
+        Fault::Error(ApiError::new(400, "ParameterInvalid", "injected rejection")),
+    );
+    eventually("the heartbeat age to pass two intervals", || async {
+        stats.heartbeat_age().unwrap() > interval * 2
+    })
+    .await;
+    eventually("a heartbeat to succeed after the faults", || async {
+        faults.pending() == 0 && stats.heartbeat_age().unwrap() < interval
+    })
+    .await;
+    assert!(!lease.is_revoked(), "{:?}", lease.revoke_reason());
+
+    // A corrupt body on the next data pull stops the reader: one decode stop.
+    let end = match next_event(&mut reader).await {
+        Some(Ok(ReadEvent::CaughtUp { cursor })) => cursor,
+        other => panic!("expected a catch-up, got {other:?}"),
+    };
+    faults.fail_next(Api::PullLogs, 1, Fault::CorruptLz4);
+    fill(&c, "logs", "b", 1, 2).await;
+    match next_event(&mut reader).await {
+        Some(Err(SlsError::Decode { .. })) => {}
+        other => panic!("expected a decode error after {end}, got {other:?}"),
+    }
+
+    let want: BTreeMap<(&str, &str), u64> = [
+        (("create_group", "server"), 2),
+        (("get_checkpoint", "quota"), 1),
+        (("get_cursor", "transport"), 1),
+        (("pull", "server"), 2),
+        (("pull", "quota"), 1),
+        (("pull", "transport"), 1),
+        (("checkpoint", "server"), 1),
+        (("checkpoint", "transport"), 2),
+        (("heartbeat", "server"), 1),
+        (("heartbeat", "other"), 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(retry_table(&stats), want, "{:?}", faults.injected());
+    // Every injected fault but the commit's last attempt (returned, not repeated) and the
+    // corrupt body (a stop, not a retry) is one retry.
+    assert_eq!(
+        want.values().sum::<u64>() + 2,
+        faults.injected().len() as u64
+    );
+    let stops: Vec<u64> = ReadErrorKind::ALL
+        .iter()
+        .map(|k| stats.read_errors(*k))
+        .collect();
+    assert_eq!(stops, [1, 0, 0], "decode, protocol, api");
+
+    drop(reader);
+    drop(lease);
+    assert!(consumer.shutdown().await.unreleased.is_empty());
 }

@@ -18,7 +18,7 @@ mod api;
 mod consumer;
 
 /// Server faults injected by the emulator: retried pulls, heartbeats and checkpoints; corrupt
-/// bodies that stop a reader without skipping anything.
+/// bodies that stop a reader without skipping anything; `ConsumerStats` counting all of it.
 mod faults;
 
 /// One Python SDK `ConsumerWorker` and one Rust consumer in the same group.
