@@ -4,7 +4,8 @@
 //! Names follow `shipper_<noun>_<unit>`; prometheus-client appends `_total` to counters.
 //! Counters are bumped once per batch, never per event, so metrics cost nothing on the hot
 //! path. Sink and plugin counters live in their crates and are read at scrape time by
-//! [`ScrapeCollector`].
+//! [`ScrapeCollector`]; so are the consumer-group workers' SLS retries and heartbeat age
+//! ([`SlsCollector`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use shipper_sinks::SinkMetrics;
+use shipper_sls::{ConsumerStats, ReadErrorKind, RetriedCall, RetryCause};
 
 use crate::generation::PluginSlot;
 
@@ -107,8 +109,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Builds the registry. `sink` and `plugins` are read at scrape time.
-    pub fn new(sink: Arc<SinkMetrics>, sink_name: &str, plugins: Arc<PluginSlot>) -> Arc<Self> {
+    /// Builds the registry. `sink`, `plugins` and `sls` (`project/logstore` and the stats
+    /// of its consumer) are read at scrape time.
+    pub fn new(
+        sink: Arc<SinkMetrics>,
+        sink_name: &str,
+        plugins: Arc<PluginSlot>,
+        sls: Vec<(String, Arc<ConsumerStats>)>,
+    ) -> Arc<Self> {
         let mut registry = Registry::default();
         let m = Metrics {
             logs_in: Family::default(),
@@ -194,6 +202,7 @@ impl Metrics {
             sink_name: sink_name.to_owned(),
             plugins,
         }));
+        registry.register_collector(Box::new(SlsCollector { consumers: sls }));
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -365,5 +374,142 @@ impl Collector for ScrapeCollector {
             }
         }
         Ok(())
+    }
+}
+
+/// Reads each consumer-group worker's [`ConsumerStats`] on every scrape: retries of SLS
+/// calls, reader stops, and how long ago the server last confirmed the membership.
+#[derive(Debug)]
+struct SlsCollector {
+    /// `project/logstore` and the stats of its consumer.
+    consumers: Vec<(String, Arc<ConsumerStats>)>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SlsRetryLabels {
+    logstore: String,
+    api: String,
+    cause: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SlsReadErrorLabels {
+    logstore: String,
+    kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LogstoreLabels {
+    logstore: String,
+}
+
+impl Collector for SlsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        // Every (api, cause) and kind is written, zeros included, so a rate over the first
+        // retry is not lost to a series that did not exist yet.
+        let counter = ConstCounter::new(0u64);
+        let mut retries = encoder.encode_descriptor(
+            "shipper_sls_retries",
+            "Failed SLS calls the consumer repeated, by call (pull, heartbeat, checkpoint, \
+             get_checkpoint, get_cursor, create_group) and cause (server = 5xx, quota = \
+             throttled, transport = no answer, other)",
+            None,
+            counter.metric_type(),
+        )?;
+        for (logstore, stats) in &self.consumers {
+            for call in RetriedCall::ALL {
+                for cause in RetryCause::ALL {
+                    let labels = SlsRetryLabels {
+                        logstore: logstore.clone(),
+                        api: call.as_str().to_owned(),
+                        cause: cause.as_str().to_owned(),
+                    };
+                    ConstCounter::new(stats.retries(call, cause))
+                        .encode(retries.encode_family(&labels)?)?;
+                }
+            }
+        }
+
+        let mut read_errors = encoder.encode_descriptor(
+            "shipper_sls_read_errors",
+            "Shard reads stopped by an error that is not retried (decode = corrupt body, \
+             protocol = malformed answer, api = refused); the shard is re-read from its \
+             checkpoint",
+            None,
+            counter.metric_type(),
+        )?;
+        for (logstore, stats) in &self.consumers {
+            for kind in ReadErrorKind::ALL {
+                let labels = SlsReadErrorLabels {
+                    logstore: logstore.clone(),
+                    kind: kind.as_str().to_owned(),
+                };
+                ConstCounter::new(stats.read_errors(kind))
+                    .encode(read_errors.encode_family(&labels)?)?;
+            }
+        }
+
+        let gauge = ConstGauge::new(0.0f64);
+        let mut age = encoder.encode_descriptor(
+            "shipper_sls_heartbeat_age_seconds",
+            "Seconds since the last successful consumer-group heartbeat (since joining before \
+             the first); the shards are given up when it passes the group timeout plus the \
+             heartbeat interval",
+            None,
+            gauge.metric_type(),
+        )?;
+        for (logstore, stats) in &self.consumers {
+            if let Some(secs) = stats.heartbeat_age().map(|d| d.as_secs_f64()) {
+                let labels = LogstoreLabels {
+                    logstore: logstore.clone(),
+                };
+                ConstGauge::new(secs).encode(age.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(collector: SlsCollector) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(collector));
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        out
+    }
+
+    #[test]
+    fn sls_families_have_every_label_set_and_help() {
+        let joined = Arc::new(ConsumerStats::new());
+        let text = encode(SlsCollector {
+            consumers: vec![
+                ("p/a".to_owned(), joined),
+                ("p/b".to_owned(), Arc::new(ConsumerStats::new())),
+            ],
+        });
+        for line in [
+            "# TYPE shipper_sls_retries counter",
+            "shipper_sls_retries_total{logstore=\"p/a\",api=\"pull\",cause=\"server\"} 0",
+            "shipper_sls_retries_total{logstore=\"p/b\",api=\"create_group\",cause=\"other\"} 0",
+            "# TYPE shipper_sls_read_errors counter",
+            "shipper_sls_read_errors_total{logstore=\"p/a\",kind=\"decode\"} 0",
+            "# TYPE shipper_sls_heartbeat_age_seconds gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
+        }
+        let retries = text
+            .lines()
+            .filter(|l| l.starts_with("shipper_sls_retries_total{"))
+            .count();
+        assert_eq!(retries, 2 * RetriedCall::ALL.len() * RetryCause::ALL.len());
+        // No heartbeat yet (not joined): no age rather than a made-up one.
+        assert!(
+            !text.contains("shipper_sls_heartbeat_age_seconds{"),
+            "{text}"
+        );
     }
 }

@@ -18,7 +18,7 @@ use shipper_runtime::{EngineSettings, PluginEngine};
 use shipper_sinks::{SinkConfig, SinkErrorKind};
 use shipper_sls::api::logs::CursorPosition;
 use shipper_sls::client::{Client, ClientConfig};
-use shipper_sls::consumer::{Consumer, ConsumerConfig};
+use shipper_sls::consumer::{Consumer, ConsumerConfig, ConsumerStats};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -147,7 +147,25 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
                 settings.dead_letter_path.display()
             )
         })?;
-    let metrics = Metrics::new(sink.metrics(), SINK_NAME, plugins.clone());
+    // One set of SLS retry counters per consumer-group membership, read by /metrics.
+    let sls_stats: Vec<Arc<ConsumerStats>> = settings
+        .source
+        .logstores
+        .iter()
+        .map(|_| Arc::new(ConsumerStats::new()))
+        .collect();
+    let metrics = Metrics::new(
+        sink.metrics(),
+        SINK_NAME,
+        plugins.clone(),
+        settings
+            .source
+            .logstores
+            .iter()
+            .zip(&sls_stats)
+            .map(|(t, stats)| (format!("{}/{}", t.project, t.logstore), stats.clone()))
+            .collect(),
+    );
     let mut background = JoinSet::new();
     if let Some(addr) = &settings.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -189,14 +207,15 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
 
     // One consumer-group membership per logstore.
     let mut consumers = JoinSet::new();
-    for target in &settings.source.logstores {
+    for (target, stats) in settings.source.logstores.iter().zip(sls_stats) {
         let client = Client::new(ClientConfig::new(
             settings.source.endpoint.clone(),
             target.project.clone(),
             settings.source.credentials.clone(),
         ))
         .with_context(|| format!("cannot create an SLS client for project {}", target.project))?;
-        let config = consumer_config(&settings, &target.logstore);
+        let mut config = consumer_config(&settings, &target.logstore);
+        config.stats = Some(stats);
         let consumer = Consumer::join(client, config).await.with_context(|| {
             format!(
                 "cannot join consumer group {:?} on {}/{} at {}",
