@@ -667,6 +667,17 @@ impl Inner {
                     ),
                 ));
             }
+            // A proxy or load balancer in front of Splunk answering for a moment (its own
+            // JSON or HTML error page): not a configuration mistake, wait for it.
+            (408 | 429 | 500..=599, None) => {
+                return Err(SinkError::unavailable(
+                    name,
+                    format!(
+                        "{} answered {status} without an HEC JSON body (a proxy in front of Splunk?)",
+                        self.health_url
+                    ),
+                ));
+            }
             (_, None) => {
                 return Err(SinkError::config(
                     name,

@@ -163,7 +163,10 @@ fn describe(status: u16, answer: Option<&HecAnswer>, body: &[u8]) -> String {
             if snippet.trim().is_empty() {
                 format!("HTTP {status} with an empty body")
             } else {
-                format!("HTTP {status} with a non-JSON body ({:?})", snippet.trim())
+                format!(
+                    "HTTP {status} with a body that is not HEC's {{text, code}} answer ({:?})",
+                    snippet.trim()
+                )
             }
         }
     }
@@ -182,11 +185,22 @@ pub(crate) fn classify_transport(err: &reqwest::Error, url: &str) -> Outcome {
     // hyper-util wraps the rustls error in an io::Error whose `source()` skips it, so the
     // text is checked too (rustls' Display forms).
     let refused_by_server = chain.contains("received fatal alert");
+    // Alerts about our certificate: none sent, or one the server does not accept
+    // (`DecryptError`: its chain does not verify against the server's client CA).
+    let about_client_cert = [
+        "CertificateRequired",
+        "BadCertificate",
+        "UnknownCA",
+        "DecryptError",
+        "AccessDenied",
+    ]
+    .iter()
+    .any(|a| chain.contains(&format!("received fatal alert: {a}")));
     if tls || chain.contains("invalid peer certificate") || refused_by_server {
-        // An alert means the server refused us, mostly over our client certificate (none
-        // sent: `CertificateRequired`); otherwise we refused the server's certificate.
-        let fix = if refused_by_server {
-            "the HEC endpoint refused the TLS session; if it requires client certificates (`requireClientCert`), set `tls.cert_file` and `tls.key_file` to a certificate signed by a CA it trusts"
+        let fix = if about_client_cert {
+            "the HEC endpoint refused our client certificate; if it requires client certificates (`requireClientCert`), set `tls.cert_file` and `tls.key_file` to a certificate signed by a CA it trusts"
+        } else if refused_by_server {
+            "the HEC endpoint refused the TLS session (protocol version or cipher suites?); check that `endpoint` is an HTTPS HEC port and the server's TLS settings"
         } else {
             "set `tls.ca_file` to the CA that signed the HEC certificate (Splunk's default is SplunkCommonCA), or fix `tls.server_name`"
         };

@@ -497,29 +497,47 @@ async fn hec_healthcheck_names_the_problem() {
     rx.set_unhealthy(false);
     sink.healthcheck().await.unwrap();
 
-    // Something that is not HEC at all (a web page on every path).
-    let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = web.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        loop {
-            let (mut s, _) = web.accept().await.unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf).await;
-            let page = "<html>Splunk Web</html>";
-            let _ = s
-                .write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}", page.len()).as_bytes())
-                .await;
-        }
-    });
-    let not_hec = build(
-        json!({"type": "hec", "endpoint": format!("http://{addr}"), "token": TEST_TOKEN}),
-        &stop,
-    )
-    .await;
-    let err = not_hec.healthcheck().await.unwrap_err();
-    assert!(err.message.contains("not an HEC endpoint"), "{err}");
-    server.abort();
+    // Something that is not HEC at all (a web page on every path): a configuration mistake.
+    // A proxy's 502 with its own JSON body: Splunk is away for a moment, so wait for it.
+    for (status, content_type, page, kind, says) in [
+        (
+            "200 OK",
+            "text/html",
+            "<html>Splunk Web</html>",
+            SinkErrorKind::Config,
+            "not an HEC endpoint",
+        ),
+        (
+            "502 Bad Gateway",
+            "application/json",
+            r#"{"message":"An invalid response was received from the upstream server"}"#,
+            SinkErrorKind::Unavailable,
+            "a proxy in front of Splunk?",
+        ),
+    ] {
+        let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = web.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            loop {
+                let (mut s, _) = web.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}", page.len()).as_bytes())
+                    .await;
+            }
+        });
+        let not_hec = build(
+            json!({"type": "hec", "endpoint": format!("http://{addr}"), "token": TEST_TOKEN}),
+            &stop,
+        )
+        .await;
+        let err = not_hec.healthcheck().await.unwrap_err();
+        assert_eq!(err.kind, kind, "{status}: {err}");
+        assert!(err.message.contains(says), "{status}: {err}");
+        server.abort();
+    }
 
     let closed = build(
         json!({"type": "hec", "endpoint": "http://127.0.0.1:9", "token": TEST_TOKEN}),
@@ -618,13 +636,6 @@ async fn hec_ack_disabled_for_the_token_falls_back_to_200_means_delivered() {
     assert_eq!(seqs(&rx), all(6));
 }
 
-/// Connections the HTTP client may open beyond `concurrency`: hyper-util's pool starts a new
-/// connect when a request finds no idle connection, racing the one that is about to come
-/// back (the permit is released a moment before the pool gets the connection back), and
-/// keeps the extra one (hyperium/hyper#4134). Without keep-alive every request would open
-/// its own.
-const POOL_RACE_MARGIN: u64 = 2;
-
 /// `n` events starting at `seq = from`.
 fn events_from(from: usize, n: usize) -> Vec<Payload> {
     (from..from + n).map(event).collect()
@@ -654,11 +665,15 @@ async fn hec_keeps_connections_alive_across_many_batches() {
         .filter(|r| r.path.ends_with("/event") && r.events > 0)
         .count();
     assert!(posts >= 50, "{posts} requests");
-    let connections = rx.connections();
+    // Without keep-alive every request opens its own connection. With it, about
+    // `concurrency` are reused; not exactly, because hyper-util's pool may start a new
+    // connect when a request finds no idle connection, racing the one about to come back
+    // (hyperium/hyper#4134), so the bound is loose on purpose.
+    let connections = rx.connections() as usize;
     assert!(
-        connections <= 2 + POOL_RACE_MARGIN,
+        connections * 5 <= posts,
         "{posts} requests (plus 2 health checks) over {connections} connections: keep-alive \
-         reuses about `concurrency` of them"
+         reuses them"
     );
 }
 
@@ -693,11 +708,6 @@ async fn hec_concurrency_puts_up_to_n_requests_in_flight() {
                 "concurrency {concurrency}: {max} requests were in flight at once"
             );
         }
-        assert!(
-            rx.connections() <= concurrency as u64 + POOL_RACE_MARGIN,
-            "{} connections for concurrency {concurrency}",
-            rx.connections()
-        );
     }
 }
 
@@ -864,15 +874,13 @@ async fn tls_verify_off_logs_a_warning_for_hec_and_syslog() {
 /// come back pending: nothing lost, nothing rejected.
 #[tokio::test]
 async fn hec_unreachable_counts_connect_failures_and_keeps_the_events() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    // Reserved (free, and handed to no other test) but never listened on.
+    let port = shipper_test_support::ports::reserve_port();
     let stop = CancellationToken::new();
     let sink = build(
         json!({
             "type": "hec",
-            "endpoint": format!("http://127.0.0.1:{port}"),
+            "endpoint": format!("http://127.0.0.1:{}", port.port()),
             "token": TEST_TOKEN,
             "retry": { "initial_backoff_ms": 10, "max_backoff_ms": 50 },
         }),
