@@ -1,8 +1,9 @@
 //! Shard lag: how far behind each held shard's read position is, as two gauges:
 //! `shipper_shard_lag_groups` (LogGroups between the read position and the end, measured with
 //! GetCursor(end): cursors number LogGroups consecutively, sls-protocol.md §6) and
-//! `shipper_shard_lag_seconds` (age of the data at the read position, from PullLogs'
-//! `x-log-cursor-time`).
+//! `shipper_shard_lag_seconds` (age of the oldest data pulled and not yet caught up past, from
+//! PullLogs' `x-log-cursor-time`; recomputed at every sample, so it grows while a shard is
+//! stalled).
 //!
 //! Who updates what:
 //! - the shard pipeline: [`ShardLag::acquired`] when it takes a shard (its start position; the
@@ -44,6 +45,10 @@ struct Held {
     position: Cursor,
     /// LogGroups behind, as last set (`None`: not measured yet).
     behind: Option<i64>,
+    /// Server receive time (unix seconds) of the oldest data pulled and not caught up past:
+    /// the data age is recomputed from it at every sample, so it keeps growing while the
+    /// shard is stalled (sink down, plugin paused) instead of freezing at the last pull.
+    data_time: Option<i64>,
 }
 
 /// Lag bookkeeping of one logstore's held shards. See the module docs.
@@ -119,6 +124,7 @@ impl ShardLag {
             Held {
                 position: start,
                 behind: None,
+                data_time: None,
             },
         );
         self.wake.notify_one();
@@ -133,11 +139,9 @@ impl ShardLag {
         };
         h.position = batch.next_cursor;
         if let Some(t) = batch.cursor_time {
-            let age = if batch.next_cursor == batch.cursor {
-                0
-            } else {
-                (now - t).max(0)
-            };
+            let advanced = batch.next_cursor != batch.cursor;
+            h.data_time = advanced.then_some(t);
+            let age = if advanced { (now - t).max(0) } else { 0 };
             self.seconds.get_or_create(labels).set(age);
         }
     }
@@ -149,6 +153,7 @@ impl ShardLag {
             return;
         };
         h.position = cursor;
+        h.data_time = None;
         self.set_behind(labels, h, 0);
         self.seconds.get_or_create(labels).set(0);
     }
@@ -173,15 +178,19 @@ impl ShardLag {
             .collect()
     }
 
-    /// Applies a GetCursor(end) answer against the shard's current position; ignored when the
-    /// shard was released meanwhile.
-    fn measured(&self, shard: u32, end: Cursor) {
+    /// Applies a GetCursor(end) answer against the shard's current position, and refreshes
+    /// the data age at `now` (unix seconds); ignored when the shard was released meanwhile.
+    fn measured(&self, shard: u32, end: Cursor, now: i64) {
         let mut held = self.lock();
         let Some(h) = held.get_mut(&shard) else {
             return;
         };
         let behind = (end.0 - h.position.0).max(0);
-        self.set_behind(&self.labels(shard), h, behind);
+        let labels = self.labels(shard);
+        self.set_behind(&labels, h, behind);
+        if let Some(t) = h.data_time {
+            self.seconds.get_or_create(&labels).set((now - t).max(0));
+        }
     }
 
     /// Measures held shards with GetCursor(end) until `shutdown`: all of them every
@@ -201,7 +210,7 @@ impl ShardLag {
                     end = client.get_cursor(&self.logstore, shard, CursorPosition::End) => end,
                 };
                 match end {
-                    Ok(end) => self.measured(shard, end),
+                    Ok(end) => self.measured(shard, end, jiff::Timestamp::now().as_second()),
                     Err(e) => tracing::debug!(
                         logstore = %self.label,
                         shard,
@@ -255,7 +264,7 @@ mod tests {
     fn an_acquired_shard_is_measured_first_and_then_with_the_rest() {
         let lag = lag();
         lag.acquired(0, Cursor(100));
-        lag.measured(0, Cursor(130));
+        lag.measured(0, Cursor(130), 0);
         lag.acquired(1, Cursor(5));
         assert_eq!(
             lag.to_measure(false),
@@ -265,7 +274,7 @@ mod tests {
         assert_eq!(lag.to_measure(true), [0, 1], "every shard on a tick");
         assert_eq!(gauges(&lag, 0), (Some(30), None));
         assert_eq!(gauges(&lag, 1), (None, None), "no reading before measuring");
-        lag.measured(1, Cursor(5));
+        lag.measured(1, Cursor(5), 0);
         assert_eq!(gauges(&lag, 1).0, Some(0));
         assert_eq!(lag.total.load(Ordering::Relaxed), 30);
     }
@@ -275,7 +284,7 @@ mod tests {
         let lag = lag();
         let l = lag.labels(1);
         lag.acquired(1, Cursor(0));
-        lag.measured(1, Cursor(10));
+        lag.measured(1, Cursor(10), 0);
         let now = 1_800_000_000;
         // The last batch was received a day ago.
         lag.pulled(&l, &batch(0, 10, Some(now - 86_400)), now);
@@ -284,10 +293,10 @@ mod tests {
         assert_eq!(gauges(&lag, 1), (Some(0), Some(0)));
         assert_eq!(lag.total.load(Ordering::Relaxed), 0);
         // A GetCursor answered before the catch-up is applied against the new position.
-        lag.measured(1, Cursor(10));
+        lag.measured(1, Cursor(10), 0);
         assert_eq!(gauges(&lag, 1).0, Some(0));
         // New data: the next measurement and batch report it again.
-        lag.measured(1, Cursor(12));
+        lag.measured(1, Cursor(12), 0);
         lag.pulled(&l, &batch(10, 12, Some(now - 3)), now);
         assert_eq!(gauges(&lag, 1), (Some(2), Some(3)));
     }
@@ -297,17 +306,33 @@ mod tests {
         let lag = lag();
         let l = lag.labels(2);
         lag.acquired(2, Cursor(0));
-        lag.measured(2, Cursor(7));
+        lag.measured(2, Cursor(7), 0);
         lag.acquired(3, Cursor(0));
-        lag.measured(3, Cursor(4));
+        lag.measured(3, Cursor(4), 0);
         assert_eq!(lag.total.load(Ordering::Relaxed), 11);
         lag.released(&l);
-        lag.measured(2, Cursor(9));
+        lag.measured(2, Cursor(9), 0);
         lag.caught_up(&l, Cursor(9));
         lag.pulled(&l, &batch(0, 9, Some(1)), 100);
         assert_eq!(gauges(&lag, 2), (None, None));
         assert_eq!(lag.total.load(Ordering::Relaxed), 4, "shard 3 only");
         assert!(lag.to_measure(true) == [3]);
+    }
+
+    #[test]
+    fn a_stalled_shard_keeps_ageing_between_pulls() {
+        let lag = lag();
+        let l = lag.labels(1);
+        lag.acquired(1, Cursor(0));
+        let now = 1_800_000_000;
+        lag.pulled(&l, &batch(0, 10, Some(now - 60)), now);
+        assert_eq!(gauges(&lag, 1).1, Some(60));
+        // Nothing pulled for ten minutes (the sink is down): the samples keep it current.
+        lag.measured(1, Cursor(50), now + 600);
+        assert_eq!(gauges(&lag, 1), (Some(40), Some(660)));
+        lag.caught_up(&l, Cursor(50));
+        lag.measured(1, Cursor(50), now + 700);
+        assert_eq!(gauges(&lag, 1), (Some(0), Some(0)), "caught up: not ageing");
     }
 
     #[test]
