@@ -18,8 +18,9 @@ use arc_swap::ArcSwap;
 use shipper_runtime::Plugin;
 use tokio::time::Instant;
 
-/// Traps within [`DEFAULT_BREAKER_WINDOW`] that trip the breaker. One poison log costs a
-/// trap per bisection level (≈ log2 of the batch), so 20 is a few bad logs, not one.
+/// Traps within [`DEFAULT_BREAKER_WINDOW`] that trip the breaker. The pipeline counts a failed
+/// batch once and each isolated poison log once (not every bisection step), so one poison log
+/// costs 2 and 20 means ten bad logs a minute, or a plugin failing on everything.
 pub const DEFAULT_BREAKER_THRESHOLD: usize = 20;
 /// Window of the breaker count.
 pub const DEFAULT_BREAKER_WINDOW: Duration = Duration::from_secs(60);

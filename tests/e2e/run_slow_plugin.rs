@@ -37,8 +37,11 @@ const GROUP: &str = "e2e-slow-plugin";
 const SHARDS: u32 = 4;
 const LOGS_PER_GROUP: u64 = 50;
 const LOGS: u64 = 4_000;
-/// `plugin.timeout`: the fixed part of a call's budget (the runtime adds 1 ms per log).
-const TIMEOUT_MS: u64 = 50;
+/// `plugin.timeout`: the fixed part of a call's budget (the runtime adds 1 ms per log). Long
+/// enough that a healthy call never runs out of it on a loaded 2-core CI machine (a
+/// descheduled call would dead-letter a good log); short enough to keep the test quick: each
+/// slow log costs ~7 timed-out calls, the guest spinning through every one of them.
+const TIMEOUT_MS: u64 = 250;
 /// The runtime's per-log share of the budget (`DEFAULT_CALL_BUDGET_PER_LOG`).
 const PER_LOG_MS: u64 = 1;
 /// Slow logs: (seq, where it sits). Group `g` goes to shard `g % 4`.

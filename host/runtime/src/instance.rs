@@ -312,7 +312,10 @@ fn timeout_advice(log_count: Option<usize>) -> &'static str {
              shipper run; `PluginLimits::call_budget_*`); if it hangs on some input, that log \
              is poison and will be isolated"
         }
-        None => "Check that init does not loop, or raise `PluginLimits::init_budget`",
+        None => {
+            "Check that init does not loop or wait (its budget is fixed in shipper run; \
+             `PluginLimits::init_budget` for embedders)"
+        }
     }
 }
 
