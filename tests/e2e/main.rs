@@ -51,3 +51,6 @@ mod run_env_only;
 
 /// A plugin that hangs on some logs: bisection on timeouts dead-letters them, the rest ship once.
 mod run_slow_plugin;
+
+/// SLS PullLogs 503s/quota errors and failed heartbeats: each log once, retries counted in `/metrics`.
+mod run_sls_faults;

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use shipper_emulator::{Emulator, EmulatorConfig, EmulatorHandle, LogstoreSpec};
+use shipper_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Faults, LogstoreSpec};
 use shipper_sls::api::logs::{CursorPosition, Route};
 use shipper_sls::client::{Client, ClientConfig};
 use shipper_sls::proto::LogGroup;
@@ -108,6 +108,11 @@ impl SlsEnv {
     /// The endpoint to give shipper (`127.0.0.1:PORT`).
     pub fn endpoint(&self) -> String {
         self.emulator.as_ref().expect("emulator running").endpoint()
+    }
+
+    /// The emulator's fault injection: make chosen SLS calls from shipper fail.
+    pub fn faults(&self) -> &Faults {
+        self.emulator.as_ref().expect("emulator running").faults()
     }
 
     /// Number of shards.
