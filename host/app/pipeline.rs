@@ -754,12 +754,20 @@ impl ShardWorker {
                     let wait = PLUGIN_RETRY_WAIT
                         .saturating_mul(1 << self.plugin_failures.min(8))
                         .min(MAX_PLUGIN_RETRY_WAIT);
+                    // A trap here means the crash-loop breaker paused the shard (single-log
+                    // traps are dead-lettered by the bisection); anything else failed the
+                    // whole batch (the plugin's `err`, a broken contract, no instance).
+                    let what = if e.is_trap() {
+                        "plugin crash-looping, shard paused; retrying the batch (nothing is skipped)"
+                    } else {
+                        "plugin failed the whole batch; retrying (nothing is skipped)"
+                    };
                     tracing::error!(
                         shard = self.shard,
                         plugin = %self.generation.label(),
                         error = %e,
                         retry_in = ?wait,
-                        "plugin failed the whole batch; retrying (nothing is skipped)"
+                        "{what}"
                     );
                     tokio::select! {
                         _ = lease.revoked() => {
