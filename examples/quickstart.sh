@@ -17,8 +17,11 @@ rustup target add wasm32-wasip2
 say "Building shipper, the splunk-hec plugin and a local HEC receiver (the first build takes a few minutes)"
 cargo build --quiet --bin shipper
 cargo build --quiet -p shipper-test-support --bin hec-receiver
-cargo build --quiet --release --target wasm32-wasip2 -p shipper-plugin-splunk-hec
-plugin="$PWD/target/wasm32-wasip2/release/shipper_plugin_splunk_hec.wasm"
+# Into the test suite's wasm build directory (tests/artifacts/build.rs, same settings): after
+# `cargo test` this takes seconds instead of building the wasm dependencies a second time.
+CARGO_PROFILE_RELEASE_DEBUG=false cargo build --quiet --release --target wasm32-wasip2 \
+  --target-dir target/wasm-artifacts -p shipper-plugin-splunk-hec
+plugin="$PWD/target/wasm-artifacts/wasm32-wasip2/release/shipper_plugin_splunk_hec.wasm"
 
 work="$(mktemp -d -t shipper-quickstart.XXXXXX)"
 pids=()
