@@ -92,6 +92,8 @@ pub struct Metrics {
     pub plugin_seconds: Family<ShardLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     /// Plugin failures (traps, batch errors) by kind.
     pub plugin_failures: Family<PluginFailureLabels, Counter>,
+    /// Logs shipped in the built-in JSON format by the `passthrough` policy, per shard.
+    pub passthrough_logs: Family<ShardLabels, Counter>,
     /// Time from pulling a batch to the sink acknowledging its last event, seconds.
     pub batch_latency: Histogram,
     /// LogGroups between the shard's read position and its end.
@@ -126,6 +128,7 @@ impl Metrics {
             dead_lettered: Family::default(),
             plugin_seconds: Family::default(),
             plugin_failures: Family::default(),
+            passthrough_logs: Family::default(),
             // 1 ms .. ~65 s
             batch_latency: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
             lag_groups: Family::default(),
@@ -166,6 +169,11 @@ impl Metrics {
             "shipper_plugin_failures",
             "Plugin traps, timeouts and batch errors",
             m.plugin_failures.clone(),
+        );
+        registry.register(
+            "shipper_plugin_passthrough_logs",
+            "Logs shipped in the built-in JSON format while the plugin crash-loops (policy passthrough)",
+            m.passthrough_logs.clone(),
         );
         registry.register(
             "shipper_batch_latency_seconds",

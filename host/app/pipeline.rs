@@ -918,6 +918,11 @@ impl ShardWorker {
                     logs = range.len(),
                     "plugin keeps trapping; shipping these logs in the built-in JSON format (policy passthrough)"
                 );
+                self.ctx
+                    .metrics
+                    .passthrough_logs
+                    .get_or_create(&self.labels)
+                    .inc_by(range.len() as u64);
                 Ok(passthrough(view, range, self.ctx.passthrough))
             }
         }

@@ -216,6 +216,10 @@ fn passthrough_ships_the_built_in_json_while_the_plugin_crash_loops() {
         }
     });
     env.wait_checkpoints_at_end("e2e-passthrough");
+    let counted = shipper
+        .scrape()
+        .expect("metrics")
+        .sum("shipper_plugin_passthrough_logs_total");
     shipper.signal("TERM");
     assert!(shipper.wait_exit().success(), "exit after SIGTERM");
 
@@ -224,6 +228,10 @@ fn passthrough_ships_the_built_in_json_while_the_plugin_crash_loops() {
     assert_nothing_lost(2_000, &got, &dead);
     let passthrough = got.iter().filter(|(_, p)| *p).count();
     assert!(passthrough > 0, "some logs went out in the built-in format");
+    assert_eq!(
+        counted, passthrough as f64,
+        "every passthrough log is counted (shipper_plugin_passthrough_logs_total)"
+    );
     assert!(
         dead.len() < THRESHOLD as usize,
         "{} dead letters",
