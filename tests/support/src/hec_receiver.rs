@@ -11,8 +11,10 @@
 //!   bad one fails the whole request with `invalid-event-number` and nothing is stored
 //!   (Splunk's legacy parser): missing `event` → 12, blank → 13, unknown key / bad JSON /
 //!   bad `time` → 6, nested `fields` → 15, index not allowed for the token → 7, empty
-//!   body → 5;
-//! - `/raw`: lines are events; query metadata kept;
+//!   body → 5; [`HecReceiver::set_omit_invalid_event_number`] leaves the number out, as
+//!   older Splunk versions and some proxies do (the client must then bisect);
+//! - `/raw`: lines are events; query metadata kept; a bad line fails the request with code 6
+//!   and no number;
 //! - indexer ack: tokens with `ack` answer `ackId` (per channel, from 0); `/ack` reports
 //!   `true` once and then forgets; non-ack token → 400 code 14;
 //! - `/health`: 200 code 17, bad token 400 code 21, disabled 22, unhealthy 503 code 18.
@@ -209,6 +211,7 @@ struct State {
     faults: VecDeque<Fault>,
     max_decoded: Option<usize>,
     bad_marker: Option<String>,
+    omit_invalid_event_number: bool,
     hold_acks: bool,
     unhealthy: bool,
     next_ack: HashMap<String, u64>,
@@ -391,9 +394,16 @@ impl HecReceiver {
     }
 
     /// Events whose envelope text (or raw line) contains `marker` are invalid (400 code 6
-    /// with their `invalid-event-number`).
+    /// with their `invalid-event-number`, unless [`Self::set_omit_invalid_event_number`]).
     pub fn set_bad_event_marker(&self, marker: Option<&str>) {
         self.state().bad_marker = marker.map(str::to_owned);
+    }
+
+    /// While set, `/event` data errors (codes 6, 7, 12, 13, 15) answer `{"text", "code"}`
+    /// without `invalid-event-number`, as older Splunk versions and some proxies do: the
+    /// client cannot tell which event is bad. Off by default.
+    pub fn set_omit_invalid_event_number(&self, omit: bool) {
+        self.state().omit_invalid_event_number = omit;
     }
 
     /// While set, `/ack` answers `false` for every id (tests ack timeouts).
@@ -464,11 +474,28 @@ fn json_answer(status: u16, body: Value) -> Answer {
         .expect("valid response")
 }
 
-fn invalid(code: i64, text: &str, n: usize) -> Answer {
-    json_answer(
-        400,
-        json!({ "text": text, "code": code, "invalid-event-number": n }),
-    )
+/// Why the strict `/event` parser refused a body: Splunk's code and text, and the 0-based
+/// number of the first bad event.
+#[derive(Debug)]
+struct Invalid {
+    code: i64,
+    text: &'static str,
+    event: usize,
+}
+
+impl Invalid {
+    fn new(code: i64, text: &'static str, event: usize) -> Self {
+        Self { code, text, event }
+    }
+
+    /// 400 with `invalid-event-number`, or without it (older Splunk, some proxies).
+    fn answer(&self, with_number: bool) -> Answer {
+        let mut body = json!({ "text": self.text, "code": self.code });
+        if with_number {
+            body["invalid-event-number"] = json!(self.event);
+        }
+        tag(json_answer(400, body), self.code)
+    }
 }
 
 fn query_map(q: Option<&str>) -> BTreeMap<String, String> {
@@ -914,7 +941,8 @@ fn evaluate(
     }
     let endpoint = endpoint.expect("checked above");
     let parsed = match endpoint {
-        Endpoint::Event => parse_envelopes(&decoded, &spec, st.bad_marker.as_deref()),
+        Endpoint::Event => parse_envelopes(&decoded, &spec, st.bad_marker.as_deref())
+            .map_err(|e| e.answer(!st.omit_invalid_event_number)),
         Endpoint::Raw => parse_raw(&decoded, st.bad_marker.as_deref()),
     };
     let events = match parsed {
@@ -970,7 +998,7 @@ fn parse_envelopes(
     body: &[u8],
     spec: &TokenSpec,
     marker: Option<&str>,
-) -> Result<Vec<(Value, String)>, Answer> {
+) -> Result<Vec<(Value, String)>, Invalid> {
     let mut out = Vec::new();
     let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
     let mut start = 0;
@@ -978,36 +1006,36 @@ fn parse_envelopes(
         let n = out.len();
         let item = match stream.next() {
             None => break,
-            Some(Err(_)) => return Err(tag(invalid(6, "Invalid data format", n), 6)),
+            Some(Err(_)) => return Err(Invalid::new(6, "Invalid data format", n)),
             Some(Ok(v)) => v,
         };
         let end = stream.byte_offset();
         let text = String::from_utf8_lossy(&body[start..end]).trim().to_owned();
         start = end;
         let Value::Object(map) = &item else {
-            return Err(tag(invalid(6, "Invalid data format", n), 6));
+            return Err(Invalid::new(6, "Invalid data format", n));
         };
         if map.keys().any(|k| !ENVELOPE_KEYS.contains(&k.as_str())) {
-            return Err(tag(invalid(6, "Invalid data format", n), 6));
+            return Err(Invalid::new(6, "Invalid data format", n));
         }
         match map.get("event") {
-            None => return Err(tag(invalid(12, "Event field is required", n), 12)),
+            None => return Err(Invalid::new(12, "Event field is required", n)),
             Some(Value::Null) => {
-                return Err(tag(invalid(13, "Event field cannot be blank", n), 13));
+                return Err(Invalid::new(13, "Event field cannot be blank", n));
             }
             Some(Value::String(s)) if s.is_empty() => {
-                return Err(tag(invalid(13, "Event field cannot be blank", n), 13));
+                return Err(Invalid::new(13, "Event field cannot be blank", n));
             }
             Some(_) => {}
         }
         match map.get("time") {
             None | Some(Value::Number(_)) => {}
             Some(Value::String(s)) if s.parse::<f64>().is_ok() => {}
-            Some(_) => return Err(tag(invalid(6, "Invalid data format", n), 6)),
+            Some(_) => return Err(Invalid::new(6, "Invalid data format", n)),
         }
         for k in ["host", "source", "sourcetype", "index"] {
             if map.get(k).is_some_and(|v| !v.is_string()) {
-                return Err(tag(invalid(6, "Invalid data format", n), 6));
+                return Err(Invalid::new(6, "Invalid data format", n));
             }
         }
         if let Some(fields) = map.get("fields") {
@@ -1020,16 +1048,16 @@ fn parse_envelopes(
                 _ => false,
             };
             if !flat {
-                return Err(tag(invalid(15, "Error in handling indexed fields", n), 15));
+                return Err(Invalid::new(15, "Error in handling indexed fields", n));
             }
         }
         if let (Some(allowed), Some(Value::String(index))) = (&spec.indexes, map.get("index"))
             && !allowed.contains(index)
         {
-            return Err(tag(invalid(7, "Incorrect index", n), 7));
+            return Err(Invalid::new(7, "Incorrect index", n));
         }
         if marker.is_some_and(|m| text.contains(m)) {
-            return Err(tag(invalid(6, "Invalid data format", n), 6));
+            return Err(Invalid::new(6, "Invalid data format", n));
         }
         out.push((item, text));
     }

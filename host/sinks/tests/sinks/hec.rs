@@ -1,8 +1,8 @@
 //! The HEC sink against the in-process test receiver: rendering end to end, gzip on/off,
 //! `/raw`, and every fault: 503 bursts (with Retry-After), slow answers, timeouts, resets,
-//! 413 splitting, bad events rejected with Splunk's reason, a bad token that is never
-//! dropped (token file re-read), HTML answers, indexer ack on and with timeouts, TLS,
-//! health checks.
+//! 413 splitting, bad events rejected with Splunk's reason (bisected when the answer has no
+//! `invalid-event-number`), a bad token that is never dropped (token file re-read), HTML
+//! answers, indexer ack on and with timeouts, TLS, health checks.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -306,6 +306,151 @@ async fn hec_rejects_bad_events_with_the_hec_reason_and_delivers_the_rest() {
         .collect();
     assert_eq!(seqs(&rx), expected, "everything else exactly once");
     assert_eq!(sink.metrics().snapshot().events_rejected, 4);
+}
+
+/// What one bisection run produced.
+struct Bisected {
+    rejected: BTreeMap<usize, String>,
+    /// Received `/event` events per `seq`.
+    received: BTreeMap<u64, usize>,
+    /// `/event` POSTs the receiver answered.
+    posts: usize,
+}
+
+/// Sends `n` events, those at the keys of `bad` replaced by the bad payload, to a receiver
+/// that answers data errors WITHOUT `invalid-event-number` (older Splunk, some proxies), so
+/// the sink has to bisect.
+async fn bisect(n: usize, bad: &BTreeMap<usize, Payload>, gzip: bool) -> Bisected {
+    let rx = HecReceiver::start_default().await;
+    rx.set_bad_event_marker(Some("POISON"));
+    rx.set_omit_invalid_event_number(true);
+    let stop = CancellationToken::new();
+    let sink = build(config(&rx, json!({ "gzip": gzip })), &stop).await;
+    let payloads: Vec<Payload> = (0..n)
+        .map(|i| bad.get(&i).cloned().unwrap_or_else(|| event(i)))
+        .collect();
+    let delivery = sink.send(render_all(sink.as_ref(), &payloads)).await;
+    assert!(!delivery.cancelled, "{delivery:?}");
+    let requests: Vec<_> = rx
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/event"))
+        .collect();
+    assert!(requests.iter().all(|r| r.gzip == gzip), "{requests:?}");
+    let mut received = BTreeMap::new();
+    for s in seqs(&rx) {
+        *received.entry(s).or_default() += 1;
+    }
+    let m = sink.metrics().snapshot();
+    let failed = requests.iter().filter(|r| r.status == 400).count();
+    assert_eq!(
+        (m.events_accepted, m.events_rejected, m.errors_data),
+        ((n - bad.len()) as u64, bad.len() as u64, failed as u64),
+        "{m:?}"
+    );
+    Bisected {
+        rejected: delivery
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.reason.clone()))
+            .collect(),
+        received,
+        posts: requests.len(),
+    }
+}
+
+fn poison(i: usize) -> Payload {
+    Payload::Hec(HecEvent::new(HecBody::Text(format!("POISON {i}"))))
+}
+
+/// Bounds on the requests of a bisection over `n` events with `bad` bad ones. Each request
+/// that fails with more than one event is halved, so the requests are the root plus two
+/// children per failed multi-event request. A failed request holds a bad event; the halving
+/// tree is at most ⌈log2 n⌉ deep, and each level holds at most `bad` failing requests, so
+/// requests ≤ 1 + 2·bad·⌈log2 n⌉. And every bad event sits at least ⌊log2 n⌋ levels down,
+/// its ancestors all failing, so requests ≥ 1 + 2·⌊log2 n⌋: the sink did bisect.
+fn bisection_bounds(n: usize, bad: usize) -> std::ops::RangeInclusive<usize> {
+    let ceil_log2 = n.next_power_of_two().trailing_zeros() as usize;
+    let floor_log2 = n.ilog2() as usize;
+    1 + 2 * floor_log2..=1 + 2 * bad * ceil_log2
+}
+
+#[tokio::test]
+async fn hec_bisects_data_errors_without_invalid_event_number() {
+    const N: usize = 40;
+    let one = BTreeMap::from([(17, poison(17))]);
+    // Spread out, in both halves, and one with another data code (13, blank event).
+    let three = BTreeMap::from([
+        (2, poison(2)),
+        (
+            21,
+            Payload::Hec(HecEvent::new(HecBody::Json("\"\"".into()))),
+        ),
+        (38, poison(38)),
+    ]);
+    for gzip in [true, false] {
+        for bad in [&one, &three] {
+            let got = bisect(N, bad, gzip).await;
+            let case = format!("gzip {gzip}, bad {:?}", bad.keys().collect::<Vec<_>>());
+            assert_eq!(
+                got.rejected.keys().collect::<Vec<_>>(),
+                bad.keys().collect::<Vec<_>>(),
+                "{case}: exactly the bad events are rejected"
+            );
+            for (i, reason) in &got.rejected {
+                let expected = if *i == 21 {
+                    r#"HEC 400 code 13 "Event field cannot be blank""#
+                } else {
+                    r#"HEC 400 code 6 "Invalid data format""#
+                };
+                assert_eq!(reason, expected, "{case}: event {i}");
+            }
+            let good: Vec<u64> = (0..N as u64)
+                .filter(|i| !bad.contains_key(&(*i as usize)))
+                .collect();
+            assert_eq!(
+                got.received.keys().copied().collect::<Vec<_>>(),
+                good,
+                "{case}: every good event arrives"
+            );
+            assert!(
+                got.received.values().all(|&c| c == 1),
+                "{case}: no duplicates: {:?}",
+                got.received
+            );
+            let bounds = bisection_bounds(N, bad.len());
+            assert!(
+                bounds.contains(&got.posts),
+                "{case}: {} requests, expected {bounds:?}",
+                got.posts
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn hec_bisects_a_batch_of_only_bad_events_to_single_rejections() {
+    const N: usize = 40;
+    let bad: BTreeMap<usize, Payload> = (0..N).map(|i| (i, poison(i))).collect();
+    for gzip in [true, false] {
+        let got = bisect(N, &bad, gzip).await;
+        assert_eq!(
+            got.rejected.keys().copied().collect::<Vec<_>>(),
+            (0..N).collect::<Vec<_>>(),
+            "gzip {gzip}"
+        );
+        assert!(
+            got.rejected
+                .values()
+                .all(|r| r == r#"HEC 400 code 6 "Invalid data format""#),
+            "{:?}",
+            got.rejected
+        );
+        assert!(got.received.is_empty(), "{:?}", got.received);
+        // Every request fails, so the halving tree is walked in full: one request per node
+        // of a binary tree with N leaves.
+        assert_eq!(got.posts, 2 * N - 1, "gzip {gzip}");
+    }
 }
 
 #[tokio::test]
