@@ -54,3 +54,6 @@ mod run_slow_plugin;
 
 /// SLS PullLogs 503s/quota errors and failed heartbeats: each log once, retries counted in `/metrics`.
 mod run_sls_faults;
+
+/// `shipper emulator --data-dir`: logs (byte for byte), cursors and a checkpoint survive a SIGTERM restart.
+mod emulator_data_dir;

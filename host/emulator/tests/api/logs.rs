@@ -8,7 +8,7 @@ use shipper_sls::proto::{Content, Log, LogGroup, LogGroupList, LogTag};
 use crate::client::{Client, Resp};
 use crate::start;
 
-fn group(n: usize, tag: &str) -> LogGroup {
+pub fn group(n: usize, tag: &str) -> LogGroup {
     LogGroup {
         logs: (0..n)
             .map(|i| Log {
@@ -60,7 +60,7 @@ pub async fn put(c: &Client, path: &str, query: &[(&str, &str)], g: &LogGroup, l
     c.send("POST", path, query, &headers, body).await
 }
 
-async fn cursor(c: &Client, shard: u32, from: &str) -> String {
+pub async fn cursor(c: &Client, shard: u32, from: &str) -> String {
     let r = c
         .get(
             &format!("/logstores/store/shards/{shard}"),
@@ -71,7 +71,7 @@ async fn cursor(c: &Client, shard: u32, from: &str) -> String {
     r.json()["cursor"].as_str().unwrap().to_owned()
 }
 
-async fn pull(
+pub async fn pull(
     c: &Client,
     shard: u32,
     cursor: &str,
@@ -94,7 +94,7 @@ async fn pull(
     .await
 }
 
-fn decode(r: &Resp) -> LogGroupList {
+pub fn decode(r: &Resp) -> LogGroupList {
     let raw: usize = r.header("x-log-bodyrawsize").parse().unwrap();
     if raw == 0 {
         assert!(r.body.is_empty());
