@@ -15,8 +15,9 @@ say "Rust target wasm32-wasip2 (plugins are WebAssembly components)"
 rustup target add wasm32-wasip2
 
 say "Building shipper, the splunk-hec plugin and a local HEC receiver (the first build takes a few minutes)"
-cargo build --quiet --bin shipper
-cargo build --quiet -p shipper-test-support --bin hec-receiver
+# Every workspace binary in one build (shipper, the hec-receiver test tool, …): its feature
+# set matches `cargo test --workspace`, so after the tests this reuses their dependencies.
+cargo build --quiet --workspace --bins
 # Into the test suite's wasm build directory (tests/artifacts/build.rs, same settings): after
 # `cargo test` this takes seconds instead of building the wasm dependencies a second time.
 CARGO_PROFILE_RELEASE_DEBUG=false cargo build --quiet --release --target wasm32-wasip2 \
