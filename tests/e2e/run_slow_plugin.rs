@@ -20,16 +20,15 @@
 //! starting at the `seq` key (`\x03seq\x12<len><digits>`) occurs once per log: that is what
 //! identifies and counts a delivered log.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::Digest as _;
 use shipper_test_artifacts as artifacts;
 use shipper_test_support::eventually::eventually;
 use shipper_test_support::hec_receiver::Endpoint;
 
-use crate::harness::dataset::{Dataset, Tally};
+use crate::harness::dataset::{Dataset, Tally, dead_letters_by_seq};
 use crate::harness::shipper::{Metrics, RunConfig, ShipperProcess};
 use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
 
@@ -114,18 +113,7 @@ fn logs_the_plugin_hangs_on_are_dead_lettered_and_their_neighbours_delivered() {
     Tally::new(ds.len(), all).assert_exactly_once(&ds, "delivered + dead-lettered");
 
     // Dead letters: exactly one entry per slow log, with the timeout and where it came from.
-    let text = std::fs::read_to_string(&dead_letter).expect("a dead-letter file");
-    let entries: BTreeMap<u64, Value> = text
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).expect("dead-letter lines are JSON");
-            let seq = v["log"]["seq"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or_else(|| panic!("entry without the log's seq: {v}"));
-            (seq, v)
-        })
-        .collect();
+    let (text, entries) = dead_letters_by_seq(&dead_letter);
     assert_eq!(
         text.lines().count(),
         SLOW.len(),

@@ -444,6 +444,25 @@ pub fn seqs_by_channel(
     out
 }
 
+/// The dead-letter file's text and its entries keyed by the `seq` of the original log
+/// (`log.seq`); panics on a line that is not JSON or has no seq. A repeated seq keeps the
+/// last entry, so callers compare the map's size with the line count.
+pub fn dead_letters_by_seq(path: &std::path::Path) -> (String, BTreeMap<u64, Value>) {
+    let text = std::fs::read_to_string(path).expect("a dead-letter file");
+    let entries = text
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("dead-letter lines are JSON");
+            let seq = v["log"]["seq"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("entry without the log's seq: {v}"));
+            (seq, v)
+        })
+        .collect();
+    (text, entries)
+}
+
 /// The `seq` of an HEC event whose `event` object carries one.
 pub fn hec_seq(envelope: &Value) -> Option<u64> {
     envelope["event"]["seq"].as_str()?.parse().ok()
