@@ -231,6 +231,8 @@ pub struct Group<'a> {
 pub(crate) struct GroupCache {
     /// The group's part of the flattened JSON object, compact and Python style.
     pub(crate) json: [std::cell::OnceCell<crate::flat::JsonMeta>; 2],
+    /// Whether a tag key repeats within the group (the flattened dict then merges).
+    pub(crate) tags_repeat: std::cell::OnceCell<bool>,
 }
 
 impl<'a> Group<'a> {
@@ -327,6 +329,7 @@ pub struct Log<'a> {
     time_ns: Option<u32>,
     contents: &'a [(&'a str, &'a str)],
     encoded_len: usize,
+    plain_keys: bool,
 }
 
 impl<'a> Log<'a> {
@@ -338,22 +341,32 @@ impl<'a> Log<'a> {
             time_ns,
             contents,
             encoded_len,
+            plain_keys: false,
         }
     }
 
+    /// A log as [`decode_log`] found it: `times.plain_keys` is trusted.
     #[inline]
-    pub(crate) fn with_len(
-        time: u32,
-        time_ns: Option<u32>,
+    pub(crate) fn decoded(
+        times: LogTimes,
         contents: &'a [(&'a str, &'a str)],
         encoded_len: usize,
     ) -> Self {
         Self {
-            time,
-            time_ns,
+            time: times.time,
+            time_ns: times.time_ns,
             contents,
             encoded_len,
+            plain_keys: times.plain_keys,
         }
+    }
+
+    /// True when the decoder saw that no content key starts with `__` and no two content
+    /// keys are equal, so the flattened dict needs no merging of content keys. False means
+    /// "unknown" (a log built by hand, or a possible repeat): check the keys.
+    #[inline]
+    pub(crate) fn plain_keys(&self) -> bool {
+        self.plain_keys
     }
 
     /// `Log.Time`: seconds since the Unix epoch (`__time__`).
@@ -454,6 +467,8 @@ pub(crate) fn scan_group(bytes: &[u8]) -> Result<GroupHeader<'_>, WireError> {
 pub(crate) struct LogTimes {
     pub(crate) time: u32,
     pub(crate) time_ns: Option<u32>,
+    /// Set by [`decode_log`]: see [`Log::plain_keys`].
+    pub(crate) plain_keys: bool,
 }
 
 /// Why one log could not be decoded on the fast path.
@@ -516,7 +531,11 @@ fn walk_log<'a, E>(
         }
     }
     match time {
-        Some(time) => Ok(LogTimes { time, time_ns }),
+        Some(time) => Ok(LogTimes {
+            time,
+            time_ns,
+            plain_keys: false,
+        }),
         None => Err(wire(WireError {
             offset: 0,
             what: "Log.Time (field 1, required) is missing",
@@ -540,11 +559,24 @@ pub(crate) fn decode_log<'a>(
     fields: &mut Vec<(&'a str, &'a str)>,
 ) -> Result<LogTimes, LogError> {
     fields.clear();
+    // Whether the keys are "plain" (see `Log::plain_keys`), worked out here while each key
+    // is at hand: a 64-bit set of key fingerprints (length and last byte) rules out most
+    // repeats at once; only when a fingerprint was seen before are the keys compared.
+    let mut seen = 0u64;
+    let mut plain = true;
     let walked = walk_log(
         bytes,
         |content| {
             let (k, v) =
                 key_value(content).map_err(|e| Stop::Wire(offset_in(bytes, content, e)))?;
+            let last = usize::from(k.last().copied().unwrap_or(0));
+            let bit = 1u64 << ((k.len().wrapping_mul(7) ^ last.wrapping_mul(13)) & 63);
+            if k.starts_with(b"__")
+                || (seen & bit != 0 && fields.iter().any(|(p, _)| p.as_bytes() == k))
+            {
+                plain = false;
+            }
+            seen |= bit;
             // One check for key and value together: when the whole payload is UTF-8, its
             // length bytes are single-byte (a multi-byte varint after an ASCII tag is never
             // UTF-8), so key and value start and end on character boundaries.
@@ -570,10 +602,14 @@ pub(crate) fn decode_log<'a>(
         },
         Stop::Wire,
     );
-    walked.map_err(|stop| match stop {
-        Stop::Wire(e) => LogError::Wire(e),
-        Stop::Utf8 => LogError::Utf8,
-    })
+    match walked {
+        Ok(times) => Ok(LogTimes {
+            plain_keys: plain,
+            ..times
+        }),
+        Err(Stop::Wire(e)) => Err(LogError::Wire(e)),
+        Err(Stop::Utf8) => Err(LogError::Utf8),
+    }
 }
 
 /// Decodes one log whose keys or values are not all UTF-8, replacing invalid sequences
@@ -642,7 +678,8 @@ mod tests {
             t,
             LogTimes {
                 time: 1_700_000_000,
-                time_ns: Some(123_456_789)
+                time_ns: Some(123_456_789),
+                plain_keys: true,
             }
         );
         assert_eq!(fields, [("level", "INFO"), ("message", "hello world")]);
@@ -710,6 +747,32 @@ mod tests {
             decode_log(&bytes, &mut fields).unwrap();
             assert_eq!(fields, [("key", value.as_str())]);
         }
+    }
+
+    #[test]
+    fn plain_keys_means_no_dunder_key_and_no_repeat() {
+        let plain = |keys: &[&str]| {
+            let log = TestLog {
+                time: 1,
+                time_ns: None,
+                contents: keys.iter().map(|k| (k.to_string(), "v".into())).collect(),
+            };
+            let mut fields = Vec::new();
+            decode_log(&crate::testing::encode_log(&log), &mut fields)
+                .unwrap()
+                .plain_keys
+        };
+        assert!(plain(&[]));
+        assert!(plain(&["a", "b", "status", "_x", "x__"]));
+        assert!(!plain(&["a", "__topic__"]), "a `__` key");
+        assert!(!plain(&["a", "b", "a"]), "a repeat");
+        assert!(!plain(&["method", "status", "method"]), "a repeat, not adjacent");
+        // Many keys: fingerprints collide, and the keys are then compared.
+        let many: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+        let mut many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(plain(&many));
+        many.push("k17");
+        assert!(!plain(&many));
     }
 
     #[test]

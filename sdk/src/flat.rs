@@ -129,8 +129,9 @@ impl FlatValue<'_> {
         match self {
             FlatValue::Str(s) => crate::json::write_string(out, s, style),
             FlatValue::TimeNsPart(ns) => {
-                use std::fmt::Write as _;
-                let _ = write!(out, "[\"{ns}\"]");
+                out.push_str("[\"");
+                out.push_str(itoa::Buffer::new().format(*ns));
+                out.push_str("\"]");
             }
         }
     }
@@ -318,10 +319,18 @@ fn merged(raw: Raw<'_>) -> Vec<FlatEntry<'_>> {
 #[inline]
 fn needs_merge(group: &Group<'_>, log: &Log<'_>) -> bool {
     let tags = group.tags();
-    for i in 1..tags.len() {
-        if tags[..i].iter().any(|(k, _)| *k == tags[i].0) {
-            return true;
-        }
+    let tags_repeat = || (1..tags.len()).any(|i| tags[..i].iter().any(|(k, _)| *k == tags[i].0));
+    let tags_repeat = match group.cache() {
+        Some(cache) => *cache.tags_repeat.get_or_init(tags_repeat),
+        None => tags_repeat(),
+    };
+    if tags_repeat {
+        return true;
+    }
+    // The decoder already checked the content keys (the common case: no `__` key, no
+    // repeat), so a plain log cannot collide with anything.
+    if log.plain_keys() {
+        return false;
     }
     let contents = log.contents();
     let mut seen = 0u64;

@@ -65,7 +65,7 @@ pub fn process<P: Plugin>(plugin: &P, batch: &BatchInfo, group: &[u8]) -> Proces
         let bytes = &group[range.clone()];
         let result = match decode::decode_log(bytes, &mut fields) {
             Ok(t) => {
-                let log = Log::with_len(t.time, t.time_ns, &fields, bytes.len());
+                let log = Log::decoded(t, &fields, bytes.len());
                 plugin.format(&group_view, &log)
             }
             Err(LogError::Utf8) => format_lossy(plugin, &group_view, bytes),
@@ -93,7 +93,8 @@ fn format_lossy<P: Plugin>(
         .iter()
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
         .collect();
-    let log = Log::with_len(t.time, t.time_ns, &fields, bytes.len());
+    // `decode_log_lossy` leaves `plain_keys` false: the keys are checked the slow way.
+    let log = Log::decoded(t, &fields, bytes.len());
     plugin.format(group, &log)
 }
 
