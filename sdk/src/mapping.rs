@@ -89,7 +89,12 @@ impl JsonFields {
         if self.0.is_empty() {
             return &[];
         }
-        let topic = log.get("__topic__").unwrap_or(group.topic());
+        // A plain log has no `__` content key, so no `__topic__` to look for.
+        let topic = if log.plain_keys() {
+            group.topic()
+        } else {
+            log.get("__topic__").unwrap_or(group.topic())
+        };
         self.0
             .iter()
             .find(|(t, _)| t == topic)
