@@ -61,6 +61,10 @@ fn word_may_need_escape(w: u64) -> bool {
 #[inline(always)]
 pub(crate) fn find_escape(bytes: &[u8], mut from: usize) -> usize {
     let len = bytes.len();
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if len >= 16 {
+        return simd::find_escape(bytes, from);
+    }
     while from + 8 <= len {
         let w = u64::from_le_bytes(bytes[from..from + 8].try_into().expect("8 bytes"));
         if word_may_need_escape(w) {
@@ -83,6 +87,55 @@ pub(crate) fn find_escape(bytes: &[u8], mut from: usize) -> usize {
         from += 1;
     }
     from
+}
+
+/// 16 bytes per step with wasm SIMD (plugins built by this repo enable `simd128`, see
+/// `.cargo/config.toml`; without it the SWAR loop above runs).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd {
+    use core::arch::wasm32::{
+        i8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128, v128_load, v128_or,
+    };
+
+    /// Bit `i` set when byte `i` of the 16 at `at` needs escaping. `at + 16 <= bytes.len()`.
+    #[inline(always)]
+    fn dirty(bytes: &[u8], at: usize) -> u16 {
+        assert!(at + 16 <= bytes.len());
+        // SAFETY: the assert keeps the 16-byte load inside `bytes`; `v128_load` has no
+        // alignment requirement.
+        let v = unsafe { v128_load(bytes.as_ptr().add(at).cast::<v128>()) };
+        let m = v128_or(
+            u8x16_lt(v, u8x16_splat(0x20)),
+            v128_or(
+                u8x16_eq(v, u8x16_splat(b'"')),
+                u8x16_eq(v, u8x16_splat(b'\\')),
+            ),
+        );
+        i8x16_bitmask(m)
+    }
+
+    /// [`super::find_escape`] for `bytes.len() >= 16`.
+    #[inline(always)]
+    pub(super) fn find_escape(bytes: &[u8], mut from: usize) -> usize {
+        let len = bytes.len();
+        while from + 16 <= len {
+            let bits = dirty(bytes, from);
+            if bits != 0 {
+                return from + bits.trailing_zeros() as usize;
+            }
+            from += 16;
+        }
+        if from >= len {
+            return len;
+        }
+        // The tail as the last 16 bytes; those before `from` are known clean.
+        let bits = dirty(bytes, len - 16) >> (from - (len - 16));
+        if bits != 0 {
+            from + bits.trailing_zeros() as usize
+        } else {
+            len
+        }
+    }
 }
 
 #[inline]

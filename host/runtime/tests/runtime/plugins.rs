@@ -66,3 +66,46 @@ macro_rules! plugin_test {
     };
 }
 shipper_test_artifacts::foreach_plugin!(plugin_test);
+
+/// The SDK's JSON escaping (SWAR, or 16-byte SIMD steps in wasm builds with `simd128`) run
+/// in the real guest: a character that needs escaping at every position of strings of every
+/// length up to 48 gives exactly what serde_json writes.
+#[tokio::test]
+async fn splunk_hec_escapes_at_every_position_like_serde_json() {
+    use crate::support::{group, log};
+    use shipper_runtime::{HecBody, Payload};
+
+    let mut values = Vec::new();
+    for len in 0..48usize {
+        for pos in 0..len.max(1) {
+            for special in ["\"", "\\", "\n", "\u{1}", "\u{1f}", "é", "😀", " "] {
+                let mut v = "a".repeat(pos);
+                if len > 0 {
+                    v.push_str(special);
+                    v.push_str(&"b".repeat(len - pos - 1));
+                }
+                values.push(v);
+            }
+        }
+    }
+    let plugin = load(shipper_test_artifacts::PLUGIN_SPLUNK_HEC);
+    let mut instance = plugin.instantiate("{}").await.expect("instantiates");
+    for chunk in values.chunks(500) {
+        let logs = chunk.iter().map(|v| log(1, &[("v", v)])).collect();
+        let results = process(&mut instance, &group(logs)).await.expect("formats");
+        for (value, result) in chunk.iter().zip(results) {
+            let emits = result.expect("no record error");
+            let Payload::Hec(event) = &emits[0].payload else {
+                panic!("not an HEC event")
+            };
+            let HecBody::Json(body) = &event.body else {
+                panic!("not a JSON body")
+            };
+            let want = format!(
+                r#"{{"__topic__":"test","__source__":"127.0.0.1","v":{}}}"#,
+                serde_json::to_string(value).expect("serialises")
+            );
+            assert_eq!(body, &want, "value {value:?}");
+        }
+    }
+}
