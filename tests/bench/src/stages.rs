@@ -24,7 +24,6 @@ use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde_json::json;
 use shipper_runtime::{BatchInfo, PluginEngine, PluginLimits, Timestamp as RtTimestamp};
 use shipper_sinks::{EventBatch, Payload, Sink, SinkConfig};
@@ -498,9 +497,10 @@ pub fn measure(
     c.pull_decode = best_us_per_log(secs, || {
         let mut logs = 0u64;
         for (lz4, raw_size, _) in &bodies {
-            let body =
-                codec::decompress(Compression::Lz4, lz4, *raw_size, usize::MAX).expect("lz4 body");
-            let groups = proto::split_log_groups(&Bytes::from(body)).expect("LogGroupList");
+            // The production path: PullLogs bodies expand into reused buffers.
+            let body = codec::decompress_to_bytes(Compression::Lz4, lz4, *raw_size, usize::MAX)
+                .expect("lz4 body");
+            let groups = proto::split_log_groups(&body).expect("LogGroupList");
             logs += groups.iter().map(|g| g.log_count as u64).sum::<u64>();
         }
         logs
@@ -525,14 +525,8 @@ pub fn measure(
     let hec_logs: u64 = hec_bodies.iter().map(|(_, n)| n).sum();
     c.hec_bytes_per_log =
         hec_bodies.iter().map(|(b, _)| b.len()).sum::<usize>() as f64 / hec_logs as f64;
-    let gzip = |body: &[u8]| {
-        let mut enc = flate2::write::GzEncoder::new(
-            Vec::with_capacity(body.len() / 4 + 64),
-            flate2::Compression::new(1),
-        );
-        enc.write_all(body).expect("writing to a Vec cannot fail");
-        enc.finish().expect("writing to a Vec cannot fail")
-    };
+    // The sink's own gzip (one reused deflate state per thread).
+    let gzip = |body: &[u8]| shipper_sinks::hec::gzip(body, 1);
     c.gzip_bytes_per_log =
         hec_bodies.iter().map(|(b, _)| gzip(b).len()).sum::<usize>() as f64 / hec_logs as f64;
     c.gzip_l1 = best_us_per_log(secs, || {

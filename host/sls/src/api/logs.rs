@@ -245,9 +245,8 @@ pub(crate) fn parse_pull_response(
                 format!("unsupported x-log-compresstype {compression:?} (lz4 was requested)"),
             )
         })?;
-        let raw = codec::decompress(compression, body, raw_size, max_raw_size)
+        let raw = codec::decompress_to_bytes(compression, body, raw_size, max_raw_size)
             .map_err(|e| SlsError::decode(PULL_LOGS, e))?;
-        let raw = Bytes::from(raw);
         let groups = proto::split_log_groups(&raw).map_err(|e| SlsError::decode(PULL_LOGS, e))?;
         (raw, groups)
     };

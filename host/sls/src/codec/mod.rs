@@ -5,6 +5,8 @@
 //! a cap *before* allocating: a peer that announces 4 GiB must not make us allocate 4 GiB.
 //! (clippy.toml bans the uncapped lz4_flex entry points for that reason.)
 
+mod pool;
+
 /// Largest uncompressed body we accept by default. SLS caps a LogGroup at 5 MB and PutLogs
 /// at 10 MB raw (§9); PullLogs replies are size-bounded by the server. 64 MiB leaves room
 /// for large pulls while bounding what one malformed header can make us allocate.
@@ -74,17 +76,10 @@ pub fn decompress(
     raw_size: usize,
     limit: usize,
 ) -> Result<Vec<u8>, CodecError> {
-    if raw_size > limit {
-        return Err(CodecError::TooLarge { raw_size, limit });
-    }
+    check_cap(raw_size, limit)?;
     match compression {
         Compression::None => {
-            if body.len() != raw_size {
-                return Err(CodecError::SizeMismatch {
-                    announced: raw_size,
-                    actual: body.len(),
-                });
-            }
+            check_plain(body, raw_size)?;
             Ok(body.to_vec())
         }
         Compression::Lz4 => {
@@ -97,15 +92,62 @@ pub fn decompress(
             )]
             let out = lz4_flex::block::decompress(body, raw_size)
                 .map_err(|e| CodecError::Lz4(e.to_string()))?;
-            if out.len() != raw_size {
-                return Err(CodecError::Lz4(format!(
-                    "expanded to {} bytes, x-log-bodyrawsize says {raw_size}",
-                    out.len()
-                )));
-            }
+            check_expanded(out.len(), raw_size)?;
             Ok(out)
         }
     }
+}
+
+fn check_cap(raw_size: usize, limit: usize) -> Result<(), CodecError> {
+    if raw_size > limit {
+        return Err(CodecError::TooLarge { raw_size, limit });
+    }
+    Ok(())
+}
+
+fn check_plain(body: &[u8], raw_size: usize) -> Result<(), CodecError> {
+    if body.len() != raw_size {
+        return Err(CodecError::SizeMismatch {
+            announced: raw_size,
+            actual: body.len(),
+        });
+    }
+    Ok(())
+}
+
+fn check_expanded(written: usize, raw_size: usize) -> Result<(), CodecError> {
+    if written != raw_size {
+        return Err(CodecError::Lz4(format!(
+            "expanded to {written} bytes, x-log-bodyrawsize says {raw_size}"
+        )));
+    }
+    Ok(())
+}
+
+/// [`decompress`] into a reused buffer (see `pool`), as a `Bytes` that hands the buffer back
+/// when its last slice is dropped. For PullLogs bodies, which come and go at a steady rate.
+pub fn decompress_to_bytes(
+    compression: Compression,
+    body: &[u8],
+    raw_size: usize,
+    limit: usize,
+) -> Result<bytes::Bytes, CodecError> {
+    check_cap(raw_size, limit)?;
+    let mut out = pool::PULL_BODIES.take(raw_size);
+    match compression {
+        Compression::None => {
+            check_plain(body, raw_size)?;
+            out.as_mut_slice().copy_from_slice(body);
+        }
+        Compression::Lz4 => {
+            // The output slice is exactly `raw_size` (checked against the cap above), so a
+            // block that would expand past it fails instead of growing anything.
+            let written = lz4_flex::block::decompress_into(body, out.as_mut_slice())
+                .map_err(|e| CodecError::Lz4(e.to_string()))?;
+            check_expanded(written, raw_size)?;
+        }
+    }
+    Ok(bytes::Bytes::from_owner(out))
 }
 
 #[cfg(test)]
@@ -149,6 +191,29 @@ mod tests {
             decompress(Compression::Lz4, &c, raw.len(), raw.len()).unwrap(),
             raw
         );
+    }
+
+    #[test]
+    fn decompress_to_bytes_agrees_with_decompress() {
+        let lz4 = testdata("loggrouplist.pb.lz4");
+        let raw = testdata("loggrouplist.pb");
+        for _ in 0..3 {
+            // Reused buffers (after the first round) give the same bytes.
+            let out = decompress_to_bytes(Compression::Lz4, &lz4, 280, 1 << 20).unwrap();
+            assert_eq!(&out[..], &raw[..]);
+        }
+        let plain = decompress_to_bytes(Compression::None, &raw, 280, 1 << 20).unwrap();
+        assert_eq!(&plain[..], &raw[..]);
+        for (compression, body, size) in [
+            (Compression::Lz4, &lz4[..], 279),
+            (Compression::Lz4, &lz4[..], 400),
+            (Compression::Lz4, &[0xff; 32][..], 100),
+            (Compression::None, &raw[..], 10),
+        ] {
+            assert!(decompress_to_bytes(compression, body, size, 1 << 20).is_err());
+        }
+        let err = decompress_to_bytes(Compression::Lz4, b"x", usize::MAX / 2, 1024).unwrap_err();
+        assert!(matches!(err, CodecError::TooLarge { .. }));
     }
 
     #[test]
