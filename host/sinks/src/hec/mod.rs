@@ -34,6 +34,12 @@ use tokio_util::task::TaskTracker;
 
 pub use config::{HecConfig, HecRawConfig, HecSettings, Secret, TokenSource};
 
+/// `body` as one gzip member at `level`, the way HEC request bodies are compressed (one
+/// reused deflate state per thread). Public for the stage benchmark.
+pub fn gzip(body: &[u8], level: u32) -> Vec<u8> {
+    request::gzip_parts(std::iter::once(body), body.len(), level)
+}
+
 /// The `/event` envelope of one event followed by `\n`, exactly as the sink sends it
 /// (before batching and gzip).
 pub fn render_event_line(event: &crate::payload::HecEvent, out: &mut Vec<u8>) {
