@@ -4,7 +4,6 @@
 //! `response.rs`).
 
 use std::cell::RefCell;
-use std::io::Write as _;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -77,12 +76,15 @@ pub(crate) fn render_raw(raw: &[u8], out: &mut Vec<u8>) {
 /// to microseconds with trailing zeros trimmed (`1700000000.5`).
 pub(crate) fn write_time(out: &mut Vec<u8>, t: Timestamp) {
     let micros = t.nanos.min(999_999_999) / 1_000;
+    // itoa, not `write!`: core::fmt showed up in the render profile.
+    let mut digits = itoa::Buffer::new();
     if t.seconds >= 0 || micros == 0 {
-        write!(out, "{}", t.seconds).expect("writing to a Vec cannot fail");
+        out.extend_from_slice(digits.format(t.seconds).as_bytes());
         write_fraction(out, micros);
     } else {
         // -2 s + 0.25 s = -1.75 s: write the magnitude.
-        write!(out, "-{}", -(t.seconds + 1)).expect("writing to a Vec cannot fail");
+        out.push(b'-');
+        out.extend_from_slice(digits.format(-(t.seconds + 1)).as_bytes());
         write_fraction(out, 1_000_000 - micros);
     }
 }

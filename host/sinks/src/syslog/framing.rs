@@ -4,8 +4,6 @@
 //! framing needs: a line feed inside a message would end the frame early, so message
 //! bytes are written with each LF as the two characters `\n`.
 
-use std::io::Write as _;
-
 use super::config::Framing;
 
 /// Frames the message rendered at `out[start..]`, in place.
@@ -17,7 +15,8 @@ pub(crate) fn frame(out: &mut Vec<u8>, start: usize, framing: Option<Framing>) {
             // Append "LEN " and rotate it to the front: one memmove of the message, no
             // scratch buffer (render is called concurrently from several shard tasks).
             let len = out.len() - start;
-            write!(out, "{len} ").expect("writing to a Vec cannot fail");
+            out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+            out.push(b' ');
             let prefix = out.len() - start - len;
             out[start..].rotate_right(prefix);
         }

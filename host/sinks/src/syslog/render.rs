@@ -44,7 +44,8 @@ pub(crate) fn render(
     let escape_lf = s.framing == Some(Framing::Lf);
     let msg_start = match s.format {
         Format::Rfc5424 => {
-            write!(out, "<{pri}>1 ").expect("writing to a Vec cannot fail");
+            push_pri(out, pri);
+            out.extend_from_slice(b"1 ");
             write_timestamp_5424(out, msg.timestamp);
             out.push(b' ');
             header_field(out, msg.hostname.as_deref().unwrap_or(&s.hostname), 255);
@@ -69,7 +70,7 @@ pub(crate) fn render(
             out.len()
         }
         Format::Rfc3164 => {
-            write!(out, "<{pri}>").expect("writing to a Vec cannot fail");
+            push_pri(out, pri);
             write_timestamp_3164(
                 out,
                 msg.timestamp.unwrap_or_else(Timestamp::now),
@@ -267,17 +268,41 @@ fn write_timestamp_5424(out: &mut Vec<u8>, t: Option<Timestamp>) {
         out.push(b'-');
         return;
     }
-    write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
-    .expect("writing to a Vec cannot fail");
+    // Fixed-width digits, not `write!`: core::fmt showed up in the render profile.
+    let year = u32::try_from(c.year).expect("checked to be in 0..=9999");
+    push_digits(out, year, 4);
+    out.push(b'-');
+    push_digits(out, c.month, 2);
+    out.push(b'-');
+    push_digits(out, c.day, 2);
+    out.push(b'T');
+    push_digits(out, c.hour, 2);
+    out.push(b':');
+    push_digits(out, c.minute, 2);
+    out.push(b':');
+    push_digits(out, c.second, 2);
     if t.nanos > 0 {
-        write!(out, ".{:06}", t.nanos.min(999_999_999) / 1_000)
-            .expect("writing to a Vec cannot fail");
+        out.push(b'.');
+        push_digits(out, t.nanos.min(999_999_999) / 1_000, 6);
     }
     out.push(b'Z');
+}
+
+/// `<PRI>`.
+fn push_pri(out: &mut Vec<u8>, pri: u32) {
+    out.push(b'<');
+    out.extend_from_slice(itoa::Buffer::new().format(pri).as_bytes());
+    out.push(b'>');
+}
+
+/// Appends the last `width` decimal digits of `v`, zero-padded.
+fn push_digits(out: &mut Vec<u8>, mut v: u32, width: usize) {
+    let start = out.len();
+    out.resize(start + width, b'0');
+    for d in out[start..].iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 /// `Mmm dd hh:mm:ss`, day space-padded, shifted by the configured offset.
@@ -341,6 +366,33 @@ mod tests {
             ],
             msg: "GET / 200 — ünïcode".into(),
         }
+    }
+
+    #[test]
+    fn rfc5424_timestamps_are_zero_padded_at_every_width() {
+        let ts = |seconds, nanos| {
+            let mut out = Vec::new();
+            write_timestamp_5424(&mut out, Some(Timestamp { seconds, nanos }));
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(ts(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(ts(0, 1_000), "1970-01-01T00:00:00.000001Z");
+        // Sub-microsecond only: the fraction is present, truncated to microseconds.
+        assert_eq!(ts(0, 999), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            ts(1_700_000_000, 123_456_789),
+            "2023-11-14T22:13:20.123456Z"
+        );
+        assert_eq!(ts(-62_135_596_800, 0), "0001-01-01T00:00:00Z");
+        assert_eq!(
+            ts(253_402_300_799, 999_999_999),
+            "9999-12-31T23:59:59.999999Z"
+        );
+        assert_eq!(ts(253_402_300_800, 0), "-", "year 10000");
+        let mut out = Vec::new();
+        push_pri(&mut out, 191);
+        push_digits(&mut out, 7, 3);
+        assert_eq!(out, b"<191>007");
     }
 
     #[test]
