@@ -30,6 +30,9 @@ pub mod error;
 pub mod proto;
 pub mod sign;
 
+#[cfg(test)]
+mod fixtures;
+
 pub use api::consumer_group::{ConsumerGroupInfo, ShardCheckpoint};
 pub use api::logs::{CursorPosition, PullRequest, PullResponse, Route};
 pub use api::shards::{ShardInfo, ShardStatus};

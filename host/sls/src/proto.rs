@@ -322,15 +322,8 @@ pub fn split_log_groups(body: &Bytes) -> Result<Vec<LogGroupView>, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::read as testdata;
     use prost::Message;
-
-    fn testdata(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../../tests/fixtures/sls/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
-    }
 
     #[test]
     fn decodes_the_sdk_vector() {

@@ -346,14 +346,7 @@ impl Client {
 mod tests {
     use super::*;
     use crate::api::vectors::{assert_same_request, client};
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../../tests/fixtures/sls/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
-    }
+    use crate::fixtures::read as fixture;
 
     fn cursor(s: &str) -> Cursor {
         Cursor::parse(s).unwrap()

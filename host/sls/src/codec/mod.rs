@@ -153,14 +153,7 @@ pub fn decompress_to_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn testdata(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../../tests/fixtures/sls/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
-    }
+    use crate::fixtures::read as testdata;
 
     #[test]
     fn decompresses_the_sdk_vector() {
