@@ -8,7 +8,7 @@ use shipper_test_artifacts as artifacts;
 use shipper_test_support::eventually::eventually;
 use shipper_test_support::hec_receiver::TEST_TOKEN;
 
-use crate::harness::dataset::{Dataset, Tally, hec_seq};
+use crate::harness::dataset::{Dataset, Tally, hec_seqs};
 use crate::harness::shipper::ShipperProcess;
 use crate::harness::sls::{AK_ID, AK_SECRET, LOGSTORE, PROJECT, SlsEnv};
 
@@ -74,11 +74,7 @@ fn the_seed_environment_variables_alone_run_shipper() {
             .any(|l| l["logstore"] == LOGSTORE && l["group"] == GROUP),
         "joined {GROUP} on {LOGSTORE} from the environment: {joined:?}"
     );
-    let seqs = hec
-        .events()
-        .iter()
-        .map(|e| hec_seq(&e.envelope).expect("seq"))
-        .collect::<Vec<_>>();
+    let seqs = hec_seqs(&hec.events());
     Tally::new(ds.len(), seqs).assert_exactly_once(&ds, "HEC");
     let dead = std::fs::read_to_string(&dead_letter).unwrap_or_default();
     assert!(dead.is_empty(), "dead letters on a clean run:\n{dead}");

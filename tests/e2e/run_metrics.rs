@@ -26,9 +26,9 @@ use shipper_test_artifacts as artifacts;
 use shipper_test_support::eventually::{deadline, eventually};
 use shipper_test_support::ports::reserve_port;
 
-use crate::harness::dataset::{Dataset, Tally, hec_seq};
+use crate::harness::dataset::{Dataset, Tally, hec_seqs};
 use crate::harness::shipper::{RunConfig, ShipperProcess};
-use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
+use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env, wait_for_events};
 
 const SHARDS: u32 = 2;
 const LOGS_PER_GROUP: u64 = 100;
@@ -279,15 +279,7 @@ fn metrics_and_health_report_what_was_shipped() {
 
     lag_groups_once_held(&mut shipper, addr, "caught up quickly");
 
-    eventually("every log to reach the receiver", || {
-        shipper.assert_running();
-        let n = hec.event_count() as u64;
-        if n >= LOGS {
-            Ok(())
-        } else {
-            Err(format!("{n} of {LOGS} events"))
-        }
-    });
+    wait_for_events(&mut shipper, &hec, LOGS);
     env.wait_checkpoints_at_end(GROUP);
     // The server has the checkpoint a moment before the committer counts it.
     let m = eventually("a counted checkpoint on every shard", || {
@@ -417,11 +409,7 @@ fn metrics_and_health_report_what_was_shipped() {
 
     shipper.signal("TERM");
     assert!(shipper.wait_exit().success());
-    let seqs = hec
-        .events()
-        .iter()
-        .map(|e| hec_seq(&e.envelope).expect("seq"))
-        .collect::<Vec<_>>();
+    let seqs = hec_seqs(&hec.events());
     Tally::new(ds.len(), seqs).assert_exactly_once(&ds, "metrics run");
 }
 
@@ -572,11 +560,7 @@ fn a_down_sink_stops_the_pulls_and_the_counters_say_so() {
     assert!(shipper.wait_exit().success());
     drop(port);
 
-    let seqs = first
-        .iter()
-        .chain(hec.events().iter())
-        .map(|e| hec_seq(&e.envelope).expect("seq"))
-        .collect::<Vec<_>>();
+    let seqs = hec_seqs(first.iter().chain(hec.events().iter()));
     Tally::new(ds.len(), seqs).assert_exactly_once(&ds, "after the outage");
     eprintln!(
         "run_metrics back-pressure: {pulled_in_outage} of {BACKLOG} backlog logs pulled while HEC was down"

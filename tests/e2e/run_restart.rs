@@ -105,10 +105,7 @@ fn run_twice(test: &str, stop: impl FnOnce(&mut ShipperProcess)) -> Outcome {
     let dead = std::fs::read_to_string(env.dir().join("dead-letter.jsonl")).unwrap_or_default();
     assert!(dead.is_empty(), "dead letters:\n{dead}");
     Outcome {
-        all: events
-            .iter()
-            .map(|e| crate::harness::dataset::hec_seq(&e.envelope).expect("seq"))
-            .collect(),
+        all: crate::harness::dataset::hec_seqs(&events),
         ds,
         first: first_seqs,
         resumed_at,

@@ -11,7 +11,7 @@ use shipper_test_support::eventually::eventually;
 use shipper_test_support::hec_receiver::{Fault, HecReceiver, status_counts};
 use shipper_test_support::ports::reserve_port;
 
-use crate::harness::dataset::{Dataset, Tally, hec_seq};
+use crate::harness::dataset::Dataset;
 use crate::harness::shipper::{Metrics, RunConfig, ShipperProcess};
 use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
 
@@ -33,25 +33,7 @@ fn config(env: &SlsEnv, url: &str) -> RunConfig {
 /// Waits for every log and the checkpoints, stops shipper, and checks the tally and the
 /// dead-letter file.
 fn finish(env: &SlsEnv, ds: &Dataset, hec: &HecReceiver, shipper: &mut ShipperProcess) -> Metrics {
-    eventually("every log to reach the receiver", || {
-        shipper.assert_running();
-        let n = hec.event_count() as u64;
-        if n >= ds.len() {
-            Ok(())
-        } else {
-            Err(format!("{n} of {} events", ds.len()))
-        }
-    });
-    env.wait_checkpoints_at_end(GROUP);
-    let metrics = shipper.scrape().expect("metrics while running");
-    shipper.signal("TERM");
-    assert!(shipper.wait_exit().success());
-    let seqs = hec
-        .events()
-        .iter()
-        .map(|e| hec_seq(&e.envelope).expect("seq"))
-        .collect::<Vec<_>>();
-    Tally::new(ds.len(), seqs).assert_exactly_once(ds, "after the outage");
+    let metrics = env.finish_hec_run(GROUP, ds, hec, shipper, "after the outage");
     let dead = std::fs::read_to_string(env.dir().join("dead-letter.jsonl")).unwrap_or_default();
     assert!(
         dead.is_empty(),

@@ -13,7 +13,7 @@ use shipper_emulator::{Api, Fault};
 use shipper_test_artifacts as artifacts;
 use shipper_test_support::eventually::eventually;
 
-use crate::harness::dataset::{Dataset, Tally, hec_seq};
+use crate::harness::dataset::Dataset;
 use crate::harness::shipper::{Metrics, RunConfig, ShipperProcess};
 use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
 
@@ -121,26 +121,7 @@ fn sls_faults_are_retried_once_each_and_counted_by_call_and_cause() {
         }
     });
 
-    eventually("every log to reach the receiver", || {
-        shipper.assert_running();
-        let n = hec.event_count() as u64;
-        if n >= ds.len() {
-            Ok(())
-        } else {
-            Err(format!("{n} of {} events", ds.len()))
-        }
-    });
-    env.wait_checkpoints_at_end(GROUP);
-    let m = shipper.scrape().expect("metrics while running");
-    shipper.signal("TERM");
-    assert!(shipper.wait_exit().success());
-
-    let seqs = hec
-        .events()
-        .iter()
-        .map(|e| hec_seq(&e.envelope).expect("seq"))
-        .collect::<Vec<_>>();
-    Tally::new(ds.len(), seqs).assert_exactly_once(&ds, "through the SLS faults");
+    let m = env.finish_hec_run(GROUP, &ds, &hec, &mut shipper, "through the SLS faults");
 
     let want: BTreeMap<(String, String), f64> = [
         (("pull", "server"), 3.0),

@@ -16,7 +16,7 @@ use shipper_test_support::eventually::eventually;
 
 use crate::harness::dataset::{Dataset, Tally, describe, hec_seq, seqs_by_channel};
 use crate::harness::shipper::{RunConfig, ShipperProcess};
-use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
+use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env, wait_for_events};
 
 const GROUP: &str = "e2e-pair";
 const HALF: u64 = 20_000;
@@ -98,15 +98,7 @@ fn two_instances_split_the_shards_and_the_survivor_finishes_after_a_sigkill() {
     b.kill();
     env.load(&mut ds, HALF);
 
-    eventually("every log to reach the receiver", || {
-        a.assert_running();
-        let n = hec.event_count() as u64;
-        if n >= ds.len() {
-            Ok(())
-        } else {
-            Err(format!("{n} of {} events", ds.len()))
-        }
-    });
+    wait_for_events(&mut a, &hec, ds.len());
     env.wait_checkpoints_at_end(GROUP);
     assert_eq!(
         shards_held(&mut a),

@@ -468,6 +468,16 @@ pub fn hec_seq(envelope: &Value) -> Option<u64> {
     envelope["event"]["seq"].as_str()?.parse().ok()
 }
 
+/// The `seq` of each received HEC event, in order; panics on an event without one.
+pub fn hec_seqs<'a>(
+    events: impl IntoIterator<Item = &'a shipper_test_support::hec_receiver::ReceivedEvent>,
+) -> Vec<u64> {
+    events
+        .into_iter()
+        .map(|e| hec_seq(&e.envelope).expect("seq"))
+        .collect()
+}
+
 impl Dataset {
     /// Checks one received HEC event (`text`: the envelope as sent) against what the
     /// splunk-hec / json plugins make of its log: the `time` text, exactly the envelope keys

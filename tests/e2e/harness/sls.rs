@@ -19,7 +19,8 @@ use shipper_sls::sign::Credentials;
 use shipper_test_support::eventually::eventually;
 use shipper_test_support::hec_receiver::{HecReceiver, HecReceiverConfig};
 
-use super::dataset::Dataset;
+use super::dataset::{Dataset, Tally, hec_seqs};
+use super::shipper::{Metrics, ShipperProcess};
 
 /// Project of every test logstore.
 pub const PROJECT: &str = "e2e-project";
@@ -215,6 +216,28 @@ impl SlsEnv {
         })
     }
 
+    /// The usual end of a run into `hec`: every log of `ds` received, `group`'s checkpoints
+    /// at every shard's end, `/metrics` scraped, SIGTERM and a clean exit, then each log of
+    /// `ds` delivered exactly once (`what` names the scenario in the failure message).
+    /// Returns the metrics scraped just before the stop.
+    pub fn finish_hec_run(
+        &self,
+        group: &str,
+        ds: &Dataset,
+        hec: &HecReceiver,
+        shipper: &mut ShipperProcess,
+        what: &str,
+    ) -> Metrics {
+        wait_for_events(shipper, hec, ds.len());
+        self.wait_checkpoints_at_end(group);
+        let metrics = shipper.scrape().expect("metrics while running");
+        shipper.signal("TERM");
+        assert!(shipper.wait_exit().success());
+        let seqs = hec_seqs(&hec.events());
+        Tally::new(ds.len(), seqs).assert_exactly_once(ds, what);
+        metrics
+    }
+
     /// The position (LogGroups from the shard's begin) of a cursor in its wire form.
     pub fn position(&self, shard: u32, cursor: &str) -> u32 {
         let c = shipper_sls::cursor::Cursor::parse(cursor).expect("a cursor");
@@ -276,4 +299,17 @@ impl Loader {
             }
         });
     }
+}
+
+/// Waits until `hec` has received `n` events or more; fails at once if `shipper` exits.
+pub fn wait_for_events(shipper: &mut ShipperProcess, hec: &HecReceiver, n: u64) {
+    eventually("every log to reach the receiver", || {
+        shipper.assert_running();
+        let got = hec.event_count() as u64;
+        if got >= n {
+            Ok(())
+        } else {
+            Err(format!("{got} of {n} events"))
+        }
+    });
 }
