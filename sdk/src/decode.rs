@@ -551,6 +551,15 @@ fn offset_in(log: &[u8], content: &[u8], e: WireError) -> WireError {
     }
 }
 
+/// One bit of a 64-bit set standing for `key` (from its length and last byte): equal keys
+/// always share the bit, so a bit not yet in the set proves the key new. Used to rule out
+/// repeated keys without comparing every pair.
+#[inline]
+pub(crate) fn key_fingerprint(key: &[u8]) -> u64 {
+    let last = usize::from(key.last().copied().unwrap_or(0));
+    1u64 << ((key.len().wrapping_mul(7) ^ last.wrapping_mul(13)) & 63)
+}
+
 /// Whether every byte of `b` is ASCII: 8 bytes per step, the tail as an overlapping last
 /// word. Cheaper than `str::from_utf8` on the short strings of a log (on wasm32 its fast
 /// path works 4 bytes at a time after an alignment prologue).
@@ -594,8 +603,7 @@ pub(crate) fn decode_log<'a>(
         |content| {
             let (k, v) =
                 key_value(content).map_err(|e| Stop::Wire(offset_in(bytes, content, e)))?;
-            let last = usize::from(k.last().copied().unwrap_or(0));
-            let bit = 1u64 << ((k.len().wrapping_mul(7) ^ last.wrapping_mul(13)) & 63);
+            let bit = key_fingerprint(k);
             if k.starts_with(b"__")
                 || (seen & bit != 0 && fields.iter().any(|(p, _)| p.as_bytes() == k))
             {

@@ -351,8 +351,7 @@ fn needs_merge(group: &Group<'_>, log: &Log<'_>) -> bool {
                 }
             }
         }
-        let last = usize::from(b.last().copied().unwrap_or(0));
-        let bit = 1u64 << ((b.len().wrapping_mul(7) ^ last.wrapping_mul(13)) & 63);
+        let bit = crate::decode::key_fingerprint(b);
         if seen & bit != 0 && contents[..i].iter().any(|(p, _)| p == k) {
             return true;
         }
