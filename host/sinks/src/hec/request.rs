@@ -12,6 +12,7 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 
 use crate::payload::{HecBody, HecEvent, Timestamp};
 use crate::util::batch::EventBatch;
+use crate::util::push_digits;
 
 /// Appends `{"time":…,"host":…,"source":…,"sourcetype":…,"index":…,"event":…,"fields":{…}}`
 /// and the `\n` separator.
@@ -93,15 +94,12 @@ fn write_fraction(out: &mut Vec<u8>, micros: u32) {
     if micros == 0 {
         return;
     }
-    let mut digits = [b'0'; 6];
-    let mut m = micros;
-    for d in digits.iter_mut().rev() {
-        *d = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
-    let len = 6 - digits.iter().rev().take_while(|&&d| d == b'0').count();
     out.push(b'.');
-    out.extend_from_slice(&digits[..len]);
+    push_digits(out, micros, 6);
+    // Trailing zeros trimmed (`micros` > 0, so a non-zero digit stays).
+    while out.last() == Some(&b'0') {
+        out.pop();
+    }
 }
 
 /// A JSON string: `"` `\` and control characters escaped (`\n \r \t \b \f`, others

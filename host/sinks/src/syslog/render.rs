@@ -11,6 +11,7 @@ use super::config::{Format, Framing};
 use super::framing::push_escaped;
 use crate::error::RenderError;
 use crate::payload::{SyslogMessage, Timestamp};
+use crate::util::push_digits;
 
 /// What rendering needs from the sink settings.
 #[derive(Debug, Clone)]
@@ -293,16 +294,6 @@ fn push_pri(out: &mut Vec<u8>, pri: u32) {
     out.push(b'<');
     out.extend_from_slice(itoa::Buffer::new().format(pri).as_bytes());
     out.push(b'>');
-}
-
-/// Appends the last `width` decimal digits of `v`, zero-padded.
-fn push_digits(out: &mut Vec<u8>, mut v: u32, width: usize) {
-    let start = out.len();
-    out.resize(start + width, b'0');
-    for d in out[start..].iter_mut().rev() {
-        *d = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
 }
 
 /// `Mmm dd hh:mm:ss`, day space-padded, shifted by the configured offset.
