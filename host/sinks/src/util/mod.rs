@@ -1,7 +1,7 @@
 //! The delivery toolkit both sinks share (style.md habit 13): batching triggers
 //! ([`batch`]), backoff with full jitter ([`retry`]) and rustls client configs from files
 //! ([`tls`]). Each sink supplies only its defaults and its response classifier. Also
-//! [`push_digits`], the fixed-width decimal writer both renderers use for time fields.
+//! `push_digits`, the fixed-width decimal writer both renderers use for time fields.
 
 pub mod batch;
 pub mod retry;
