@@ -14,6 +14,9 @@ say() { printf '\n==> %s\n' "$*"; }
 say "Rust target wasm32-wasip2 (plugins are WebAssembly components)"
 rustup target add wasm32-wasip2
 
+say "Build tools for ISA-L, the HEC gzip (nasm, autotools; installed with apt if missing)"
+bash tests/support/build-deps.sh
+
 say "Building shipper, the splunk-hec plugin and a local HEC receiver (the first build takes a few minutes)"
 # Every workspace binary in one build (shipper, the hec-receiver test tool, …): its feature
 # set matches `cargo test --workspace`, so after the tests this reuses their dependencies.

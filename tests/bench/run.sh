@@ -8,7 +8,7 @@
 #   bash tests/bench/run.sh --smoke         # seconds: proves the harness works
 #   bash tests/bench/run.sh --help          # every option (sizes, subjects, parts, rates)
 #
-# Needs: cargo (rustup for the wasm target), python3 with venv, openssl (test certificates);
+# Needs: cargo (rustup for the wasm target), nasm + autotools (tests/support/build-deps.sh installs them), python3 with venv, openssl (test certificates);
 # taskset (util-linux) to pin the subject to CPU 1 and the rig to CPU 0.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,6 +16,7 @@ cd "$(dirname "$0")/../.."
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
+bash tests/support/build-deps.sh
 cargo build --release --bin shipper
 cargo build --release --target wasm32-wasip2 -p shipper-plugin-splunk-hec -p shipper-plugin-syslog-kv
 cargo build --release -p shipper-bench

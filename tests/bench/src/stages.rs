@@ -3,7 +3,7 @@
 //! Each stage of shipper's data path is timed on its own, on one thread pinned to the
 //! subject's CPU, over a sample of the benchmark data, with the production code where it is
 //! a library (lz4 + `split_log_groups` from shipper-sls, the plugins through
-//! shipper-runtime's `PluginInstance::process`, the sinks' `render`, flate2/zlib-rs gzip,
+//! shipper-runtime's `PluginInstance::process`, the sinks' `render`, the HEC sink's gzip (ISA-L at level 1),
 //! rustls with ring) and the thread's own CPU clock (so other work on the machine does not
 //! count). Each figure is the best of three rounds, in µs per log:
 //!

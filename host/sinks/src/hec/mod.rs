@@ -16,6 +16,7 @@
 pub mod config;
 
 mod ack;
+mod gzip;
 mod request;
 mod response;
 
@@ -37,7 +38,7 @@ pub use config::{HecConfig, HecRawConfig, HecSettings, Secret, TokenSource};
 /// `body` as one gzip member at `level`, the way HEC request bodies are compressed (one
 /// reused deflate state per thread). Public for the stage benchmark.
 pub fn gzip(body: &[u8], level: u32) -> Vec<u8> {
-    request::gzip_parts(std::iter::once(body), body.len(), level)
+    gzip::gzip_parts(std::iter::once(body), body.len(), level)
 }
 
 /// The `/event` envelope of one event followed by `\n`, exactly as the sink sends it

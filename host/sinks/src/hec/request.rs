@@ -3,13 +3,12 @@
 //! gzip level 1 by default). What is *not* here: sending and classifying (`mod.rs`,
 //! `response.rs`).
 
-use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use flate2::{Compress, Compression, FlushCompress, Status};
 
+use super::gzip::gzip_parts;
 use crate::payload::{HecBody, HecEvent, Timestamp};
 use crate::util::batch::EventBatch;
 use crate::util::push_digits;
@@ -186,63 +185,6 @@ pub(crate) fn encode_body(
     }
 }
 
-thread_local! {
-    /// One deflate state per thread, reset for each body. Why: a new one allocates about
-    /// 300 KB (window, hash chains) and zeroes its hash table; made per ~1 MB batch, those
-    /// fresh pages page-faulted and zero-filled for ~3 % of `shipper run`'s CPU in perf.
-    static DEFLATE: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
-}
-
-/// `parts` back to back as one gzip member (RFC 1952) at `level`.
-pub(crate) fn gzip_parts<'a>(
-    parts: impl Iterator<Item = &'a [u8]>,
-    raw_len: usize,
-    level: u32,
-) -> Vec<u8> {
-    DEFLATE.with_borrow_mut(|slot| {
-        let deflate = match slot {
-            Some((l, deflate)) if *l == level => {
-                deflate.reset();
-                deflate
-            }
-            _ => {
-                let fresh = Compress::new_gzip(Compression::new(level), 15);
-                &mut slot.insert((level, fresh)).1
-            }
-        };
-        // ~4.8× at level 1 on JSON logs (perf-notes §4a): start at a quarter.
-        let mut out = Vec::with_capacity(raw_len / 4 + 64);
-        for mut input in parts {
-            while !input.is_empty() {
-                reserve_some(&mut out);
-                let before = deflate.total_in();
-                deflate
-                    .compress_vec(input, &mut out, FlushCompress::None)
-                    .expect("deflate into memory cannot fail");
-                let used = usize::try_from(deflate.total_in() - before).expect("fits");
-                input = &input[used..];
-            }
-        }
-        loop {
-            reserve_some(&mut out);
-            let status = deflate
-                .compress_vec(&[], &mut out, FlushCompress::Finish)
-                .expect("deflate into memory cannot fail");
-            if status == Status::StreamEnd {
-                return out;
-            }
-        }
-    })
-}
-
-/// Makes room for more output when `out` is nearly full (`compress_vec` writes only into
-/// spare capacity).
-fn reserve_some(out: &mut Vec<u8>) {
-    if out.capacity() - out.len() < 64 {
-        out.reserve(out.capacity() / 2 + 4096);
-    }
-}
-
 #[cfg(test)]
 #[expect(
     clippy::single_range_in_vec_init,
@@ -335,34 +277,5 @@ mod tests {
             .read_to_string(&mut out)
             .unwrap();
         assert_eq!((out.as_str(), len), ("bb\nccc\n", 7));
-    }
-
-    #[test]
-    fn gzip_state_is_reused_across_bodies_and_levels() {
-        use std::io::Read as _;
-        // Several MB of varied text, so output outgrows its first capacity.
-        let big: Vec<u8> = (0..400_000u32)
-            .flat_map(|i| format!("{},{}\n", i, i.wrapping_mul(2_654_435_761)).into_bytes())
-            .collect();
-        for (round, level) in [1, 1, 6, 1, 0].into_iter().enumerate() {
-            let parts = [&big[..1000], &big[1000..], b"tail".as_slice()];
-            let gz = gzip_parts(parts.into_iter(), big.len() + 4, level);
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&gz[..])
-                .read_to_end(&mut out)
-                .unwrap();
-            assert_eq!(out.len(), big.len() + 4, "round {round}");
-            assert!(
-                out.starts_with(&big) && out.ends_with(b"tail"),
-                "round {round}"
-            );
-        }
-        // An empty body is still a valid gzip member.
-        let gz = gzip_parts(std::iter::empty(), 0, 1);
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        assert!(out.is_empty());
     }
 }
