@@ -361,8 +361,10 @@ impl<'a> Log<'a> {
         }
     }
 
-    /// True when the decoder saw that no content key starts with `__` and no two content
-    /// keys are equal, so the flattened dict needs no merging of content keys. False means
+    /// True when the decoder saw that no content key names a group or time entry of the
+    /// flattened dict (`__time__`, `__topic__`, `__source__`, `__time_ns_part__`,
+    /// `__tag__:…`) and no two content keys are equal, so the flattened dict needs no
+    /// merging of content keys. False means
     /// "unknown" (a log built by hand, or a possible repeat): check the keys.
     #[inline]
     pub(crate) fn plain_keys(&self) -> bool {
@@ -551,6 +553,19 @@ fn offset_in(log: &[u8], content: &[u8], e: WireError) -> WireError {
     }
 }
 
+/// Whether a content key can land on an entry the flattened dict makes from something
+/// other than the contents (`__time__`, `__topic__`, `__source__`, `__time_ns_part__`,
+/// `__tag__:…`). Other `__` keys (Logtail's `__raw__`, a `__seq__` of one's own) are plain
+/// content keys.
+#[inline(always)]
+fn collides_with_meta(key: &[u8]) -> bool {
+    key.starts_with(b"__")
+        && (matches!(
+            key,
+            b"__time__" | b"__topic__" | b"__source__" | b"__time_ns_part__"
+        ) || key.starts_with(b"__tag__:"))
+}
+
 /// One bit of a 64-bit set standing for `key` (from its length and last byte): equal keys
 /// always share the bit, so a bit not yet in the set proves the key new. Used to rule out
 /// repeated keys without comparing every pair.
@@ -604,7 +619,7 @@ pub(crate) fn decode_log<'a>(
             let (k, v) =
                 key_value(content).map_err(|e| Stop::Wire(offset_in(bytes, content, e)))?;
             let bit = key_fingerprint(k);
-            if k.starts_with(b"__")
+            if collides_with_meta(k)
                 || (seen & bit != 0 && fields.iter().any(|(p, _)| p.as_bytes() == k))
             {
                 plain = false;
@@ -809,7 +824,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_keys_means_no_dunder_key_and_no_repeat() {
+    fn plain_keys_means_no_meta_key_and_no_repeat() {
         let plain = |keys: &[&str]| {
             let log = TestLog {
                 time: 1,
@@ -823,7 +838,17 @@ mod tests {
         };
         assert!(plain(&[]));
         assert!(plain(&["a", "b", "status", "_x", "x__"]));
-        assert!(!plain(&["a", "__topic__"]), "a `__` key");
+        assert!(plain(&["a", "__raw__", "__seq__", "__tag__", "__time"]));
+        for meta in [
+            "__time__",
+            "__topic__",
+            "__source__",
+            "__time_ns_part__",
+            "__tag__:host",
+            "__tag__:",
+        ] {
+            assert!(!plain(&["a", meta]), "{meta} is a meta key");
+        }
         assert!(!plain(&["a", "b", "a"]), "a repeat");
         assert!(
             !plain(&["method", "status", "method"]),

@@ -694,7 +694,10 @@ mod tests {
                 &[("a", "1"), ("event", "{\"x\": [1]}"), ("__time__", "gone")],
                 Some(7),
             ),
-            (&[("é\t", "\u{1}"), ("event", "not json")], None),
+            (
+                &[("é\t", "\u{1}"), ("__raw__", "r"), ("event", "not json")],
+                None,
+            ),
             (&[], Some(0)),
             (&[("k", "v"), ("k", "w")], None),
         ];
