@@ -32,19 +32,19 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    #[inline]
+    #[inline(always)]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.pos) {
             self.pos += 1;
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
 
-    #[inline]
+    #[inline(always)]
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.pos += 1)
     }
@@ -123,6 +123,7 @@ impl Validator<'_> {
     }
 
     /// `"key"` `:` and the whitespace before the value.
+    #[inline(always)]
     fn key(&mut self) -> Option<()> {
         if self.peek()? != b'"' {
             return None;
@@ -134,11 +135,13 @@ impl Validator<'_> {
         Some(())
     }
 
+    #[inline(always)]
     fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.pos + word.len();
         (self.b.get(self.pos..end)? == word).then(|| self.pos = end)
     }
 
+    #[inline(always)]
     fn digits(&mut self) -> usize {
         let start = self.pos;
         while let Some(b'0'..=b'9') = self.peek() {
@@ -147,6 +150,7 @@ impl Validator<'_> {
         self.pos - start
     }
 
+    #[inline(always)]
     fn number(&mut self) -> Option<()> {
         let _ = self.eat(b'-');
         match self.peek()? {
@@ -171,17 +175,10 @@ impl Validator<'_> {
         Some(())
     }
 
-    fn hex4(&mut self) -> Option<u16> {
-        let h = self.b.get(self.pos..self.pos + 4)?;
-        let mut v = 0u16;
-        for &c in h {
-            v = v << 4 | char::from(c).to_digit(16)? as u16;
-        }
-        self.pos += 4;
-        Some(v)
-    }
-
     /// A string starting at the opening quote. The input is `&str`, so UTF-8 is known good.
+    /// Inlined into the walk so that `pos` stays in a register (a `&mut self` call would
+    /// keep it in the wasm shadow stack); escapes, rare in logs, go out of line.
+    #[inline(always)]
     fn string(&mut self) -> Option<()> {
         self.pos += 1;
         loop {
@@ -191,32 +188,45 @@ impl Validator<'_> {
                     self.pos += 1;
                     return Some(());
                 }
-                b'\\' => {
-                    self.pos += 1;
-                    match self.peek()? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos += 1,
-                        b'u' => {
-                            self.pos += 1;
-                            let unit = self.hex4()?;
-                            match unit {
-                                0xd800..=0xdbff => {
-                                    self.eat(b'\\')?;
-                                    self.eat(b'u')?;
-                                    if !(0xdc00..=0xdfff).contains(&self.hex4()?) {
-                                        return None;
-                                    }
-                                }
-                                0xdc00..=0xdfff => return None,
-                                _ => {}
-                            }
-                        }
-                        _ => return None,
-                    }
-                }
+                b'\\' => self.pos = escape(self.b, self.pos + 1)?,
                 // A raw control character.
                 _ => return None,
             }
         }
+    }
+}
+
+/// The escape after a backslash at `pos - 1`: the position after it, or `None` if invalid.
+#[cold]
+#[inline(never)]
+fn escape(b: &[u8], pos: usize) -> Option<usize> {
+    let hex4 = |at: usize| -> Option<u16> {
+        let h = b.get(at..at + 4)?;
+        let mut v = 0u16;
+        for &c in h {
+            v = v << 4 | char::from(c).to_digit(16)? as u16;
+        }
+        Some(v)
+    };
+    match *b.get(pos)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(pos + 1),
+        b'u' => {
+            let unit = hex4(pos + 1)?;
+            let next = pos + 5;
+            match unit {
+                0xd800..=0xdbff => {
+                    if b.get(next..next + 2)? != b"\\u" {
+                        return None;
+                    }
+                    (0xdc00..=0xdfff)
+                        .contains(&hex4(next + 2)?)
+                        .then_some(next + 6)
+                }
+                0xdc00..=0xdfff => None,
+                _ => Some(next),
+            }
+        }
+        _ => None,
     }
 }
 
@@ -242,6 +252,7 @@ mod tests {
             "\n[\t1\r]\n",
             "{\"a\":1,\"a\":2}",
             "\"héllo ✓\"",
+            "[\"\\\\\", \"\\\"q\\\"\", \"\\ud83d\\ude00\", \"\\uFFFF\"]",
         ] {
             assert!(is_valid(ok), "{ok:?} should be valid");
         }
@@ -278,6 +289,11 @@ mod tests {
             "\"\\ud800\"",
             "\"\\ud800\\u0041\"",
             "\"\\udc00\"",
+            "\"\\",
+            "\"\\u",
+            "\"\\ud83d\\",
+            "\"\\ud83d\\ude0\"",
+            "\"\\ud83d\\\"\"",
             "{\"a\":1}}",
             "'single'",
             "\u{feff}{}",
