@@ -11,11 +11,10 @@ use std::path::Path;
 use serde_json::json;
 use sha2::Digest as _;
 use shipper_test_artifacts as artifacts;
-use shipper_test_support::eventually::eventually;
 
 use crate::harness::dataset::{Dataset, Tally, dead_letters_by_seq};
 use crate::harness::shipper::{RunConfig, ShipperProcess};
-use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
+use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env, wait_for_events};
 
 const GROUP: &str = "e2e-dead-letter";
 const LOGS: u64 = 10_000;
@@ -53,15 +52,7 @@ fn poison_and_rejected_logs_are_dead_lettered_and_their_neighbours_delivered() {
 
     let failed = [poison[0], poison[1], reject, refused];
     let delivered_n = LOGS - failed.len() as u64;
-    eventually("every other log to reach the receiver", || {
-        shipper.assert_running();
-        let n = hec.event_count() as u64;
-        if n >= delivered_n {
-            Ok(())
-        } else {
-            Err(format!("{n} of {delivered_n} events"))
-        }
-    });
+    wait_for_events(&mut shipper, &hec, delivered_n);
     env.wait_checkpoints_at_end(GROUP);
     let metrics = shipper.scrape().expect("metrics");
     shipper.signal("TERM");

@@ -5,12 +5,11 @@
 //! arrives once, the checkpoints reach the end, and SIGTERM exits 0.
 
 use shipper_test_artifacts as artifacts;
-use shipper_test_support::eventually::eventually;
 use shipper_test_support::hec_receiver::TEST_TOKEN;
 
 use crate::harness::dataset::{Dataset, Tally, hec_seqs};
 use crate::harness::shipper::ShipperProcess;
-use crate::harness::sls::{AK_ID, AK_SECRET, LOGSTORE, PROJECT, SlsEnv};
+use crate::harness::sls::{AK_ID, AK_SECRET, LOGSTORE, PROJECT, SlsEnv, wait_for_events};
 
 const GROUP: &str = "sync_data";
 const LOGS: u64 = 300;
@@ -50,15 +49,7 @@ fn the_seed_environment_variables_alone_run_shipper() {
         &sls_env,
     );
 
-    eventually("every log at the HEC receiver", || {
-        shipper.assert_running();
-        let n = hec.event_count() as u64;
-        if n >= LOGS {
-            Ok(())
-        } else {
-            Err(format!("{n} of {LOGS}"))
-        }
-    });
+    wait_for_events(&mut shipper, &hec, LOGS);
     env.wait_checkpoints_at_end(GROUP);
     let joined = shipper.logs_with("joined consumer group");
     shipper.signal("TERM");

@@ -6,11 +6,10 @@
 use std::path::Path;
 
 use shipper_test_artifacts as artifacts;
-use shipper_test_support::eventually::eventually;
 
 use crate::harness::dataset::{Dataset, Tally};
 use crate::harness::shipper::{RunConfig, ShipperProcess};
-use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
+use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env, wait_for_events};
 
 const GROUP: &str = "e2e-hec";
 const LOGS: u64 = 100_000;
@@ -37,15 +36,7 @@ fn every_log_reaches_hec_once_formatted_as_the_seed_does() {
     .set("plugin.config.index", INDEX);
     let mut shipper = ShipperProcess::start(env.dir(), "shipper", &config, &[], &shipper_env());
 
-    eventually("every log to reach the HEC receiver", || {
-        shipper.assert_running();
-        let n = hec.event_count() as u64;
-        if n >= LOGS {
-            Ok(())
-        } else {
-            Err(format!("{n} of {LOGS} events"))
-        }
-    });
+    wait_for_events(&mut shipper, &hec, LOGS);
     let ends = env.wait_checkpoints_at_end(GROUP);
     assert_eq!(
         ends,

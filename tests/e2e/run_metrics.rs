@@ -475,15 +475,7 @@ fn a_down_sink_stops_the_pulls_and_the_counters_say_so() {
         .set("source.fetch_count", i64::from(FETCH_COUNT));
     let mut shipper = ShipperProcess::start(env.dir(), "shipper", &cfg, &[], &shipper_env());
     let addr = shipper.metrics_addr();
-    eventually("the first logs to reach the receiver", || {
-        shipper.assert_running();
-        let n = hec.event_count() as u64;
-        if n >= BEFORE {
-            Ok(())
-        } else {
-            Err(format!("{n} of {BEFORE} events"))
-        }
-    });
+    wait_for_events(&mut shipper, &hec, BEFORE);
     let delivered_ends = env.wait_checkpoints_at_end(GROUP);
     let first = hec.events();
     drop(hec);

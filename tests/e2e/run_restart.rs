@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use shipper_test_artifacts as artifacts;
 use shipper_test_support::eventually::eventually;
-use shipper_test_support::hec_receiver::{Fault, HecReceiver};
+use shipper_test_support::hec_receiver::Fault;
 
 use crate::harness::dataset::{Dataset, Tally, describe, seqs_by_channel};
 use crate::harness::shipper::{RunConfig, ShipperProcess};
-use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
+use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env, wait_for_events};
 
 const GROUP: &str = "e2e-restart";
 const HALF: u64 = 10_000;
@@ -72,7 +72,7 @@ fn run_twice(test: &str, stop: impl FnOnce(&mut ShipperProcess)) -> Outcome {
 
     env.load(&mut ds, HALF);
     let mut second = ShipperProcess::start(env.dir(), "second", &config, &[], &shipper_env());
-    wait_for_events(&hec, &mut second, ds.len());
+    wait_for_events(&mut second, &hec, ds.len());
     env.wait_checkpoints_at_end(GROUP);
     second.signal("TERM");
     let status = second.wait_exit();
@@ -110,18 +110,6 @@ fn run_twice(test: &str, stop: impl FnOnce(&mut ShipperProcess)) -> Outcome {
         first: first_seqs,
         resumed_at,
     }
-}
-
-fn wait_for_events(hec: &HecReceiver, shipper: &mut ShipperProcess, n: u64) {
-    eventually(&format!("{n} events at the receiver"), || {
-        shipper.assert_running();
-        let have = hec.event_count() as u64;
-        if have >= n {
-            Ok(())
-        } else {
-            Err(format!("{have} events"))
-        }
-    });
 }
 
 /// Seqs of the first half below the position each shard resumed from, sorted.
