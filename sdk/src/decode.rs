@@ -558,12 +558,12 @@ fn offset_in(log: &[u8], content: &[u8], e: WireError) -> WireError {
 /// `__tag__:…`). Other `__` keys (Logtail's `__raw__`, a `__seq__` of one's own) are plain
 /// content keys.
 #[inline(always)]
-fn collides_with_meta(key: &[u8]) -> bool {
+pub(crate) fn collides_with_meta(key: &[u8]) -> bool {
     key.starts_with(b"__")
         && (matches!(
             key,
             b"__time__" | b"__topic__" | b"__source__" | b"__time_ns_part__"
-        ) || key.starts_with(b"__tag__:"))
+        ) || key.starts_with(crate::flat::TAG_PREFIX.as_bytes()))
 }
 
 /// One bit of a 64-bit set standing for `key` (from its length and last byte): equal keys

@@ -336,7 +336,8 @@ fn needs_merge(group: &Group<'_>, log: &Log<'_>) -> bool {
     let mut seen = 0u64;
     for (i, (k, _)) in contents.iter().enumerate() {
         let b = k.as_bytes();
-        if b.len() >= 2 && b[0] == b'_' && b[1] == b'_' {
+        // The decoder's test; the match then tells which meta keys really collide here.
+        if crate::decode::collides_with_meta(b) {
             match *k {
                 // Deleted with the seed's `__time__`, however many there are.
                 "__time__" => continue,
