@@ -125,7 +125,7 @@ pub(crate) async fn run_poller(inner: Arc<Inner>) {
             .header(CONTENT_TYPE, "application/json")
             .body(body);
         let answer = tokio::select! {
-            r = request.send() => r,
+            r = super::send(request) => r,
             () = cancel.cancelled() => return,
         };
         let response = match answer {

@@ -54,7 +54,38 @@ use crate::util::batch::{BatchConfig, EventBatch, Lane};
 use crate::util::retry::{Cancelled, sleep_or_cancel};
 use crate::{BoxFuture, Delivery, Rejection, Sink};
 use ack::AckTracker;
-use response::{Outcome, classify, classify_transport, error_chain};
+use response::{Outcome, classify, classify_transport, error_chain, never_sent};
+
+/// How many times a request that never reached the wire is resent at once, each on a new
+/// connection, before its error counts.
+const UNSENT_RESENDS: usize = 3;
+
+/// Sends `request`, resending it at once (up to [`UNSENT_RESENDS`] times) when its
+/// connection closed before it was written ([`never_sent`]) for no reason the error names.
+/// Nothing reached HEC, so nothing can duplicate. The reason is worth the resend: a TLS 1.3
+/// server refuses a missing client certificate with an alert just after the handshake, and
+/// when that alert closes the connection before the write, the error is only "connection
+/// was not ready"; the next connection usually reads the alert in the request's stead.
+pub(crate) async fn send(
+    mut request: reqwest::RequestBuilder,
+) -> reqwest::Result<reqwest::Response> {
+    for _ in 0..UNSENT_RESENDS {
+        let Some(again) = request.try_clone() else {
+            break;
+        };
+        match request.send().await {
+            Err(e)
+                if never_sent(&e)
+                    && !matches!(classify_transport(&e, ""), Outcome::Config { .. }) =>
+            {
+                tracing::debug!(error = %error_chain(&e), "HEC request not sent; resending");
+                request = again;
+            }
+            r => return r,
+        }
+    }
+    request.send().await
+}
 
 /// Header carrying the channel GUID (sinks.md §1.4).
 const CHANNEL_HEADER: &str = "X-Splunk-Request-Channel";
@@ -508,7 +539,7 @@ impl Inner {
             request = request.header(CONTENT_ENCODING, "gzip");
         }
         let exchange = async {
-            let mut response = request.body(body).send().await?;
+            let mut response = send(request.body(body)).await?;
             let status = response.status().as_u16();
             let header = |name| {
                 response
@@ -646,8 +677,8 @@ impl Inner {
         let health = self
             .client
             .get(self.health_url.clone())
-            .header(AUTHORIZATION, self.auth_header())
-            .send()
+            .header(AUTHORIZATION, self.auth_header());
+        let health = send(health)
             .await
             .map_err(|e| unreachable(&self.health_url, e))?;
         let status = health.status().as_u16();
@@ -704,8 +735,8 @@ impl Inner {
             .header(AUTHORIZATION, self.auth_header())
             .header(CHANNEL_HEADER, &self.channel)
             .header(CONTENT_TYPE, "application/json")
-            .body(Vec::new())
-            .send()
+            .body(Vec::new());
+        let probe = send(probe)
             .await
             .map_err(|e| unreachable(&self.event_url, e))?;
         let status = probe.status().as_u16();

@@ -222,6 +222,20 @@ pub(crate) fn classify_transport(err: &reqwest::Error, url: &str) -> Outcome {
     }
 }
 
+/// True when the request never reached the wire: hyper cancels a request whose connection
+/// closed before the write (often "connection was not ready", between the pool's readiness
+/// check and the write). hyper-util resends those only on a reused connection.
+pub(crate) fn never_sent(err: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            return h.is_canceled();
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// `err: cause: cause` on one line.
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut s = err.to_string();
