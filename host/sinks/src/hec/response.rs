@@ -176,12 +176,7 @@ fn describe(status: u16, answer: Option<&HecAnswer>, body: &[u8]) -> String {
 /// problems need an operator (configuration); everything else is transient.
 pub(crate) fn classify_transport(err: &reqwest::Error, url: &str) -> Outcome {
     let chain = error_chain(err);
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    let mut tls = false;
-    while let Some(e) = source {
-        tls |= e.downcast_ref::<rustls::Error>().is_some();
-        source = e.source();
-    }
+    let tls = causes(err).any(|e| e.downcast_ref::<rustls::Error>().is_some());
     // hyper-util wraps the rustls error in an io::Error whose `source()` skips it, so the
     // text is checked too (rustls' Display forms).
     let refused_by_server = chain.contains("received fatal alert");
@@ -226,27 +221,27 @@ pub(crate) fn classify_transport(err: &reqwest::Error, url: &str) -> Outcome {
 /// closed before the write (often "connection was not ready", between the pool's readiness
 /// check and the write). hyper-util resends those only on a reused connection.
 pub(crate) fn never_sent(err: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            return h.is_canceled();
-        }
-        source = e.source();
-    }
-    false
+    causes(err)
+        .find_map(|e| e.downcast_ref::<hyper::Error>())
+        .is_some_and(hyper::Error::is_canceled)
+}
+
+/// `err` and its sources, outermost first.
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
 }
 
 /// `err: cause: cause` on one line.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut s = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
+    for e in causes(err).skip(1) {
         let m = e.to_string();
         if !s.contains(&m) {
             s.push_str(": ");
             s.push_str(&m);
         }
-        source = e.source();
     }
     s
 }
