@@ -10,6 +10,7 @@
 //! RFC 3986-encoded query, and `x-log-content-sha256`, which must match the body.
 
 use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret as _;
 use sha2::{Digest, Sha256};
 use shipper_sls::sign::{self, Credentials, SignedParts};
 
@@ -55,7 +56,10 @@ pub(crate) fn verify(req: &Request, credentials: &Credentials) -> Result<(), Api
         .iter()
         .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("")));
     let string_to_sign = sign::string_to_sign(&parts, headers);
-    let expected = sign::signature(credentials.access_key_secret.expose(), &string_to_sign);
+    let expected = sign::signature(
+        credentials.access_key_secret.expose_secret(),
+        &string_to_sign,
+    );
     if sign::signatures_equal(&expected, signature) {
         Ok(())
     } else {
@@ -174,7 +178,7 @@ fn verify_v4(req: &Request, credentials: &Credentials, rest: &str) -> Result<(),
         hex::encode(Sha256::digest(canonical_request.as_bytes()))
     );
     let mut key = hmac_sha256(
-        format!("aliyun_v4{}", credentials.access_key_secret.expose()).as_bytes(),
+        format!("aliyun_v4{}", credentials.access_key_secret.expose_secret()).as_bytes(),
         date.as_bytes(),
     );
     for part in [region.as_bytes(), b"sls", b"aliyun_v4_request"] {

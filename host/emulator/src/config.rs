@@ -3,6 +3,7 @@
 //! cap. Validation lives here ([`EmulatorConfig::validate`]); nothing here touches the network
 //! or the disk.
 
+use secrecy::ExposeSecret as _;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -78,7 +79,12 @@ impl EmulatorConfig {
                 "the access key id is empty (set --access-key-id or SLS_AK_ID)".into(),
             ));
         }
-        if self.credentials.access_key_secret.expose().is_empty() {
+        if self
+            .credentials
+            .access_key_secret
+            .expose_secret()
+            .is_empty()
+        {
             return Err(EmulatorError::Config(
                 "the access key secret is empty (set --access-key-secret or SLS_AK_KEY)".into(),
             ));

@@ -23,7 +23,7 @@ mod structured;
 
 use std::time::{Duration, Instant};
 
-use shipper_runtime::{CacheDir, EngineSettings, PluginEngine, PluginLimits, samples};
+use shipper_runtime::{CacheDir, EngineSettings, PluginEngine, PluginLimits};
 use shipper_test_artifacts as artifacts;
 
 const LOGS_PER_CALL: usize = 500;
@@ -85,7 +85,7 @@ async fn bench_runtime(engine: &PluginEngine, name: &str, path: &str, group: &[u
         Ok(instance) => instance,
         Err(e) => return println!("{name:<58} cannot instantiate with {{}}: {e}"),
     };
-    let batch = samples::sample_batch_info();
+    let batch = shipper_runtime::BatchInfo::sample();
     if let Err(e) = instance.process(&batch, group, LOGS_PER_CALL).await {
         return println!("{name:<58} fails: {e}");
     }
@@ -104,8 +104,8 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let group = samples::nginx_group(LOGS_PER_CALL);
-        let bytes = samples::encode_group(&group);
+        let group = shipper_sls::flat::samples::nginx_group(LOGS_PER_CALL);
+        let bytes = shipper_sls::proto::encode_group(&group);
         println!(
             "shipper-runtime plugin benchmark: {LOGS_PER_CALL} logs per call, 16 fields, {} \
              bytes per log encoded; epoch interruption on; best of 3 × {:.1} s",
@@ -114,7 +114,7 @@ fn main() {
         );
         let engine = PluginEngine::new().expect("engine");
         if let Ok(list) = std::env::var("SHIPPER_BENCH_COMPARE") {
-            return compare(&engine, &list, &bytes, &samples::encode_group(&samples::app_group(LOGS_PER_CALL))).await;
+            return compare(&engine, &list, &bytes, &shipper_sls::proto::encode_group(&shipper_sls::flat::samples::app_group(LOGS_PER_CALL))).await;
         }
 
         println!("\nplugins through PluginInstance::process (bytes in):");
@@ -125,8 +125,8 @@ fn main() {
             bench_runtime(&engine, &format!("  {name}"), path, &bytes).await;
         }
 
-        let app = samples::app_group(LOGS_PER_CALL);
-        let app_bytes = samples::encode_group(&app);
+        let app = shipper_sls::flat::samples::app_group(LOGS_PER_CALL);
+        let app_bytes = shipper_sls::proto::encode_group(&app);
         println!(
             "\nthe same plugins on a 10-field application log ({} bytes per log encoded):",
             app_bytes.len() / LOGS_PER_CALL

@@ -14,3 +14,19 @@ wasmtime::component::bindgen!({
     world: "formatter",
     exports: { default: async },
 });
+
+impl shipper::plugin::types::BatchInfo {
+    /// The batch info `shipper plugin test` and plugin self-tests pass: fixed values, so
+    /// output is reproducible.
+    pub fn sample() -> Self {
+        Self {
+            project: "sample-project".into(),
+            logstore: "sample-logstore".into(),
+            shard: 0,
+            received: shipper::plugin::types::Timestamp {
+                seconds: 1_700_000_100,
+                nanos: 0,
+            },
+        }
+    }
+}

@@ -24,7 +24,6 @@
 //! - `host`: the store data, the sandboxed WASI context and the `host` imports.
 //! - `guest_log`: plugin log lines and stdout/stderr into `tracing` (bounded).
 //! - `counters`: [`PluginCounters`] (`counter-add`, capped).
-//! - `samples`: built-in sample log groups and the flattened-JSONL parser (`shipper plugin test`).
 //! - `error`: [`PluginError`].
 
 #![deny(missing_docs)]
@@ -39,7 +38,6 @@ mod host;
 mod instance;
 pub mod limits;
 mod plugin;
-pub mod samples;
 
 pub use bindings::shipper::plugin::host::Level;
 pub use bindings::shipper::plugin::types::{

@@ -115,28 +115,77 @@ pub enum SinkConfig {
 }
 
 impl SinkConfig {
-    /// Validates the config (pure) and builds the sink: sockets, TLS, background tasks.
-    /// `name` labels logs and errors; `shutdown` stops every retry loop and task.
+    /// Checks every value (pure: no file, environment or network access).
+    pub fn validate(&self) -> Result<SinkSettings, ConfigError> {
+        match self {
+            SinkConfig::Hec(c) => c.validate().map(SinkSettings::Hec),
+            SinkConfig::Syslog(c) => c.validate().map(SinkSettings::Syslog),
+        }
+    }
+
+    /// Validates the config and builds the sink (see [`SinkSettings::build`]).
     pub async fn build(
         &self,
         name: &str,
         shutdown: CancellationToken,
     ) -> Result<Arc<dyn Sink>, SinkError> {
-        let config_err = |e: ConfigError| SinkError::config(name, e.to_string());
+        let settings = self
+            .validate()
+            .map_err(|e| SinkError::config(name, e.to_string()))?;
+        settings.build(name, shutdown).await
+    }
+}
+
+/// Which kind of sink a configuration describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkKind {
+    /// Splunk HTTP Event Collector.
+    Hec,
+    /// Syslog.
+    Syslog,
+}
+
+impl SinkKind {
+    /// `hec` or `syslog`, as the config's `type` names it.
+    pub fn as_str(self) -> &'static str {
         match self {
-            SinkConfig::Hec(c) => {
-                let settings = c.validate().map_err(config_err)?;
-                Ok(Arc::new(
-                    hec::HecSink::build(name, settings, shutdown).await?,
-                ))
-            }
-            SinkConfig::Syslog(c) => {
-                let settings = c.validate().map_err(config_err)?;
-                Ok(Arc::new(
-                    syslog::SyslogSink::build(name, settings, shutdown).await?,
-                ))
-            }
+            SinkKind::Hec => "hec",
+            SinkKind::Syslog => "syslog",
         }
+    }
+}
+
+/// A sink's validated settings: what [`SinkConfig::validate`] returns, ready to build.
+#[derive(Debug, Clone)]
+pub enum SinkSettings {
+    /// Splunk HTTP Event Collector.
+    Hec(hec::HecSettings),
+    /// Syslog over UDP, TCP or TLS.
+    Syslog(syslog::SyslogSettings),
+}
+
+impl SinkSettings {
+    /// The kind of sink.
+    pub fn kind(&self) -> SinkKind {
+        match self {
+            SinkSettings::Hec(_) => SinkKind::Hec,
+            SinkSettings::Syslog(_) => SinkKind::Syslog,
+        }
+    }
+
+    /// Builds the sink: sockets, TLS files, background tasks. `name` labels logs and
+    /// errors; `shutdown` stops every retry loop and task.
+    pub async fn build(
+        &self,
+        name: &str,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<dyn Sink>, SinkError> {
+        Ok(match self {
+            SinkSettings::Hec(s) => Arc::new(hec::HecSink::build(name, s.clone(), shutdown).await?),
+            SinkSettings::Syslog(s) => {
+                Arc::new(syslog::SyslogSink::build(name, s.clone(), shutdown).await?)
+            }
+        })
     }
 }
 

@@ -11,6 +11,7 @@
 //! endpoint address itself and the `Host` header is set explicitly, because
 //! `<project>.127.0.0.1` cannot be resolved (or even parsed as a URL host).
 
+use secrecy::ExposeSecret as _;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -407,7 +408,7 @@ impl Client {
             headers.push(("x-log-compresstype", c.as_header().to_owned()));
         }
         if let Some(token) = &creds.security_token {
-            headers.push(("x-acs-security-token", token.expose().to_owned()));
+            headers.push(("x-acs-security-token", token.expose_secret().to_owned()));
         }
         let content_md5 = if req.body.is_empty() {
             String::new()
@@ -440,7 +441,7 @@ impl Client {
         };
         let string_to_sign =
             sign::string_to_sign(&parts, headers.iter().map(|(k, v)| (*k, v.as_str())));
-        let signature = sign::signature(creds.access_key_secret.expose(), &string_to_sign);
+        let signature = sign::signature(creds.access_key_secret.expose_secret(), &string_to_sign);
         headers.push((
             "authorization",
             sign::authorization(&creds.access_key_id, &signature),

@@ -359,6 +359,12 @@ impl SlsError {
         self.code_is("ShardNotExist")
     }
 
+    /// A configuration problem found before any request (a malformed endpoint, a bad name):
+    /// fixing the settings is the remedy, not waiting for the server.
+    pub fn is_config(&self) -> bool {
+        matches!(self, SlsError::Config { .. })
+    }
+
     /// Authentication or authorisation failure (bad key, signature, STS token, clock).
     pub fn is_auth(&self) -> bool {
         self.status() == Some(401)

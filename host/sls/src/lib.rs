@@ -10,6 +10,8 @@
 //! - [`proto`]: prost types for `LogGroupList` & co., and a zero-copy group splitter.
 //! - [`codec`]: raw LZ4 block bodies with a decompressed-size cap.
 //! - [`cursor`]: the base64-of-decimal cursor format.
+//! - [`flat`]: the flattened log form the official SDK presents (both directions) and the
+//!   built-in sample logs.
 //! - [`sign`]: request signing v1 (HMAC-SHA1), credentials with redacted secrets.
 //! - [`error`]: [`SlsError`], with retryability decided when it is built.
 //! - [`client`]: [`Client`] (endpoint, project, credentials, reqwest + rustls/ring) and the
@@ -27,6 +29,7 @@ pub mod codec;
 pub mod consumer;
 pub mod cursor;
 pub mod error;
+pub mod flat;
 pub mod proto;
 pub mod sign;
 
@@ -39,7 +42,7 @@ pub use api::shards::{ShardInfo, ShardStatus};
 pub use client::{Client, ClientConfig};
 pub use consumer::{
     Checkpointer, Consumer, ConsumerConfig, ConsumerStats, PulledBatch, ReadErrorKind, ReadEvent,
-    RetriedCall, RetryCause, RevokeReason, ShardLease, ShardReader, ShutdownReport,
+    RetriedCall, RetryCause, Revocation, RevokeReason, ShardLease, ShardReader, ShutdownReport,
 };
 pub use cursor::Cursor;
 pub use error::{ApiError, SlsError};

@@ -228,6 +228,11 @@ impl Iterator for FieldIter<'_> {
     }
 }
 
+/// Protobuf wire encoding of one group, exactly as SLS serves a `LogGroup`.
+pub fn encode_group(group: &LogGroup) -> Vec<u8> {
+    prost::Message::encode_to_vec(group)
+}
+
 /// A `LogGroup` found inside a `LogGroupList` body, still encoded.
 #[derive(Debug, Clone)]
 pub struct LogGroupView {

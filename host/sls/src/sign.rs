@@ -12,43 +12,24 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
+use secrecy::SecretString;
 
 /// SLS API version sent by every SDK.
 pub const API_VERSION: &str = "0.6.0";
 /// The v1 signature method header value.
 pub const SIGNATURE_METHOD: &str = "hmac-sha1";
 
-/// A secret string whose `Debug` never shows the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself; call only where it is needed (signing, headers).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(****)")
-    }
-}
-
-/// SLS credentials: an AccessKey pair, plus an STS token for temporary credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// SLS credentials: an AccessKey pair, plus an STS token for temporary credentials. The
+/// secrets are `SecretString`s (secrecy): redacted in `Debug`, zeroed when dropped, read only
+/// where a signature or header needs them.
+#[derive(Debug, Clone)]
 pub struct Credentials {
     /// AccessKey ID (not secret; appears in the `Authorization` header).
     pub access_key_id: String,
     /// AccessKey secret.
-    pub access_key_secret: Secret,
+    pub access_key_secret: SecretString,
     /// STS security token, sent as the signed header `x-acs-security-token`.
-    pub security_token: Option<Secret>,
+    pub security_token: Option<SecretString>,
 }
 
 impl Credentials {
@@ -56,14 +37,14 @@ impl Credentials {
     pub fn new(access_key_id: impl Into<String>, access_key_secret: impl Into<String>) -> Self {
         Self {
             access_key_id: access_key_id.into(),
-            access_key_secret: Secret::new(access_key_secret),
+            access_key_secret: SecretString::from(access_key_secret.into()),
             security_token: None,
         }
     }
 
     /// Adds an STS token.
     pub fn with_security_token(mut self, token: impl Into<String>) -> Self {
-        self.security_token = Some(Secret::new(token));
+        self.security_token = Some(SecretString::from(token.into()));
         self
     }
 }

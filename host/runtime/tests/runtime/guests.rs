@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use prost::Message as _;
 use shipper_runtime::{
-    ErrorKind, HecBody, LoadErrorKind, Payload, PluginError, PluginLimits, TrapKind, samples,
+    ErrorKind, HecBody, LoadErrorKind, Payload, PluginError, PluginLimits, TrapKind,
 };
 use shipper_sls::proto::Log;
 use shipper_test_artifacts as artifacts;
@@ -55,7 +55,7 @@ async fn echo() {
     assert_eq!(instance.info().name, "echo");
 
     // Every log arrives intact: the guest returns each log's bytes.
-    for group in samples::builtin_groups() {
+    for group in shipper_sls::flat::samples::builtin_groups() {
         let results = process(&mut instance, &group).await.unwrap();
         assert_eq!(results.len(), group.logs.len());
         for (result, original) in results.iter().zip(&group.logs) {
@@ -66,12 +66,15 @@ async fn echo() {
             assert_eq!(&Log::decode(bytes.as_slice()).unwrap(), original);
         }
     }
-    let logs: u64 = samples::builtin_groups()
+    let logs: u64 = shipper_sls::flat::samples::builtin_groups()
         .iter()
         .map(|g| g.logs.len() as u64)
         .sum();
     assert_eq!(plugin.counters().get("logs"), Some(logs));
-    assert_eq!(instance.calls(), samples::builtin_groups().len() as u64);
+    assert_eq!(
+        instance.calls(),
+        shipper_sls::flat::samples::builtin_groups().len() as u64
+    );
     assert!(instance.memory_high_water() > 0);
 
     // A per-log error affects only that log.
@@ -570,7 +573,7 @@ async fn metadata_lists_imports_and_exports() {
 async fn bench_bytes() {
     let plugin = load(artifacts::GUEST_BENCH_BYTES);
     let mut instance = plugin.instantiate("{}").await.unwrap();
-    let group = samples::nginx_group(20);
+    let group = shipper_sls::flat::samples::nginx_group(20);
     let results = process(&mut instance, &group).await.unwrap();
     assert_eq!(results.len(), 20);
     for (result, log) in results.iter().zip(&group.logs) {
@@ -600,8 +603,8 @@ async fn bench_structured() {
         "{message}"
     );
 
-    let group = samples::nginx_group(20);
-    let bytes = samples::encode_group(&group);
+    let group = shipper_sls::flat::samples::nginx_group(20);
+    let bytes = shipper_sls::proto::encode_group(&group);
     let plugin = load(artifacts::GUEST_BENCH_BYTES);
     let mut instance = plugin.instantiate("{}").await.unwrap();
     let from_bytes = instance

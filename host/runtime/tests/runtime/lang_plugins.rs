@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use shipper_runtime::{Plugin, PluginError, PluginInstance, samples};
+use shipper_runtime::{Plugin, PluginError, PluginInstance};
 use shipper_test_artifacts::{self as artifacts, LangPlugin};
 
 use crate::support::{batch, load};
@@ -113,24 +113,27 @@ fn golden_cases() -> Vec<Case> {
         let config =
             std::fs::read_to_string(dir.join("config.json")).unwrap_or_else(|_| "{}".into());
         let groups = match std::fs::read_to_string(dir.join("input.jsonl")) {
-            Ok(text) => samples::parse_flattened(&text).expect("golden input parses"),
-            Err(_) => samples::builtin_groups(),
+            Ok(text) => shipper_sls::flat::parse(&text).expect("golden input parses"),
+            Err(_) => shipper_sls::flat::samples::builtin_groups(),
         };
         for (i, g) in groups.iter().enumerate() {
             cases.push(case(
                 &format!("golden {name} group {i}"),
                 &config,
-                samples::encode_group(g),
+                shipper_sls::proto::encode_group(g),
                 g.logs.len(),
             ));
         }
     }
     for config in ["{}", r#"{"event_format":"seed-string","host":"h"}"#] {
-        for (i, g) in samples::builtin_groups().iter().enumerate() {
+        for (i, g) in shipper_sls::flat::samples::builtin_groups()
+            .iter()
+            .enumerate()
+        {
             cases.push(case(
                 &format!("builtin sample group {i} with {config}"),
                 config,
-                samples::encode_group(g),
+                shipper_sls::proto::encode_group(g),
                 g.logs.len(),
             ));
         }

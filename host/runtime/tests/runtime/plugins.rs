@@ -3,8 +3,6 @@
 //! through the production runtime, with exactly one result per log and no trap. Exact output
 //! is checked by the golden tests (tests/e2e/plugin_golden.rs).
 
-use shipper_runtime::samples;
-
 use crate::support::{load, process};
 
 #[allow(
@@ -18,7 +16,7 @@ async fn formats_builtin_samples(dir: &str, path: &str) {
         .instantiate(&config)
         .await
         .unwrap_or_else(|e| panic!("plugin {dir} must accept config {config}: {e}"));
-    for group in samples::builtin_groups() {
+    for group in shipper_sls::flat::samples::builtin_groups() {
         let results = process(&mut instance, &group)
             .await
             .unwrap_or_else(|e| panic!("plugin {dir}: {e}"));

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use shipper_runtime::{
-    BatchInfo, Payload, Plugin, PluginEngine, PluginInstance, PluginLimits, RecordResult, samples,
+    BatchInfo, Payload, Plugin, PluginEngine, PluginInstance, PluginLimits, RecordResult,
 };
 use shipper_sls::proto::{Content, Log, LogGroup};
 
@@ -64,7 +64,7 @@ pub fn group(logs: Vec<Log>) -> LogGroup {
 
 /// The sample batch info.
 pub fn batch() -> BatchInfo {
-    samples::sample_batch_info()
+    shipper_runtime::BatchInfo::sample()
 }
 
 /// Runs `process` on a group.
@@ -72,7 +72,7 @@ pub async fn process(
     instance: &mut PluginInstance,
     group: &LogGroup,
 ) -> Result<Vec<RecordResult>, shipper_runtime::PluginError> {
-    let bytes = samples::encode_group(group);
+    let bytes = shipper_sls::proto::encode_group(group);
     instance.process(&batch(), &bytes, group.logs.len()).await
 }
 

@@ -1,12 +1,13 @@
 //! `[sink]` options of a Splunk HEC sink ([`HecConfig`]), their validation into
-//! [`HecSettings`] (pure: no file, env or network access) and the redacted [`Secret`].
+//! [`HecSettings`] (pure: no file, env or network access). The token is a `SecretString`
+//! (secrecy): redacted in `Debug`, read only to build the `Authorization` header.
 //! Defaults follow sinks.md §2.3.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Url;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -43,28 +44,6 @@ pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 300_000;
 /// Environment variable read for the token when neither `token` nor `token_file` is set.
 pub const TOKEN_ENV: &str = "SHIPPER_HEC_TOKEN";
 
-/// A secret string (the HEC token). `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    /// The secret itself; only for building the `Authorization` header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(****)")
-    }
-}
-
 /// `/raw` request metadata, sent as query parameters (sinks.md §1.1: `/raw` takes metadata
 /// only from the query string).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -81,14 +60,14 @@ pub struct HecRawConfig {
 }
 
 /// A Splunk HTTP Event Collector sink (`type = "hec"`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HecConfig {
     /// HEC base URL, e.g. `https://splunk.example.com:8088` (a trailing
     /// `/services/collector[/event]` is accepted and ignored).
     pub endpoint: String,
     /// HEC token. Prefer `token_file` or the `SHIPPER_HEC_TOKEN` environment variable.
-    pub token: Option<Secret>,
+    pub token: Option<SecretString>,
     /// File holding the token (whitespace trimmed). Re-read after every 401/403, so a
     /// rotated token is picked up without a restart.
     pub token_file: Option<PathBuf>,
@@ -97,23 +76,30 @@ pub struct HecConfig {
     /// gzip level 1..=9.
     pub gzip_level: u32,
     /// Uncompressed bytes per request (and the batch size the pipeline aims for).
+    #[serde(deserialize_with = "crate::util::units::bytes")]
     pub batch_max_bytes: usize,
     /// Milliseconds a non-full batch waits before it is sent.
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub batch_linger_ms: u64,
     /// Largest rendered event in bytes; larger events are refused at render time.
+    #[serde(deserialize_with = "crate::util::units::bytes")]
     pub max_event_bytes: usize,
     /// Requests in flight at once (each one compresses its own body, in parallel).
     pub concurrency: usize,
     /// Whole-request timeout in milliseconds.
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub request_timeout_ms: u64,
     /// Connect timeout in milliseconds.
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub connect_timeout_ms: u64,
     /// Use indexer acknowledgement: an event counts as delivered only once `/ack` says it
     /// was indexed. The token must have `useACK` on.
     pub ack: bool,
     /// Milliseconds between `/ack` polls.
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub ack_poll_interval_ms: u64,
     /// Milliseconds after which an unacknowledged request is sent again.
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub ack_timeout_ms: u64,
     /// Metadata for `/raw` events.
     pub raw: HecRawConfig,
@@ -148,10 +134,10 @@ impl Default for HecConfig {
 }
 
 /// Where the token comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum TokenSource {
     /// Given in the config.
-    Inline(Secret),
+    Inline(SecretString),
     /// Read from this file at start and after every 401/403.
     File(PathBuf),
     /// Read from the `SHIPPER_HEC_TOKEN` environment variable at build.
@@ -208,7 +194,7 @@ impl HecConfig {
                     "set either `token` or `token_file`, not both",
                 ));
             }
-            (Some(t), None) if t.expose().trim().is_empty() => {
+            (Some(t), None) if t.expose_secret().trim().is_empty() => {
                 return Err(ConfigError::new("token", "is empty"));
             }
             (Some(t), None) => TokenSource::Inline(t.clone()),
@@ -336,9 +322,9 @@ fn parse_endpoint(endpoint: &str) -> Result<Url, ConfigError> {
 pub(crate) fn resolve_token(
     source: &TokenSource,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<Secret, ConfigError> {
+) -> Result<SecretString, ConfigError> {
     let token = match source {
-        TokenSource::Inline(s) => s.expose().to_owned(),
+        TokenSource::Inline(s) => s.expose_secret().to_owned(),
         TokenSource::File(path) => std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new("token_file", format!("cannot read {}: {e}", path.display())))?,
         TokenSource::Env => env(TOKEN_ENV).ok_or_else(|| {
@@ -352,7 +338,7 @@ pub(crate) fn resolve_token(
             "the HEC token is empty or spans several lines",
         ));
     }
-    Ok(Secret::new(token))
+    Ok(SecretString::from(token))
 }
 
 #[cfg(test)]
@@ -362,7 +348,7 @@ mod tests {
     fn cfg(endpoint: &str) -> HecConfig {
         HecConfig {
             endpoint: endpoint.into(),
-            token: Some(Secret::new("t")),
+            token: Some(SecretString::from("t")),
             ..Default::default()
         }
     }
@@ -432,12 +418,14 @@ mod tests {
 
     #[test]
     fn token_sources_and_redaction() {
-        let s = Secret::new("abc-123");
-        assert_eq!(format!("{s:?}"), "Secret(****)");
+        let s = SecretString::from("abc-123");
+        assert!(!format!("{s:?}").contains("abc-123"));
         assert!(!format!("{:?}", cfg("https://h")).contains("\"t\""));
         let env = |k: &str| (k == TOKEN_ENV).then(|| " from-env \n".to_owned());
         assert_eq!(
-            resolve_token(&TokenSource::Env, env).unwrap().expose(),
+            resolve_token(&TokenSource::Env, env)
+                .unwrap()
+                .expose_secret(),
             "from-env"
         );
         let e = resolve_token(&TokenSource::Env, |_| None).unwrap_err();
@@ -448,7 +436,7 @@ mod tests {
         assert_eq!(
             resolve_token(&TokenSource::File(f), |_| None)
                 .unwrap()
-                .expose(),
+                .expose_secret(),
             "file-token"
         );
     }

@@ -8,7 +8,7 @@
 //! A batch is cut into requests of at most `batch_max_bytes` (events of one endpoint each);
 //! every request runs as its own task, so gzip runs on several cores, and at most
 //! `concurrency` requests are on the wire at once (reqwest keeps the connections alive).
-//! Failures are handled per request: transient → backoff + full jitter (honouring
+//! Failures are handled per request: transient → backoff with equal jitter (honouring
 //! `Retry-After`); 413 → halves; data error → the event named by `invalid-event-number` is
 //! rejected and the rest resent (bisect without a number); configuration error → an ERROR
 //! naming the URL and the fix, then slow retries with the token file re-read, never a drop.
@@ -28,12 +28,13 @@ use reqwest::Url;
 use reqwest::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER,
 };
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-pub use config::{HecConfig, HecRawConfig, HecSettings, Secret, TokenSource};
+pub use config::{HecConfig, HecRawConfig, HecSettings, TokenSource};
 
 /// `body` as one gzip member at `level`, the way HEC request bodies are compressed (one
 /// reused deflate state per thread). Public for the stage benchmark.
@@ -51,7 +52,7 @@ use crate::error::{RenderError, SinkError};
 use crate::metrics::{ErrorClass, SinkMetrics};
 use crate::payload::Payload;
 use crate::util::batch::{BatchConfig, EventBatch, Lane};
-use crate::util::retry::{Cancelled, sleep_or_cancel};
+use crate::util::retry::{self, Cancelled, sleep_or_cancel};
 use crate::{BoxFuture, Delivery, Rejection, Sink};
 use ack::AckTracker;
 use response::{Outcome, classify, classify_transport, error_chain, never_sent};
@@ -207,13 +208,14 @@ impl HecSink {
     }
 }
 
-fn auth_value(token: &Secret) -> Result<HeaderValue, SinkError> {
-    let mut v = HeaderValue::from_str(&format!("Splunk {}", token.expose())).map_err(|_| {
-        SinkError::config(
-            "hec",
-            "the HEC token contains characters not allowed in an HTTP header",
-        )
-    })?;
+fn auth_value(token: &SecretString) -> Result<HeaderValue, SinkError> {
+    let mut v =
+        HeaderValue::from_str(&format!("Splunk {}", token.expose_secret())).map_err(|_| {
+            SinkError::config(
+                "hec",
+                "the HEC token contains characters not allowed in an HTTP header",
+            )
+        })?;
     v.set_sensitive(true);
     Ok(v)
 }
@@ -449,7 +451,7 @@ impl Inner {
                     reason,
                 } => {
                     self.metrics.error(ErrorClass::Transient, &reason);
-                    let delay = backoff.next_delay_after(retry_after);
+                    let delay = backoff.next_delay_at_least(retry::capped_retry_after(retry_after));
                     failures += 1;
                     // WARN on the 1st, 2nd, 4th, 8th… failure of a request: visible, not a flood.
                     if failures.is_power_of_two() {

@@ -103,23 +103,31 @@ pub struct SyslogConfig {
     /// written in, `+HH:MM` or `-HH:MM` (default `+00:00`, UTC).
     pub rfc3164_utc_offset: Option<String>,
     /// Bytes per batch (one write).
+    #[serde(deserialize_with = "crate::util::units::bytes")]
     pub batch_max_bytes: usize,
     /// Milliseconds a non-full batch waits.
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub batch_linger_ms: u64,
     /// Connect (and TLS handshake) timeout in milliseconds.
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub connect_timeout_ms: u64,
     /// A write stalled this long counts as a dead connection, in milliseconds.
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub write_timeout_ms: u64,
     /// First reconnect delay in milliseconds (doubles, with jitter).
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub reconnect_backoff_min_ms: u64,
     /// Largest reconnect delay in milliseconds.
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub reconnect_backoff_max_ms: u64,
     /// Recently written bytes kept for resending after a reconnect (at-least-once).
+    #[serde(deserialize_with = "crate::util::units::bytes")]
     pub resend_buffer_bytes: usize,
     /// TCP keepalive idle seconds; 0 turns keepalive off.
     pub keepalive_secs: u64,
     /// Milliseconds to wait after a TLS 1.3 handshake for a rejection by the server (ended
     /// early by a session ticket).
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub tls_probe_ms: u64,
     /// TLS options (`transport = "tls"`).
     pub tls: TlsConfig,

@@ -67,6 +67,13 @@ impl EventBatch {
         (0..self.spans.len()).map(|i| &self.buf[self.range(i)])
     }
 
+    /// Appends one event already rendered as it goes on the wire (a sink of its own, such
+    /// as a test sink, renders this way; the built-in sinks render in place).
+    pub fn push(&mut self, event: &[u8]) {
+        self.buf.extend_from_slice(event);
+        self.commit(Lane::Default);
+    }
+
     /// Empties the batch, keeping its allocations for reuse.
     pub fn clear(&mut self) {
         self.buf.clear();

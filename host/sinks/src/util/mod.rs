@@ -1,11 +1,12 @@
 //! The delivery toolkit both sinks share (style.md habit 13): batching triggers
-//! ([`batch`]), backoff with full jitter ([`retry`]) and rustls client configs from files
+//! ([`batch`]), retry settings and backoff ([`retry`]) and rustls client configs from files
 //! ([`tls`]). Each sink supplies only its defaults and its response classifier. Also
 //! `push_digits`, the fixed-width decimal writer both renderers use for time fields.
 
 pub mod batch;
 pub mod retry;
 pub mod tls;
+pub(crate) mod units;
 
 /// Appends the last `width` decimal digits of `v`, zero-padded. For time fields on the
 /// render path, where `core::fmt` showed up in profiles.

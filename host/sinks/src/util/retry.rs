@@ -1,11 +1,12 @@
-//! Capped exponential backoff with full jitter, the retry settings shared by the sinks, and
-//! `Retry-After` parsing. Classification of answers is not here: `hec/response.rs` decides
-//! which class an HEC answer is in; this module decides how long to wait.
+//! The retry settings shared by the sinks, their backoff (shipper-net's [`Backoff`], equal
+//! jitter), and `Retry-After` parsing. Classification of answers is not here:
+//! `hec/response.rs` decides which class an HEC answer is in; this module decides how long
+//! to wait.
 
 use std::time::{Duration, SystemTime};
 
-use rand::Rng;
 use serde::Deserialize;
+pub use shipper_net::Backoff;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ConfigError;
@@ -27,12 +28,15 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// First delay after a transient failure, in milliseconds (doubles per attempt).
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub initial_backoff_ms: u64,
     /// Cap of the transient delay, in milliseconds. The actual delay is uniformly random
-    /// between 0 and the capped exponential value ("full jitter").
+    /// between half the capped exponential value and that value ("equal jitter").
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub max_backoff_ms: u64,
     /// Delay between attempts while a configuration error persists (bad token, wrong URL,
     /// not an HEC endpoint), in milliseconds. Data is kept; nothing is dropped.
+    #[serde(deserialize_with = "crate::util::units::millis")]
     pub config_error_backoff_ms: u64,
 }
 
@@ -89,51 +93,14 @@ pub struct RetrySettings {
 impl RetrySettings {
     /// A fresh backoff sequence.
     pub fn backoff(&self) -> Backoff {
-        Backoff {
-            initial: self.initial,
-            max: self.max,
-            attempt: 0,
-        }
+        Backoff::new(self.initial, self.max)
     }
 }
 
-/// Capped exponential backoff with full jitter (AWS architecture blog; Vector
-/// `src/sinks/util/retries.rs`): delay n is uniform in `[0, min(max, initial·2^n)]`.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    attempt: u32,
-}
-
-impl Backoff {
-    /// The cap of the next delay, without jitter.
-    pub fn ceiling(&self) -> Duration {
-        let factor = 1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);
-        self.initial.saturating_mul(factor).min(self.max)
-    }
-
-    /// The next delay (jittered) and advances the sequence.
-    pub fn next_delay(&mut self) -> Duration {
-        let ceiling = self.ceiling();
-        self.attempt = self.attempt.saturating_add(1);
-        let ms = ceiling.as_millis().min(u64::MAX as u128) as u64;
-        Duration::from_millis(rand::rng().random_range(0..=ms))
-    }
-
-    /// The next delay, but at least `retry_after` (capped at [`MAX_RETRY_AFTER`]).
-    pub fn next_delay_after(&mut self, retry_after: Option<Duration>) -> Duration {
-        let d = self.next_delay();
-        match retry_after {
-            Some(r) => d.max(r.min(MAX_RETRY_AFTER)),
-            None => d,
-        }
-    }
-
-    /// Starts over (after a success).
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
+/// A server-requested wait (`Retry-After`), capped at [`MAX_RETRY_AFTER`] so one odd proxy
+/// header cannot park a sink for hours.
+pub fn capped_retry_after(retry_after: Option<Duration>) -> Option<Duration> {
+    retry_after.map(|r| r.min(MAX_RETRY_AFTER))
 }
 
 /// Shutdown fired while waiting.
@@ -176,7 +143,7 @@ mod tests {
             .map(|_| {
                 let c = b.ceiling();
                 let d = b.next_delay();
-                assert!(d <= c, "{d:?} > {c:?}");
+                assert!(d <= c && d >= c / 2, "{d:?} outside [{c:?}/2, {c:?}]");
                 c.as_millis() as u64
             })
             .collect();
@@ -204,11 +171,11 @@ mod tests {
         .unwrap();
         let mut b = s.backoff();
         assert_eq!(
-            b.next_delay_after(Some(Duration::from_secs(3))),
+            b.next_delay_at_least(capped_retry_after(Some(Duration::from_secs(3)))),
             Duration::from_secs(3)
         );
         assert_eq!(
-            b.next_delay_after(Some(Duration::from_secs(9_999))),
+            b.next_delay_at_least(capped_retry_after(Some(Duration::from_secs(9_999)))),
             MAX_RETRY_AFTER
         );
     }

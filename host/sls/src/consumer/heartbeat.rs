@@ -162,15 +162,16 @@ impl Loop {
                     tracing::info!(after = ?since.elapsed(), "heartbeat recovered");
                 }
                 let change = shared.membership().apply_assignment(&assigned);
+                // DEBUG: the lease holder logs the hand-over once, with its outcome.
                 for shard in &change.revoked {
-                    tracing::info!(
+                    tracing::debug!(
                         shard,
                         group = %cfg.group,
                         "shard reassigned; releasing it once its holder is done"
                     );
                 }
                 for acquired in change.acquired {
-                    tracing::info!(shard = acquired.shard, group = %cfg.group, "shard assigned");
+                    tracing::debug!(shard = acquired.shard, group = %cfg.group, "shard assigned by the server; resolving its start cursor");
                     self.preparing
                         .spawn(prepare(shared.clone(), acquired, self.leases.clone()));
                 }
@@ -253,11 +254,11 @@ async fn prepare(
             }
         }
     };
-    tracing::info!(
+    tracing::debug!(
         shard,
         cursor = %start,
         from_checkpoint,
-        "shard ready"
+        "shard lease ready"
     );
     let lease = ShardLease {
         guard,

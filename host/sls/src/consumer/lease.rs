@@ -66,22 +66,41 @@ impl std::fmt::Display for RevokeReason {
     }
 }
 
-/// The revocation signal of one lease: a token plus the first reason.
+/// The revocation signal of one lease: a token plus the first reason. The consumer revokes;
+/// the lease holder (and whatever it hands the signal to) watches. Public so a holder's own
+/// parts can be driven by a signal of their own in tests.
 #[derive(Debug, Default)]
-pub(crate) struct LeaseSignal {
+pub struct Revocation {
     pub(crate) token: CancellationToken,
     reason: OnceLock<RevokeReason>,
 }
 
-impl LeaseSignal {
+impl Revocation {
+    /// A signal not revoked yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Revokes with `reason` (the first reason sticks).
-    pub(crate) fn revoke(&self, reason: RevokeReason) {
+    pub fn revoke(&self, reason: RevokeReason) {
         let _ = self.reason.set(reason);
         self.token.cancel();
     }
 
-    pub(crate) fn reason(&self) -> Option<RevokeReason> {
+    /// Why it was revoked, if it was.
+    pub fn reason(&self) -> Option<RevokeReason> {
         self.reason.get().copied()
+    }
+
+    /// Whether it was revoked.
+    pub fn is_revoked(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Resolves when revoked, with the reason. Cancel-safe.
+    pub async fn revoked(&self) -> RevokeReason {
+        self.token.cancelled().await;
+        self.reason().unwrap_or(RevokeReason::Shutdown)
     }
 }
 
@@ -95,7 +114,7 @@ pub(crate) enum Phase {
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) generation: u64,
-    pub(crate) signal: Arc<LeaseSignal>,
+    pub(crate) signal: Arc<Revocation>,
     pub(crate) phase: Phase,
     /// Last cursor the server accepted for this lease (skips redundant commits).
     pub(crate) committed: Option<Cursor>,
@@ -106,7 +125,7 @@ pub(crate) struct Entry {
 pub(crate) struct Acquired {
     pub(crate) shard: u32,
     pub(crate) generation: u64,
-    pub(crate) signal: Arc<LeaseSignal>,
+    pub(crate) signal: Arc<Revocation>,
 }
 
 /// What one heartbeat answer changed.
@@ -187,7 +206,7 @@ impl Membership {
             }
             let generation = self.next_generation;
             self.next_generation += 1;
-            let signal = Arc::new(LeaseSignal::default());
+            let signal = Arc::new(Revocation::default());
             self.entries.insert(
                 shard,
                 Entry {
@@ -273,10 +292,11 @@ impl Drop for LeaseGuard {
             .expect("membership lock poisoned")
             .release(self.shard, self.generation);
         if removed {
-            tracing::info!(
+            // DEBUG: the lease holder logs the release once, with its checkpoint outcome.
+            tracing::debug!(
                 shard = self.shard,
                 group = %self.shared.config.group,
-                "shard released"
+                "shard lease dropped"
             );
             // Let the heartbeat stop listing it now rather than at the next tick (faster
             // hand-off), and wake a shutdown waiting for the last lease.
@@ -296,7 +316,7 @@ impl Drop for LeaseGuard {
 #[derive(Debug)]
 pub struct ShardLease {
     pub(crate) guard: LeaseGuard,
-    pub(crate) signal: Arc<LeaseSignal>,
+    pub(crate) signal: Arc<Revocation>,
     pub(crate) start: Cursor,
     pub(crate) from_checkpoint: bool,
 }
@@ -320,7 +340,7 @@ impl ShardLease {
 
     /// Whether the lease was revoked.
     pub fn is_revoked(&self) -> bool {
-        self.signal.token.is_cancelled()
+        self.signal.is_revoked()
     }
 
     /// Why the lease was revoked, if it was.
@@ -330,8 +350,13 @@ impl ShardLease {
 
     /// Resolves when the lease is revoked, with the reason. Cancel-safe.
     pub async fn revoked(&self) -> RevokeReason {
-        self.signal.token.cancelled().await;
-        self.signal.reason().unwrap_or(RevokeReason::Shutdown)
+        self.signal.revoked().await
+    }
+
+    /// The lease's revocation signal, for parts of the holder that outlive a borrow of the
+    /// lease. Watching it does not keep the lease.
+    pub fn revocation(&self) -> Arc<Revocation> {
+        self.signal.clone()
     }
 
     /// A token cancelled on revocation, for tasks that outlive a borrow of the lease.

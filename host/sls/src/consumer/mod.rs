@@ -18,11 +18,9 @@
 //! - `heartbeat`: the heartbeat loop and lease preparation (start cursor).
 //! - `reader`: [`ShardReader`], [`PulledBatch`] and [`ReadEvent`].
 //! - `checkpoint`: [`Checkpointer`] and the commit rules (ownership, `forceSuccess`).
-//! - `backoff`: capped exponential backoff with jitter.
 //! - `stats`: [`ConsumerStats`], optional counters of retries and reader stops, and the
 //!   last heartbeat.
 
-mod backoff;
 mod checkpoint;
 mod heartbeat;
 mod lease;
@@ -37,24 +35,24 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use self::backoff::Backoff;
 pub use self::checkpoint::Checkpointer;
 use self::lease::Membership;
-pub use self::lease::{RevokeReason, ShardLease};
+pub use self::lease::{Revocation, RevokeReason, ShardLease};
 pub use self::reader::{PulledBatch, ReadEvent, ShardReader};
 pub use self::stats::{ConsumerStats, ReadErrorKind, RetriedCall, RetryCause};
 use crate::api::logs::{CursorPosition, MAX_PULL_COUNT};
 use crate::client::Client;
 use crate::codec::Compression;
 use crate::error::SlsError;
+use shipper_net::Backoff;
 
-/// Heartbeat period. The Java consumer library's 5 s: a graceful hand-off takes about two
-/// intervals, and a heartbeat every 5 s is negligible load.
-pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
-/// Group timeout: six missed heartbeats before the server hands our shards to others. Long
-/// enough to ride out a network blip, short enough that a crashed instance's shards move
-/// within half a minute.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Heartbeat period: 20 s, what the official Python consumer and the seed scripts use, so a
+/// group shared with them behaves the same (docs/sls-protocol.md "shipper's consumer").
+/// A graceful hand-off takes about two intervals.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(20);
+/// Group timeout: twice the heartbeat, as the Python SDK sets on the groups it creates. One
+/// lost heartbeat does not cost the shards; a crashed instance's shards move within 40 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(40);
 /// Wait before pulling again when a shard is caught up (SLS allows ~100 reads/s per shard;
 /// half a second keeps latency low at 2 reads/s per idle shard).
 pub const DEFAULT_IDLE_WAIT: Duration = Duration::from_millis(500);

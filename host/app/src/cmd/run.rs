@@ -1,5 +1,11 @@
-//! `shipper run`: build the plugin, the sink and one consumer-group membership per logstore,
-//! run a pipeline task per assigned shard, and shut everything down cleanly on SIGINT/SIGTERM.
+//! `shipper run`: check the settings, build the sink and the plugin, join one consumer group
+//! per logstore, run a pipeline task per assigned shard, and shut everything down cleanly on
+//! SIGINT/SIGTERM. This module only wires the library's parts together.
+//!
+//! Start-up order: every config problem is reported before the "starting" line (exit 2);
+//! then the sink and the plugin (self-tested against the sink's renderer) are built, so a
+//! bad plugin or sink setting fails before SLS is touched (exit 2); a sink or SLS that
+//! refuses us is exit 3.
 //!
 //! Shutdown order (nothing lost, nothing re-sent that was committed): stop taking shards →
 //! each shard stops pulling, sends what it has formatted, waits for the sink, commits its last
@@ -13,23 +19,47 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow};
 use shipper_runtime::{EngineSettings, PluginEngine};
-use shipper_sinks::{SinkConfig, SinkErrorKind};
-use shipper_sls::api::logs::CursorPosition;
+use shipper_sinks::{Sink, SinkErrorKind};
 use shipper_sls::client::{Client, ClientConfig};
 use shipper_sls::consumer::{Consumer, ConsumerConfig, ConsumerStats};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::dead_letter::DeadLetter;
+use crate::exit::{Failure, FailureExt as _};
 use crate::generation::PluginSlot;
+use crate::lag::ShardLag;
 use crate::metrics::Metrics;
-use crate::pipeline::{PassthroughKind, PipelineOptions, ShardContext};
-use crate::settings::{self, FileConfig, Overrides, Settings, StartPosition};
+use crate::pipeline::format::FormatContext;
+use crate::pipeline::{PipelineOptions, ShardContext};
+use crate::settings::{self, FileConfig, LogstoreTarget, Overrides, Settings};
 
 /// Name of the one sink (the `route` plugins may name).
 pub const SINK_NAME: &str = "default";
+
+/// When to print the progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Progress {
+    /// When stderr is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Syslog transport of `--syslog-address`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyslogTransport {
+    /// TCP, octet-counted frames (RFC 6587).
+    Tcp,
+    /// UDP datagrams (RFC 5426).
+    Udp,
+    /// TLS (RFC 5425).
+    Tls,
+}
 
 /// Flags of `shipper run`. Everything can also be set in the config file; flags win.
 /// Secrets are never flags: use the environment (SLS_AK_KEY, SHIPPER_HEC_TOKEN) or files.
@@ -38,7 +68,7 @@ pub const SINK_NAME: &str = "default";
     after_help = "Without a config file, the seed scripts' environment variables are enough:\n  \
     SLS_ENDPOINT SLS_AK_ID SLS_AK_KEY SLS_PROJECT SLS_LOGSTORE SLS_CG [SLS_STS_TOKEN]\n\
     plus a sink flag, e.g. --hec-url https://splunk:8088 with SHIPPER_HEC_TOKEN set.\n\
-    See examples/shipper.toml for every setting."
+    See examples/shipper.toml for every setting and docs/configuration.md for the table of keys."
 )]
 pub struct RunArgs {
     /// Formatter plugin: a WebAssembly component (`.wasm`). Overrides `[plugin] path`.
@@ -66,15 +96,14 @@ pub struct RunArgs {
     /// Syslog transport with `--syslog-address`.
     #[arg(
         long,
-        value_name = "tcp|udp|tls",
-        default_value = "tcp",
+        value_enum,
+        default_value_t = SyslogTransport::Tcp,
         requires = "syslog_address"
     )]
-    pub syslog_transport: String,
-    /// One-line progress summary every few seconds: `auto` (when stderr is a terminal),
-    /// `always` or `never`.
-    #[arg(long, value_name = "WHEN", default_value = "auto")]
-    pub progress: String,
+    pub syslog_transport: SyslogTransport,
+    /// One-line progress summary every few seconds on stderr.
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
     /// Seconds between progress lines.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub progress_interval: u64,
@@ -85,93 +114,71 @@ pub struct RunArgs {
 }
 
 /// Runs `shipper run`.
-pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
-    let file = match &args.config {
-        Some(path) => settings::read_file(path)?,
-        None => FileConfig::default(),
-    };
-    let overrides = Overrides {
-        plugin: args.plugin.clone(),
-        metrics_listen: args.metrics_listen.clone(),
-        consumer_name: args.consumer_name.clone(),
-        dead_letter: args.dead_letter.clone(),
-        sink: sink_from_flags(&args)?,
-    };
-    let settings = settings::resolve(file, &|k| std::env::var(k).ok(), overrides)?;
+pub async fn execute(args: RunArgs) -> Result<(), Failure> {
+    let settings = load_settings(&args)?;
     tracing::info!(config = ?settings::describe(&settings), "starting");
 
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
 
     // Sink (no I/O yet), then the plugin, self-tested against the sink's renderer: a bad
-    // plugin, config or payload kind fails here, before we touch SLS.
-    let sink_config: SinkConfig = toml::Value::Table(settings.sink.clone())
-        .try_into()
-        .map_err(|e| anyhow::anyhow!("config key `sink`: {e}"))?;
-    let passthrough = match &sink_config {
-        SinkConfig::Hec(_) => PassthroughKind::Hec,
-        SinkConfig::Syslog(_) => PassthroughKind::Syslog,
-    };
+    // plugin, config or payload kind fails here, before SLS is touched.
     let sink_shutdown = CancellationToken::new();
-    let sink = sink_config
+    let sink = settings
+        .sink
         .build(SINK_NAME, sink_shutdown.clone())
         .await
-        .context("cannot set up the sink")?;
+        .context("cannot set up the sink")
+        .config_error()?;
     let engine = PluginEngine::with_settings(EngineSettings {
         compile_cache: settings.plugin.compile_cache.clone(),
         ..EngineSettings::default()
     })
-    .context("cannot start the plugin runtime")?;
-    let generation =
-        crate::reload::load_generation(&engine, &settings.plugin, sink.as_ref()).await?;
+    .context("cannot start the plugin runtime")
+    .runtime_error()?;
+    let generation = crate::reload::load_generation(&engine, &settings.plugin, sink.as_ref())
+        .await
+        .config_error()?;
     tracing::info!(plugin = %generation.label(), path = %generation.path.display(), "plugin loaded and self-tested");
     let plugins = PluginSlot::new(generation);
-
-    match sink.healthcheck().await {
-        Ok(()) => tracing::info!(sink = SINK_NAME, "sink is healthy"),
-        Err(e) if matches!(e.kind, SinkErrorKind::Config | SinkErrorKind::Tls) => {
-            return Err(anyhow::Error::new(e).context("sink start-up check failed"));
-        }
-        Err(e) => tracing::warn!(
-            sink = SINK_NAME,
-            error = %e,
-            "sink is not reachable yet; logs will wait (nothing is dropped) until it is"
-        ),
-    }
-
+    check_sink(sink.as_ref()).await?;
     let dead_letter = DeadLetter::open(&settings.dead_letter_path)
         .await
         .with_context(|| {
             format!(
-                "cannot open the dead-letter file {}",
+                "cannot open the dead-letter file {} (config key `dead_letter.path`)",
                 settings.dead_letter_path.display()
             )
-        })?;
+        })
+        .config_error()?;
+
     // One set of SLS retry counters per consumer-group membership, read by /metrics.
-    let sls_stats: Vec<Arc<ConsumerStats>> = settings
+    let sls_stats: Vec<(LogstoreTarget, Arc<ConsumerStats>)> = settings
         .source
         .logstores
         .iter()
-        .map(|_| Arc::new(ConsumerStats::new()))
+        .map(|t| (t.clone(), Arc::new(ConsumerStats::new())))
         .collect();
     let metrics = Metrics::new(
         sink.metrics(),
         SINK_NAME,
         plugins.clone(),
-        settings
-            .source
-            .logstores
+        sls_stats
             .iter()
-            .zip(&sls_stats)
-            .map(|(t, stats)| (format!("{}/{}", t.project, t.logstore), stats.clone()))
+            .map(|(t, stats)| (t.label(), stats.clone()))
             .collect(),
     );
     let mut background = JoinSet::new();
     if let Some(addr) = &settings.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
-        tracing::info!(addr = %listener.local_addr()?, "serving /metrics and /health");
+            .with_context(|| {
+                format!("cannot listen for metrics on {addr} (config key `metrics.listen`)")
+            })
+            .config_error()?;
+        if let Ok(local) = listener.local_addr() {
+            tracing::info!(addr = %local, "serving /metrics and /health");
+        }
         background.spawn(crate::metrics_server::serve(
             listener,
             metrics.clone(),
@@ -191,11 +198,10 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
             .then_some(crate::reload::DEFAULT_WATCH_INTERVAL),
         shutdown.clone(),
     ));
-    let progress = match args.progress.as_str() {
-        "always" => true,
-        "never" => false,
-        "auto" => std::io::stderr().is_terminal(),
-        other => bail!("--progress {other:?}: use auto, always or never"),
+    let progress = match args.progress {
+        Progress::Always => true,
+        Progress::Never => false,
+        Progress::Auto => std::io::stderr().is_terminal(),
     };
     if progress {
         background.spawn(crate::progress::run(
@@ -205,45 +211,24 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
         ));
     }
 
-    // One consumer-group membership per logstore.
+    let format = FormatContext {
+        plugins,
+        failure_policy: settings.plugin.failure_policy,
+        passthrough: settings.sink.kind(),
+        metrics: metrics.clone(),
+    };
     let mut consumers = JoinSet::new();
-    for (target, stats) in settings.source.logstores.iter().zip(sls_stats) {
-        let client = Client::new(ClientConfig::new(
-            settings.source.endpoint.clone(),
-            target.project.clone(),
-            settings.source.credentials.clone(),
-        ))
-        .with_context(|| format!("cannot create an SLS client for project {}", target.project))?;
-        let mut config = consumer_config(&settings, &target.logstore);
-        config.stats = Some(stats);
-        let consumer = Consumer::join(client, config).await.with_context(|| {
-            format!(
-                "cannot join consumer group {:?} on {}/{} at {}",
-                settings.source.consumer_group,
-                target.project,
-                target.logstore,
-                settings.source.endpoint
-            )
-        })?;
-        tracing::info!(
-            project = %target.project,
-            logstore = %target.logstore,
-            group = %settings.source.consumer_group,
-            consumer = %settings.source.consumer_name,
-            "joined consumer group"
-        );
+    for (target, stats) in sls_stats {
+        let consumer = join_group(&settings, &target, stats).await?;
         let ctx = Arc::new(ShardContext {
-            project: target.project.clone(),
-            logstore: target.logstore.clone(),
+            lag: ShardLag::new(&target.project, &target.logstore, &metrics),
+            target,
             sink: sink.clone(),
             sink_name: SINK_NAME.to_owned(),
-            plugins: plugins.clone(),
+            format: format.clone(),
             dead_letter: dead_letter.clone(),
             metrics: metrics.clone(),
             options: PipelineOptions::default(),
-            lag: crate::lag::ShardLag::new(&target.project, &target.logstore, &metrics),
-            failure_policy: settings.plugin.failure_policy,
-            passthrough,
         });
         background.spawn(
             ctx.lag
@@ -255,27 +240,145 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
 
     // Normally we wait for a signal; a consumer that ends on its own (its group membership
     // failed for good) stops everything, with an error exit.
-    let mut failed = false;
-    tokio::select! {
+    let failed = tokio::select! {
         // On a signal the consumers end too (they watch `shutdown`); when both are ready by
         // the time this is polled, the signal must win or a clean stop exits 1.
         biased;
-        () = shutdown.cancelled() => {}
+        () = shutdown.cancelled() => false,
         Some(done) = consumers.join_next() => {
             tracing::error!(outcome = ?done.map(|_| "ended"), "a consumer stopped unexpectedly; shutting down");
-            failed = true;
             shutdown.cancel();
+            true
         }
+    };
+    shut_down(consumers, background, &sink_shutdown, args.shutdown_timeout).await;
+    let t = &metrics.totals;
+    tracing::info!(
+        logs_in = t.logs_in.load(Ordering::Relaxed),
+        events_out = t.events_out.load(Ordering::Relaxed),
+        dead_lettered = t.dead_lettered.load(Ordering::Relaxed),
+        "stopped"
+    );
+    if failed {
+        return Err(anyhow!(
+            "stopped because a consumer-group membership ended unexpectedly (see the ERROR lines above)"
+        ))
+        .runtime_error();
     }
+    Ok(())
+}
+
+/// The config file (if any) + environment + flags, checked: every problem at once.
+fn load_settings(args: &RunArgs) -> Result<Settings, Failure> {
+    let file = match &args.config {
+        Some(path) => settings::read_file(path).config_error()?,
+        None => FileConfig::default(),
+    };
+    let overrides = Overrides {
+        plugin: args.plugin.clone(),
+        metrics_listen: args.metrics_listen.clone(),
+        consumer_name: args.consumer_name.clone(),
+        dead_letter: args.dead_letter.clone(),
+        sink: sink_from_flags(args),
+    };
+    settings::load(file, &|k| std::env::var(k).ok(), overrides).config_error()
+}
+
+/// The sink's start-up check: a sink that refuses us (bad token, TLS rejected) stops the
+/// start (exit 3); one that is merely down is waited for, nothing is dropped.
+async fn check_sink(sink: &dyn Sink) -> Result<(), Failure> {
+    match sink.healthcheck().await {
+        Ok(()) => tracing::info!(sink = SINK_NAME, "sink is healthy"),
+        Err(e) if matches!(e.kind, SinkErrorKind::Config | SinkErrorKind::Tls) => {
+            return Err(anyhow::Error::new(e).context("sink start-up check failed")).unavailable();
+        }
+        Err(e) => tracing::warn!(
+            sink = SINK_NAME,
+            error = %e,
+            "sink is not reachable yet; logs will wait (nothing is dropped) until it is"
+        ),
+    }
+    Ok(())
+}
+
+/// Joins the consumer group on one logstore. A bad endpoint is a config error (exit 2); an
+/// SLS that cannot be reached or refuses the credentials is exit 3.
+async fn join_group(
+    settings: &Settings,
+    target: &LogstoreTarget,
+    stats: Arc<ConsumerStats>,
+) -> Result<Consumer, Failure> {
+    let s = &settings.source;
+    let credentials = s.credentials().map_err(|p| anyhow!("{p}")).config_error()?;
+    let client = Client::new(ClientConfig::new(
+        s.endpoint.clone(),
+        target.project.clone(),
+        credentials,
+    ))
+    .with_context(|| {
+        format!(
+            "cannot create an SLS client for project {} (config key `source.endpoint`)",
+            target.project
+        )
+    })
+    .config_error()?;
+    let consumer_name = s.consumer_name();
+    let mut config = ConsumerConfig::new(
+        target.logstore.clone(),
+        s.consumer_group.clone(),
+        consumer_name.clone(),
+    );
+    config.heartbeat_interval = s.heartbeat_interval;
+    config.timeout = s.timeout;
+    config.fetch_count = s.fetch_count;
+    config.query = s.query.clone();
+    config.start = s.start.cursor_position();
+    config.stats = Some(stats);
+    let consumer = Consumer::join(client, config).await.map_err(|e| {
+        let config_problem = e.is_config();
+        let failure = anyhow::Error::new(e).context(format!(
+            "cannot join consumer group {:?} on {} at {}",
+            s.consumer_group,
+            target.label(),
+            s.endpoint
+        ));
+        if config_problem {
+            Failure {
+                kind: crate::exit::FailureKind::Config,
+                error: failure,
+            }
+        } else {
+            Failure {
+                kind: crate::exit::FailureKind::Unavailable,
+                error: failure,
+            }
+        }
+    })?;
+    tracing::info!(
+        project = %target.project,
+        logstore = %target.logstore,
+        group = %s.consumer_group,
+        consumer = %consumer_name,
+        "joined consumer group"
+    );
+    Ok(consumer)
+}
+
+/// Stops the consumers (each drains and commits its shards), giving in-flight deliveries
+/// `grace` before cancelling them (they stay uncommitted), then the background tasks.
+async fn shut_down(
+    mut consumers: JoinSet<()>,
+    mut background: JoinSet<()>,
+    sink_shutdown: &CancellationToken,
+    grace: Duration,
+) {
     tracing::info!("shutting down: finishing in-flight batches and committing checkpoints");
-    // Give in-flight deliveries the grace period, then cancel them (they stay uncommitted).
     let give_up = {
         let sink_shutdown = sink_shutdown.clone();
-        let timeout = args.shutdown_timeout;
         tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
+            tokio::time::sleep(grace).await;
             tracing::warn!(
-                ?timeout,
+                timeout = ?grace,
                 "sink still busy after the shutdown timeout; cancelling in-flight deliveries (they will be re-delivered after restart)"
             );
             sink_shutdown.cancel();
@@ -289,19 +392,6 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
     give_up.abort();
     sink_shutdown.cancel();
     background.shutdown().await;
-    let t = &metrics.totals;
-    tracing::info!(
-        logs_in = t.logs_in.load(Ordering::Relaxed),
-        events_out = t.events_out.load(Ordering::Relaxed),
-        dead_lettered = t.dead_lettered.load(Ordering::Relaxed),
-        "stopped"
-    );
-    if failed {
-        bail!(
-            "stopped because a consumer-group membership ended unexpectedly (see the ERROR lines above)"
-        );
-    }
-    Ok(())
 }
 
 /// Accepts leases and runs a pipeline per shard until shutdown, then leaves the group.
@@ -315,7 +405,7 @@ async fn consume(ctx: Arc<ShardContext>, mut consumer: Consumer, shutdown: Cance
                     shards.spawn(crate::pipeline::run_shard(ctx.clone(), lease, consumer.checkpointer()));
                 }
                 None => {
-                    tracing::error!(logstore = %ctx.logstore, "the consumer-group worker stopped handing out shards");
+                    tracing::error!(logstore = %ctx.target.label(), "the consumer-group worker stopped handing out shards");
                     break;
                 }
             },
@@ -339,24 +429,9 @@ async fn consume(ctx: Arc<ShardContext>, mut consumer: Consumer, shutdown: Cance
     }
 }
 
-fn consumer_config(settings: &Settings, logstore: &str) -> ConsumerConfig {
-    let s = &settings.source;
-    let mut c = ConsumerConfig::new(logstore, s.consumer_group.clone(), s.consumer_name.clone());
-    c.heartbeat_interval = s.heartbeat_interval;
-    c.timeout = s.timeout;
-    c.fetch_count = s.fetch_count;
-    c.query = s.query.clone();
-    c.start = match s.start {
-        StartPosition::Begin => CursorPosition::Begin,
-        StartPosition::End => CursorPosition::End,
-        StartPosition::At(t) => CursorPosition::At(t),
-    };
-    c
-}
-
 /// Builds a `[sink]` table from `--hec-url` / `--syslog-address` (the token comes from the
 /// environment inside the HEC sink).
-fn sink_from_flags(args: &RunArgs) -> anyhow::Result<Option<toml::Table>> {
+fn sink_from_flags(args: &RunArgs) -> Option<toml::Table> {
     let mut t = toml::Table::new();
     if let Some(url) = &args.hec_url {
         t.insert("type".into(), "hec".into());
@@ -364,11 +439,16 @@ fn sink_from_flags(args: &RunArgs) -> anyhow::Result<Option<toml::Table>> {
     } else if let Some(addr) = &args.syslog_address {
         t.insert("type".into(), "syslog".into());
         t.insert("address".into(), addr.clone().into());
-        t.insert("transport".into(), args.syslog_transport.clone().into());
+        let transport = match args.syslog_transport {
+            SyslogTransport::Tcp => "tcp",
+            SyslogTransport::Udp => "udp",
+            SyslogTransport::Tls => "tls",
+        };
+        t.insert("transport".into(), transport.into());
     } else {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(t))
+    Some(t)
 }
 
 fn spawn_signal_handler(shutdown: CancellationToken) {

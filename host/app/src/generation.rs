@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use shipper_runtime::Plugin;
 use tokio::time::Instant;
+
+use crate::pipeline::format::Formatter;
 
 /// Traps within [`DEFAULT_BREAKER_WINDOW`] that trip the breaker. The pipeline counts a failed
 /// batch once and each isolated poison log once (not every bisection step), so one poison log
@@ -74,21 +75,25 @@ impl Breaker {
 
     /// True when the window holds `threshold` traps or more.
     pub fn is_tripped(&self) -> bool {
+        self.count() >= self.threshold
+    }
+
+    /// Traps in the window now.
+    pub fn count(&self) -> usize {
         let now = Instant::now();
         let traps = self.traps.lock().expect("breaker lock");
         traps
             .iter()
             .filter(|t| now.duration_since(**t) <= self.window)
             .count()
-            >= self.threshold
     }
 }
 
 /// One loaded, `init`-checked plugin version.
 #[derive(Debug)]
 pub struct Generation {
-    /// The compiled plugin (cheap to clone; instantiate per shard worker).
-    pub plugin: Plugin,
+    /// The compiled plugin (instantiated per shard worker).
+    pub plugin: Arc<dyn Formatter>,
     /// Config given to `init`, as JSON text.
     pub config_json: Arc<str>,
     /// Name the plugin gave in `init`.
@@ -204,6 +209,7 @@ mod tests {
         assert!(!b.record());
         assert!(b.record());
         assert!(b.is_tripped());
+        assert_eq!(b.count(), 3);
         tokio::time::advance(Duration::from_secs(11)).await;
         assert!(!b.is_tripped(), "old traps leave the window");
         assert!(!b.record());

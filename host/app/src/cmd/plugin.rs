@@ -2,17 +2,21 @@
 //! and print what the sink would send, or describe a plugin file.
 //!
 //! `test` prints one line per emit on stdout: the HEC `/event` envelope, the syslog line
-//! without framing, or the raw bytes (lossy UTF-8), following DESIGN.md "Rendering rules".
+//! without framing, or the raw bytes (lossy UTF-8), following docs/rendering.md.
 //! Per-log errors go to stderr as `log N: <kind>: <message>` and make the exit status
-//! non-zero. The golden tests (tests/e2e/plugin_golden.rs) run exactly this. Rendering is the
+//! non-zero. The golden tests (`tests/e2e/plugin_golden.rs`) run exactly this. Rendering is the
 //! sinks' own (`shipper_sinks::preview`), so golden files pin the bytes a sink really sends.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
-use shipper_runtime::{ErrorKind, PluginEngine, PluginLimits, samples};
+use anyhow::{Context as _, anyhow};
+use shipper_runtime::{BatchInfo, ErrorKind, PluginEngine, PluginLimits};
 use shipper_sinks::preview::{PreviewOptions, render_line};
+use shipper_sls::flat;
+use shipper_sls::proto::encode_group;
+
+use crate::exit::{Failure, FailureExt as _};
 
 /// Flags of `shipper plugin`.
 #[derive(Debug, clap::Args)]
@@ -75,57 +79,81 @@ pub enum SyslogFormat {
 }
 
 /// Runs `shipper plugin`.
-pub async fn execute(args: PluginArgs) -> anyhow::Result<()> {
+pub async fn execute(args: PluginArgs) -> Result<(), Failure> {
     match args.command {
         PluginCommand::Test(args) => test(args).await,
         PluginCommand::Inspect(args) => inspect(args).await,
     }
 }
 
-fn read_config(path: Option<&Path>) -> anyhow::Result<String> {
+fn read_config(path: Option<&Path>) -> Result<String, Failure> {
     let Some(path) = path else {
         return Ok("{}".to_owned());
     };
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the plugin config {}", path.display()))?;
-    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text).with_context(
-        || {
+        .with_context(|| format!("cannot read the plugin config {}", path.display()))
+        .config_error()?;
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text)
+        .with_context(|| {
             format!(
                 "the plugin config {} must be one JSON object",
                 path.display()
             )
-        },
-    )?;
+        })
+        .config_error()?;
     Ok(text)
 }
 
-fn load(engine: &PluginEngine, path: &Path) -> anyhow::Result<shipper_runtime::Plugin> {
+fn load(engine: &PluginEngine, path: &Path) -> Result<shipper_runtime::Plugin, Failure> {
     let wasm = std::fs::read(path)
-        .with_context(|| format!("cannot read the plugin file {}", path.display()))?;
+        .with_context(|| format!("cannot read the plugin file {}", path.display()))
+        .config_error()?;
     engine
         .load(&wasm, PluginLimits::default())
         .with_context(|| format!("plugin {}", path.display()))
+        .config_error()
 }
 
-async fn test(args: TestArgs) -> anyhow::Result<()> {
-    let engine = PluginEngine::new()?;
+async fn test(args: TestArgs) -> Result<(), Failure> {
+    let engine = PluginEngine::new().runtime_error()?;
     let plugin = load(&engine, &args.plugin)?;
     let config = read_config(args.config.as_deref())?;
     let groups = match &args.input {
         Some(path) => {
             let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the input {}", path.display()))?;
-            samples::parse_flattened(&text)
-                .with_context(|| format!("input {} is not flattened SLS logs", path.display()))?
+                .with_context(|| format!("cannot read the input {}", path.display()))
+                .config_error()?;
+            flat::parse(&text)
+                .with_context(|| format!("input {} is not flattened SLS logs", path.display()))
+                .config_error()?
         }
-        None => samples::builtin_groups(),
+        None => flat::samples::builtin_groups(),
     };
     let mut instance = plugin
         .instantiate(&config)
         .await
-        .with_context(|| format!("plugin {}", args.plugin.display()))?;
+        .with_context(|| format!("plugin {}", args.plugin.display()))
+        .config_error()?;
+    let (seen, failed) = format_groups(&mut instance, &args, &groups)
+        .await
+        .runtime_error()?;
+    if failed > 0 {
+        return Err(anyhow!(
+            "{failed} of {seen} logs failed (see the `log N:` lines above)"
+        ))
+        .runtime_error();
+    }
+    Ok(())
+}
 
-    let batch = samples::sample_batch_info();
+/// Runs the plugin over `groups` and prints every emit; per-log problems go to stderr.
+/// Returns (logs seen, logs or emits that failed).
+async fn format_groups(
+    instance: &mut shipper_runtime::PluginInstance,
+    args: &TestArgs,
+    groups: &[shipper_sls::proto::LogGroup],
+) -> anyhow::Result<(usize, usize)> {
+    let batch = BatchInfo::sample();
     let render = PreviewOptions {
         format: match args.syslog_format {
             SyslogFormat::Rfc5424 => shipper_sinks::syslog::Format::Rfc5424,
@@ -141,8 +169,8 @@ async fn test(args: TestArgs) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut line = Vec::new();
     let (mut seen, mut failed) = (0usize, 0usize);
-    for group in &groups {
-        let bytes = samples::encode_group(group);
+    for group in groups {
+        let bytes = encode_group(group);
         let first = seen + 1;
         let results = instance
             .process(&batch, &bytes, group.logs.len())
@@ -180,14 +208,11 @@ async fn test(args: TestArgs) -> anyhow::Result<()> {
         }
     }
     out.flush().context("writing to stdout")?;
-    if failed > 0 {
-        bail!("{failed} of {seen} logs failed (see the `log N:` lines above)");
-    }
-    Ok(())
+    Ok((seen, failed))
 }
 
-async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
-    let engine = PluginEngine::new()?;
+async fn inspect(args: InspectArgs) -> Result<(), Failure> {
+    let engine = PluginEngine::new().runtime_error()?;
     let plugin = load(&engine, &args.plugin)?;
     let config = read_config(args.config.as_deref())?;
     let meta = plugin.metadata();
@@ -217,6 +242,7 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     std::io::stdout()
         .write_all(text.as_bytes())
         .context("writing to stdout")
+        .runtime_error()
 }
 
 fn kind_name(kind: ErrorKind) -> &'static str {

@@ -1,12 +1,19 @@
 //! Command-line structure. Each command's own flags live with the command
-//! (`run::RunArgs`, `emulator_cmd::EmulatorArgs`, `plugin_cmd::PluginArgs`).
+//! (`cmd::run::RunArgs`, `cmd::emulator::EmulatorArgs`, `cmd::plugin::PluginArgs`).
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Ships Alibaba Cloud SLS logs into on-premises SIEMs (Splunk HEC, syslog) through
 /// sandboxed WebAssembly formatter plugins.
 #[derive(Debug, Parser)]
-#[command(name = "shipper", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "shipper",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = crate::exit::EXIT_CODES_HELP
+)]
 pub struct Cli {
     /// Log output format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "SHIPPER_LOG_FORMAT")]
@@ -33,9 +40,9 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Join an SLS consumer group and ship every log through a plugin to a SIEM.
-    Run(Box<crate::run::RunArgs>),
+    Run(Box<crate::cmd::run::RunArgs>),
     /// Run an SLS-compatible server (for tests, demos and benchmarks).
-    Emulator(Box<crate::emulator_cmd::EmulatorArgs>),
+    Emulator(Box<crate::cmd::emulator::EmulatorArgs>),
     /// Test or inspect a formatter plugin.
-    Plugin(crate::plugin_cmd::PluginArgs),
+    Plugin(crate::cmd::plugin::PluginArgs),
 }

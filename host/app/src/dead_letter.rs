@@ -9,12 +9,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
-use shipper_sls::proto::{Log, LogGroup};
+use shipper_sls::flat;
+use shipper_sls::proto::LogGroup;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 
+use crate::pipeline::batch::{Origin, Source};
+use crate::settings::LogstoreTarget;
+
 /// At which step a log failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// The plugin returned a record error for this log.
@@ -23,8 +27,20 @@ pub enum Stage {
     PluginTrap,
     /// The sink (SIEM) rejected the formatted event.
     Sink,
-    /// The host could not decode or route the log/emit.
+    /// The host could not decode, route or render the log or its emits.
     Host,
+}
+
+impl Stage {
+    /// The name in entries and in the `stage` label of `shipper_dead_lettered_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Plugin => "plugin",
+            Stage::PluginTrap => "plugin_trap",
+            Stage::Sink => "sink",
+            Stage::Host => "host",
+        }
+    }
 }
 
 /// One dead-letter line.
@@ -50,35 +66,6 @@ pub struct Entry<'a> {
     pub plugin: Option<&'a str>,
     /// The log, flattened the way the official SDK flattens it.
     pub log: serde_json::Value,
-}
-
-/// The SDK's flattened view of one log (`__time__`, `__topic__`, `__source__`,
-/// `__time_ns_part__` when non-zero, `__tag__:<k>`, then contents; sls-protocol.md §5.2).
-/// Values that are not UTF-8 are converted lossily.
-pub fn flatten(group: &LogGroup, log: &Log) -> serde_json::Value {
-    let mut map = serde_json::Map::new();
-    map.insert("__time__".into(), log.time.into());
-    map.insert(
-        "__topic__".into(),
-        group.topic.clone().unwrap_or_default().into(),
-    );
-    map.insert(
-        "__source__".into(),
-        group.source.clone().unwrap_or_default().into(),
-    );
-    if let Some(ns) = log.time_ns.filter(|&n| n != 0) {
-        map.insert("__time_ns_part__".into(), ns.into());
-    }
-    for tag in &group.log_tags {
-        map.insert(format!("__tag__:{}", tag.key), tag.value.clone().into());
-    }
-    for c in &log.contents {
-        map.insert(
-            c.key.clone(),
-            String::from_utf8_lossy(&c.value).into_owned().into(),
-        );
-    }
-    serde_json::Value::Object(map)
 }
 
 /// Appends entries to the dead-letter file. Cheap to clone; writes are serialised.
@@ -133,10 +120,56 @@ pub fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()
 }
 
+/// Builds entries for logs of pulled batches, decoding each LogGroup at most once.
+#[derive(Debug, Default)]
+pub struct DecodeCache {
+    last: Option<(usize, u32, LogGroup)>,
+}
+
+impl DecodeCache {
+    /// The entry for the log at `origin` in `source` (a LogGroup that cannot be decoded
+    /// gives an entry whose `log` is null; its cursor still finds it).
+    pub fn entry<'a>(
+        &mut self,
+        target: &'a LogstoreTarget,
+        shard: u32,
+        source: &'a Arc<Source>,
+        origin: Origin,
+        stage: Stage,
+        reason: &'a str,
+    ) -> Entry<'a> {
+        let key = Arc::as_ptr(source) as usize;
+        let fresh = !matches!(&self.last, Some((k, g, _)) if *k == key && *g == origin.group);
+        if fresh {
+            let group = source.groups[origin.group as usize]
+                .decode()
+                .unwrap_or_default();
+            self.last = Some((key, origin.group, group));
+        }
+        let (_, _, group) = self.last.as_ref().expect("just set");
+        let log = group
+            .logs
+            .get(origin.log as usize)
+            .map_or(serde_json::Value::Null, |l| flat::flatten(group, l));
+        Entry {
+            time: now_rfc3339(),
+            stage,
+            reason,
+            project: &target.project,
+            logstore: &target.logstore,
+            shard,
+            cursor: source.cursor.advance(i64::from(origin.group)).encode(),
+            log_index: origin.log as usize,
+            plugin: Some(source.generation.plugin.hash()),
+            log,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shipper_sls::proto::{Content, LogTag};
+    use shipper_sls::proto::{Content, Log, LogTag};
 
     fn group() -> LogGroup {
         LogGroup {
@@ -164,19 +197,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn flatten_follows_the_sdk_order() {
-        let g = group();
-        let v = flatten(&g, &g.logs[0]);
-        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        // serde_json's Map is sorted unless preserve_order; check content, not order.
-        assert!(keys.contains(&"__tag__:host") && keys.contains(&"__time_ns_part__"));
-        assert_eq!(v["__topic__"], "t");
-        assert_eq!(v["__source__"], "");
-        assert_eq!(v["bad"], "\u{fffd}x");
-        assert_eq!(v["a"], "1");
-    }
-
     #[tokio::test]
     async fn entries_are_appended_as_json_lines() {
         let dir = tempfile::tempdir().unwrap();
@@ -193,7 +213,7 @@ mod tests {
             cursor: "MTA=".into(),
             log_index: 0,
             plugin: Some("abc"),
-            log: flatten(&g, &g.logs[0]),
+            log: flat::flatten(&g, &g.logs[0]),
         };
         dl.write(&[entry("first")]).await.unwrap();
         dl.write(&[entry("second"), entry("third")]).await.unwrap();

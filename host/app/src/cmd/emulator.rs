@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+
+use crate::exit::{Failure, FailureExt as _};
 use shipper_emulator::config::{DEFAULT_MAX_PULL_BYTES, DEFAULT_PULL_CACHE_BYTES, DEFAULT_SEED};
 use shipper_emulator::{EmulatorConfig, GenerateConfig, LogstoreSpec, SampleKind};
 
@@ -91,8 +93,8 @@ impl EmulatorArgs {
 }
 
 /// Runs `shipper emulator`.
-pub async fn execute(args: EmulatorArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
+pub async fn execute(args: EmulatorArgs) -> Result<(), Failure> {
+    let config = args.config().config_error()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
@@ -100,14 +102,18 @@ pub async fn execute(args: EmulatorArgs) -> anyhow::Result<()> {
                 "cannot listen on {} (is the port in use? --listen 127.0.0.1:0 picks a free one)",
                 args.listen
             )
-        })?;
+        })
+        .config_error()?;
     let addr = listener
         .local_addr()
-        .context("cannot read the bound address")?;
+        .context("cannot read the bound address")
+        .runtime_error()?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {addr}").context("cannot write to stdout")?;
-        out.flush().context("cannot write to stdout")?;
+        writeln!(out, "listening on {addr}")
+            .and_then(|()| out.flush())
+            .context("cannot write to stdout")
+            .runtime_error()?;
     }
     tracing::info!(
         %addr,
@@ -119,6 +125,7 @@ pub async fn execute(args: EmulatorArgs) -> anyhow::Result<()> {
     shipper_emulator::run(listener, config, shutdown_signal())
         .await
         .context("the SLS emulator failed")
+        .runtime_error()
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -18,11 +18,12 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, anyhow, bail};
 use sha2::Digest as _;
-use shipper_runtime::{PluginEngine, PluginInstance, PluginLimits, samples};
+use shipper_runtime::{BatchInfo, PluginEngine, PluginInstance, PluginLimits};
 use shipper_sinks::{EventBatch, Sink};
+use shipper_sls::flat;
+use shipper_sls::proto::encode_group;
 use tokio_util::sync::CancellationToken;
 
-use crate::convert;
 use crate::generation::{Breaker, Generation, PluginSlot};
 use crate::settings::PluginSettings;
 
@@ -58,7 +59,7 @@ pub async fn load_generation(
         .with_context(|| format!("plugin {} failed its self-test", p.path.display()))?;
     let info = instance.info().clone();
     Ok(Generation {
-        plugin,
+        plugin: Arc::new(plugin),
         config_json: p.config_json.as_str().into(),
         name: info.name,
         version: info.version,
@@ -91,20 +92,20 @@ pub async fn self_test(
             let text = tokio::fs::read_to_string(path)
                 .await
                 .with_context(|| format!("cannot read self-test input {}", path.display()))?;
-            samples::parse_flattened(&text).with_context(|| {
+            flat::parse(&text).with_context(|| {
                 format!(
                     "self-test input {} is not flattened SLS JSON lines",
                     path.display()
                 )
             })?
         }
-        None => samples::builtin_groups(),
+        None => flat::samples::builtin_groups(),
     };
-    let info = samples::sample_batch_info();
+    let info = BatchInfo::sample();
     let mut scratch = EventBatch::new();
     let mut emits = 0usize;
     for (gi, group) in groups.iter().enumerate() {
-        let bytes = samples::encode_group(group);
+        let bytes = encode_group(group);
         let results = instance
             .process(&info, &bytes, group.logs.len())
             .await
@@ -114,7 +115,7 @@ pub async fn self_test(
             // topics); what matters is that it runs and that its output can be sent.
             let Ok(list) = result else { continue };
             for emit in list {
-                let payload = convert::payload(emit.payload);
+                let payload = crate::convert::payload(emit.payload);
                 sink.render(&payload, &mut scratch).map_err(|e| {
                     anyhow!(
                         "sample log {gi}.{li}: the sink cannot send what the plugin emitted: {e}"

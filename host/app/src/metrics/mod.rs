@@ -1,0 +1,308 @@
+//! Metrics: the Prometheus registry `shipper run` exposes on `/metrics`, and the process-wide
+//! totals the terminal progress line reads.
+//!
+//! Names follow `shipper_<noun>_<unit>`; prometheus-client appends `_total` to counters.
+//! Counters are bumped once per batch, never per event, so metrics cost nothing on the hot
+//! path. Sink and plugin counters live in their crates and are read at scrape time, as are
+//! the consumer-group workers' SLS retries and heartbeat age ([`collectors`]).
+//!
+//! Each event the pipeline reports is one method here ([`Metrics::pulled`],
+//! [`Metrics::delivered`], [`Metrics::dead_lettered`], …) that updates the Prometheus series
+//! and the run totals together, so the progress line, the final "stopped" line and
+//! `/metrics` cannot disagree.
+
+mod collectors;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use shipper_sinks::SinkMetrics;
+use shipper_sls::ConsumerStats;
+
+use self::collectors::{ScrapeCollector, SlsCollector};
+use crate::dead_letter::Stage;
+use crate::generation::PluginSlot;
+use crate::pipeline::format::FailureKind;
+
+/// Labels of per-shard series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardLabels {
+    /// `project/logstore`.
+    pub logstore: String,
+    /// Shard id.
+    pub shard: u32,
+}
+
+/// Labels of dead-letter counts.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeadLetterLabels {
+    /// `project/logstore`.
+    pub logstore: String,
+    /// `plugin`, `plugin_trap`, `sink` or `host`.
+    pub stage: String,
+}
+
+/// Labels of plugin failures.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginFailureLabels {
+    /// `timeout`, `memory`, `panic`, `other`, `batch_error`, `contract`.
+    pub kind: String,
+}
+
+/// Process-wide totals for the progress line (cheap atomics). Read them freely; they are
+/// changed only by [`Metrics`]' event methods.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Logs pulled.
+    pub logs_in: AtomicU64,
+    /// Raw (uncompressed) bytes pulled.
+    pub raw_bytes_in: AtomicU64,
+    /// Events accepted by the sink.
+    pub events_out: AtomicU64,
+    /// Logs the plugin dropped on purpose (zero emits).
+    pub dropped: AtomicU64,
+    /// Logs or events written to the dead-letter file.
+    pub dead_lettered: AtomicU64,
+    /// Shards currently held.
+    pub shards: AtomicU64,
+    /// Sum over held shards (every logstore) of LogGroups behind the end (last measurement);
+    /// shared with each logstore's [`ShardLag`](crate::lag::ShardLag).
+    pub lag_groups: Arc<AtomicU64>,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// The registry and every family `shipper run` updates.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Logs pulled per shard.
+    logs_in: Family<ShardLabels, Counter>,
+    /// Raw bytes pulled per shard.
+    raw_bytes_in: Family<ShardLabels, Counter>,
+    /// Events accepted by the sink, per shard.
+    events_out: Family<ShardLabels, Counter>,
+    /// Logs the plugin dropped (zero emits), per shard.
+    logs_dropped: Family<ShardLabels, Counter>,
+    /// Dead-lettered logs/events by stage.
+    dead_lettered: Family<DeadLetterLabels, Counter>,
+    /// Plugin call time per shard, seconds.
+    plugin_seconds: Family<ShardLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    /// Plugin failures (traps, batch errors) by kind.
+    plugin_failures: Family<PluginFailureLabels, Counter>,
+    /// Logs shipped in the built-in JSON format by the `passthrough` policy, per shard.
+    passthrough_logs: Family<ShardLabels, Counter>,
+    /// Time from pulling a batch to the sink acknowledging its last event, seconds.
+    batch_latency: Histogram,
+    /// LogGroups between the shard's read position and its end.
+    pub(crate) lag_groups: Family<ShardLabels, Gauge>,
+    /// Seconds between now and the server receive time at the read position.
+    pub(crate) lag_seconds: Family<ShardLabels, Gauge>,
+    /// Checkpoints committed.
+    checkpoints: Family<ShardLabels, Counter>,
+    /// Checkpoint commits that failed (retried).
+    checkpoint_errors: Family<ShardLabels, Counter>,
+    /// Shards held now.
+    shards_held: Gauge,
+    /// Totals for the progress line.
+    pub totals: Totals,
+}
+
+impl Metrics {
+    /// Builds the registry. `sink`, `plugins` and `sls` (`project/logstore` and the stats
+    /// of its consumer) are read at scrape time.
+    pub fn new(
+        sink: Arc<SinkMetrics>,
+        sink_name: &str,
+        plugins: Arc<PluginSlot>,
+        sls: Vec<(String, Arc<ConsumerStats>)>,
+    ) -> Arc<Self> {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            logs_in: Family::default(),
+            raw_bytes_in: Family::default(),
+            events_out: Family::default(),
+            logs_dropped: Family::default(),
+            dead_lettered: Family::default(),
+            plugin_seconds: Family::default(),
+            plugin_failures: Family::default(),
+            passthrough_logs: Family::default(),
+            // 1 ms .. ~65 s
+            batch_latency: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
+            lag_groups: Family::default(),
+            lag_seconds: Family::default(),
+            checkpoints: Family::default(),
+            checkpoint_errors: Family::default(),
+            shards_held: Gauge::default(),
+            totals: Totals::default(),
+            registry: Registry::default(),
+        };
+        registry.register("shipper_logs_in", "Logs pulled from SLS", m.logs_in.clone());
+        registry.register(
+            "shipper_raw_in_bytes",
+            "Uncompressed LogGroup bytes pulled from SLS",
+            m.raw_bytes_in.clone(),
+        );
+        registry.register(
+            "shipper_events_out",
+            "Events accepted by the sink",
+            m.events_out.clone(),
+        );
+        registry.register(
+            "shipper_logs_dropped",
+            "Logs the plugin dropped on purpose (no emit)",
+            m.logs_dropped.clone(),
+        );
+        registry.register(
+            "shipper_dead_lettered",
+            "Logs or events written to the dead-letter file",
+            m.dead_lettered.clone(),
+        );
+        registry.register(
+            "shipper_plugin_seconds",
+            "Time spent in plugin calls",
+            m.plugin_seconds.clone(),
+        );
+        registry.register(
+            "shipper_plugin_failures",
+            "Plugin traps, timeouts and batch errors",
+            m.plugin_failures.clone(),
+        );
+        registry.register(
+            "shipper_plugin_passthrough_logs",
+            "Logs shipped in the built-in JSON format while the plugin crash-loops (policy passthrough)",
+            m.passthrough_logs.clone(),
+        );
+        registry.register(
+            "shipper_batch_latency_seconds",
+            "From pulling a batch to the sink acknowledging it",
+            m.batch_latency.clone(),
+        );
+        registry.register(
+            "shipper_shard_lag_groups",
+            "LogGroups between the read position and the end of the shard",
+            m.lag_groups.clone(),
+        );
+        registry.register(
+            "shipper_shard_lag_seconds",
+            "Age of the data at the read position (now - server receive time)",
+            m.lag_seconds.clone(),
+        );
+        registry.register(
+            "shipper_checkpoints",
+            "Checkpoints committed",
+            m.checkpoints.clone(),
+        );
+        registry.register(
+            "shipper_checkpoint_errors",
+            "Checkpoint commits that failed (retried)",
+            m.checkpoint_errors.clone(),
+        );
+        registry.register(
+            "shipper_shards_held",
+            "Shards this consumer holds",
+            m.shards_held.clone(),
+        );
+        registry.register_collector(Box::new(ScrapeCollector {
+            sink,
+            sink_name: sink_name.to_owned(),
+            plugins,
+        }));
+        registry.register_collector(Box::new(SlsCollector { consumers: sls }));
+        Arc::new(Metrics { registry, ..m })
+    }
+
+    /// A batch of `logs` logs (`raw_bytes` uncompressed) was pulled from a shard.
+    pub fn pulled(&self, shard: &ShardLabels, logs: u64, raw_bytes: u64) {
+        self.logs_in.get_or_create(shard).inc_by(logs);
+        self.raw_bytes_in.get_or_create(shard).inc_by(raw_bytes);
+        add(&self.totals.logs_in, logs);
+        add(&self.totals.raw_bytes_in, raw_bytes);
+    }
+
+    /// The sink accepted `events` events of a shard.
+    pub fn delivered(&self, shard: &ShardLabels, events: u64) {
+        self.events_out.get_or_create(shard).inc_by(events);
+        add(&self.totals.events_out, events);
+    }
+
+    /// The plugin dropped `logs` logs on purpose (no emit).
+    pub fn dropped(&self, shard: &ShardLabels, logs: u64) {
+        self.logs_dropped.get_or_create(shard).inc_by(logs);
+        add(&self.totals.dropped, logs);
+    }
+
+    /// `n` entries of `logstore` (`project/logstore`) were written to the dead-letter file.
+    pub fn dead_lettered(&self, logstore: &str, stage: Stage, n: u64) {
+        let labels = DeadLetterLabels {
+            logstore: logstore.to_owned(),
+            stage: stage.as_str().to_owned(),
+        };
+        self.dead_lettered.get_or_create(&labels).inc_by(n);
+        add(&self.totals.dead_lettered, n);
+    }
+
+    /// A plugin call of a shard took `elapsed`.
+    pub fn plugin_time(&self, shard: &ShardLabels, elapsed: Duration) {
+        self.plugin_seconds
+            .get_or_create(shard)
+            .inc_by(elapsed.as_secs_f64());
+    }
+
+    /// A plugin call failed.
+    pub fn plugin_failed(&self, kind: FailureKind) {
+        let labels = PluginFailureLabels {
+            kind: kind.as_str().to_owned(),
+        };
+        self.plugin_failures.get_or_create(&labels).inc();
+    }
+
+    /// `logs` logs went out in the built-in passthrough format.
+    pub fn passthrough(&self, shard: &ShardLabels, logs: u64) {
+        self.passthrough_logs.get_or_create(shard).inc_by(logs);
+    }
+
+    /// A send settled `since_pull` after its first batch was pulled.
+    pub fn batch_latency(&self, since_pull: Duration) {
+        self.batch_latency.observe(since_pull.as_secs_f64());
+    }
+
+    /// A shard's checkpoint was committed.
+    pub fn checkpoint_committed(&self, shard: &ShardLabels) {
+        self.checkpoints.get_or_create(shard).inc();
+    }
+
+    /// A shard's checkpoint commit failed (a later one supersedes it).
+    pub fn checkpoint_failed(&self, shard: &ShardLabels) {
+        self.checkpoint_errors.get_or_create(shard).inc();
+    }
+
+    /// This consumer took a shard.
+    pub fn shard_acquired(&self) {
+        self.shards_held.inc();
+        add(&self.totals.shards, 1);
+    }
+
+    /// This consumer let a shard go.
+    pub fn shard_released(&self) {
+        self.shards_held.dec();
+        self.totals.shards.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The OpenMetrics text of every series.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8 << 10);
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing into a String cannot fail");
+        out
+    }
+}

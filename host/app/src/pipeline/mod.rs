@@ -1,0 +1,157 @@
+//! One shard's pipeline: pulled log groups → plugin → rendered events → sink → checkpoint.
+//!
+//! ```text
+//! ShardReader (prefetch) ─► shard::process_batch ─► format::FormatStage (≤ N logs a call)
+//!                                  │ emits → sink.render() into the open batch (+ origin per event)
+//!                                  │ record errors, traps (bisected to one log) → dead-letter file
+//!                                  ▼
+//!                open batch full or lingering ─► sink.send() ─► acks::OrderedAcks (bounded)
+//!                                                                  │ settled in send order
+//!                                                                  ▼
+//!                 sink rejections → dead-letter file; then checkpoint::Committer(range)
+//! ```
+//!
+//! At-least-once rules enforced here (docs/architecture.md "Delivery guarantee"):
+//! - a pulled batch's `next_cursor` is attached to the first send dispatched after its last
+//!   event was rendered, and reported to the committer only when that send (and every earlier
+//!   one) is settled: [`acks::OrderedAcks`] hands acknowledgements out in send order;
+//! - dead-letter entries are written and synced before the cursor that passes them is
+//!   reported;
+//! - a cancelled delivery (shutdown while the sink was down) stops reporting for good;
+//! - when the shard is taken away (rebalance, lost heartbeat), the open batch is dropped and
+//!   nothing new is sent: the next owner starts from the last checkpoint.
+//!
+//! Back-pressure: at most `max_in_flight` sends per shard; while they are pending the shard
+//! pulls nothing new (the reader holds one prefetched batch), so memory stays bounded when the
+//! sink is slow or down.
+//!
+//! Layout:
+//! - [`shard`]: the loop ([`shard::run`]) and what it reads through ([`shard::ShardIo`]).
+//! - [`format`]: plugin calls, poison-log bisection, the breaker, rollback, the failure
+//!   policy; the [`format::Formatter`] seam the unit tests fake.
+//! - [`passthrough`]: the built-in JSON format of the `passthrough` policy.
+//! - [`acks`]: [`acks::OrderedAcks`], acknowledgements in send order with position ranges.
+//! - [`batch`]: the open batch, event origins, buffer reuse.
+
+pub mod acks;
+pub mod batch;
+pub mod format;
+pub mod passthrough;
+pub mod shard;
+#[cfg(test)]
+pub(crate) mod testing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use shipper_sinks::Sink;
+use shipper_sls::consumer::{Checkpointer, ShardLease};
+
+use crate::checkpoint::DEFAULT_MIN_COMMIT_INTERVAL;
+use crate::dead_letter::DeadLetter;
+use crate::lag::ShardLag;
+use crate::metrics::{Metrics, ShardLabels};
+use crate::settings::LogstoreTarget;
+
+pub use crate::convert::payload as convert_payload;
+
+/// Logs per plugin call at most: bounds guest memory per call and the deadline granularity
+/// (between ~100 and ~1000 logs per call cost the same per log; docs/plugins.md "Batches").
+pub const DEFAULT_MAX_LOGS_PER_CALL: usize = 1024;
+/// Sends in flight per shard. Each is at most the sink's batch size (1 MB for HEC), so this
+/// bounds memory per shard while letting compression and I/O overlap with formatting.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+
+/// Tunables of the shard pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// See [`DEFAULT_MAX_LOGS_PER_CALL`].
+    pub max_logs_per_call: usize,
+    /// See [`DEFAULT_MAX_IN_FLIGHT`].
+    pub max_in_flight: usize,
+    /// Minimum spacing of checkpoint commits.
+    pub min_commit_interval: Duration,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        Self {
+            max_logs_per_call: DEFAULT_MAX_LOGS_PER_CALL,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            min_commit_interval: DEFAULT_MIN_COMMIT_INTERVAL,
+        }
+    }
+}
+
+/// What every shard of one logstore shares.
+pub struct ShardContext {
+    /// The logstore.
+    pub target: LogstoreTarget,
+    /// The sink.
+    pub sink: Arc<dyn Sink>,
+    /// Name of the sink (emits with another route are dead-lettered).
+    pub sink_name: String,
+    /// The plugin side: generations, failure policy, passthrough kind.
+    pub format: format::FormatContext,
+    /// Dead-letter file.
+    pub dead_letter: DeadLetter,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Tunables.
+    pub options: PipelineOptions,
+    /// Lag gauges of this logstore's held shards.
+    pub lag: Arc<ShardLag>,
+}
+
+impl ShardContext {
+    /// The labels of `shard`'s series.
+    pub fn labels(&self, shard: u32) -> ShardLabels {
+        ShardLabels {
+            logstore: self.target.label(),
+            shard,
+        }
+    }
+}
+
+/// Runs one leased shard until its lease is revoked or the shard is finished, then commits
+/// the last delivered position (when allowed) and releases the lease. Logs the assignment
+/// and the release, one line each.
+pub async fn run_shard(ctx: Arc<ShardContext>, lease: ShardLease, checkpointer: Checkpointer) {
+    let shard = lease.shard();
+    let labels = ctx.labels(shard);
+    tracing::info!(
+        logstore = %labels.logstore,
+        shard,
+        cursor = %lease.start_cursor(),
+        from_checkpoint = lease.resumed_from_checkpoint(),
+        "shard assigned"
+    );
+    ctx.metrics.shard_acquired();
+    ctx.lag.acquired(shard, lease.start_cursor());
+    let reader = lease.reader();
+    let io = shard::ShardIo {
+        shard,
+        start: lease.start_cursor(),
+        events: futures::stream::unfold(reader, |mut r| async move {
+            r.next_event().await.map(|e| (e, r))
+        })
+        .boxed(),
+        revocation: lease.revocation(),
+        checkpoints: Arc::new(checkpointer),
+    };
+    let end = shard::run(ctx.clone(), io).await;
+    ctx.lag.released(&labels);
+    ctx.metrics.shard_released();
+    tracing::info!(
+        logstore = %labels.logstore,
+        shard,
+        reason = %lease.revoke_reason().map_or_else(|| "finished".to_owned(), |r| r.to_string()),
+        checkpoint = end.as_str(),
+        "shard released"
+    );
+    lease.release();
+}
+
+#[cfg(test)]
+mod tests;

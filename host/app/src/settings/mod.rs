@@ -1,0 +1,434 @@
+//! `shipper run` configuration: flags + optional TOML file + environment → validated
+//! [`Settings`]: parse, then check, then (in `cmd::run`) build. Every key, its default and
+//! whether a reload may change it is in docs/configuration.md.
+//!
+//! Precedence: built-in defaults < config file < environment < flags. Credentials come from
+//! the environment (the seed scripts' `SLS_AK_ID` / `SLS_AK_KEY` / `SLS_STS_TOKEN`) or from
+//! the file; the environment wins. No secret is accepted as a flag, and none is ever printed
+//! (secrets are `SecretString`s, redacted in `Debug`).
+//!
+//! [`load`] is pure (no sockets, no file reads beyond the config text it is given, no
+//! hostname): it checks every section and reports *every* problem at once, each naming its
+//! full key. Reading secret files and the hostname is the resolve step's job
+//! ([`SourceSettings::credentials`], [`SourceSettings::consumer_name`]).
+//!
+//! Layout: one module per table — [`source`], [`plugin`], [`sink`], [`dead_letter`],
+//! [`metrics`] — and [`values`] for what they share (durations, names, [`Problems`]).
+
+pub mod dead_letter;
+pub mod metrics;
+pub mod plugin;
+pub mod sink;
+pub mod source;
+pub mod values;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use shipper_sinks::SinkSettings;
+
+pub use self::plugin::{PluginConfig, PluginSettings};
+pub use self::source::{LogstoreTarget, SourceConfig, SourceSettings, StartPosition, env};
+pub use self::values::{ConfigDuration, Problem, Problems, parse_duration};
+
+/// The whole config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Where logs come from.
+    #[serde(default)]
+    pub source: SourceConfig,
+    /// The formatter plugin.
+    #[serde(default)]
+    pub plugin: PluginConfig,
+    /// Where formatted events go: a table with `type = "hec"` or `type = "syslog"` and the
+    /// sink's own keys (checked by [`sink::resolve`]).
+    pub sink: Option<toml::Table>,
+    /// Logs that cannot be delivered (plugin record errors, events the SIEM rejects).
+    #[serde(default)]
+    pub dead_letter: dead_letter::DeadLetterConfig,
+    /// Prometheus metrics and health endpoint.
+    #[serde(default)]
+    pub metrics: metrics::MetricsConfig,
+}
+
+/// Everything `shipper run` needs, validated.
+#[derive(Debug)]
+pub struct Settings {
+    /// `[source]`.
+    pub source: SourceSettings,
+    /// `[plugin]`.
+    pub plugin: PluginSettings,
+    /// `[sink]`, typed.
+    pub sink: SinkSettings,
+    /// Dead-letter file.
+    pub dead_letter_path: PathBuf,
+    /// Metrics listen address.
+    pub metrics_listen: Option<String>,
+}
+
+/// A configuration that cannot be used: unreadable, not TOML, or with bad values (all of
+/// them listed).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown/mistyped keys.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// What toml/serde said (names the key and line).
+        message: String,
+    },
+    /// Keys are missing or have bad values; each problem names its key and the fix.
+    #[error("{}", problem_lines(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn problem_lines(problems: &[Problem]) -> String {
+    match problems {
+        [one] => one.to_string(),
+        many => {
+            let mut text = format!("{} problems in the configuration:", many.len());
+            for p in many {
+                text.push_str("\n  - ");
+                text.push_str(&p.to_string());
+            }
+            text
+        }
+    }
+}
+
+/// Reads and parses a config file.
+pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_file(path, &text)
+}
+
+/// Parses config text (`path` only labels errors).
+pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Values given on the command line (never secrets).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--plugin`.
+    pub plugin: Option<PathBuf>,
+    /// `--metrics-listen`.
+    pub metrics_listen: Option<String>,
+    /// `--consumer-name`.
+    pub consumer_name: Option<String>,
+    /// `--dead-letter`.
+    pub dead_letter: Option<PathBuf>,
+    /// A `[sink]` table built from sink flags (e.g. `--hec-url`), used when the file has none.
+    pub sink: Option<toml::Table>,
+}
+
+/// Merges file, environment and flags and checks every section. `env` is a lookup so tests
+/// need not touch the process environment. Pure; see the module docs.
+pub fn load(
+    file: FileConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    flags: Overrides,
+) -> Result<Settings, ConfigError> {
+    let mut problems = Problems::default();
+    let source = source::resolve(file.source, env, flags.consumer_name, &mut problems);
+    let plugin = plugin::resolve(file.plugin, flags.plugin, &mut problems);
+    let sink = sink::resolve(file.sink.or(flags.sink), "sink", &mut problems);
+    let metrics_listen = metrics::resolve(file.metrics, flags.metrics_listen, &mut problems);
+    let dead_letter_path = dead_letter::resolve(file.dead_letter, flags.dead_letter);
+    match (source, plugin, sink) {
+        (Some(source), Some(plugin), Some(sink)) if problems.is_empty() => Ok(Settings {
+            source,
+            plugin,
+            sink,
+            dead_letter_path,
+            metrics_listen,
+        }),
+        _ => Err(ConfigError::Invalid(problems.into_vec())),
+    }
+}
+
+/// Summary for the start-up log line (no secrets).
+pub fn describe(settings: &Settings) -> BTreeMap<&'static str, String> {
+    let s = &settings.source;
+    BTreeMap::from([
+        ("endpoint", s.endpoint.clone()),
+        (
+            "logstores",
+            s.logstores
+                .iter()
+                .map(LogstoreTarget::label)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("consumer_group", s.consumer_group.clone()),
+        ("plugin", settings.plugin.path.display().to_string()),
+        ("sink", settings.sink.kind().as_str().to_owned()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use secrecy::ExposeSecret as _;
+
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const SEED_ENV: &[(&str, &str)] = &[
+        ("SLS_ENDPOINT", "cn-hangzhou.log.aliyuncs.com"),
+        ("SLS_AK_ID", "id"),
+        ("SLS_AK_KEY", "sekrit"),
+        ("SLS_PROJECT", "proj"),
+        ("SLS_LOGSTORE", "store"),
+        ("SLS_CG", "sync_data"),
+    ];
+
+    fn hec_flags() -> Overrides {
+        let mut sink = toml::Table::new();
+        sink.insert("type".into(), "hec".into());
+        sink.insert("endpoint".into(), "http://127.0.0.1:8088".into());
+        Overrides {
+            plugin: Some("p.wasm".into()),
+            sink: Some(sink),
+            ..Default::default()
+        }
+    }
+
+    fn problems(result: Result<Settings, ConfigError>) -> Vec<String> {
+        match result {
+            Err(ConfigError::Invalid(list)) => list.iter().map(ToString::to_string).collect(),
+            other => panic!("expected invalid settings, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn seed_environment_alone_is_enough() {
+        let s = load(FileConfig::default(), &env_of(SEED_ENV), hec_flags()).unwrap();
+        assert_eq!(s.source.endpoint, "cn-hangzhou.log.aliyuncs.com");
+        assert_eq!(
+            s.source.logstores,
+            vec![LogstoreTarget {
+                project: "proj".into(),
+                logstore: "store".into()
+            }]
+        );
+        assert_eq!(s.source.consumer_group, "sync_data");
+        assert!(s.source.consumer_name().starts_with("sync_data-"));
+        assert_eq!(s.source.start, StartPosition::Begin);
+        let credentials = s.source.credentials().unwrap();
+        assert_eq!(credentials.access_key_secret.expose_secret(), "sekrit");
+        assert!(
+            !format!("{s:?}").contains("sekrit"),
+            "secret leaked into Debug"
+        );
+        // The consumer-group defaults are shipper-sls's, the ones docs/configuration.md lists.
+        assert_eq!(s.source.heartbeat_interval, Duration::from_secs(20));
+        assert_eq!(s.source.timeout, Duration::from_secs(40));
+    }
+
+    #[test]
+    fn environment_overrides_file_credentials() {
+        let file = parse_file(
+            Path::new("t.toml"),
+            r#"
+            [source]
+            endpoint = "file-endpoint"
+            project = "p"
+            logstore = "l"
+            consumer_group = "g"
+            access_key_id = "file-id"
+            access_key_secret = "file-secret"
+            heartbeat_interval = "2s"
+            timeout = 5
+            start = "2026-01-01T00:00:00Z"
+            [plugin]
+            path = "x.wasm"
+            config = { sourcetype = "sls", json_fields = { a = ["b"] } }
+            [sink]
+            type = "hec"
+            endpoint = "http://127.0.0.1:8088"
+            "#,
+        )
+        .unwrap();
+        let s = load(
+            file,
+            &env_of(&[("SLS_AK_KEY", "env-secret")]),
+            Overrides::default(),
+        )
+        .unwrap();
+        let credentials = s.source.credentials().unwrap();
+        assert_eq!(credentials.access_key_id, "file-id");
+        assert_eq!(credentials.access_key_secret.expose_secret(), "env-secret");
+        assert_eq!(s.source.heartbeat_interval, Duration::from_secs(2));
+        assert_eq!(s.source.timeout, Duration::from_secs(5));
+        assert_eq!(s.source.start, StartPosition::At(1_767_225_600));
+        assert_eq!(s.plugin.path, PathBuf::from("x.wasm"));
+        let cfg: serde_json::Value = serde_json::from_str(&s.plugin.config_json).unwrap();
+        assert_eq!(cfg["json_fields"]["a"][0], "b");
+        let SinkSettings::Hec(hec) = &s.sink else {
+            panic!("an HEC sink")
+        };
+        assert_eq!(hec.base.as_str(), "http://127.0.0.1:8088/");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key_and_fix() {
+        let p = problems(load(
+            FileConfig::default(),
+            &env_of(&[]),
+            Overrides::default(),
+        ));
+        for key in [
+            "source.endpoint",
+            "source.access_key_id",
+            "source.access_key_secret",
+            "source.logstore",
+            "source.consumer_group",
+            "plugin.path",
+            "sink",
+        ] {
+            assert!(
+                p.iter().any(|l| l.contains(&format!("`{key}`"))),
+                "{key} not named in {p:#?}"
+            );
+        }
+        assert!(p.iter().any(|l| l.contains("SLS_ENDPOINT")), "{p:#?}");
+        assert!(p.iter().any(|l| l.contains("--plugin")), "{p:#?}");
+        let text = load(FileConfig::default(), &env_of(&[]), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.starts_with("7 problems in the configuration:"),
+            "{text}"
+        );
+
+        let bad = parse_file(Path::new("x.toml"), "[source]\nendpont = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("endpont") && bad.contains("x.toml"), "{bad}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        for (extra, key) in [
+            ("timeout = 10\nheartbeat_interval = 20", "source.timeout"),
+            (
+                "timeout = \"2.5s\"\nheartbeat_interval = 1",
+                "source.timeout",
+            ),
+            ("fetch_count = 5000", "source.fetch_count"),
+            ("start = \"yesterday\"", "source.start"),
+            ("heartbeat_interval = \"5 parsecs\"", "parsecs"),
+            ("consumer_group = \"has space\"", "source.consumer_group"),
+        ] {
+            let msg = match parse_file(Path::new("t.toml"), &format!("[source]\n{extra}\n")) {
+                Ok(f) => load(
+                    f,
+                    &env_of(&[("SLS_AK_ID", "i"), ("SLS_AK_KEY", "k")]),
+                    hec_flags(),
+                )
+                .unwrap_err()
+                .to_string(),
+                Err(e) => e.to_string(),
+            };
+            assert!(msg.contains(key), "{extra}: {msg}");
+        }
+        let f = parse_file(Path::new("t.toml"), "[metrics]\nlisten = \"9598\"\n").unwrap();
+        let p = problems(load(f, &env_of(SEED_ENV), hec_flags()));
+        assert_eq!(p.len(), 1);
+        assert!(p[0].contains("`metrics.listen`"), "{p:?}");
+    }
+
+    #[test]
+    fn a_secret_file_is_read_when_resolving_not_when_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let file = parse_file(
+            Path::new("t.toml"),
+            &format!(
+                "[source]\naccess_key_secret_file = {:?}\n",
+                path.display().to_string()
+            ),
+        )
+        .unwrap();
+        let mut env: Vec<_> = SEED_ENV.to_vec();
+        env.retain(|(k, _)| *k != "SLS_AK_KEY");
+        // The file does not exist yet: loading is pure, so it succeeds.
+        let s = load(file, &env_of(&env), hec_flags()).unwrap();
+        let err = s.source.credentials().unwrap_err();
+        assert_eq!(err.key, "source.access_key_secret_file");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let c = s.source.credentials().unwrap();
+        assert_eq!(c.access_key_secret.expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn several_logstores() {
+        let f = parse_file(
+            Path::new("t.toml"),
+            "[source]\nproject = \"p\"\nlogstores = [{ logstore = \"a\" }, { project = \"q\", logstore = \"b\" }]\n",
+        )
+        .unwrap();
+        let mut env: Vec<_> = SEED_ENV.to_vec();
+        env.retain(|(k, _)| !k.ends_with("LOGSTORE") && !k.ends_with("PROJECT"));
+        let s = load(f, &env_of(&env), hec_flags()).unwrap();
+        assert_eq!(
+            s.source.logstores,
+            vec![
+                LogstoreTarget {
+                    project: "p".into(),
+                    logstore: "a".into()
+                },
+                LogstoreTarget {
+                    project: "q".into(),
+                    logstore: "b".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shipper.toml");
+        let file = read_file(&path).unwrap();
+        let s = load(
+            file,
+            &env_of(&[("SLS_AK_ID", "id"), ("SLS_AK_KEY", "k")]),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.source.consumer_group, "shipper-siem");
+        assert_eq!(s.source.heartbeat_interval, Duration::from_secs(20));
+        let cfg: serde_json::Value = serde_json::from_str(&s.plugin.config_json).unwrap();
+        assert_eq!(cfg["json_fields"]["actiontrail_audit_event"][0], "event");
+        assert!(
+            matches!(s.sink, SinkSettings::Hec(_)),
+            "the example uses HEC"
+        );
+    }
+}
