@@ -1,5 +1,5 @@
 //! ArcSight CEF lines: `CEF:Version|Vendor|Product|Version|Event Class ID|Name|Severity|Extension`
-//! with the escaping of sinks.md §4.1:
+//! with the escaping of docs/rendering.md §8 "CEF":
 //!
 //! - header fields: `\` → `\\`, `|` → `\|`; CR and LF (not allowed in the header) become a
 //!   space; `=` is not escaped;
@@ -147,7 +147,8 @@ mod tests {
 
     #[test]
     fn extension_escaping_matches_syslog_ng_format_cef_extension() {
-        // sinks.md §4.1 [V]: syslog-ng 3.38 `$(format-cef-extension)` produced
+        // Checked against syslog-ng 3.38 (docs/rendering.md §8 "CEF"): its
+        // `$(format-cef-extension)` produced
         // `cs1=pipe|eq\=back\\slash msg=line1\nline2 suser=has space`.
         let mut out = String::new();
         let mut ext = Extension::new(&mut out);

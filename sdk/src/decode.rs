@@ -2,7 +2,7 @@
 //! protobuf bytes the host passed to `process`.
 //!
 //! Owns: walking the protobuf wire format of one SLS `LogGroup` (schema in
-//! `shared/sls-protocol.md` §5.1) and of each of its `Log`s, UTF-8 checks, and the repair of
+//! `docs/sls-protocol.md` §6.1) and of each of its `Log`s, UTF-8 checks, and the repair of
 //! invalid UTF-8. Does not own: the per-log loop and the result list (`glue`), nor any view
 //! that merges group and log fields (`flat`).
 //!

@@ -1,7 +1,7 @@
 //! The official SDK's flattened view of a log, which the seed scripts format.
 //!
 //! `PullLogResponse.loggroups_to_flattern_list(groups, time_as_str=True, decode_bytes=True)`
-//! turns each log into a Python `dict` with keys in this order (sls-protocol.md §5.2):
+//! turns each log into a Python `dict` with keys in this order (docs/sls-protocol.md §10):
 //! `__time__`, `__topic__`, `__source__`, `__time_ns_part__` (only when `Time_ns` is
 //! non-zero, and — an SDK bug the seeds carry — as the 1-tuple `('123456789',)`), one
 //! `__tag__:<key>` per group tag, then the contents. A later duplicate key overwrites the

@@ -1,4 +1,4 @@
-//! IBM QRadar LEEF lines (sinks.md §4.2):
+//! IBM QRadar LEEF lines (docs/rendering.md §9 "LEEF"):
 //!
 //! - LEEF 1.0: `LEEF:1.0|Vendor|Product|Version|EventID|` then `key=value` attributes
 //!   separated by TAB;

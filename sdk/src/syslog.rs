@@ -1,5 +1,5 @@
 //! Syslog facility and severity names ↔ numbers (RFC 5424 §6.2.1; the names rsyslog and
-//! `logger` use, sinks.md §3.1), for plugin config such as `"facility": "local0"`.
+//! `logger` use, docs/rendering.md §4.1), for plugin config such as `"facility": "local0"`.
 //!
 //! Does not own: the message layout (the host renders RFC 5424 / 3164 from a
 //! [`crate::SyslogMessage`]); see [`crate::SyslogMessage::new`] for building one.

@@ -117,11 +117,11 @@ fn as_u32(v: &Value, what: &str) -> Result<u32, String> {
     .ok_or_else(|| format!("{what} must be an unsigned 32-bit integer, got {v}"))
 }
 
-/// Reads logs in the flattened JSONL form (issue 4 §5; what `shipper plugin test --input`
-/// reads): one JSON object per line with `__time__`, optional `__time_ns_part__` (`[n]`,
-/// `n` or `"n"`; `[0]` means present-but-zero), `__topic__`, `__source__`, `__tag__:NAME`,
-/// and the contents in order. Consecutive lines with the same topic, source and tags form
-/// one group. Blank lines are skipped.
+/// Reads logs in the flattened JSONL form (docs/plugins.md §11.5 "Sample input"; what
+/// `shipper plugin test --input` reads): one JSON object per line with `__time__`, optional
+/// `__time_ns_part__` (`[n]`, `n` or `"n"`; `[0]` means present-but-zero), `__topic__`,
+/// `__source__`, `__tag__:NAME`, and the contents in order. Consecutive lines with the same
+/// topic, source and tags form one group. Blank lines are skipped.
 pub fn groups_from_jsonl(text: &str) -> Result<Vec<TestGroup>, String> {
     let mut groups: Vec<TestGroup> = Vec::new();
     for (n, line) in text.lines().enumerate() {

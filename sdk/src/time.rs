@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use crate::Timestamp;
 
 /// Java `SimpleDateFormat` pattern of [`write_leef_dev_time`], for the LEEF `devTimeFormat`
-/// attribute (IBM's suggested pattern, sinks.md §4.2).
+/// attribute (IBM's suggested pattern, docs/rendering.md §9 "LEEF").
 pub const LEEF_DEV_TIME_FORMAT: &str = "MMM dd yyyy HH:mm:ss.SSS";
 
 const NANOS_PER_SEC: u32 = 1_000_000_000;

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Conformance scenarios: the OFFICIAL, unmodified aliyun-log-python-sdk against `shipper emulator`.
 
-Acceptance items A0-A11 of shared/sls-protocol.md section 11. Run by tests/e2e/emulator_sdk.rs,
+Acceptance items A0-A11 of docs/sls-protocol.md section 13.5. Run by tests/e2e/emulator_sdk.rs,
 one scenario per emulator process:
 
     HTTP_PROXY=http://127.0.0.1:PORT NO_PROXY= SLS_AK_ID=... SLS_AK_KEY=... \
         python tests/conformance/sdk_conformance.py SCENARIO
 
-The SDK is pointed at the emulator in "proxy mode" (sls-protocol.md section 1.1): endpoint
+The SDK is pointed at the emulator in "proxy mode" (docs/sls-protocol.md section 2.3): endpoint
 `localhost` (so `Host: <project>.localhost`), every request sent through HTTP_PROXY, which is
 the emulator itself. Exit status 0 = pass; on failure the traceback says which check failed.
 

@@ -1,6 +1,6 @@
 //! Conformance: the official, unmodified `aliyun-log-python-sdk` (0.9.52, from
 //! tests/requirements.txt) drives the real `shipper emulator` binary exactly as it would drive
-//! Alibaba Cloud SLS (issue 3 §3; shared/sls-protocol.md §11 A0–A11). Each test starts its own
+//! Alibaba Cloud SLS (items A0–A11 of docs/sls-protocol.md §13.5). Each test starts its own
 //! emulator and runs one scenario of `tests/conformance/sdk_conformance.py`; the SDK reaches
 //! the emulator in proxy mode (endpoint `localhost`, HTTP_PROXY = the emulator).
 //!

@@ -1,4 +1,5 @@
-//! The Python, JavaScript and C splunk-hec plugins through the real binary (issue 7 item 4):
+//! The Python, JavaScript and C splunk-hec plugins through the real binary (docs/plugins.md
+//! §11.2–§11.4):
 //! `shipper plugin test` on every splunk-hec golden case must print the case's `expected`
 //! byte for byte, as the Rust plugin does (tests/e2e/plugin_golden.rs). The in-process
 //! comparison with the Rust plugin on many more inputs is in host/runtime's

@@ -4,13 +4,13 @@
 mod plugin_golden;
 
 /// The Python, JavaScript and C splunk-hec plugins print the Rust plugin's golden bytes
-/// through `shipper plugin test`; their build scripts name missing toolchains (issue 7).
+/// through `shipper plugin test`; their build scripts name missing toolchains.
 mod lang_plugins;
 
 /// Real-process guards shared by scenarios (`harness::emulator`: `shipper emulator` on port 0).
 mod harness;
 
-/// The official Python SDK against `shipper emulator` (sls-protocol.md §11 A0–A11).
+/// The official Python SDK against `shipper emulator` (docs/sls-protocol.md §13.5, A0–A11).
 mod emulator_sdk;
 
 /// `shipper run` → HEC: 100k logs from 4 shards, each exactly once, seed format, checkpoints at the end.

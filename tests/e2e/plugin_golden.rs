@@ -1,5 +1,6 @@
-//! Plugin golden tests (issue 4 §4): for every plugin under `plugins/`, every case directory
-//! `tests/fixtures/plugins/<plugin>/<case>/` is run through the real binary,
+//! Plugin golden tests (docs/plugins.md §11.6 "Testing a plugin"): for every plugin under
+//! `plugins/`, every case directory `tests/fixtures/plugins/<plugin>/<case>/` is run through
+//! the real binary,
 //! `shipper plugin test --plugin <wasm> [--input input.jsonl] [--config config.json]
 //! [args…]`, and stdout must equal `expected` byte for byte.
 //!

@@ -1,5 +1,5 @@
-//! The crash-loop breaker (issue 7 §1–§2): a plugin that keeps trapping does not send the
-//! stream to the dead-letter file. With a small `breaker_threshold`:
+//! The crash-loop breaker (docs/plugins.md §5.5, §5.6): a plugin that keeps trapping does
+//! not send the stream to the dead-letter file. With a small `breaker_threshold`:
 //!
 //! - a freshly swapped version that crash-loops is rolled back to its predecessor, which then
 //!   formats the logs the new one trapped on;

@@ -1,4 +1,4 @@
-//! Configuration mistakes stop `shipper run` at once (issue 6 §1): a mistyped config key, a
+//! Configuration mistakes stop `shipper run` at once: a mistyped config key, a
 //! missing SLS secret, a wrong SLS secret (the emulator answers SignatureNotMatch) and a
 //! plugin file that is not a component each make it exit non-zero, before shipping
 //! anything, with a message that names the key or file and says how to fix it.
@@ -148,8 +148,8 @@ fn a_plugin_that_is_not_a_component_is_refused_with_the_reason() {
 }
 
 /// A wrong HEC token and a URL that is not a Splunk HEC endpoint are configuration mistakes
-/// (sinks.md §1.5: retrying cannot fix them): shipper stops at start-up with the reason and
-/// the fix, instead of retrying forever with logs piling up.
+/// (retrying cannot fix them, docs/rendering.md §3.12 "Start-up check"): shipper stops at
+/// start-up with the reason and the fix, instead of retrying forever with logs piling up.
 #[test]
 fn a_wrong_hec_token_or_a_non_hec_url_stops_at_start_up() {
     let env = SlsEnv::start("config-bad-hec", 1);

@@ -1,5 +1,5 @@
 //! Poison logs and rejected events go to the dead-letter file, their neighbours are delivered
-//! (issue 6 §3, issue 7 §2, §5). The formatter is the `poison_json` test guest: the json
+//! (docs/plugins.md §5, §5.7). The formatter is the `poison_json` test guest: the json
 //! plugin's output (plus a `formatter` field), a trap on a log with a `poison` content, a
 //! record error for a log with a `reject` content. The HEC receiver refuses (400, code 6)
 //! any event containing a marker. Each of those logs gets one dead-letter entry with the

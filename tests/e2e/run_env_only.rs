@@ -1,6 +1,6 @@
 //! The seed scripts are configured by environment variables alone (`SLS_ENDPOINT`,
-//! `SLS_PROJECT`, `SLS_LOGSTORE`, `SLS_CG`, `SLS_AK_ID`, `SLS_AK_KEY`); issue 6 §1 asks that
-//! the same variables run shipper with no config file. Here: no `--config`, only those
+//! `SLS_PROJECT`, `SLS_LOGSTORE`, `SLS_CG`, `SLS_AK_ID`, `SLS_AK_KEY`); the same
+//! variables alone run shipper, with no config file. Here: no `--config`, only those
 //! variables plus `--plugin` and `--hec-url` (token from `SHIPPER_HEC_TOKEN`); every log
 //! arrives once, the checkpoints reach the end, and SIGTERM exits 0.
 

@@ -1,4 +1,4 @@
-//! `shipper run` end to end into Splunk HEC (issue 6 §6): 100k logs in a 4-shard emulator,
+//! `shipper run` end to end into Splunk HEC: 100k logs in a 4-shard emulator,
 //! the real binary with the splunk-hec plugin, the in-process HEC receiver. Every log
 //! arrives exactly once, formatted the way the seed script formats it, and the consumer
 //! group's checkpoints reach the end of every shard.

@@ -1,9 +1,10 @@
-//! Hot swap under steady load (issue 7 §1, §5): while the test keeps putting logs, the plugin
-//! file is replaced splunk-hec → json → a broken file → a plugin whose `init` rejects the
-//! running config → a plugin that fails its self-test → the `poison_json` guest. Every log
-//! arrives exactly once; the three bad versions are refused with one ERROR line each, naming
-//! the reason, while the running plugin keeps shipping; each shard switches generation between
-//! two batches, in publication order, and never back.
+//! Hot swap under steady load (docs/plugins.md §10 "Hot swap"): while the test keeps putting
+//! logs, the plugin file is replaced splunk-hec → json → a broken file → a plugin whose
+//! `init` rejects the running config → a plugin that fails its self-test → the `poison_json`
+//! guest.
+//! Every log arrives exactly once; the three bad versions are refused with one ERROR line
+//! each, naming the reason, while the running plugin keeps shipping; each shard switches
+//! generation between two batches, in publication order, and never back.
 //!
 //! splunk-hec and json render byte-identical HEC events for the same config (same keys, same
 //! `write_json_object`, same metadata keys), and both run with the one `[plugin.config]`, so

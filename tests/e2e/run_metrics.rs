@@ -1,4 +1,4 @@
-//! `shipper run`'s Prometheus endpoint (issue 6 §5: `[metrics] listen`) reports what really
+//! `shipper run`'s Prometheus endpoint (`[metrics] listen`) reports what really
 //! happened. Three scenarios against the emulator and the HEC receiver:
 //!
 //! - a clean run over two shards of day-old data: `/health` answers 200

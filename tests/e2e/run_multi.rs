@@ -1,4 +1,4 @@
-//! One process, several logstores (issue 6 §1: `logstores = [...]`, as the seed's
+//! One process, several logstores (`logstores = [...]`, as the seed's
 //! multi-logstore example runs one worker per logstore), with an SPL `query` that SLS applies
 //! before the pull (`* | where level = 'ERROR'`): shipper joins the group on both logstores,
 //! receives only the matching logs of both, delivers each once, and commits checkpoints at the

@@ -1,7 +1,7 @@
-//! Restarting `shipper run` (issue 6 §4, §6): after SIGTERM the first run has delivered
-//! exactly what it committed and the second run resumes there, so every log arrives exactly
-//! once; after SIGKILL nothing is lost and the only duplicates are the logs the first run
-//! delivered past its last committed checkpoint.
+//! Restarting `shipper run` (docs/sls-protocol.md §9.7 "Shutdown"): after SIGTERM the first
+//! run has delivered exactly what it committed and the second run resumes there, so every
+//! log arrives exactly once; after SIGKILL nothing is lost and the only duplicates are the
+//! logs the first run delivered past its last committed checkpoint.
 //!
 //! Half of the logs are loaded before the first run and half after it stopped, so the
 //! second run always has work and must resume from the checkpoints, not from the start.

@@ -1,4 +1,4 @@
-//! A sink that is down for a while, then comes back, loses nothing (issue 6 §3, §6): HEC
+//! A sink that is down for a while, then comes back, loses nothing (docs/rendering.md §3.9): HEC
 //! answering 503 bursts, dropping connections and serving a proxy's error page; and an HEC
 //! endpoint nobody listens on at start-up that appears later. Every log arrives exactly once
 //! (none of these faults stores anything, so a retry cannot duplicate), nothing is

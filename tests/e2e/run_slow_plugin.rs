@@ -1,5 +1,5 @@
 //! A plugin that hangs on some logs: each such log ends up in the dead-letter file, its
-//! neighbours are delivered (issue 7 §2, the timeout half of poison isolation).
+//! neighbours are delivered (the timeout half of poison isolation, docs/plugins.md §5.4).
 //!
 //! The formatter is the `slow` test guest: it hands every log back as its raw protobuf bytes
 //! (`Payload::Raw`, so the HEC sink posts them to `/services/collector/raw`) and spins forever

@@ -1,4 +1,4 @@
-//! `shipper run` end to end into a real rsyslog (issue 6 §6), over TCP and over TLS (rsyslog's
+//! `shipper run` end to end into a real rsyslog, over TCP and over TLS (rsyslog's
 //! GnuTLS listener, server authentication against the guard's CA), with the syslog-kv
 //! plugin. Every log arrives exactly once and every received line is, byte for byte, the
 //! RFC 5424 line the seed's format makes of its log (`<14>1 TIME HOST TAG - - - ||k=v…`);

@@ -1,5 +1,5 @@
-//! Two `shipper run` instances in one consumer group (issue 6 §2, §6): they split the four
-//! shards two and two; one is killed with SIGKILL while it has work; after the group
+//! Two `shipper run` instances in one consumer group (docs/sls-protocol.md §8.3): they split
+//! the four shards two and two; one is killed with SIGKILL while it has work; after the group
 //! timeout (3 s here) the survivor takes its shards over from their last checkpoints and
 //! finishes. Nothing is lost, and the only duplicates are what the killed instance had
 //! delivered past its last checkpoint.

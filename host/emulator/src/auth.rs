@@ -1,13 +1,14 @@
-//! Signature verification (shared/sls-protocol.md §2.1): recompute the v1 HMAC-SHA1 over the
-//! headers actually received, with `shipper_sls::sign` (the same code the client signs with),
-//! and answer SLS-shaped 401s. `x-log-date` is ignored by `string_to_sign` (Python adds it
-//! after signing). The `Date` is not checked against the clock: the SDK's test vectors carry
-//! a fixed 2024 date and must be accepted (§11 A0). STS tokens are signed headers; their
-//! value is not validated.
+//! Signature verification (docs/sls-protocol.md §3 "Signing v1"): recompute the v1
+//! HMAC-SHA1 over the headers actually received, with `shipper_sls::sign` (the same code the
+//! client signs with), and answer SLS-shaped 401s. `x-log-date` is ignored by
+//! `string_to_sign` (Python adds it after signing). The `Date` is not checked against the
+//! clock: the SDK's test vectors carry a fixed 2024 date and must be accepted (item A0 of
+//! docs/sls-protocol.md §13.5). STS tokens are signed headers; their value is not validated.
 //!
-//! v4 (`SLS4-HMAC-SHA256`, §2.3) is verified here too (shipper-sls signs v1 only): canonical
-//! request over the received `content-type`, `host`, `x-log-*` and `x-acs-*` headers, the
-//! RFC 3986-encoded query, and `x-log-content-sha256`, which must match the body.
+//! v4 (`SLS4-HMAC-SHA256`, docs/sls-protocol.md §4 "Signing v4") is verified here too
+//! (shipper-sls signs v1 only): canonical request over the received `content-type`, `host`,
+//! `x-log-*` and `x-acs-*` headers, the RFC 3986-encoded query, and `x-log-content-sha256`,
+//! which must match the body.
 
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret as _;

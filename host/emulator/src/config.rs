@@ -12,13 +12,14 @@ use shipper_sls::sign::Credentials;
 use crate::error::EmulatorError;
 use crate::generate::SampleKind;
 
-/// Default PullLogs response cap (raw, before compression). SLS documents no cap (§3.6, §9);
-/// 8 MiB keeps one reply's lz4 work around 10 ms while still filling `count=1000` for groups
-/// of up to ~8 KiB.
+/// Default PullLogs response cap (raw, before compression). SLS documents no cap
+/// (docs/sls-protocol.md §5.6 "PullLogs", §12 "Limits and quotas"); 8 MiB keeps one reply's
+/// lz4 work around 10 ms while still filling `count=1000` for groups of up to ~8 KiB.
 pub const DEFAULT_MAX_PULL_BYTES: usize = 8 << 20;
 
 /// Default cap on a request body. SLS accepts 10 MB raw per PutLogs; the Python SDK allows
-/// 30 MB (§9), so 32 MiB accepts everything an SDK sends.
+/// 30 MB (docs/sls-protocol.md §12 "Limits and quotas"), so 32 MiB accepts everything an SDK
+/// sends.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 << 20;
 
 /// Default size of the cache of compressed PullLogs replies (see `pull::PullCache`): enough for

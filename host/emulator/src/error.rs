@@ -1,6 +1,7 @@
 //! Errors: [`ApiError`] is what a client sees (an SLS-shaped JSON error with the status real
-//! SLS uses, shared/sls-protocol.md §4); [`EmulatorError`] is what the embedding program sees
-//! when the emulator cannot start or stops abnormally. Nothing here panics on bad input.
+//! SLS uses, docs/sls-protocol.md §11 "Errors and retries"); [`EmulatorError`] is what the
+//! embedding program sees when the emulator cannot start or stops abnormally. Nothing here
+//! panics on bad input.
 
 use std::borrow::Cow;
 use std::path::PathBuf;

@@ -116,8 +116,8 @@ pub enum Fault {
     InternalServerError,
     /// `503 ServerBusy`.
     ServerBusy,
-    /// `403 ReadQuotaExceed` with SLS's message `Read QPS Exceed` (shared/sls-protocol.md §4,
-    /// §9: the project or shard read quota).
+    /// `403 ReadQuotaExceed` with SLS's message `Read QPS Exceed` (docs/sls-protocol.md
+    /// §11.2 "Error codes", §12 "Limits and quotas": the project or shard read quota).
     ReadQuotaExceed,
     /// Any SLS error, e.g. `ApiError::new(429, "TooManyRequests", "…")`.
     Error(ApiError),

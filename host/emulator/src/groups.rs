@@ -1,4 +1,4 @@
-//! Consumer groups as the server keeps them (shared/sls-protocol.md §3.7–3.10, §8): members
+//! Consumer groups as the server keeps them (docs/sls-protocol.md §5.7–§5.10, §8): members
 //! and their heartbeat clocks, shard assignment with the `transfer` hand-off, and per-shard
 //! checkpoints with the owner check.
 //!
@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::error::ApiError;
 
-/// Most consumer groups per logstore (SLS quota, §9).
+/// Most consumer groups per logstore (SLS quota, docs/sls-protocol.md §12).
 pub const MAX_GROUPS_PER_LOGSTORE: usize = 30;
 
 /// What a heartbeat needs to know about one shard of the logstore.
@@ -43,7 +43,8 @@ pub struct Checkpoint {
 }
 
 /// Who holds a shard. `next` is set while the shard is in `transfer`: promised to `next`,
-/// still held by `holder` until its heartbeat stops listing the shard (§8.2 rules 5–6).
+/// still held by `holder` until its heartbeat stops listing the shard (docs/sls-protocol.md
+/// §8.2 "Shard states on the server").
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Owner {
     holder: String,
@@ -80,8 +81,9 @@ impl ConsumerGroup {
         }
     }
 
-    /// Drops consumers whose last heartbeat is older than the timeout, freeing their shards
-    /// (§8.2 rules 4, 6 (next times out), 9).
+    /// Drops consumers whose last heartbeat is older than the timeout, freeing their shards;
+    /// a shard promised to an expired consumer stays with its holder (docs/sls-protocol.md
+    /// §8.2 "Shard states on the server").
     pub fn expire(&mut self, now: Instant) {
         let timeout = Duration::from_secs(u64::from(self.timeout));
         let dead: Vec<String> = self
@@ -117,8 +119,8 @@ impl ConsumerGroup {
             .collect()
     }
 
-    /// One heartbeat (§3.8, §8.3): keeps `consumer` alive, applies what it no longer holds,
-    /// rebalances, and answers the shards it holds now.
+    /// One heartbeat (docs/sls-protocol.md §5.8, §8.3): keeps `consumer` alive, applies what
+    /// it no longer holds, rebalances, and answers the shards it holds now.
     pub fn heartbeat(
         &mut self,
         consumer: &str,
@@ -231,7 +233,8 @@ impl ConsumerGroup {
     }
 
     /// Shards that may be assigned: not `over` (a read-only shard whose checkpoint reached
-    /// its end) and, with `order`, not `wait` (some ancestor not `over`) (§8.2, §8.5).
+    /// its end) and, with `order`, not `wait` (some ancestor not `over`)
+    /// (docs/sls-protocol.md §8.2, §8.6 "Ordered consumption").
     fn consumable(&self, shards: &[ShardInfo]) -> BTreeSet<u32> {
         let over = |s: &ShardInfo| {
             s.readonly
@@ -267,7 +270,8 @@ impl ConsumerGroup {
             .collect()
     }
 
-    /// ConsumerGroupUpdateCheckPoint (§3.9, §8.4). `shard_exists` is checked by the caller.
+    /// ConsumerGroupUpdateCheckPoint (docs/sls-protocol.md §5.9, §8.5 "Checkpoint ownership").
+    /// `shard_exists` is checked by the caller.
     pub fn update_checkpoint(
         &mut self,
         shard: u32,

@@ -1,9 +1,10 @@
 //! `shipper-emulator`: an Alibaba Cloud SLS (LogHub) look-alike that the unmodified official
 //! SDKs cannot tell from the real service, for tests, demos and benchmarks
-//! (shared/sls-protocol.md; acceptance §11). It serves projects, logstores and shards,
-//! PutLogs/GetCursor/PullLogs (lz4, cursors, SPL subset), and consumer groups with server-side
-//! assignment and checkpoints. It reuses `shipper-sls`'s `proto`, `codec`, `cursor` and `sign`,
-//! so the client and the server share one implementation of the wire format.
+//! (docs/sls-protocol.md §13; acceptance items in §13.5). It serves projects, logstores and
+//! shards, PutLogs/GetCursor/PullLogs (lz4, cursors, SPL subset), and consumer groups with
+//! server-side assignment and checkpoints. It reuses `shipper-sls`'s `proto`, `codec`,
+//! `cursor` and `sign`, so the client and the server share one implementation of the wire
+//! format.
 //!
 //! Two ways to run it:
 //! - [`run`] (mini-redis style): serve a bound listener until a shutdown future resolves;

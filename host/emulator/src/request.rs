@@ -1,6 +1,6 @@
 //! The request as the routes see it ([`Request`]: decoded query, project from `Host`) and
-//! what they answer ([`Reply`]). Owns the parsing quirks of shared/sls-protocol.md §1.1–1.2
-//! and §2.1: absolute-form targets from HTTP_PROXY clients, `Host` with or without a port,
+//! what they answer ([`Reply`]). Owns the parsing quirks of docs/sls-protocol.md §2.2–§2.3
+//! and §3.2: absolute-form targets from HTTP_PROXY clients, `Host` with or without a port,
 //! IP-literal hosts that carry no project, and form-encoded query strings (`+` is a space)
 //! that must be decoded before the signature is checked.
 
@@ -39,7 +39,8 @@ impl Request {
     }
 }
 
-/// A successful answer (status 200; SLS clients treat anything else as an error, §1.3).
+/// A successful answer (status 200; SLS clients treat anything else as an error,
+/// docs/sls-protocol.md §2.5 "Response headers and status").
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub content_type: &'static str,

@@ -116,7 +116,7 @@ impl State {
             .map_err(setup)
     }
 
-    /// 24 upper-case hex digits, like SLS request ids (§1.3).
+    /// 24 upper-case hex digits, like SLS request ids (docs/sls-protocol.md §2.5).
     fn request_id(&self) -> String {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         format!("{:08X}{:016X}", now_secs(), self.salt ^ n)
@@ -229,7 +229,7 @@ fn process(
 ) -> Result<Result<Reply, ApiError>, ConnectionDropped> {
     // Proxy clients send absolute-form targets (`GET http://proj.host:80/path?q`); the URI
     // accessors return the origin-form pieces either way, and the Host header names the
-    // project (§1.1).
+    // project (docs/sls-protocol.md §2.3 "Reaching a local emulator").
     let host = parts
         .headers
         .get(HOST)

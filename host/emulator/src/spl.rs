@@ -1,4 +1,4 @@
-//! The SPL subset PullLogs accepts in `query` (shared/sls-protocol.md §3.6): a pipeline
+//! The SPL subset PullLogs accepts in `query` (docs/sls-protocol.md §5.6, §13.1): a pipeline
 //! starting with `*`, then any number of stages
 //!
 //! - `where <expr>` with `f = 'v'`, `f != 'v'` (`<>`), `f like 'a%'`, `f [not] in ('a', 'b')`,
@@ -408,7 +408,7 @@ struct Row<'a> {
 
 impl Row<'_> {
     fn lookup(&self, meta: &Meta<'_>, field: &str) -> Option<Vec<u8>> {
-        // A later duplicate key wins, as in the SDK's flattened view (§5.2).
+        // A later duplicate key wins, as in the SDK's flattened view (docs/sls-protocol.md §10).
         if let Some((_, v)) = self
             .contents
             .iter()

@@ -1,6 +1,6 @@
 //! The data model: projects → logstores → shards, each shard an append-only list of encoded
 //! LogGroups with their server receive times, addressed by cursors `base + index`
-//! (shared/sls-protocol.md §6). Also the logstore's consumer groups (the logic is in
+//! (docs/sls-protocol.md §7 "Cursors"). Also the logstore's consumer groups (the logic is in
 //! [`crate::groups`]) and the hooks into [`crate::persist`].
 //!
 //! LogGroups are kept exactly as received (protobuf bytes), so serving PullLogs is framing +
@@ -30,7 +30,7 @@ pub(crate) fn now_secs() -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
-/// Microseconds since the epoch now (checkpoint `updateTime`, §3.10).
+/// Microseconds since the epoch now (checkpoint `updateTime`, docs/sls-protocol.md §5.10).
 pub(crate) fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -38,7 +38,7 @@ pub(crate) fn now_micros() -> u64 {
 }
 
 /// Nanoseconds since the epoch now: the cursor base of new shards, which gives realistic
-/// 19-digit cursor values (§6).
+/// 19-digit cursor values (docs/sls-protocol.md §7 "Cursors").
 fn now_nanos() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -82,7 +82,8 @@ pub(crate) struct Project {
     logstores: RwLock<BTreeMap<String, Arc<Logstore>>>,
 }
 
-/// Logstore settings as CreateLogstore sets them and GetLogstore returns them (§3.2).
+/// Logstore settings as CreateLogstore sets them and GetLogstore returns them
+/// (docs/sls-protocol.md §5.2 "Projects and logstores").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogstoreMeta {
@@ -150,7 +151,8 @@ pub(crate) struct Shard {
     pub create_time: u32,
     /// Inclusive start of the MD5 key range.
     pub begin_key: u128,
-    /// Exclusive end of the key range (the last shard ends at `ffff…ff`, §3.3).
+    /// Exclusive end of the key range (the last shard ends at `ffff…ff`,
+    /// docs/sls-protocol.md §5.3).
     pub end_key: u128,
     /// Shards this one was split or merged from.
     pub parents: Vec<u32>,
@@ -306,7 +308,8 @@ fn persist_error(e: std::io::Error) -> ApiError {
     ApiError::internal(format!("cannot write the data directory: {e}"))
 }
 
-/// `n` contiguous `[begin, end)` ranges splitting the 128-bit MD5 space evenly (§3.3).
+/// `n` contiguous `[begin, end)` ranges splitting the 128-bit MD5 space evenly
+/// (docs/sls-protocol.md §5.3 "ListShards, split and merge").
 pub(crate) fn even_ranges(n: u32) -> Vec<(u128, u128)> {
     if n <= 1 {
         return vec![(0, u128::MAX)];
@@ -415,7 +418,7 @@ impl Logstore {
         Ok(rw[i].clone())
     }
 
-    /// The read-write shard whose key range contains `key` (§3.4).
+    /// The read-write shard whose key range contains `key` (docs/sls-protocol.md §5.4).
     pub fn pick_by_key(&self, key: u128) -> Result<Arc<Shard>, ApiError> {
         let shards = read(&self.shards);
         shards
@@ -466,8 +469,9 @@ impl Logstore {
         Ok(())
     }
 
-    /// SplitShard (§3.3): the shard turns read-only and two new read-write shards cover
-    /// `[begin, key)` and `[key, end)`. Returns the parent and the children.
+    /// SplitShard (docs/sls-protocol.md §5.3): the shard turns read-only and two new
+    /// read-write shards cover `[begin, key)` and `[key, end)`. Returns the parent and the
+    /// children.
     pub fn split(&self, id: &str, key: u128) -> Result<Vec<Arc<Shard>>, ApiError> {
         let mut shards = write(&self.shards);
         let parent = shards
@@ -493,8 +497,9 @@ impl Logstore {
         )
     }
 
-    /// MergeShards (§3.3): `id` and the read-write shard right after it turn read-only and
-    /// one new shard covers both ranges. Returns the two parents and the child.
+    /// MergeShards (docs/sls-protocol.md §5.3): `id` and the read-write shard right after it
+    /// turn read-only and one new shard covers both ranges. Returns the two parents and the
+    /// child.
     pub fn merge(&self, id: &str) -> Result<Vec<Arc<Shard>>, ApiError> {
         let mut shards = write(&self.shards);
         let left = shards

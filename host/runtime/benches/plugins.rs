@@ -1,9 +1,10 @@
 //! Plugin micro-benchmark: µs per log and logs/s through the production runtime for every
 //! plugin under `plugins/`, on realistic nginx-style logs (16 fields, ~560 bytes encoded) in
-//! groups of 500; plus the interface comparison issue 4 asks for: the same HEC formatter
-//! behind shipper's bytes-in world (`bench_bytes`: the guest decodes the LogGroup protobuf)
-//! and behind a structured-record world (`bench_structured`: the host decodes into owned
-//! strings and lowers `list<log>` records).
+//! groups of 500; plus the interface comparison behind passing plugins bytes, not records
+//! (docs/plugins.md §3.1 "One LogGroup per call"): the same HEC formatter behind shipper's
+//! bytes-in world (`bench_bytes`: the guest decodes the LogGroup protobuf) and behind a
+//! structured-record world (`bench_structured`: the host decodes into owned strings and
+//! lowers `list<log>` records).
 //!
 //! Also: the Python, JavaScript and C splunk-hec plugins (`plugins/*-splunk-hec`) on the
 //! same input, and the compile cache: compile vs restart-from-cache load times per plugin.

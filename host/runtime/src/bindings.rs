@@ -3,9 +3,10 @@
 //! ones are re-exported from the crate root.
 //!
 //! Exports are `async` so a plugin call runs on the shard's tokio task and yields to the
-//! executor at every epoch tick while it is within its budget (wasm-hosts.md §4c). The host
-//! imports (`log`, `log-enabled`, `counter-add`) stay synchronous: they never wait on I/O,
-//! and a sync import is cheaper to call than an async one.
+//! executor at every epoch tick while it is within its budget
+//! (docs/plugins.md §6.4 "Time budget"). The host imports (`log`, `log-enabled`,
+//! `counter-add`) stay synchronous: they never wait on I/O, and a sync import is cheaper to
+//! call than an async one.
 
 #![expect(missing_docs, reason = "generated code; the WIT documents every item")]
 

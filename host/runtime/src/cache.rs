@@ -1,7 +1,7 @@
 //! `CompileCache`: compiled plugins on disk, so a restart or a hot swap back to a known
 //! version deserializes in milliseconds instead of recompiling (Cranelift takes ~4 s for a
-//! 12–18 MB Python or JavaScript component on 2 cores, 30–50 ms for Rust; wasm-hosts.md
-//! §2a, §4a).
+//! 12–18 MB Python or JavaScript component on 2 cores, 30–50 ms for Rust; docs/plugins.md
+//! §8 "Compile cache", §13 "Why these numbers").
 //!
 //! Owns: the cache directory (default `$XDG_CACHE_HOME/shipper/components`, else
 //! `~/.cache/shipper/components`), the entry key, the entry file format, atomic writes,

@@ -23,7 +23,7 @@ use crate::limits::PluginLimits;
 use crate::plugin::Plugin;
 
 /// Interval of the epoch ticker: the granularity of call deadlines and of yields to the
-/// async executor (Spin's default; wasm-hosts.md §4a).
+/// async executor (Spin's default; docs/plugins.md §6.4 "Time budget").
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Process-wide plugin settings (what `[plugin]` in shipper's config can change).

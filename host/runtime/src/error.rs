@@ -1,9 +1,11 @@
 //! `PluginError`: what can go wrong loading, instantiating or calling a plugin, with
 //! messages that quote the numbers involved and say what to do.
 //!
-//! The split follows style.md §3.3: *load* errors (the file is not a usable plugin), *trap*
-//! errors (the instance is poisoned and must be re-created), *guest* errors (the plugin
-//! failed the whole batch on purpose) and *output* errors (the plugin broke the contract).
+//! The split is by cause, which decides what the caller does (refuse the file, re-create the
+//! instance, retry the batch) and what it reports: *load* errors (the file is not a usable
+//! plugin), *trap* errors (the instance is poisoned and must be re-created), *guest* errors
+//! (the plugin failed the whole batch on purpose) and *output* errors (the plugin broke the
+//! contract).
 //! Per-log failures are not errors here: they are `RecordError`s inside the `Ok` result.
 
 use crate::limits::LimitsError;

@@ -2,11 +2,11 @@
 //! limiter, the log sink, the counters and the per-call epoch budget; plus the
 //! implementation of the `shipper:plugin/host` imports on it.
 //!
-//! The WASI context is the sandbox policy in code (wasm-hosts.md §4b): no preopened
-//! directories, no environment, no arguments, stdin closed, TCP/UDP/name lookup denied,
-//! stdout/stderr captured into the host log. Clocks and random stay available (Rust std,
-//! componentize-py and componentize-js need them); filesystem and socket functions may be
-//! imported but every call fails inside the guest because nothing is granted.
+//! The WASI context is the sandbox policy in code (docs/plugins.md §6.2 "The WASI context"):
+//! no preopened directories, no environment, no arguments, stdin closed, TCP/UDP/name lookup
+//! denied, stdout/stderr captured into the host log. Clocks and random stay available (Rust
+//! std, componentize-py and componentize-js need them); filesystem and socket functions may
+//! be imported but every call fails inside the guest because nothing is granted.
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};

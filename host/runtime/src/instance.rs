@@ -6,8 +6,8 @@
 //! A trap poisons the instance: wasmtime refuses to re-enter a component instance that
 //! trapped (wasmtime #11086), so this type refuses too, with a clear error, and the caller
 //! instantiates a fresh one ([`PluginInstance::is_poisoned`]). Isolating the poison log by
-//! bisection (issue 7) is the caller's job: it calls `process` on sub-groups built with
-//! `LogGroupView::slice` on fresh instances.
+//! bisection (docs/plugins.md §5.4 "Poison logs and bisection") is the caller's job: it
+//! calls `process` on sub-groups built with `LogGroupView::slice` on fresh instances.
 
 use std::time::Duration;
 
@@ -77,7 +77,7 @@ impl PluginInstance {
         let budget = plugin.limits().init_budget;
         let label = plugin.short_hash_label();
         // With epoch interruption on, a new store's deadline is "now": set it before
-        // instantiating or even the start function traps (wasm-hosts.md §2a gotcha).
+        // instantiating or even the start function traps (docs/plugins.md §6.4 "Time budget").
         store.data_mut().ticks_left = ticks_for(budget);
         store.set_epoch_deadline(1);
 
@@ -131,7 +131,7 @@ impl PluginInstance {
     }
 
     /// Highest linear-memory total this instance reached, in bytes (a recycling signal:
-    /// memory never shrinks, wasm-hosts.md §1d).
+    /// memory never shrinks, docs/plugins.md §7 "Instances").
     pub fn memory_high_water(&self) -> usize {
         self.store.data().limiter.memory_high_water
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Default cap on one instance's linear memories, summed. Rust plugins use well under 2 MiB;
 /// Python/JS components start at 10–30 MiB, so 64 MiB runs all four languages while a leak
-/// or a memory bomb is stopped long before it hurts the host (wasm-hosts.md §1e).
+/// or a memory bomb is stopped long before it hurts the host (docs/plugins.md §6.3 "Limits").
 pub const DEFAULT_MAX_MEMORY_BYTES: usize = 64 << 20;
 
 /// Default cap on core instances per store. A Rust component has 1–3, componentize-py ~10;
@@ -32,7 +32,8 @@ pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 1_000_000;
 pub const DEFAULT_CALL_BUDGET_BASE: Duration = Duration::from_millis(100);
 
 /// Default per-log part of one call's budget: 1 ms per log is ~50× what Python needs per
-/// record (20 µs, wasm-hosts.md §2a), so only a stuck or pathological plugin hits it.
+/// record (~20 µs, docs/plugins.md §6.3 "Limits"), so only a stuck or pathological plugin
+/// hits it.
 pub const DEFAULT_CALL_BUDGET_PER_LOG: Duration = Duration::from_millis(1);
 
 /// Default budget for instantiation plus `init`: Python/JS components take up to ~1 ms to
@@ -51,7 +52,8 @@ pub const DEFAULT_MAX_EMIT_BYTES: usize = 1 << 20;
 /// renders to ~0.5 MiB; 32 MiB bounds host memory per call at a sane multiple of that.
 pub const DEFAULT_MAX_CALL_OUTPUT_BYTES: usize = 32 << 20;
 
-/// Default cap on the config text given to `init` (wasm-hosts.md §3b: cap it).
+/// Default cap on the config text given to `init`: bounds what one config can make every
+/// instance parse (docs/plugins.md §6.3 "Limits").
 pub const DEFAULT_MAX_CONFIG_BYTES: usize = 64 << 10;
 
 /// Default cap on the size of a plugin file. Python components are 18–38 MB, JS ~12 MB;
@@ -231,7 +233,7 @@ pub(crate) struct StoreLimiter {
     limits: PluginLimits,
     /// Bytes of linear memory in use across the store.
     memory_in_use: usize,
-    /// Highest `memory_in_use` seen (a recycling signal for issue 7).
+    /// Highest `memory_in_use` seen (a recycling signal, docs/plugins.md §7 "Instances").
     pub(crate) memory_high_water: usize,
     /// The last refusal, taken by the trap classifier.
     pub(crate) refusal: Option<Refusal>,

@@ -1,26 +1,29 @@
 //! Delivery of formatted events to SIEMs: Splunk HTTP Event Collector and syslog
 //! (RFC 5424 / RFC 3164 over UDP, TCP or TLS).
 //!
-//! Where this sits in the data flow (DESIGN.md): the shard pipeline turns each plugin emit into
-//! a [`Payload`], calls [`Sink::render`] to append it to an [`EventBatch`] (one buffer, events
-//! stored exactly as they go on the wire), and hands full batches to [`Sink::send`]. The future
-//! returned by `send` resolves with a [`Delivery`] once every event is settled: accepted, or
-//! rejected with the receiver's reason (for the dead-letter file). Retryable failures never
-//! surface: they are retried inside the sink with capped, jittered backoff until they succeed
-//! or the shutdown token fires. The sink knows nothing about checkpoints.
+//! Where this sits in the data flow (docs/plugins.md §1 "Overview"): the shard pipeline
+//! turns each plugin emit into a [`Payload`], calls [`Sink::render`] to append it to an
+//! [`EventBatch`] (one buffer, events stored exactly as they go on the wire), and hands full
+//! batches to [`Sink::send`]. The future returned by `send` resolves with a [`Delivery`] once
+//! every event is settled: accepted, or rejected with the receiver's reason (for the
+//! dead-letter file). Retryable failures never surface: they are retried inside the sink
+//! with capped, jittered backoff until they succeed or the shutdown token fires. The sink
+//! knows nothing about checkpoints.
 //!
 //! Layout:
 //! - [`payload`]: the sink's payload model, mirroring `wit/shipper.wit`.
 //! - [`error`]: [`SinkError`], [`RenderError`], [`ConfigError`].
 //! - [`metrics`]: counters a sink keeps ([`SinkMetrics`]) for the app to export.
-//! - [`hec`]: Splunk HEC (`/event`, `/raw`, gzip, retries per sinks.md §1.5, indexer ack).
+//! - [`hec`]: Splunk HEC (`/event`, `/raw`, gzip, retries per docs/rendering.md §3.9,
+//!   indexer ack).
 //! - [`syslog`]: RFC 5424 / 3164 rendering, framing, and the UDP/TCP/TLS transports.
 //! - [`preview`]: one payload rendered without a connection (`shipper plugin test`).
 //! - [`util`]: what both sinks share: [`util::batch`], [`util::retry`], [`util::tls`].
 //!
-//! Every sink follows the same three steps (style.md §3.4): a serde `XConfig`
-//! (`deny_unknown_fields`, documented fields, `DEFAULT_*` constants), `XConfig::validate()` →
-//! `XSettings` (pure), and `X::build(settings, shutdown)` (sockets, TLS files, tasks).
+//! Every sink follows the same three steps, which keep validation pure and testable without
+//! sockets or files: a serde `XConfig` (`deny_unknown_fields`, documented fields, `DEFAULT_*`
+//! constants), `XConfig::validate()` → `XSettings` (pure), and `X::build(settings, shutdown)`
+//! (sockets, TLS files, tasks).
 #![deny(missing_docs)]
 
 pub mod error;

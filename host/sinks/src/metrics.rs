@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Highest HEC `code` counted individually (sinks.md §1.5 defines 0..=27).
+/// Highest HEC `code` counted individually (docs/rendering.md §3.13 lists 0..=27).
 const MAX_HEC_CODE: usize = 27;
 
-/// Failure classes (sinks.md §1.5 retry classes, plus transport failures of syslog).
+/// Failure classes (docs/rendering.md §3.9 retry classes, plus transport failures of syslog).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
     /// Retried with backoff: connect errors, timeouts, 408/429/5xx, codes 8/9/23/26/27.

@@ -5,11 +5,12 @@
 //! The API calls themselves live in [`crate::api`]; this module knows nothing about what
 //! they mean.
 //!
-//! Addressing (shared/sls-protocol.md §1.1): the project is named only by the `Host` header,
-//! `<project>.<endpoint-host>`. For DNS endpoints the URL host is that virtual host, like the
-//! SDKs. For an IP literal or `localhost` (the emulator, a test) the connection goes to the
-//! endpoint address itself and the `Host` header is set explicitly, because
-//! `<project>.127.0.0.1` cannot be resolved (or even parsed as a URL host).
+//! Addressing (docs/sls-protocol.md §2.2 "The virtual host", §2.3): the project is named
+//! only by the `Host` header, `<project>.<endpoint-host>`. For DNS endpoints the URL host is
+//! that virtual host, like the SDKs. For an IP literal or `localhost` (the emulator, a test)
+//! the connection goes to the endpoint address itself and the `Host` header is set
+//! explicitly, because `<project>.127.0.0.1` cannot be resolved (or even parsed as a URL
+//! host).
 
 use secrecy::ExposeSecret as _;
 use std::path::PathBuf;
@@ -247,7 +248,7 @@ pub(crate) struct ApiResponse {
 
 /// Query values on the wire: `application/x-www-form-urlencoded` like `requests`' `quote_plus`
 /// and Go's `url.Values.Encode` (space → `+`), the forms SLS has always received. The
-/// signature uses the raw values (§2.1).
+/// signature uses the raw values (docs/sls-protocol.md §3.2 "Query parameters on the wire").
 fn form_encode(out: &mut String, s: &str) {
     for &b in s.as_bytes() {
         match b {
@@ -385,7 +386,8 @@ impl Client {
         self.inner.max_raw_size
     }
 
-    /// Builds the URL and the signed headers (§1.2, §2.1) for `req` at `date`.
+    /// Builds the URL and the signed headers (docs/sls-protocol.md §2.4, §3.1) for `req` at
+    /// `date`.
     pub(crate) fn prepare(&self, req: &ApiRequest, date: &str) -> Prepared {
         let mut target = req.path.clone();
         for (i, (k, v)) in req.query.iter().enumerate() {
@@ -510,7 +512,7 @@ struct ErrorBody {
     message: Option<String>,
 }
 
-/// Maps a non-200 response to an [`SlsError::Api`] (§4).
+/// Maps a non-200 response to an [`SlsError::Api`] (docs/sls-protocol.md §11.1 "Error body").
 pub(crate) fn api_error(
     op: &'static str,
     status: u16,

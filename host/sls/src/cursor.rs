@@ -1,7 +1,8 @@
-//! SLS cursors (shared/sls-protocol.md §6): standard base64, with `=` padding, of the ASCII
-//! decimal of a signed 64-bit LogGroup position within one shard. Consecutive LogGroups have
-//! consecutive positions, which the emulator relies on and clients must not (they compare
-//! cursors only for equality).
+//! SLS cursors (docs/sls-protocol.md §7 "Cursors"): standard base64, with `=` padding, of
+//! the ASCII decimal of a signed 64-bit LogGroup position within one shard. Consecutive
+//! LogGroups have consecutive positions. The emulator relies on that; clients are told to
+//! compare cursors only for equality, and shipper does, except for the lag gauge and the
+//! dead-letter cursor, which count LogGroups from a cursor.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

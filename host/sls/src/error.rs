@@ -1,11 +1,11 @@
 //! `SlsError`: every way an SLS call can fail, with retryability decided when the error is
 //! built (pingora's habit) so callers never re-derive it from strings.
 //!
-//! What is retryable (shared/sls-protocol.md §4): transport failures (connect, timeout, I/O),
-//! any 5xx, `InternalServerError`, `RequestTimeout`, `ServerBusy`, read/write quota errors
-//! (403 `…QuotaExceed`). Everything else — auth and signature errors, unknown
-//! project/logstore/group/shard, invalid parameters, bodies we cannot decode — is fatal for
-//! that request: retrying it unchanged cannot succeed.
+//! What is retryable (docs/sls-protocol.md §11.3 "Retry classification"): transport
+//! failures (connect, timeout, I/O), any 5xx, `InternalServerError`, `RequestTimeout`,
+//! `ServerBusy`, read/write quota errors (403 `…QuotaExceed`). Everything else — auth and
+//! signature errors, unknown project/logstore/group/shard, invalid parameters, bodies we
+//! cannot decode — is fatal for that request: retrying it unchanged cannot succeed.
 //!
 //! This module does not decide what to *do* about an error (re-create a group, reset a cursor,
 //! drop a shard): the consumer does, through the predicates below.
@@ -15,7 +15,7 @@ use std::fmt;
 /// Error codes that mean "this consumer does not own the shard (any more)" on
 /// ConsumerGroupUpdateCheckPoint with `forceSuccess=false`. The server has been seen to use
 /// both the correct and the misspelled forms (Go matches `…Exsit`, Java the correct ones), so
-/// matching is case-insensitive over all of them (§3.9).
+/// matching is case-insensitive over all of them (docs/sls-protocol.md §5.9).
 const OWNERSHIP_CODES: &[&str] = &[
     "ConsumerNotExist",
     "ConsumerNotExsit",
@@ -187,7 +187,7 @@ impl fmt::Display for ApiError {
     }
 }
 
-/// The classification table of sls-protocol.md §4.
+/// The retry classification of docs/sls-protocol.md §11.3.
 fn classify_retryable(status: u16, code: Option<&str>) -> bool {
     if status >= 500 {
         return true;
@@ -196,7 +196,7 @@ fn classify_retryable(status: u16, code: Option<&str>) -> bool {
         Some("InternalServerError" | "RequestTimeout" | "ServerBusy") => true,
         Some(c) if c.contains("QuotaExceed") || c.contains("QpsExceed") => true,
         // A 403 without a known code is a quota answer ("Read QPS Exceed") in practice; auth
-        // failures come as 401 with their own codes (§4 table).
+        // failures come as 401 with their own codes (docs/sls-protocol.md §11.2).
         None => status == 403 || status == 429,
         Some(_) => status == 429,
     }
@@ -339,7 +339,7 @@ impl SlsError {
     }
 
     /// `NotExistConsumerWithBody`: the server forgot this consumer (expired); drop every
-    /// shard and re-join with an empty heartbeat (§3.8).
+    /// shard and re-join with an empty heartbeat (docs/sls-protocol.md §5.8).
     pub fn is_not_exist_consumer_with_body(&self) -> bool {
         self.code_is("NotExistConsumerWithBody")
     }

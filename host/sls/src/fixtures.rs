@@ -1,5 +1,4 @@
-//! The SDK-produced test vectors under `tests/fixtures/sls/` (shared/testdata/sls/), for unit
-//! tests.
+//! The SDK-produced test vectors under `tests/fixtures/sls/`, for unit tests.
 
 /// The bytes of fixture `name`; panics with the path when it cannot be read.
 pub(crate) fn read(name: &str) -> Vec<u8> {

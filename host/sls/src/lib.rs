@@ -3,8 +3,8 @@
 //! The consumer side (`client`, `api`, `consumer`) is what `shipper run` uses to join a
 //! consumer group and pull log groups; the emulator (`shipper-emulator`) reuses the protocol
 //! pieces (`proto`, `codec`, `cursor`, `sign`) so there is exactly one implementation of each,
-//! checked once against the official SDK's test vectors in `shared/testdata/sls/`.
-//! Reference: `shared/sls-protocol.md`.
+//! checked once against the official SDK's test vectors in `tests/fixtures/sls/`.
+//! Reference: `docs/sls-protocol.md`.
 //!
 //! Layout:
 //! - [`proto`]: prost types for `LogGroupList` & co., and a zero-copy group splitter.

@@ -1,5 +1,5 @@
-//! The SLS protobuf schema (shared/sls-protocol.md §5.1) as prost types, plus a zero-copy
-//! walker over `LogGroupList` bodies.
+//! The SLS protobuf schema (docs/sls-protocol.md §6.1 "Protobuf schema") as prost types,
+//! plus a zero-copy walker over `LogGroupList` bodies.
 //!
 //! Two ways in, on purpose:
 //! - the prost messages (`LogGroupList`, `LogGroup`, `Log`) for the emulator, the producer

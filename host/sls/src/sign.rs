@@ -1,5 +1,6 @@
-//! Request signing v1 (HMAC-SHA1), shared/sls-protocol.md §2.1, used by the client to sign
-//! and by the emulator to verify: one implementation, checked once against the SDK vectors.
+//! Request signing v1 (HMAC-SHA1, docs/sls-protocol.md §3 "Signing v1"), used by the client
+//! to sign and by the emulator to verify: one implementation, checked once against the SDK
+//! vectors.
 //!
 //! StringToSign = `METHOD\nCONTENT-MD5\nCONTENT-TYPE\nDATE\n` + canonical `x-log-*`/`x-acs-*`
 //! headers (`name:value\n`, lower-cased, sorted) + canonical resource (path, then `?` and the

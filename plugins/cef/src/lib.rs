@@ -3,8 +3,8 @@
 //! Scenario: an ArcSight (or any CEF-speaking SIEM: Sentinel's CEF connector, LogRhythm)
 //! should receive SLS logs as CEF over syslog, with the vendor/product/event fields and the
 //! extension keys the SOC's parsers expect. A config maps log fields to CEF keys; the
-//! plugin escapes everything per the CEF spec (sinks.md §4.1) and hands the line to the
-//! host as the syslog MSG (or as an HEC text event).
+//! plugin escapes everything per the CEF spec (docs/rendering.md §8 "CEF") and hands the
+//! line to the host as the syslog MSG (or as an HEC text event).
 //!
 //! Sample input (flattened JSONL, one log):
 //!
@@ -94,7 +94,7 @@ fn literal(text: &str) -> FieldSpec {
     FieldSpec::Literal(text.into())
 }
 
-/// The default extension (sinks.md §4.1 "typical SLS → CEF").
+/// The default extension (docs/rendering.md §8 "CEF").
 pub fn default_extension() -> FieldMap {
     let f = |name: &str| FieldSpec::Field {
         name: name.into(),

@@ -1,8 +1,8 @@
 //! Every golden case under `tests/fixtures/plugins/json/` formatted natively by the plugin
 //! must equal the independent Python reference (`tests/fixtures/plugins/seed_reference.py`:
 //! a reference implementation of the semantics documented in the plugin's crate docs),
-//! and the reference rendered by DESIGN.md's rules must equal the case's `expected`, which
-//! `shipper plugin test` must print through the real runtime (tests/e2e).
+//! and the reference rendered by the rules of docs/rendering.md §2 must equal the case's
+//! `expected`, which `shipper plugin test` must print through the real runtime (tests/e2e).
 //!
 //! Needs the test venv's python (`SHIPPER_TEST_PYTHON`, default `target/test-venv/bin/python`);
 //! fails with the install command when it is missing.

@@ -3,8 +3,8 @@
 //! Scenario: QRadar should receive SLS logs as LEEF over syslog so its DSM normalises them
 //! (event ID and `cat` → QID, `devTime` as the event time, `src`, `usrName`…). A config maps
 //! log fields to LEEF attributes; the plugin writes a LEEF 2.0 (default) or 1.0 line with
-//! the escaping rules of sinks.md §4.2 and hands it to the host as the syslog MSG (or as an
-//! HEC text event).
+//! the escaping rules of docs/rendering.md §9 "LEEF" and hands it to the host as the syslog
+//! MSG (or as an HEC text event).
 //!
 //! Sample input (flattened JSONL, one log):
 //!
@@ -88,8 +88,8 @@ pub struct Leef {
 /// the time in its own zone.
 pub const DEV_TIME_FORMAT: &str = "MMM dd yyyy HH:mm:ss.SSS z";
 
-/// The default delimiter for LEEF 2.0: `^` (sinks.md §4.2's example), rarer in log values
-/// than a TAB.
+/// The default delimiter for LEEF 2.0: `^`, rarer in log values than a TAB
+/// (docs/rendering.md §9 "LEEF").
 pub const DEFAULT_DELIMITER: &str = "^";
 
 fn literal(text: &str) -> FieldSpec {

@@ -15,7 +15,7 @@ use shipper_sdk::{Config, Plugin};
 
 const LOGS: usize = 500;
 
-/// nginx access logs with 16 fields (~550 bytes encoded), perf-notes.md's "nginx16".
+/// nginx access logs with 16 fields (~550 bytes encoded).
 fn nginx16() -> TestGroup {
     let logs = (0..LOGS)
         .map(|i| TestLog {

@@ -3,7 +3,7 @@
 //! Two styles:
 //! - [`JsonStyle::Compact`]: `,` and `:` separators; strings escape only `"`, `\` and
 //!   control characters (`\n \r \t \b \f`, others `\u00xx`); non-ASCII is written as UTF-8.
-//!   This is the rule shipper's sinks follow (DESIGN.md "Rendering rules").
+//!   This is the rule shipper's sinks follow (docs/rendering.md §2 "Rendering rules", rule 3).
 //! - [`JsonStyle::Python`]: what Python's `json.dumps(obj)` writes with its defaults:
 //!   `, ` and `: ` separators and `ensure_ascii=True` (every character outside printable
 //!   ASCII as `\uxxxx`, astral characters as a surrogate pair; DEL too). Use it to be

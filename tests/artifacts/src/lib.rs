@@ -1,6 +1,6 @@
 //! Paths of the plugins (`plugins/*`) and test guests (`tests/guests/*`), compiled from
 //! source to `wasm32-wasip2` components by this crate's build script, for tests and
-//! benchmarks. No prebuilt `.wasm` is committed anywhere (style.md §3.5).
+//! benchmarks. No prebuilt `.wasm` is committed anywhere: a binary could not be reviewed.
 //!
 //! - `PLUGIN_<NAME>` / `GUEST_<NAME>`: absolute path of each artifact (`NAME` is the
 //!   directory name in shouty snake case).

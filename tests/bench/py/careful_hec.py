@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""The "careful user" baseline of the shipper benchmark (tests/bench, issue 8).
+"""The "careful user" baseline of the shipper benchmark (tests/bench).
 
 What an expert would write instead of the seed HEC script, with the same official SDK
 (aliyun-log-python-sdk ConsumerWorker): the same events as the seed (the log as a JSON object,

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 #
 # shipper benchmark baseline (tests/bench): Alibaba Cloud's published Splunk HEC seed script,
-# "Ship logs to SIEM" (help.aliyun.com, last updated 2026-03-25; /work/shared/seeds/001_*), run
+# "Ship logs to SIEM" (help.aliyun.com, last updated 2026-03-25), run
 # with the unmodified official SDK (aliyun-log-python-sdk 0.9.52). It is the published text
 # except for exactly these documented changes, each marked "BENCH:":
 #   1. the settings dict: host/port/token of the benchmark's HEC receiver (read from the
@@ -11,7 +11,7 @@
 #      get_option() starts at column 0 (IndentationError); it is indented by four spaces.
 # This header comment is the only other addition. Everything else — one requests.post per log,
 # json.dumps twice, data_fetch_interval = 1, heartbeat_interval = 20, the rotating log file —
-# is as published. The SDK reaches the emulator through HTTP_PROXY (shared/sls-protocol.md §1.1).
+# is as published. The SDK reaches the emulator through HTTP_PROXY (docs/sls-protocol.md §2.3).
 import os
 import logging
 from logging.handlers import RotatingFileHandler

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 #
 # shipper benchmark baseline (tests/bench): Alibaba Cloud's published Syslog seed script,
-# "Ship logs to SIEM" (help.aliyun.com, last updated 2026-03-25; /work/shared/seeds/001_*), run
+# "Ship logs to SIEM" (help.aliyun.com, last updated 2026-03-25), run
 # with the unmodified official SDK (aliyun-log-python-sdk 0.9.52). It is the published text
 # except for exactly these documented changes, each marked "BENCH:":
 #   1. the settings dict: host/port of the benchmark's syslog receiver (read from the
@@ -9,7 +9,7 @@
 #   2. the start position: cursor_start_time = "begin" (the benchmark reads a preloaded backlog).
 # This header comment is the only other addition. Everything else — a new connection per
 # process() call, one sendall per log, data_fetch_interval = 1 — is as published. The SDK
-# reaches the emulator through HTTP_PROXY (shared/sls-protocol.md §1.1).
+# reaches the emulator through HTTP_PROXY (docs/sls-protocol.md §2.3 "Reaching a local emulator").
 
 import os
 import logging

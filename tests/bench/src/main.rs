@@ -1,5 +1,5 @@
 //! `shipper-bench`: shipper against the seed scripts and a careful Python consumer, on one
-//! machine, the same data and the same receivers (issue 8; method: perf-notes.md §6).
+//! machine, the same data and the same receivers (method: README.md "Performance").
 //!
 //! One run:
 //! 1. generates a deterministic backlog (ActionTrail audit JSON + nginx, `__bench_seq__` and
@@ -47,7 +47,7 @@ use crate::subject::{DataSet, Launch, Subject};
 pub const PROJECT: &str = "bench";
 const AK_ID: &str = "bench-id";
 const AK_SECRET: &str = "bench-secret";
-/// CPU of the emulator and receivers (perf-notes §6 rig).
+/// CPU of the emulator and receivers (the rig of README.md "Performance").
 const RIG_CPU: usize = 0;
 /// CPU of the subject.
 const SUBJECT_CPU: usize = 1;

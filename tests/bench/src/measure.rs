@@ -1,4 +1,4 @@
-//! One measured run of one subject (perf-notes.md §6.5–6.6): start it on a fresh consumer
+//! One measured run of one subject (README.md "Performance"): start it on a fresh consumer
 //! group, watch the receiver's tally and the subject's `/proc` entries, stop when every
 //! expected event arrived and every shard's checkpoint reached its end cursor (polled with
 //! shipper-sls's client: GetCheckPoint vs GetCursor(end)), then SIGTERM it.

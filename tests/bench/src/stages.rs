@@ -1,4 +1,4 @@
-//! Stage micro-benchmarks and the per-core limit (issue 8 item 3; perf-notes.md §4c).
+//! Stage micro-benchmarks and the per-core limit (README.md "Performance").
 //!
 //! Each stage of shipper's data path is timed on its own, on one thread pinned to the
 //! subject's CPU, over a sample of the benchmark data, with the production code where it is
@@ -17,7 +17,7 @@
 //! | `tcp_send` | loopback TCP `write` in 64 KiB chunks, per byte × the bytes each path sends |
 //!
 //! The limit of a path is `1 / Σ (its stages' µs per log)` logs/s, times the raw bytes per
-//! log. Not timed (small by perf-notes §4c): the HTTP exchange of PullLogs and HEC requests
+//! log. Not timed (small per log): the HTTP exchange of PullLogs and HEC requests
 //! beyond the socket write, the consumer-group protocol, tokio scheduling.
 
 use std::io::{Read as _, Write as _};

@@ -205,7 +205,7 @@ impl Launch {
                 _ => "careful_hec.py",
             };
             argv.extend([self.python.clone().into(), self.py_dir.join(script).into()]);
-            // Proxy mode (sls-protocol.md §1.1): the SDK reaches "sls.local" through the
+            // Proxy mode (docs/sls-protocol.md §2.3): the SDK reaches "sls.local" through the
             // emulator; the receivers on 127.0.0.1 are reached directly.
             let proxy = format!("http://{}", self.emulator);
             let no_proxy = "127.0.0.1,localhost".to_owned();

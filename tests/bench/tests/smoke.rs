@@ -2,7 +2,8 @@
 //! (shipper over HEC with and without gzip, syslog over TCP and TLS, the seed scripts and the
 //! careful-user script on the official Python SDK) on a tiny data set, saturation and trickle,
 //! plus the stage micro-benchmarks. Asserted: the harness completed and counted every event of
-//! every run. Nothing about speed is asserted (DESIGN.md: figures are reported, never asserted).
+//! every run. Nothing about speed is asserted: timings on a shared CI machine vary too much
+//! between runs to pass or fail on.
 //!
 //! The subject is the debug `shipper` binary `cargo test --workspace` builds for the e2e suite
 //! (next to this test's directory), or `$SHIPPER_BENCH_SHIPPER`; the plugins come from

@@ -126,7 +126,8 @@ impl EmulatorProcess {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`: the HTTP_PROXY value for SDKs in proxy mode (sls-protocol.md §1.1).
+    /// `http://127.0.0.1:PORT`: the HTTP_PROXY value for SDKs in proxy mode
+    /// (docs/sls-protocol.md §2.3 "Reaching a local emulator").
     pub fn proxy_url(&self) -> String {
         format!("http://{}", self.addr())
     }

@@ -1,5 +1,5 @@
 //! Guards for the real processes e2e tests start; each module hands out one guard value whose
-//! `Drop` kills and reaps what it started (style.md §3.5).
+//! `Drop` kills and reaps what it started, so a failing test leaves no process behind.
 //! - [`emulator`]: `shipper emulator` on 127.0.0.1:0, address read from its first stdout line.
 //! - [`shipper`]: `shipper run` with a config file in the test's directory ([`shipper::RunConfig`]),
 //!   signals, exit with a deadline, its JSON log lines and `/metrics`.

@@ -4,7 +4,7 @@
 //! [`ShipperProcess`] writes it into the test's directory, starts the real binary with
 //! `--log-format json`, sends it signals, waits for it with the test deadline, reads its log
 //! lines and its `/metrics`. Its `Drop` kills and reaps the process and, when the test is
-//! failing, prints the tail of its log (style.md §3.5).
+//! failing, prints the tail of its log.
 //!
 //! The child's environment is cleared of everything `shipper run` reads (the seed variables,
 //! `SHIPPER_*`, `RUST_LOG`), so a developer's shell cannot change what a test runs; the test

@@ -5,7 +5,7 @@
 //! Tests are plain `#[test]` functions: they block on this runtime for SLS calls and run
 //! in-process receivers (`HecReceiver`) on it, while the shipper under test is a child
 //! process. Positions are reported as LogGroup counts from the shard's begin cursor
-//! (emulator cursors number LogGroups consecutively, sls-protocol.md §6), which is also how
+//! (emulator cursors number LogGroups consecutively, docs/sls-protocol.md §7), which is also how
 //! [`Placement::group`](super::dataset::Placement) counts.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Loss, duplicate and latency accounting for benchmark receivers (perf-notes.md §6.3).
+//! Loss, duplicate and latency accounting for benchmark receivers (README.md "Performance").
 //!
 //! The benchmark data set gives every log two extra contents: `__bench_seq__` (a number unique
 //! in the data set) and `__bench_ts__` (the generation time in ns since the epoch). Whatever a

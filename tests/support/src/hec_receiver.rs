@@ -1,5 +1,6 @@
 //! An in-process Splunk HTTP Event Collector for tests and benchmarks (hyper on
-//! `127.0.0.1:0`, optionally TLS). It follows Splunk's documented behaviour (sinks.md §1):
+//! `127.0.0.1:0`, optionally TLS). It follows Splunk's documented behaviour
+//! (docs/rendering.md §3 "Splunk HEC"):
 //!
 //! - auth: `Authorization: Splunk <token>` (or Basic with the token as password); none →
 //!   401 code 2, malformed → 401 code 3, unknown → 403 code 4, disabled → 403 code 1; a

@@ -1,9 +1,9 @@
 //! Test harness for shipper's sink, e2e and benchmark code. Not part of the product.
 //!
 //! Each module is one kind of real server or helper and hands out one guard value whose
-//! `Drop` stops what it started (style.md §3.5):
+//! `Drop` stops what it started:
 //! - [`hec_receiver`]: an in-process Splunk HEC receiver that follows Splunk's documented
-//!   behaviour (sinks.md §1) and injects faults; a count mode for benchmarks.
+//!   behaviour (docs/rendering.md §3) and injects faults; a count mode for benchmarks.
 //! - [`syslog_receiver`]: an in-process TCP/TLS syslog receiver that counts (benchmarks).
 //! - [`event_tally`]: loss/duplicate/latency accounting the benchmark receivers share.
 //! - [`rsyslog`] / [`syslog_ng`]: real daemons started from `receivers/*/run.sh` in a temp

@@ -3,7 +3,7 @@
 //! `SyslogClient` sends) on the same port, told apart per frame by the first byte. It counts
 //! instead of storing: each frame is checked (starts with `<`, length consistent) and the
 //! benchmark fields are tallied ([`crate::event_tally`]). rsyslog or syslog-ng would be the
-//! bottleneck at shipper's rates (perf-notes.md §6.3); their guards ([`crate::rsyslog`],
+//! bottleneck at shipper's rates; their guards ([`crate::rsyslog`],
 //! [`crate::syslog_ng`]) are for correctness tests.
 
 use std::net::SocketAddr;

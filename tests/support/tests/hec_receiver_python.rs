@@ -1,5 +1,5 @@
 //! Validates the test HEC receiver with an independent client, `splunk-data-sender` 0.5.0
-//! from PyPI (issue 5): `/event` gzip and plain, `/raw` with a channel, indexer ack polling,
+//! from PyPI: `/event` gzip and plain, `/raw` with a channel, indexer ack polling,
 //! health, and a bad token. If our receiver only agreed with our own sink, a shared
 //! misunderstanding of the protocol would go unnoticed.
 

@@ -1,4 +1,4 @@
-//! Consumer-group APIs (shared/sls-protocol.md §3.7–3.10): CRUD, heartbeat and checkpoints.
+//! Consumer-group APIs (docs/sls-protocol.md §5.7–§5.10): CRUD, heartbeat and checkpoints.
 //! The state machine is in [`crate::groups`]; this file parses, looks up and persists.
 
 use serde::Deserialize;
@@ -183,7 +183,7 @@ pub(crate) fn get_checkpoints(
         .get(group)
         .ok_or_else(|| ApiError::group_not_exist(group))?;
     // Every shard appears, also never-committed ones (with "checkpoint": ""): the Python and
-    // Java consumers wait forever on an empty list (§3.10).
+    // Java consumers wait forever on an empty list (docs/sls-protocol.md §5.10).
     let list: Vec<serde_json::Value> = shards
         .iter()
         .filter(|s| only.is_none_or(|o| o == s.id))

@@ -1,4 +1,4 @@
-//! PutLogs, GetCursor, GetCursorTime and PullLogs (shared/sls-protocol.md §3.4–3.6, §5, §6).
+//! PutLogs, GetCursor, GetCursorTime and PullLogs (docs/sls-protocol.md §5.4–§5.6, §6, §7).
 //! Every malformed input (bad lz4, protobuf, sizes, cursors, counts, queries) becomes the SLS
 //! error for it; nothing here panics on client data.
 
@@ -19,7 +19,7 @@ use crate::server::State;
 use crate::spl::Query;
 use crate::store::{Logstore, Shard, lock, now_secs};
 
-/// Largest PullLogs `count` (§9).
+/// Largest PullLogs `count` (docs/sls-protocol.md §12 "Limits and quotas").
 pub const MAX_PULL_COUNT: usize = 1000;
 
 /// Where a PutLogs goes.
@@ -87,8 +87,8 @@ pub(crate) fn put(
                 CodecError::Lz4(_) => ApiError::new(400, "PostBodyUncompressError", e.to_string()),
             }
         })?;
-    // Decoding validates the whole group (any invalid log fails the request, §3.4); the
-    // stored bytes stay as sent.
+    // Decoding validates the whole group (any invalid log fails the request,
+    // docs/sls-protocol.md §5.4 "PutLogs"); the stored bytes stay as sent.
     let group = LogGroup::decode(raw.as_slice())
         .map_err(|e| ApiError::post_body_invalid(format!("body is not a LogGroup: {e}")))?;
     let mut raw = raw;

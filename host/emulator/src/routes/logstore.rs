@@ -1,4 +1,4 @@
-//! Logstore and shard APIs (shared/sls-protocol.md §3.2–3.3): Create/Get/Update/List/Delete
+//! Logstore and shard APIs (docs/sls-protocol.md §5.2–§5.3): Create/Get/Update/List/Delete
 //! logstore, ListShards, SplitShard, MergeShards, DeleteShard. Unknown keys in the create and
 //! update bodies are ignored (the Python SDK sends more keys than it needs and retries with
 //! fewer only on `LogStoreInfoInvalid`).

@@ -1,5 +1,5 @@
 //! Request dispatch: method + path (+ the `type`/`action` query parameter) select one SLS
-//! API (shared/sls-protocol.md §3.0), implemented in one file per API family:
+//! API (docs/sls-protocol.md §5.1 "Summary"), implemented in one file per API family:
 //! - [`project`]: CreateProject, GetProject, ListProject, DeleteProject;
 //! - [`logstore`]: logstores and shards (List/Split/Merge/Delete);
 //! - [`logs`]: PutLogs, GetCursor, GetCursorTime, PullLogs;

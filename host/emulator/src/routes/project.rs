@@ -1,4 +1,4 @@
-//! Project APIs (shared/sls-protocol.md §3.1). `GET /` is ambiguous in HTTP_PROXY mode: the
+//! Project APIs (docs/sls-protocol.md §5.2). `GET /` is ambiguous in HTTP_PROXY mode: the
 //! bare endpoint `sls.local` looks like project `sls`. ListProject always sends `offset` and
 //! `size` and GetProject sends nothing, so the parameters decide; a `GET /` without a
 //! project in the Host is a ListProject too.

@@ -1,4 +1,5 @@
-//! Consumer groups over HTTP: CRUD, heartbeat assignment, checkpoints (§3.7–3.10, §8).
+//! Consumer groups over HTTP: CRUD, heartbeat assignment, checkpoints
+//! (docs/sls-protocol.md §5.7–§5.10, §8).
 
 use serde_json::json;
 

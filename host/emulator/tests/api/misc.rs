@@ -40,7 +40,8 @@ async fn signatures_are_checked() {
 }
 
 /// No `Authorization` header, or one that is not `LOG <id>:<signature>`: `401 Unauthorized`
-/// (sls-protocol.md §4) with a message that says what is missing or wrong.
+/// (docs/sls-protocol.md §11.2 "Error codes") with a message that says what is missing or
+/// wrong.
 #[tokio::test]
 async fn missing_or_malformed_authorization_is_unauthorized() {
     let (_emu, c) = start().await;

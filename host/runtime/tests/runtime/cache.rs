@@ -1,7 +1,7 @@
-//! The compile cache through the public API (issue 7 item 3): a second load (same engine or
-//! a restarted one) is served from disk; a damaged or foreign entry is refused with a WARN
-//! and rebuilt, never a crash; an unsafe directory disables the cache; `Disabled` never
-//! touches the disk; the size cap prunes the least recently used entries.
+//! The compile cache through the public API (docs/plugins.md §8 "Compile cache"): a second
+//! load (same engine or a restarted one) is served from disk; a damaged or foreign entry is
+//! refused with a WARN and rebuilt, never a crash; an unsafe directory disables the cache;
+//! `Disabled` never touches the disk; the size cap prunes the least recently used entries.
 //! (Another wasmtime config never reusing an entry is a unit test in engine.rs: it needs a
 //! non-default wasmtime config.)
 

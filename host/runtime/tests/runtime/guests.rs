@@ -391,7 +391,7 @@ async fn slow() {
         TrapKind::Timeout,
     );
 
-    // What poison bisection (issue 7) will do: halves on fresh instances.
+    // What poison bisection (docs/plugins.md §5.4) does: halves on fresh instances.
     let mut fresh = plugin.instantiate("{}").await.unwrap();
     let first_half = process(&mut fresh, &group(logs[..2].to_vec()))
         .await

@@ -1,7 +1,7 @@
-//! The splunk-hec plugins written in Python, JavaScript and C (issue 7 item 4) against the
-//! Rust one, through the production runtime: for every input below, each returns exactly
-//! what the Rust plugin returns — the same emits (body bytes, time, metadata), the same
-//! record errors (kind and message) and the same batch error.
+//! The splunk-hec plugins written in Python, JavaScript and C (docs/plugins.md §11.2–§11.4)
+//! against the Rust one, through the production runtime: for every input below, each returns
+//! exactly what the Rust plugin returns — the same emits (body bytes, time, metadata), the
+//! same record errors (kind and message) and the same batch error.
 //!
 //! Inputs: every splunk-hec golden case (tests/fixtures/plugins/splunk-hec/*), the built-in
 //! samples in both event formats, and edge cases written here as raw protobuf: dict-style

@@ -1,8 +1,9 @@
 //! Host side of the benchmark-only structured-record world
-//! (tests/guests/bench_structured/wit): the interface issue 4 asks to compare against
-//! shipper's bytes-in world. The host decodes each log group into owned strings and lowers
-//! them as `list<log>` records. Shared by the runtime tests (equivalence with the bytes-in
-//! guest) and `benches/plugins.rs` (via `#[path]`), so both measure the same code.
+//! (tests/guests/bench_structured/wit): the interface measured against shipper's bytes-in
+//! world (docs/plugins.md §3.1 "One LogGroup per call"). The host decodes each log group
+//! into owned strings and lowers them as `list<log>` records. Shared by the runtime tests
+//! (equivalence with the bytes-in guest) and `benches/plugins.rs` (via `#[path]`), so both
+//! measure the same code.
 
 use prost::Message as _;
 use shipper_sls::proto::LogGroup as SlsLogGroup;

@@ -1,12 +1,13 @@
-//! Indexer acknowledgement (sinks.md §1.4). With `ack = true` every accepted POST carries an
-//! `ackId`; the request task registers it here and waits. One poller per sink asks
-//! `/services/collector/ack?channel=<GUID>` every `ack_poll_interval_ms` for all pending ids
-//! and wakes the tasks whose id turned `true`. A task that waits longer than
-//! `ack_timeout_ms` forgets its id and resends (at-least-once). An answer of 400 code 14
-//! ("ACK is disabled") switches the sink to "200 = delivered", as Vector does.
+//! Indexer acknowledgement (docs/rendering.md §3.11 "Indexer acknowledgement"). With
+//! `ack = true` every accepted POST carries an `ackId`; the request task registers it here
+//! and waits. One poller per sink asks `/services/collector/ack?channel=<GUID>` every
+//! `ack_poll_interval_ms` for all pending ids and wakes the tasks whose id turned `true`. A
+//! task that waits longer than `ack_timeout_ms` forgets its id and resends (at-least-once).
+//! An answer of 400 code 14 ("ACK is disabled") switches the sink to "200 = delivered", as
+//! Vector does.
 //!
-//! Not done: load-balancer cookie stickiness (sinks.md §1.4); behind an LB that spreads
-//! requests over indexers, ids can collide and acks never turn true (→ resends).
+//! Not done: load-balancer cookie stickiness (docs/rendering.md §3.11); behind an LB that
+//! spreads requests over indexers, ids can collide and acks never turn true (→ resends).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! `[sink]` options of a Splunk HEC sink ([`HecConfig`]), their validation into
 //! [`HecSettings`] (pure: no file, env or network access). The token is a `SecretString`
 //! (secrecy): redacted in `Debug`, read only to build the `Authorization` header.
-//! Defaults follow sinks.md §2.3.
+//! Defaults are explained in docs/rendering.md §3 "Splunk HEC" (§3.7, §3.8, §3.10, §3.11).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,7 +16,8 @@ use crate::util::retry::{RetryConfig, RetrySettings};
 use crate::util::tls::TlsConfig;
 
 /// Uncompressed bytes per request. Vector's default; old Splunk (≤ 6.4) and many load
-/// balancers / Splunk Cloud front ends refuse bodies much above 1 MB (sinks.md §1.3).
+/// balancers / Splunk Cloud front ends refuse bodies much above 1 MB (docs/rendering.md
+/// §3.7 "Batching and requests").
 pub const DEFAULT_BATCH_MAX_BYTES: usize = 1_000_000;
 /// How long a non-full batch waits for more events: one second bounds the added latency
 /// while keeping requests large at moderate rates (Vector `timeout_secs` = 1).
@@ -26,7 +27,8 @@ pub const DEFAULT_BATCH_LINGER_MS: u64 = 1_000;
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 5 * 1024 * 1024;
 /// gzip level. Level 1 goes through ISA-L (~1 GB/s at 6.4× on HEC bodies, `hec/gzip.rs`);
 /// levels 2–9 through zlib-rs, where level 6 costs ~3× the CPU of zlib level 1 for ~1.7×
-/// smaller bodies (perf-notes.md §4a): gzip is one of the pipeline's two biggest costs.
+/// smaller bodies (docs/rendering.md §3.8 "gzip"): gzip is one of the pipeline's two biggest
+/// costs.
 pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 /// Requests in flight at once. Enough to hide a WAN round trip and to gzip on several
 /// cores; small enough not to trip Splunk's 503 "server is busy".
@@ -44,8 +46,8 @@ pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 300_000;
 /// Environment variable read for the token when neither `token` nor `token_file` is set.
 pub const TOKEN_ENV: &str = "SHIPPER_HEC_TOKEN";
 
-/// `/raw` request metadata, sent as query parameters (sinks.md §1.1: `/raw` takes metadata
-/// only from the query string).
+/// `/raw` request metadata, sent as query parameters (docs/rendering.md §3.6: `/raw` takes
+/// metadata only from the query string).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HecRawConfig {

@@ -1,8 +1,9 @@
 //! The Splunk HTTP Event Collector sink.
 //!
-//! - [`config`]: `HecConfig` → `HecSettings` (defaults from sinks.md §2.3).
-//! - `request`: envelope rendering (DESIGN.md rules), `/raw` lines, gzip bodies.
-//! - `response`: every answer → a retry class (sinks.md §1.5).
+//! - [`config`]: `HecConfig` → `HecSettings` (defaults explained in docs/rendering.md §3).
+//! - `request`: envelope rendering (docs/rendering.md §2 "Rendering rules"), `/raw` lines,
+//!   gzip bodies.
+//! - `response`: every answer → a retry class (docs/rendering.md §3.9 "HEC response classes").
 //! - `ack`: indexer acknowledgement (channel GUID, `/ack` polling, resend on timeout).
 //!
 //! A batch is cut into requests of at most `batch_max_bytes` (events of one endpoint each);
@@ -88,7 +89,7 @@ pub(crate) async fn send(
     request.send().await
 }
 
-/// Header carrying the channel GUID (sinks.md §1.4).
+/// Header carrying the channel GUID (docs/rendering.md §3.1 "Endpoints and headers").
 const CHANNEL_HEADER: &str = "X-Splunk-Request-Channel";
 /// Error bodies beyond this are cut: enough for any HEC JSON answer or an HTML title.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -663,7 +664,7 @@ impl Inner {
     }
 
     /// `/services/collector/health` (with the token), then the empty-POST token probe:
-    /// 400 code 5 "No data" means the token is good (sinks.md §1.2).
+    /// 400 code 5 "No data" means the token is good (docs/rendering.md §3.12 "Start-up check").
     async fn healthcheck(&self) -> Result<(), SinkError> {
         let name = &self.name;
         let unreachable = |url: &Url, e: reqwest::Error| match classify_transport(&e, url.as_str())

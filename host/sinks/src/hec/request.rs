@@ -1,7 +1,7 @@
-//! HEC request bodies: the `/event` envelope (DESIGN.md rendering rules: key order, time
-//! format, JSON escaping), `/raw` lines, and the body of one request (events concatenated,
-//! gzip level 1 by default). What is *not* here: sending and classifying (`mod.rs`,
-//! `response.rs`).
+//! HEC request bodies: the `/event` envelope (docs/rendering.md §2 "Rendering rules": key
+//! order, time format, JSON escaping), `/raw` lines, and the body of one request (events
+//! concatenated, gzip level 1 by default). What is *not* here: sending and classifying
+//! (`mod.rs`, `response.rs`).
 
 use std::ops::Range;
 use std::sync::Arc;

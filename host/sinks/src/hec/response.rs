@@ -1,7 +1,8 @@
-//! Classifies every HEC answer into the retry classes of sinks.md §1.5: transient (retry with
-//! backoff, honour `Retry-After`), too large (split), data (reject the offending event,
-//! resend the rest) and configuration (never drop: log an ERROR that names the URL and the
-//! fix, retry slowly). Messages never contain the token.
+//! Classifies every HEC answer into a retry class
+//! (docs/rendering.md §3.9 "HEC response classes"): transient (retry with backoff, honour
+//! `Retry-After`), too large (split), data (reject the offending event, resend the rest) and
+//! configuration (never drop: log an ERROR that names the URL and the fix, retry slowly).
+//! Messages never contain the token.
 
 use std::time::Duration;
 
@@ -52,7 +53,8 @@ impl HecAnswer {
     }
 }
 
-/// HEC codes that mean "this data is bad" (sinks.md §1.5: 5, 6, 12, 13, 15; 7 per event).
+/// HEC codes that mean "this data is bad" (docs/rendering.md §3.9: 5, 6, 12, 13, 15; 7 per
+/// event).
 const DATA_CODES: [i64; 6] = [5, 6, 7, 12, 13, 15];
 
 /// Classifies an answer. `url` is the request URL (no secrets in it), `location` the

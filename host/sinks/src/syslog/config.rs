@@ -1,5 +1,5 @@
 //! `[sink]` options of a syslog sink ([`SyslogConfig`]) and their validation into
-//! [`SyslogSettings`] (pure). Defaults follow sinks.md §3.8.
+//! [`SyslogSettings`] (pure). Defaults follow docs/rendering.md §6 "Transports and framing".
 
 use std::time::Duration;
 
@@ -10,16 +10,18 @@ use crate::util::batch::BatchConfig;
 use crate::util::tls::TlsConfig;
 
 /// Bytes per batch handed to one write. Large enough that TLS fills 16 KiB records and
-/// the per-write cost vanishes (perf-notes §4c: one record per event costs 25 %).
+/// the per-write cost vanishes (one record per event costs about 25 % of the throughput,
+/// docs/rendering.md §6.3 "TCP").
 pub const DEFAULT_BATCH_MAX_BYTES: usize = 256 * 1024;
 /// A syslog write has no per-request cost worth amortising over seconds: 200 ms keeps
 /// latency low while still filling batches at high rates.
 pub const DEFAULT_BATCH_LINGER_MS: u64 = 200;
 /// Largest message (unframed) over TCP/TLS: rsyslog's default `maxMessageSize` is 8 KiB,
-/// and it turns the rest of a longer frame into a junk second message (sinks.md §3.6).
+/// and it turns the rest of a longer frame into a junk second message (docs/rendering.md
+/// §4.6 "Message size and truncation", §7).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8 * 1024;
 /// Largest UDP datagram: under a 1500-byte Ethernet MTU minus IP/UDP headers, so no IP
-/// fragmentation (RFC 5426 §3.2; sinks.md §3.8).
+/// fragmentation (RFC 5426 §3.2; docs/rendering.md §6.2 "UDP").
 pub const DEFAULT_UDP_MAX_MESSAGE_BYTES: usize = 1_400;
 /// TCP + TLS connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
@@ -37,10 +39,10 @@ pub const DEFAULT_RESEND_BUFFER_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_KEEPALIVE_SECS: u64 = 60;
 /// After a TLS 1.3 handshake, wait up to this long for the server to reject us. A server
 /// that refuses the client certificate says so only after the client's handshake
-/// completed; without this read the first batch would be silently lost (sinks.md §3.4).
-/// Servers that send a session ticket (OpenSSL, GnuTLS) end the wait at once; the full
-/// second is paid only by silent servers, once per (long-lived) connection, and leaves room
-/// for a loaded receiver.
+/// completed; without this read the first batch would be silently lost
+/// (docs/rendering.md §6.5 "TLS"). Servers that send a session ticket (OpenSSL, GnuTLS) end
+/// the wait at once; the full second is paid only by silent servers, once per (long-lived)
+/// connection, and leaves room for a loaded receiver.
 pub const DEFAULT_TLS_PROBE_MS: u64 = 1_000;
 
 /// Network transport.
@@ -97,7 +99,8 @@ pub struct SyslogConfig {
     /// (counted in `truncated`). Default 8192 (TCP/TLS) or 1400 (UDP).
     pub max_message_bytes: Option<usize>,
     /// Prefix MSG with the UTF-8 BOM as RFC 5424 §6.4 asks. Off by default: rsyslog keeps
-    /// it in the message and SIEM UIs show it as `ï»¿` (sinks.md §3.2).
+    /// it in the message and SIEM UIs show it as `ï»¿`
+    /// (docs/rendering.md §4.5 "MSG and the BOM").
     pub bom: bool,
     /// RFC 3164 timestamps are local time without a zone; this is the offset they are
     /// written in, `+HH:MM` or `-HH:MM` (default `+00:00`, UTC).

@@ -1,9 +1,9 @@
-//! RFC 5424 and RFC 3164 rendering of a [`SyslogMessage`] (DESIGN.md rendering rules,
-//! sinks.md §3.2/§3.3/§3.6): PRI range checked; UTC timestamps with exactly six fraction
-//! digits (or none) and upper-case `T`/`Z`; header fields reduced to PRINTUSASCII (other
-//! bytes → `_`) and cut to 255/48/128/32; SD-IDs and PARAM-NAMEs validated, PARAM-VALUEs
-//! escaped (`"` `\` `]`); MSG cut on a UTF-8 boundary so the message fits
-//! `max_message_bytes`. Framing is applied afterwards by `framing.rs`.
+//! RFC 5424 and RFC 3164 rendering of a [`SyslogMessage`] (docs/rendering.md §2 rules 5–6,
+//! §4, §5 and §7): PRI range checked; UTC timestamps with exactly six fraction digits (or
+//! none) and upper-case `T`/`Z`; header fields reduced to PRINTUSASCII (other bytes → `_`)
+//! and cut to 255/48/128/32; SD-IDs and PARAM-NAMEs validated, PARAM-VALUEs escaped
+//! (`"` `\` `]`); MSG cut on a UTF-8 boundary so the message fits `max_message_bytes`.
+//! Framing is applied afterwards by `framing.rs`.
 
 use std::io::Write as _;
 

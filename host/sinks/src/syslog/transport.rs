@@ -2,7 +2,7 @@
 //!
 //! TCP and TLS use ONE long-lived connection, owned by a single writer task fed through a
 //! bounded queue (so batches from several shard tasks go out in order and never interleave).
-//! Reliability measures (sinks.md §3.4, §3.8):
+//! Reliability measures (docs/rendering.md §6.3 "TCP", §6.5 "TLS"):
 //! - TCP keepalive (socket2) and `TCP_NODELAY` (batches are already large);
 //! - the read side is watched all the time: syslog receivers never send, so EOF, a reset or
 //!   a TLS alert means the peer closed, and the connection is dropped at once;

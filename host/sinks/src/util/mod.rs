@@ -1,4 +1,4 @@
-//! The delivery toolkit both sinks share (style.md habit 13): batching triggers
+//! The delivery toolkit both sinks share: batching triggers
 //! ([`batch`]), retry settings and backoff ([`retry`]) and rustls client configs from files
 //! ([`tls`]). Each sink supplies only its defaults and its response classifier. Also
 //! `push_digits`, the fixed-width decimal writer both renderers use for time fields.

@@ -14,7 +14,7 @@ use crate::error::ConfigError;
 /// First retry delay. One second is what Vector and the OTel exporter start with: long
 /// enough not to hammer a struggling indexer, short enough to ride out a blip.
 pub const DEFAULT_INITIAL_BACKOFF_MS: u64 = 1_000;
-/// Cap of the transient retry delay (sinks.md §1.5: "1 s → 30–60 s cap").
+/// Cap of the transient retry delay (docs/rendering.md §3.10 "Retry timing").
 pub const DEFAULT_MAX_BACKOFF_MS: u64 = 30_000;
 /// Delay between attempts while the sink is misconfigured (bad token, wrong URL). Slow,
 /// because an operator has to act; not infinite, so the sink resumes by itself once fixed.

@@ -104,7 +104,7 @@ async fn hec_delivers_envelopes_exactly_with_gzip() {
     assert_eq!(text.envelope["event"], "plain text\twith tab, 中文, \u{1}");
     assert_eq!(
         text.text, r#"{"event":"plain text\twith tab, 中文, \u0001"}"#,
-        "escaping per DESIGN.md"
+        "escaping per docs/rendering.md §2 rule 3"
     );
     let posts: Vec<_> = rx
         .requests()

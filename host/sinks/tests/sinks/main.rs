@@ -1,5 +1,5 @@
-//! Integration tests of shipper-sinks against real receivers, one binary (style.md §3.8
-//! habit 15):
+//! Integration tests of shipper-sinks against real receivers, in one test binary (linked
+//! once), one module per receiver:
 //! - `hec`: the HEC sink against the in-process test receiver, with every fault.
 //! - `rsyslog`: TCP (octet-counted, LF), TLS (gtls, ossl), mutual TLS, UDP, restart.
 //! - `syslog_ng`: TLS and the octet-counted `syslog()` TCP port.

@@ -1,4 +1,4 @@
-//! Consumer-group calls (shared/sls-protocol.md §3.7–3.10): CRUD, ConsumerGroupHeartBeat,
+//! Consumer-group calls (docs/sls-protocol.md §5.7–§5.10): CRUD, ConsumerGroupHeartBeat,
 //! ConsumerGroupUpdateCheckPoint and GetCheckPoint.
 //!
 //! JSON bodies are formatted exactly as the Python SDK formats them (`json.dumps` with its

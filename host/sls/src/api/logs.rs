@@ -1,4 +1,4 @@
-//! GetCursor, PullLogs and PutLogs (shared/sls-protocol.md §3.4–3.6).
+//! GetCursor, PullLogs and PutLogs (docs/sls-protocol.md §5.4–§5.6).
 //!
 //! PullLogs returns the *decompressed* `LogGroupList` body as [`Bytes`] together with the
 //! zero-copy split into groups ([`crate::proto::split_log_groups`]): the consumer hands those
@@ -15,7 +15,8 @@ use crate::cursor::Cursor;
 use crate::error::SlsError;
 use crate::proto::{self, LogGroup, LogGroupView};
 
-/// Largest `count` SLS accepts on PullLogs (§9), and the SDKs' default.
+/// Largest `count` SLS accepts on PullLogs, and the SDKs' default (docs/sls-protocol.md
+/// §5.6 "PullLogs", §12).
 pub const MAX_PULL_COUNT: u32 = 1000;
 
 /// Where GetCursor should point.
@@ -112,7 +113,7 @@ impl PullResponse {
     }
 }
 
-/// How PutLogs picks the shard (§3.4).
+/// How PutLogs picks the shard (docs/sls-protocol.md §5.4 "PutLogs").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// The server picks (`/shards/lb`).
@@ -225,7 +226,7 @@ pub(crate) fn parse_pull_response(
                 "the 200 response has no x-log-cursor header",
             ));
         }
-        // The SDKs keep the old cursor when the header is empty (§7.4).
+        // The SDKs keep the old cursor when the header is empty (docs/sls-protocol.md §5.6).
         Some("") => cursor,
         Some(v) => Cursor::parse(v).map_err(|e| SlsError::decode(PULL_LOGS, e))?,
     };
@@ -234,7 +235,7 @@ pub(crate) fn parse_pull_response(
     let read_last_cursor = parse_i64_header(headers, "x-log-read-last-cursor")?;
     let request_id = header_str(headers, "x-log-requestid").map(str::to_owned);
 
-    // `x-log-bodyrawsize: 0` means no data; the SDKs skip decoding (§3.6).
+    // `x-log-bodyrawsize: 0` means no data; the SDKs skip decoding (docs/sls-protocol.md §5.6).
     let (body, groups) = if raw_size == 0 {
         (Bytes::new(), Vec::new())
     } else {

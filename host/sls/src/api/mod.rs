@@ -1,5 +1,5 @@
 //! The SLS API calls, as `async` methods on [`Client`](crate::Client), grouped by family
-//! (shared/sls-protocol.md §3). Each call builds an `ApiRequest` the way the official SDKs
+//! (docs/sls-protocol.md §5 "APIs"). Each call builds an `ApiRequest` the way the official SDKs
 //! do (same paths, parameters, headers and JSON shapes, so the unit tests can compare built
 //! requests with the SDK's recorded ones) and decodes the answer into plain types.
 //!

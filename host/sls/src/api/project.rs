@@ -1,5 +1,6 @@
-//! Project and logstore setup (shared/sls-protocol.md §3.1–3.2): what tests, the benchmark
-//! and a newcomer's demo need to create their data. `shipper run` never calls these.
+//! Project and logstore setup (docs/sls-protocol.md §5.2 "Projects and logstores"): what
+//! tests, the benchmark and a newcomer's demo need to create their data. `shipper run` never
+//! calls these.
 
 use reqwest::Method;
 

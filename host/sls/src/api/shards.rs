@@ -1,6 +1,6 @@
-//! ListShards and SplitShard (shared/sls-protocol.md §3.3). The consumer does not need it for assignment
-//! (heartbeats do that); it uses it to learn whether a caught-up shard is read-only, and
-//! PutLogs uses it to route to a shard id.
+//! ListShards and SplitShard (docs/sls-protocol.md §5.3 "ListShards, split and merge"). The
+//! consumer does not need it for assignment (heartbeats do that); it uses it to learn whether
+//! a caught-up shard is read-only, and PutLogs uses it to route to a shard id.
 
 use reqwest::Method;
 

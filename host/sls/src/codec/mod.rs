@@ -1,5 +1,6 @@
-//! Body compression as SLS does it (shared/sls-protocol.md §5.3): LZ4 is one raw LZ4 *block*
-//! (no frame, no size prefix); the uncompressed size travels in `x-log-bodyrawsize`.
+//! Body compression as SLS does it (docs/sls-protocol.md §6.2 "Compression"): LZ4 is one raw
+//! LZ4 *block* (no frame, no size prefix); the uncompressed size travels in
+//! `x-log-bodyrawsize`.
 //!
 //! Every decompression in the project goes through [`decompress`], which refuses sizes above
 //! a cap *before* allocating: a peer that announces 4 GiB must not make us allocate 4 GiB.
@@ -8,8 +9,9 @@
 mod pool;
 
 /// Largest uncompressed body we accept by default. SLS caps a LogGroup at 5 MB and PutLogs
-/// at 10 MB raw (§9); PullLogs replies are size-bounded by the server. 64 MiB leaves room
-/// for large pulls while bounding what one malformed header can make us allocate.
+/// at 10 MB raw (docs/sls-protocol.md §12 "Limits and quotas"); PullLogs replies are
+/// size-bounded by the server. 64 MiB leaves room for large pulls while bounding what one
+/// malformed header can make us allocate.
 pub const DEFAULT_MAX_RAW_SIZE: usize = 64 << 20;
 
 /// Compression named by `x-log-compresstype` / `Accept-Encoding`.

@@ -1,4 +1,5 @@
-//! Committing checkpoints (ConsumerGroupUpdateCheckPoint, shared/sls-protocol.md §3.9, §8.4).
+//! Committing checkpoints (ConsumerGroupUpdateCheckPoint; docs/sls-protocol.md §5.9, §8.5
+//! "Checkpoint ownership", §9.6 "Committing").
 //!
 //! Rules:
 //! - Only a shard this consumer still holds (active, or releasing after a graceful

@@ -1,4 +1,5 @@
-//! The heartbeat loop (shared/sls-protocol.md §3.8, §7.3, §8) and lease preparation.
+//! The heartbeat loop (docs/sls-protocol.md §5.8, §8, §9.2 "Heartbeat loop") and lease
+//! preparation.
 //!
 //! Every `heartbeat_interval` (and right after a lease is released, so a hand-off does not
 //! wait a full interval) it sends the held shards and applies the answer to the
@@ -270,8 +271,9 @@ async fn prepare(
     let _ = leases.send(lease);
 }
 
-/// The group's checkpoint if it has one (§7.4: an existing checkpoint always wins), else
-/// the configured start position. An error comes with the call that failed.
+/// The group's checkpoint if it has one (an existing checkpoint always wins,
+/// docs/sls-protocol.md §9.3 "Start position"), else the configured start position. An error
+/// comes with the call that failed.
 pub(crate) async fn resolve_start(
     shared: &Shared,
     shard: u32,

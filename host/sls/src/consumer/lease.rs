@@ -6,7 +6,8 @@
 //! - **active**: assigned by the server, lease alive (or its start cursor being resolved);
 //! - **releasing**: revoked (the server moved it elsewhere, or we are shutting down) but the
 //!   holder is still finishing; it stays in the heartbeat body, so the server keeps it
-//!   reserved for us until the holder has committed and dropped the lease (§7.3, §10);
+//!   reserved for us until the holder has committed and dropped the lease
+//!   (docs/sls-protocol.md §8.4 "Graceful hand-off");
 //! - **orphaned**: revoked because the server no longer knows us as its holder (consumer
 //!   expired, heartbeats lost for `timeout + interval`, ownership error on a checkpoint, group
 //!   re-created). Not listed in heartbeats (that would earn `NotExistConsumerWithBody`) and

@@ -7,11 +7,11 @@
 //! The lease gives a prefetching [`ShardReader`] and commits checkpoints; it is revoked when
 //! the server moves the shard, when heartbeats fail for too long, or on shutdown, and the
 //! shard stays in the heartbeat body until the holder drops the lease (graceful hand-off,
-//! shared/sls-protocol.md §7.3, §10). [`Consumer::shutdown`] revokes everything, waits
+//! docs/sls-protocol.md §8.4, §9.7). [`Consumer::shutdown`] revokes everything, waits
 //! (bounded) for the holders, and stops.
 //!
 //! This module does not process data or decide *when* to commit: the pipeline does, after
-//! its sink acknowledged (style.md habit 12).
+//! its sink acknowledged, in cursor order (docs/sls-protocol.md §9.6 "Committing").
 //!
 //! Layout:
 //! - `lease`: held-shard bookkeeping, [`ShardLease`], [`RevokeReason`].
@@ -399,9 +399,9 @@ impl Drop for Consumer {
     }
 }
 
-/// Creates the group, or aligns an existing one's timeout/order (§7.2). Updating only when
-/// they differ lets a RAM user without UpdateConsumerGroup permission join an existing group
-/// (Go's behaviour).
+/// Creates the group, or aligns an existing one's timeout/order (docs/sls-protocol.md §9.1
+/// "Joining"). Updating only when they differ lets a RAM user without UpdateConsumerGroup
+/// permission join an existing group (Go's behaviour).
 pub(crate) async fn ensure_group(client: &Client, cfg: &ConsumerConfig) -> Result<(), SlsError> {
     let timeout = cfg.timeout_secs();
     match client

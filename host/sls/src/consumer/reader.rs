@@ -4,7 +4,7 @@
 //! waiting) while the caller processes the previous batch, so SLS latency overlaps with
 //! plugin and sink work, and memory stays bounded at two batches per shard.
 //!
-//! Behaviour (shared/sls-protocol.md §3.6, §7.4, §10):
+//! Behaviour (docs/sls-protocol.md §5.6, §9.4 "Reading a shard", §9.5 "Read-only shards"):
 //! - caught up (`next == cursor`, no data): wait `idle_wait`, pull again. The first such pull
 //!   after data (or at the start) yields one [`ReadEvent::CaughtUp`], so the caller knows
 //!   nothing is behind (lag gauges read 0); later idle pulls yield nothing. It costs one
@@ -40,7 +40,8 @@ use crate::proto::LogGroupView;
 /// How often a caught-up shard asks ListShards whether it became read-only (a split or
 /// merge closes shards at any time; servers that send `x-log-end-of-cursor` make this moot).
 const READONLY_RECHECK: Duration = Duration::from_secs(30);
-/// Python's first throttle tier (§7.4): below both, a pull counts as small.
+/// Python's first throttle tier (docs/sls-protocol.md §9.4, §9.9): below both, a pull
+/// counts as small.
 const SMALL_PULL_GROUPS: usize = 100;
 const SMALL_PULL_BYTES: usize = 1 << 20;
 

@@ -67,7 +67,7 @@ pub enum RetryCause {
     /// SLS answered 5xx, or `InternalServerError`/`ServerBusy`/`RequestTimeout`.
     Server,
     /// SLS throttled the request: a `…QuotaExceed`/`…QpsExceed` code, 429, or a 403 without
-    /// a code (shared/sls-protocol.md §4).
+    /// a code (docs/sls-protocol.md §11.3 "Retry classification").
     Quota,
     /// No HTTP answer: connect, TLS, timeout, connection closed.
     Transport,

@@ -1,8 +1,9 @@
 //! `shipper-sls` against the in-process emulator (`shipper-emulator`) over real HTTP on
-//! `127.0.0.1:0`: the scenarios of issue 3 §3 run with shipper's own client and consumer,
-//! plus a group shared with the official Python SDK's `ConsumerWorker`.
+//! `127.0.0.1:0`: the kinds of scenarios the SDK conformance suite runs
+//! (docs/sls-protocol.md §13.5), with shipper's own client and consumer, plus a group shared
+//! with the official Python SDK's `ConsumerWorker`.
 //!
-//! One test binary (style.md habit 15); each module is one area:
+//! One test binary (linked once); each module is one area:
 
 /// Emulator start-up, clients, test data, `eventually`, the Python locator.
 mod harness;

@@ -1,6 +1,7 @@
 //! A mixed group: the official Python SDK's `ConsumerWorker` (unmodified, in a child
 //! process, reaching the emulator through `HTTP_PROXY`) and shipper's Rust consumer share
-//! one consumer group. Issue 3 §3: "a mixed group … shares the shards correctly".
+//! one consumer group, and the group must share its shards correctly
+//! (docs/sls-protocol.md §8.3 "Assignment and balancing").
 
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader};
@@ -37,7 +38,8 @@ impl PythonWorker {
         let proxy = format!("http://{emulator_addr}");
         let mut child = Command::new(python())
             .arg(script)
-            // Any resolvable-or-not name: every request goes through the proxy (§1.1).
+            // Any resolvable-or-not name: every request goes through the proxy
+            // (docs/sls-protocol.md §2.3 "Reaching a local emulator").
             .args(["sls.local", PROJECT, logstore, group, name, "2"])
             .env("SLS_AK_ID", AK_ID)
             .env("SLS_AK_KEY", AK_SECRET)
