@@ -1,6 +1,6 @@
 //! Shard lag: how far behind each held shard's read position is, as two gauges:
 //! `shipper_shard_lag_groups` (LogGroups between the read position and the end, measured with
-//! GetCursor(end): cursors number LogGroups consecutively, sls-protocol.md §6) and
+//! GetCursor(end): cursors number LogGroups consecutively, docs/sls-protocol.md §7) and
 //! `shipper_shard_lag_seconds` (age of the oldest data pulled and not yet caught up past, from
 //! PullLogs' `x-log-cursor-time`; recomputed at every sample, so it grows while a shard is
 //! stalled).
