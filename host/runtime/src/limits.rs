@@ -44,8 +44,9 @@ pub const DEFAULT_INIT_BUDGET: Duration = Duration::from_secs(1);
 /// Default cap on emits for one log: fan-out to a few sinks is normal; thousands means a bug.
 pub const DEFAULT_MAX_EMITS_PER_RECORD: usize = 64;
 
-/// Default cap on the bytes of one emit: Splunk HEC's default `max_content_length` is
-/// 1 MB per request, so a bigger single event could never be delivered.
+/// Default cap on the bytes of one emit: 1 MiB, the size of a whole HEC request by default.
+/// Load balancers and hosted HEC front ends commonly refuse bodies much above 1 MB
+/// (docs/rendering.md §3.7), and a single event that large is almost always a plugin bug.
 pub const DEFAULT_MAX_EMIT_BYTES: usize = 1 << 20;
 
 /// Default cap on the bytes all emits of one call add up to: a 500-log group of 1 KiB logs

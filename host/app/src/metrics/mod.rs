@@ -4,7 +4,7 @@
 //! Names follow `shipper_<noun>_<unit>`; prometheus-client appends `_total` to counters.
 //! Counters are bumped once per batch, never per event, so metrics cost nothing on the hot
 //! path. Sink and plugin counters live in their crates and are read at scrape time, as are
-//! the consumer-group workers' SLS retries and heartbeat age ([`collectors`]).
+//! the consumer-group workers' SLS retries and heartbeat age (`collectors`).
 //!
 //! Each event the pipeline reports is one method here ([`Metrics::pulled`],
 //! [`Metrics::delivered`], [`Metrics::dead_lettered`], …) that updates the Prometheus series

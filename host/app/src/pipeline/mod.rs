@@ -27,7 +27,7 @@
 //!
 //! Layout:
 //! - [`shard`]: the loop ([`shard::run`]) and what it reads through ([`shard::ShardIo`]).
-//! - [`format`]: plugin calls, poison-log bisection, the breaker, rollback, the failure
+//! - [`format`](mod@format): plugin calls, poison-log bisection, the breaker, rollback, the failure
 //!   policy; the [`format::Formatter`] seam the unit tests fake.
 //! - [`passthrough`]: the built-in JSON format of the `passthrough` policy.
 //! - [`acks`]: [`acks::OrderedAcks`], acknowledgements in send order with position ranges.

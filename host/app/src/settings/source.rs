@@ -1,6 +1,6 @@
 //! `[source]`: the SLS endpoint, the logstore(s), the consumer group and the credentials.
 //!
-//! The seed scripts' environment variables (`SLS_ENDPOINT`, `SLS_AK_ID`, …, see [`env`]) work
+//! The seed scripts' environment variables (`SLS_ENDPOINT`, `SLS_AK_ID`, …, see [`env`](mod@env)) work
 //! as they are and win over the file, so a seed deployment moves to shipper unchanged.
 //! Secrets are never flags; a secret file is named here and read by
 //! [`SourceSettings::credentials`], not while the config is checked.
