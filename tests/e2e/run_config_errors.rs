@@ -1,7 +1,8 @@
-//! Configuration mistakes stop `shipper run` at once: a mistyped config key, a
-//! missing SLS secret, a wrong SLS secret (the emulator answers SignatureNotMatch) and a
-//! plugin file that is not a component each make it exit non-zero, before shipping
-//! anything, with a message that names the key or file and says how to fix it.
+//! Configuration mistakes stop `shipper run` at once: a mistyped config key, a missing SLS
+//! secret and a plugin file that is not a component exit 2 (a configuration error); a wrong
+//! SLS secret (the emulator answers SignatureNotMatch) and a sink that refuses us exit 3 (a
+//! dependency refuses us at start-up). Each stops before shipping anything, with a message
+//! that names the key or file and says how to fix it.
 
 use std::path::Path;
 
@@ -26,23 +27,51 @@ fn config(env: &SlsEnv, plugin: &Path) -> RunConfig {
     .hec_sink("http://127.0.0.1:9")
 }
 
-/// Runs shipper to its exit; asserts a failure whose final `error:` line contains every
-/// one of `needles`; returns that line.
+/// How a run must fail (exit codes as `shipper --help` lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fails {
+    /// Exit 2, found while the settings are checked: before the "starting" line.
+    InSettings,
+    /// Exit 2, found while building what the settings name (the plugin file).
+    AtStart,
+    /// Exit 3: a dependency refuses us at start-up.
+    Dependency,
+}
+
+impl Fails {
+    fn code(self) -> i32 {
+        match self {
+            Fails::InSettings | Fails::AtStart => 2,
+            Fails::Dependency => 3,
+        }
+    }
+}
+
+/// Runs shipper to its exit; asserts it exits with `code` and that its final `error:` line
+/// contains every one of `needles`; returns that line.
 fn fails_with(
     env: &SlsEnv,
     name: &str,
     config: &RunConfig,
     shipper_env: &[(&str, &str)],
+    fails: Fails,
     needles: &[&str],
 ) -> String {
     let mut shipper = ShipperProcess::start(env.dir(), name, config, &[], shipper_env);
     let status = shipper.wait_exit();
-    assert!(
-        !status.success(),
-        "{name}: must fail\n{}",
+    assert_eq!(
+        status.code(),
+        Some(fails.code()),
+        "{name}: must fail with {fails:?}\n{}",
         shipper.stderr_tail(20)
     );
     let stderr = shipper.stderr();
+    if fails == Fails::InSettings {
+        assert!(
+            !stderr.contains("\"message\":\"starting\""),
+            "{name}: a config error must come before the \"starting\" line\n{stderr}"
+        );
+    }
     // The error chain is printed last, from an `error: ` line on (it may span lines).
     let error = stderr
         .find("\nerror: ")
@@ -65,6 +94,7 @@ fn a_mistyped_config_key_is_named_with_the_valid_ones() {
         "typo",
         &c,
         &shipper_env(),
+        Fails::InSettings,
         &[
             config_file.to_str().expect("UTF-8"),
             "unknown field `endpont`",
@@ -83,6 +113,7 @@ fn a_missing_sls_secret_says_where_to_put_it() {
         "no-secret",
         &c,
         &[("SLS_AK_ID", AK_ID), ("SHIPPER_HEC_TOKEN", TEST_TOKEN)],
+        Fails::InSettings,
         &["source.access_key_secret", "missing", "SLS_AK_KEY"],
     );
 }
@@ -100,6 +131,7 @@ fn a_wrong_sls_secret_fails_the_join_with_the_fix() {
             ("SLS_AK_KEY", "not-the-secret"),
             ("SHIPPER_HEC_TOKEN", TEST_TOKEN),
         ],
+        Fails::Dependency,
         &[
             "cannot join consumer group",
             GROUP,
@@ -135,6 +167,7 @@ fn a_plugin_that_is_not_a_component_is_refused_with_the_reason() {
             name,
             &config(&env, &path),
             &shipper_env(),
+            Fails::AtStart,
             &[
                 "plugin file",
                 path.to_str().expect("UTF-8"),
@@ -169,6 +202,7 @@ fn a_wrong_hec_token_or_a_non_hec_url_stops_at_start_up() {
         "bad-token",
         &config(&env, plugin).hec_sink(&hec.url()),
         &creds(wrong),
+        Fails::Dependency,
         &[
             "sink start-up check failed",
             "refused the token",
@@ -184,6 +218,7 @@ fn a_wrong_hec_token_or_a_non_hec_url_stops_at_start_up() {
         "not-hec",
         &config(&env, plugin).hec_sink(&format!("http://{}", env.endpoint())),
         &creds(TEST_TOKEN),
+        Fails::Dependency,
         &[
             "sink start-up check failed",
             "without an HEC JSON body: this is not an HEC endpoint; check `endpoint`",
