@@ -16,10 +16,9 @@
 //!   cannot start) is retried with backoff until it works or the shard is revoked; a new
 //!   generation published meanwhile (the fix) is picked up between attempts.
 //!
-//! The plugin is seen through [`Formatter`] and [`FormatInstance`], implemented by the
-//! runtime's [`Plugin`](shipper_runtime::Plugin) and by in-process fakes in the unit tests.
+//! The plugin is seen through [`Formatter`] and [`FormatInstance`] (`formatter.rs`),
+//! implemented by the runtime's plugins and by in-process fakes in the unit tests.
 
-use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,14 +26,13 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use shipper_net::Backoff;
-use shipper_runtime::{
-    BatchInfo, Emit, PluginError, PluginInstance, RecordError, RecordResult, TrapKind,
-};
+use shipper_runtime::{BatchInfo, Emit, PluginError, RecordError, TrapKind};
 use shipper_sinks::SinkKind;
 use shipper_sls::consumer::{Revocation, RevokeReason};
 use shipper_sls::proto::LogGroupView;
 use tokio::time::Instant;
 
+pub use super::formatter::{FormatInstance, Formatter};
 use super::passthrough;
 use crate::generation::{FailurePolicy, Generation, PluginSlot};
 use crate::metrics::{Metrics, ShardLabels};
@@ -49,82 +47,6 @@ const MAX_PLUGIN_RETRY_WAIT: Duration = Duration::from_secs(30);
 const RECYCLE_CALLS: Range<u64> = 5_000..10_000;
 /// An instance whose memory high-water mark passes this share of its cap is replaced.
 const RECYCLE_MEMORY_SHARE: f64 = 0.75;
-
-/// A compiled plugin, as the format stage uses it.
-pub trait Formatter: Send + Sync + fmt::Debug {
-    /// A new instance, `init`-ed with `config_json`.
-    fn instantiate<'a>(
-        &'a self,
-        config_json: &'a str,
-    ) -> BoxFuture<'a, Result<Box<dyn FormatInstance>, PluginError>>;
-    /// sha256 of the component (names the generation in logs and dead-letter entries).
-    fn hash(&self) -> &str;
-    /// Memory cap of one instance, in bytes.
-    fn max_memory_bytes(&self) -> usize;
-    /// The counters the plugin reports (`counter-add`), for `/metrics`.
-    fn counters(&self) -> Vec<(String, u64)> {
-        Vec::new()
-    }
-}
-
-/// One plugin instance (one per shard; replaced after a trap).
-pub trait FormatInstance: Send {
-    /// Formats the `logs` logs of the encoded LogGroup `group`: one result per log.
-    fn process<'a>(
-        &'a mut self,
-        info: &'a BatchInfo,
-        group: &'a [u8],
-        logs: usize,
-    ) -> BoxFuture<'a, Result<Vec<RecordResult>, PluginError>>;
-    /// Calls so far.
-    fn calls(&self) -> u64;
-    /// The instance's largest memory size so far, in bytes.
-    fn memory_high_water(&self) -> usize;
-}
-
-impl Formatter for shipper_runtime::Plugin {
-    fn instantiate<'a>(
-        &'a self,
-        config_json: &'a str,
-    ) -> BoxFuture<'a, Result<Box<dyn FormatInstance>, PluginError>> {
-        async move {
-            let instance = shipper_runtime::Plugin::instantiate(self, config_json).await?;
-            Ok(Box::new(instance) as Box<dyn FormatInstance>)
-        }
-        .boxed()
-    }
-
-    fn hash(&self) -> &str {
-        shipper_runtime::Plugin::hash(self)
-    }
-
-    fn max_memory_bytes(&self) -> usize {
-        self.limits().max_memory_bytes
-    }
-
-    fn counters(&self) -> Vec<(String, u64)> {
-        shipper_runtime::Plugin::counters(self).snapshot()
-    }
-}
-
-impl FormatInstance for PluginInstance {
-    fn process<'a>(
-        &'a mut self,
-        info: &'a BatchInfo,
-        group: &'a [u8],
-        logs: usize,
-    ) -> BoxFuture<'a, Result<Vec<RecordResult>, PluginError>> {
-        PluginInstance::process(self, info, group, logs).boxed()
-    }
-
-    fn calls(&self) -> u64 {
-        PluginInstance::calls(self)
-    }
-
-    fn memory_high_water(&self) -> usize {
-        PluginInstance::memory_high_water(self)
-    }
-}
 
 /// What one log became.
 #[derive(Debug)]

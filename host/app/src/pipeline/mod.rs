@@ -28,7 +28,8 @@
 //! Layout:
 //! - [`shard`]: the loop ([`shard::run`]) and what it reads through ([`shard::ShardIo`]).
 //! - [`format`](mod@format): plugin calls, poison-log bisection, the breaker, rollback, the failure
-//!   policy; the [`format::Formatter`] seam the unit tests fake.
+//!   policy.
+//! - [`formatter`]: the plugin seam ([`formatter::Formatter`], [`formatter::FormatInstance`]).
 //! - [`passthrough`]: the built-in JSON format of the `passthrough` policy.
 //! - [`acks`]: [`acks::OrderedAcks`], acknowledgements in send order with position ranges.
 //! - [`batch`]: the open batch, event origins, buffer reuse.
@@ -36,6 +37,7 @@
 pub mod acks;
 pub mod batch;
 pub mod format;
+pub mod formatter;
 pub mod passthrough;
 pub mod shard;
 #[cfg(test)]
