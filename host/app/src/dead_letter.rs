@@ -169,40 +169,14 @@ impl DecodeCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shipper_sls::proto::{Content, Log, LogTag};
-
-    fn group() -> LogGroup {
-        LogGroup {
-            logs: vec![Log {
-                time: 1_700_000_000,
-                contents: vec![
-                    Content {
-                        key: "a".into(),
-                        value: b"1".to_vec(),
-                    },
-                    Content {
-                        key: "bad".into(),
-                        value: vec![0xff, b'x'],
-                    },
-                ],
-                time_ns: Some(5),
-            }],
-            topic: Some("t".into()),
-            source: None,
-            log_tags: vec![LogTag {
-                key: "host".into(),
-                value: "h".into(),
-            }],
-            ..Default::default()
-        }
-    }
+    use crate::pipeline::testing::{self, Log};
 
     #[tokio::test]
     async fn entries_are_appended_as_json_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/dlq.jsonl");
         let dl = DeadLetter::open(&path).await.unwrap();
-        let g = group();
+        let g = testing::group(&[Log::ok(0)]);
         let entry = |reason| Entry {
             time: now_rfc3339(),
             stage: Stage::Plugin,
@@ -226,6 +200,6 @@ mod tests {
         assert_eq!(lines[2]["reason"], "third");
         assert_eq!(lines[0]["stage"], "plugin");
         assert_eq!(lines[0]["shard"], 3);
-        assert_eq!(lines[0]["log"]["a"], "1");
+        assert_eq!(lines[0]["log"]["seq"], "0");
     }
 }

@@ -224,65 +224,6 @@ fn pull_bodies(groups: &[Group]) -> Vec<(Vec<u8>, usize, u64)> {
     bodies
 }
 
-fn to_sink_payload(p: shipper_runtime::Payload) -> Payload {
-    use shipper_runtime as rt;
-    use shipper_sinks as sk;
-    let time = |t: rt::Timestamp| sk::Timestamp {
-        seconds: t.seconds,
-        nanos: t.nanos,
-    };
-    let fields = |f: Vec<rt::Field>| -> Vec<sk::Field> {
-        f.into_iter()
-            .map(|f| sk::Field {
-                key: f.key,
-                value: f.value,
-            })
-            .collect()
-    };
-    match p {
-        rt::Payload::Hec(e) => Payload::Hec(sk::HecEvent {
-            body: match e.body {
-                rt::HecBody::Text(t) => sk::HecBody::Text(t),
-                rt::HecBody::Json(j) => sk::HecBody::Json(j),
-            },
-            time: e.time.map(time),
-            host: e.host,
-            source: e.source,
-            sourcetype: e.sourcetype,
-            index: e.index,
-            fields: fields(e.fields),
-        }),
-        rt::Payload::Syslog(m) => Payload::Syslog(sk::SyslogMessage {
-            facility: m.facility,
-            severity: match m.severity {
-                rt::Severity::Emergency => sk::Severity::Emergency,
-                rt::Severity::Alert => sk::Severity::Alert,
-                rt::Severity::Critical => sk::Severity::Critical,
-                rt::Severity::Error => sk::Severity::Error,
-                rt::Severity::Warning => sk::Severity::Warning,
-                rt::Severity::Notice => sk::Severity::Notice,
-                rt::Severity::Informational => sk::Severity::Informational,
-                rt::Severity::Debug => sk::Severity::Debug,
-            },
-            timestamp: m.timestamp.map(time),
-            hostname: m.hostname,
-            app_name: m.app_name,
-            proc_id: m.proc_id,
-            msg_id: m.msg_id,
-            structured_data: m
-                .structured_data
-                .into_iter()
-                .map(|sd| sk::SdElement {
-                    id: sd.id,
-                    params: fields(sd.params),
-                })
-                .collect(),
-            msg: m.msg,
-        }),
-        rt::Payload::Raw(b) => Payload::Raw(b),
-    }
-}
-
 /// Times `plugin` over `groups`; returns µs per log and every emit (as sink payloads).
 fn plugin_stage(
     rt: &tokio::runtime::Runtime,
@@ -315,7 +256,11 @@ fn plugin_stage(
             .context("plugin call")?;
         for record in out {
             let emits = record.map_err(|e| anyhow::anyhow!("plugin refused a log: {e:?}"))?;
-            payloads.extend(emits.into_iter().map(|e| to_sink_payload(e.payload)));
+            payloads.extend(
+                emits
+                    .into_iter()
+                    .map(|e| shipper::convert::payload(e.payload)),
+            );
         }
     }
     let us = best_us_per_log(secs, || {
