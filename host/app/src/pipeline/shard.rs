@@ -476,12 +476,10 @@ impl ShardWorker {
 }
 
 fn now_timestamp() -> Timestamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = jiff::Timestamp::now();
     Timestamp {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos(),
+        seconds: now.as_second(),
+        nanos: now.subsec_nanosecond().unsigned_abs(),
     }
 }
 
