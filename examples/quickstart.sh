@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The newcomer's first command: on a fresh clone it installs the wasm target, builds shipper,
-# the splunk-hec plugin and a local Splunk HEC receiver, starts the SLS emulator generating
+# The newcomer's first command: on a fresh clone it installs the wasm target, builds shipper
+# and the splunk-hec plugin, starts a local Splunk HEC receiver (`shipper receive hec`) and the
+# SLS emulator generating
 # sample audit/nginx logs, runs `shipper run --plugin splunk-hec` into the receiver for a few
 # seconds with a progress line, shows a few delivered events, then stops everything cleanly
 # (SIGINT: shipper finishes in-flight batches and commits its checkpoints).
@@ -17,9 +18,9 @@ rustup target add wasm32-wasip2
 say "Build tools for ISA-L, the HEC gzip (nasm, autotools; installed with apt if missing)"
 bash tests/support/build-deps.sh
 
-say "Building shipper, the splunk-hec plugin and a local HEC receiver (the first build takes a few minutes)"
-# Every workspace binary in one build (shipper, the hec-receiver test tool, …): its feature
-# set matches `cargo test --workspace`, so after the tests this reuses their dependencies.
+say "Building shipper and the splunk-hec plugin (the first build takes a few minutes)"
+# Every workspace binary in one build: its feature set matches `cargo test --workspace`, so
+# after the tests this reuses their dependencies.
 cargo build --quiet --workspace --bins
 # Into the test suite's wasm build directory (tests/artifacts/build.rs, same settings): after
 # `cargo test` this takes seconds instead of building the wasm dependencies a second time.
@@ -58,8 +59,8 @@ sls="$(listening_on "$work/emulator.out")"
 echo "emulator at $sls"
 
 token="00000000-1111-2222-3333-444444444444"
-say "Starting a local Splunk HEC receiver"
-./target/debug/hec-receiver --listen 127.0.0.1:0 --token "$token" --print 2 \
+say "Starting a local Splunk HEC receiver: shipper receive hec"
+./target/debug/shipper receive hec --listen 127.0.0.1:0 --token "$token" --print 2 --interval 2 \
   >"$work/receiver.out" 2>"$work/receiver.log" &
 pids+=($!)
 hec="$(listening_on "$work/receiver.out")"

@@ -55,5 +55,8 @@ mod run_slow_plugin;
 /// SLS PullLogs 503s/quota errors and failed heartbeats: each log once, retries counted in `/metrics`.
 mod run_sls_faults;
 
+/// `shipper receive hec|syslog`, the development receiver: Splunk's answers, framing, bounded memory.
+mod receive;
+
 /// `shipper emulator --data-dir`: logs (byte for byte), cursors and a checkpoint survive a SIGTERM restart.
 mod emulator_data_dir;

@@ -45,4 +45,7 @@ pub enum Command {
     Emulator(Box<crate::cmd::emulator::EmulatorArgs>),
     /// Test or inspect a formatter plugin.
     Plugin(crate::cmd::plugin::PluginArgs),
+    /// Receive like a Splunk HEC endpoint or a syslog collector, print and count (for trying
+    /// a plugin or a config without a SIEM).
+    Receive(crate::cmd::receive::ReceiveArgs),
 }

@@ -24,6 +24,7 @@ fn main() -> std::process::ExitCode {
             Command::Run(args) => cmd::run::execute(*args).await,
             Command::Emulator(args) => cmd::emulator::execute(*args).await,
             Command::Plugin(args) => cmd::plugin::execute(args).await,
+            Command::Receive(args) => cmd::receive::execute(args).await,
         }
     });
     match result {

@@ -69,48 +69,20 @@ impl EmulatorProcess {
             .tempdir()
             .expect("temp dir");
         let stderr_path = dir.path().join("emulator.stderr");
-        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shipper"))
-            .args(["--log-level", "info,shipper_emulator=debug", "emulator"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipper"));
+        cmd.args(["--log-level", "info,shipper_emulator=debug", "emulator"])
             .args(["--listen", "127.0.0.1:0"])
             .env("SLS_AK_ID", &options.access_key_id)
             .env("SLS_AK_KEY", &options.access_key_secret)
-            .args(&options.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn shipper emulator");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let result = reader.read_line(&mut line).map(|_| line);
-            let _ = tx.send((result, reader));
-        });
-        let fail = |child: &mut Child, why: String| -> ! {
+            .args(&options.args);
+        let started = super::listening::start(cmd, &stderr_path, "shipper emulator");
+        let (mut child, reader) = (started.child, started.stdout);
+        let Ok(addr) = started.addr.parse() else {
             let _ = child.kill();
-            let _ = child.wait();
             panic!(
-                "shipper emulator did not start: {why}\n--- emulator stderr ---\n{}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                "shipper emulator announced {:?}, not an address",
+                started.addr
             );
-        };
-        let (line, reader) = match rx.recv_timeout(deadline()) {
-            Ok((Ok(line), reader)) => (line, reader),
-            Ok((Err(e), _)) => fail(&mut child, format!("reading stdout: {e}")),
-            Err(_) => fail(
-                &mut child,
-                format!("no `listening on` line within {:?}", deadline()),
-            ),
-        };
-        let Some(addr) = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-        else {
-            fail(&mut child, format!("first stdout line was {line:?}"))
         };
         Self {
             child,

@@ -4,7 +4,9 @@
 //! - [`run`]: `shipper run` (consumer group → plugin → sink).
 //! - [`emulator`]: `shipper emulator` (the SLS-compatible server).
 //! - [`plugin`]: `shipper plugin test|inspect`.
+//! - [`receive`]: `shipper receive hec|syslog`, a development receiver.
 
 pub mod emulator;
 pub mod plugin;
+pub mod receive;
 pub mod run;
