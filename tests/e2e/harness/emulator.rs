@@ -7,11 +7,10 @@
 //! // point an SDK at it: endpoint "localhost", HTTP_PROXY = emu.proxy_url()
 //! ```
 
-use std::io::{BufRead as _, BufReader};
+use std::io::BufReader;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, ChildStdout, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use shipper_test_support::eventually::deadline;
