@@ -55,6 +55,9 @@ mod run_slow_plugin;
 /// SLS PullLogs 503s/quota errors and failed heartbeats: each log once, retries counted in `/metrics`.
 mod run_sls_faults;
 
+/// `shipper validate`: every problem named by its key (text and JSON), exit 0/2/3, `--connect`.
+mod validate;
+
 /// `shipper receive hec|syslog`, the development receiver: Splunk's answers, framing, bounded memory.
 mod receive;
 

@@ -41,6 +41,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Join an SLS consumer group and ship every log through a plugin to a SIEM.
     Run(Box<crate::cmd::run::RunArgs>),
+    /// Check a configuration, its files and its plugin without shipping (every problem at
+    /// once; `--connect` also reaches SLS and the sink).
+    Validate(crate::cmd::validate::ValidateArgs),
     /// Run an SLS-compatible server (for tests, demos and benchmarks).
     Emulator(Box<crate::cmd::emulator::EmulatorArgs>),
     /// Test or inspect a formatter plugin.

@@ -22,6 +22,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => cmd::run::execute(*args).await,
+            Command::Validate(args) => cmd::validate::execute(args).await,
             Command::Emulator(args) => cmd::emulator::execute(*args).await,
             Command::Plugin(args) => cmd::plugin::execute(args).await,
             Command::Receive(args) => cmd::receive::execute(args).await,

@@ -39,21 +39,7 @@ pub async fn load_generation(
     p: &PluginSettings,
     sink: &dyn Sink,
 ) -> anyhow::Result<Generation> {
-    let wasm = tokio::fs::read(&p.path)
-        .await
-        .with_context(|| format!("cannot read plugin {}", p.path.display()))?;
-    let limits = limits_for(p);
-    let engine = engine.clone();
-    let plugin = tokio::task::spawn_blocking(move || engine.load(&wasm, limits))
-        .await
-        .map_err(|e| anyhow!("plugin compilation panicked: {e}"))?
-        .with_context(|| format!("plugin file {}", p.path.display()))?;
-    let mut instance = plugin.instantiate(&p.config_json).await.with_context(|| {
-        format!(
-            "plugin {} rejected its config ([plugin.config])",
-            p.path.display()
-        )
-    })?;
+    let (plugin, mut instance) = load_plugin(engine, p).await?;
     self_test(&mut instance, p.self_test_input.as_deref(), sink)
         .await
         .with_context(|| format!("plugin {} failed its self-test", p.path.display()))?;
@@ -68,6 +54,30 @@ pub async fn load_generation(
         published: tokio::time::Instant::now(),
         previous: None,
     })
+}
+
+/// Reads and compiles the plugin at `p.path` and makes one instance `init`-ed with
+/// `[plugin.config]` (no self-test).
+pub async fn load_plugin(
+    engine: &PluginEngine,
+    p: &PluginSettings,
+) -> anyhow::Result<(shipper_runtime::Plugin, PluginInstance)> {
+    let wasm = tokio::fs::read(&p.path)
+        .await
+        .with_context(|| format!("cannot read plugin {}", p.path.display()))?;
+    let limits = limits_for(p);
+    let engine = engine.clone();
+    let plugin = tokio::task::spawn_blocking(move || engine.load(&wasm, limits))
+        .await
+        .map_err(|e| anyhow!("plugin compilation panicked: {e}"))?
+        .with_context(|| format!("plugin file {}", p.path.display()))?;
+    let instance = plugin.instantiate(&p.config_json).await.with_context(|| {
+        format!(
+            "plugin {} rejected its config ([plugin.config])",
+            p.path.display()
+        )
+    })?;
+    Ok((plugin, instance))
 }
 
 fn limits_for(p: &PluginSettings) -> PluginLimits {

@@ -5,8 +5,10 @@
 //! - [`emulator`]: `shipper emulator` (the SLS-compatible server).
 //! - [`plugin`]: `shipper plugin test|inspect`.
 //! - [`receive`]: `shipper receive hec|syslog`, a development receiver.
+//! - [`validate`]: `shipper validate`, every problem of a configuration without shipping.
 
 pub mod emulator;
 pub mod plugin;
 pub mod receive;
 pub mod run;
+pub mod validate;

@@ -1,0 +1,319 @@
+//! `shipper validate`: checks a configuration the way `shipper run` would use it, without
+//! shipping anything, and reports every problem (not only the first), one line each naming the
+//! full key and the fix: for CI/CD pipelines, as `vector validate` or `fluent-bit --dry-run`.
+//!
+//! What it checks: the config file and environment (every key, [`settings::load`]); the
+//! files the configuration names (the plugin, its self-test input, the AccessKey secret file,
+//! the sink's token and TLS files, the dead-letter directory); the plugin itself (loaded,
+//! `init`-ed with `[plugin.config]` and self-tested against the sink's renderer, exactly as
+//! at start-up). With `--connect` it also authenticates to SLS with read-only calls
+//! (ListShards on every logstore) and asks each sink's health endpoint.
+//!
+//! Exit codes as the binary documents them: 0 valid, 2 invalid, 3 valid but a dependency is
+//! unreachable or refuses us (`--connect` only).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use shipper_runtime::{EngineSettings, PluginEngine};
+use shipper_sinks::Sink;
+use shipper_sls::client::{Client, ClientConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::exit::{Failure, FailureKind};
+use crate::settings::{self, ConfigError, FileConfig, Overrides, Problem, Settings};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One line per problem, then a summary line.
+    Text,
+    /// One JSON object: `{"valid": bool, "problems": [{"key", "message", "kind"}]}`.
+    Json,
+}
+
+/// Flags of `shipper validate`.
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Checks a configuration without shipping anything: every key, every file it \
+names (plugin, self-test input, secret and token files, TLS files, the dead-letter directory), \
+and the plugin itself (loaded, init-ed with its config, self-tested against the sink). \
+Reports every problem, one line each naming the full key and the fix.\n\n\
+With --connect it also authenticates to SLS (read-only ListShards on every logstore) and asks \
+each sink's health endpoint.\n\n\
+Exit codes: 0 valid; 2 invalid; 3 valid, but with --connect a dependency cannot be reached or \
+refuses the credentials."
+)]
+pub struct ValidateArgs {
+    /// TOML config file (as for `shipper run`); the environment applies as for `run`.
+    #[arg(long, short = 'c', value_name = "FILE", env = "SHIPPER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Formatter plugin; overrides `[plugin] path`.
+    #[arg(long, value_name = "PATH")]
+    pub plugin: Option<PathBuf>,
+    /// Also reach SLS (read-only calls) and each sink's health endpoint.
+    #[arg(long)]
+    pub connect: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// What kind of problem a finding is (decides the exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The configuration is wrong (exit 2).
+    Invalid,
+    /// A dependency cannot be reached or refuses us (exit 3, `--connect` only).
+    Unreachable,
+}
+
+/// One finding.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    /// The full key (`sink.tls.ca_file`), or what the finding is about (`plugin.path`).
+    pub key: String,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// Invalid or unreachable.
+    pub kind: Kind,
+}
+
+impl Finding {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+            kind: Kind::Invalid,
+        }
+    }
+
+    fn from_problem(p: Problem) -> Self {
+        Self::invalid(p.key, p.message)
+    }
+}
+
+/// Runs `shipper validate`.
+pub async fn execute(args: ValidateArgs) -> Result<(), Failure> {
+    let findings = check(&args).await;
+    report(&findings, args.format);
+    let kind = if findings.iter().any(|f| f.kind == Kind::Invalid) {
+        FailureKind::Config
+    } else if !findings.is_empty() {
+        FailureKind::Unavailable
+    } else {
+        return Ok(());
+    };
+    Err(Failure {
+        kind,
+        error: anyhow::anyhow!("{} problem(s) found (listed above)", findings.len()),
+    })
+}
+
+/// Every finding about the configuration `args` names.
+pub async fn check(args: &ValidateArgs) -> Vec<Finding> {
+    let file = match &args.config {
+        Some(path) => match settings::read_file(path) {
+            Ok(f) => f,
+            Err(e) => return vec![Finding::invalid("config", e.to_string())],
+        },
+        None => FileConfig::default(),
+    };
+    let overrides = Overrides {
+        plugin: args.plugin.clone(),
+        ..Overrides::default()
+    };
+    let settings = match settings::load(file, &|k| std::env::var(k).ok(), overrides) {
+        Ok(s) => s,
+        Err(ConfigError::Invalid(problems)) => {
+            return problems.into_iter().map(Finding::from_problem).collect();
+        }
+        Err(e) => return vec![Finding::invalid("config", e.to_string())],
+    };
+    let mut findings = Vec::new();
+    check_files(&settings, &mut findings);
+    let shutdown = CancellationToken::new();
+    let sink = match settings.sink.build("default", shutdown.clone()).await {
+        Ok(sink) => Some(sink),
+        Err(e) => {
+            findings.push(Finding::invalid("sink", e.to_string()));
+            None
+        }
+    };
+    check_plugin(&settings, sink.as_deref(), &mut findings).await;
+    if args.connect && findings.is_empty() {
+        connect(&settings, sink.as_deref(), &mut findings).await;
+    }
+    shutdown.cancel();
+    findings
+}
+
+/// Files the settings name, each checked where it is named.
+fn check_files(settings: &Settings, findings: &mut Vec<Finding>) {
+    if let Err(p) = settings.source.credentials() {
+        findings.push(Finding::from_problem(p));
+    }
+    if let Some(input) = &settings.plugin.self_test_input
+        && let Err(e) = std::fs::metadata(input)
+    {
+        findings.push(Finding::invalid(
+            "plugin.self_test_input",
+            format!("cannot read {}: {e}", input.display()),
+        ));
+    }
+    if let Err(message) = writable(&settings.dead_letter_path) {
+        findings.push(Finding::invalid("dead_letter.path", message));
+    }
+}
+
+/// Whether the dead-letter file can be appended to (or created) without creating it.
+fn writable(path: &Path) -> Result<(), String> {
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| format!("cannot append to {}: {e}", path.display()));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // The directory may be created by `shipper run`: find the nearest existing ancestor.
+    let existing = dir
+        .ancestors()
+        .find(|d| d.exists())
+        .unwrap_or(Path::new("."));
+    let probe = existing.join(format!(".shipper-validate-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .map(|_| {
+            let _ = std::fs::remove_file(&probe);
+        })
+        .map_err(|e| {
+            format!(
+                "cannot create {} (the directory {} is not writable: {e})",
+                path.display(),
+                existing.display()
+            )
+        })
+}
+
+/// Loads, `init`s and self-tests the plugin as `shipper run` does at start-up (without the
+/// self-test when the sink could not be built: its renderer is missing).
+async fn check_plugin(settings: &Settings, sink: Option<&dyn Sink>, findings: &mut Vec<Finding>) {
+    let engine = match PluginEngine::with_settings(EngineSettings {
+        compile_cache: settings.plugin.compile_cache.clone(),
+        ..EngineSettings::default()
+    }) {
+        Ok(e) => e,
+        Err(e) => {
+            findings.push(Finding::invalid(
+                "plugin.cache_dir",
+                format!("cannot start the plugin runtime: {e}"),
+            ));
+            return;
+        }
+    };
+    let loaded = match sink {
+        Some(sink) => crate::reload::load_generation(&engine, &settings.plugin, sink)
+            .await
+            .map(drop),
+        None => crate::reload::load_plugin(&engine, &settings.plugin)
+            .await
+            .map(drop),
+    };
+    if let Err(e) = loaded {
+        let key = if format!("{e:#}").contains("rejected its config") {
+            "plugin.config"
+        } else {
+            "plugin.path"
+        };
+        findings.push(Finding::invalid(key, format!("{e:#}")));
+    }
+}
+
+/// `--connect`: read-only SLS calls per logstore, and the sink's health check.
+async fn connect(settings: &Settings, sink: Option<&dyn Sink>, findings: &mut Vec<Finding>) {
+    let s = &settings.source;
+    for target in &s.logstores {
+        let Ok(credentials) = s.credentials() else {
+            return; // already reported
+        };
+        let client = match Client::new(ClientConfig::new(
+            s.endpoint.clone(),
+            target.project.clone(),
+            credentials,
+        )) {
+            Ok(c) => c,
+            Err(e) => {
+                findings.push(Finding::invalid("source.endpoint", e.to_string()));
+                return;
+            }
+        };
+        if let Err(e) = client
+            .list_shards(&target.logstore)
+            .await
+            .with_context(|| format!("SLS refused ListShards on {}", target.label()))
+        {
+            findings.push(Finding {
+                key: "source".into(),
+                message: format!("{e:#}"),
+                kind: Kind::Unreachable,
+            });
+        }
+    }
+    if let Some(sink) = sink
+        && let Err(e) = sink.healthcheck().await
+    {
+        findings.push(Finding {
+            key: "sink".into(),
+            message: e.to_string(),
+            kind: Kind::Unreachable,
+        });
+    }
+}
+
+fn report(findings: &[Finding], format: Format) {
+    match format {
+        Format::Text => {
+            for f in findings {
+                let what = match f.kind {
+                    Kind::Invalid => "invalid",
+                    Kind::Unreachable => "unreachable",
+                };
+                println!("{what}: `{}`: {}", f.key, f.message);
+            }
+            if findings.is_empty() {
+                println!("valid");
+            }
+        }
+        Format::Json => {
+            let valid = findings.is_empty();
+            let doc = serde_json::json!({ "valid": valid, "problems": findings });
+            println!("{doc}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_letter_path_is_checked_without_creating_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/deeper/dead.jsonl");
+        assert!(writable(&path).is_ok());
+        assert!(!dir.path().join("sub").exists(), "nothing was created");
+        // A "directory" that is a regular file cannot hold the dead-letter file, even for
+        // root (permission bits would not stop root).
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let err = writable(&file.join("dead.jsonl")).unwrap_err();
+        assert!(err.contains("not writable"), "{err}");
+        let existing = dir.path().join("dead.jsonl");
+        std::fs::write(&existing, "").unwrap();
+        assert!(writable(&existing).is_ok());
+    }
+}
