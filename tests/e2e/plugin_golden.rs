@@ -222,3 +222,100 @@ fn diff_shows_the_differing_lines_visibly() {
         "  line 2:\n    expected: b\\tc\n    actual:   b c\n  line 3:\n    expected: \n    actual:   extra\n  line 4:\n    expected: <no line>\n    actual:   \n"
     );
 }
+
+/// `shipper plugin test --expect`: the assertion a plugin author runs. The golden file holds
+/// the events and, as `! log N: …` lines, the expected per-log failures; a mismatch exits 1
+/// with a unified diff; `--update` rewrites the file.
+#[test]
+fn plugin_test_expect_passes_on_its_golden_and_shows_a_diff_otherwise() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let golden = dir.path().join("golden.txt");
+    let case = fixtures_root().join("splunk-hec/edge-values");
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipper"));
+        cmd.args([
+            "plugin",
+            "test",
+            "--plugin",
+            shipper_test_artifacts::PLUGIN_SPLUNK_HEC,
+        ])
+        .arg("--input")
+        .arg(case.join("input.jsonl"))
+        .arg("--expect")
+        .arg(&golden)
+        .args(extra);
+        if case.join("config.json").exists() {
+            cmd.arg("--config").arg(case.join("config.json"));
+        }
+        cmd.output().expect("run shipper plugin test")
+    };
+    let missing = run(&[]);
+    assert_eq!(
+        missing.status.code(),
+        Some(2),
+        "no golden file yet is a usage error"
+    );
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--update"));
+
+    let updated = run(&["--update"]);
+    assert!(updated.status.success(), "{updated:?}");
+    let written = std::fs::read(&golden).expect("golden written");
+    assert_eq!(
+        written,
+        std::fs::read(case.join("expected")).expect("fixture"),
+        "--update writes what plugin test prints"
+    );
+    let same = run(&[]);
+    assert!(same.status.success(), "{same:?}");
+
+    // One event changed in the golden file: exit 1 and a diff naming both versions.
+    let text = String::from_utf8(written).expect("UTF-8");
+    let first = text.lines().next().expect("an event").to_owned();
+    std::fs::write(&golden, text.replacen(&first, "{\"event\":\"old\"}", 1)).expect("edit");
+    let differs = run(&[]);
+    assert_eq!(differs.status.code(), Some(1), "{differs:?}");
+    let out = String::from_utf8_lossy(&differs.stdout);
+    assert!(
+        out.contains("-{\"event\":\"old\"}") && out.contains(&format!("+{first}")),
+        "{out}"
+    );
+    assert!(String::from_utf8_lossy(&differs.stderr).contains("rerun with --update"));
+}
+
+/// A log the plugin refuses is part of the golden output (`! log N: KIND: MESSAGE`), so the
+/// expected rejection passes `--expect` and the command succeeds.
+#[test]
+fn plugin_test_expect_asserts_expected_rejections_too() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("input.jsonl");
+    std::fs::write(
+        &input,
+        "{\"__time__\": 1700000000, \"seq\": \"1\"}\n{\"__time__\": 1700000001, \"seq\": \"2\", \"reject\": \"no\"}\n",
+    )
+    .expect("input");
+    let golden = dir.path().join("golden.txt");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_shipper"))
+            .args([
+                "plugin",
+                "test",
+                "--plugin",
+                shipper_test_artifacts::GUEST_POISON_JSON,
+            ])
+            .arg("--input")
+            .arg(&input)
+            .arg("--expect")
+            .arg(&golden)
+            .args(extra)
+            .output()
+            .expect("run shipper plugin test")
+    };
+    assert!(run(&["--update"]).status.success());
+    let text = std::fs::read_to_string(&golden).expect("golden");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("\"seq\":\"1\""), "{text}");
+    assert_eq!(lines[1], "! log 2: invalid-input: log seq=2 rejected: no");
+    let again = run(&[]);
+    assert!(again.status.success(), "{again:?}");
+}

@@ -7,7 +7,7 @@
 //! non-zero. The golden tests (`tests/e2e/plugin_golden.rs`) run exactly this. Rendering is the
 //! sinks' own (`shipper_sinks::preview`), so golden files pin the bytes a sink really sends.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow};
@@ -57,6 +57,14 @@ pub struct TestArgs {
     /// HOSTNAME used when a syslog payload does not set one (the sink's configured hostname).
     #[arg(long, default_value = "localhost")]
     pub syslog_hostname: String,
+    /// Compare the output with this golden file instead of printing it: exit 0 when equal,
+    /// else print a diff and exit 1. Per-log failures are part of the golden output, as
+    /// lines `! log N: KIND: MESSAGE`, so expected rejections are asserted too.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+    /// With `--expect`: write the output to the golden file instead of comparing.
+    #[arg(long, requires = "expect")]
+    pub update: bool,
 }
 
 /// Flags of `shipper plugin inspect`.
@@ -134,7 +142,16 @@ async fn test(args: TestArgs) -> Result<(), Failure> {
         .await
         .with_context(|| format!("plugin {}", args.plugin.display()))
         .config_error()?;
-    let (seen, failed) = format_groups(&mut instance, &args, &groups)
+    if let Some(golden) = &args.expect {
+        let mut output = Vec::new();
+        format_groups(&mut instance, &args, &groups, &mut output, Failures::Inline)
+            .await
+            .runtime_error()?;
+        return compare_golden(golden, &output, args.update);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let (seen, failed) = format_groups(&mut instance, &args, &groups, &mut out, Failures::Stderr)
         .await
         .runtime_error()?;
     if failed > 0 {
@@ -146,12 +163,23 @@ async fn test(args: TestArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Runs the plugin over `groups` and prints every emit; per-log problems go to stderr.
-/// Returns (logs seen, logs or emits that failed).
+/// Where per-log failures are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failures {
+    /// `log N: KIND: MESSAGE` on stderr (the output holds events only).
+    Stderr,
+    /// `! log N: KIND: MESSAGE` in the output, in order (golden files).
+    Inline,
+}
+
+/// Runs the plugin over `groups` and writes every emit to `out`, one line each; per-log
+/// problems go where `failures` says. Returns (logs seen, logs or emits that failed).
 async fn format_groups(
     instance: &mut shipper_runtime::PluginInstance,
     args: &TestArgs,
     groups: &[shipper_sls::proto::LogGroup],
+    out: &mut dyn Write,
+    failures: Failures,
 ) -> anyhow::Result<(usize, usize)> {
     let batch = BatchInfo::sample();
     let render = PreviewOptions {
@@ -165,8 +193,16 @@ async fn format_groups(
             nanos: batch.received.nanos,
         },
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let report = |out: &mut dyn Write, what: String| -> anyhow::Result<()> {
+        match failures {
+            Failures::Stderr => {
+                out.flush().context("writing to stdout")?;
+                eprintln!("{what}");
+            }
+            Failures::Inline => writeln!(out, "! {what}").context("writing the output")?,
+        }
+        Ok(())
+    };
     let mut line = Vec::new();
     let (mut seen, mut failed) = (0usize, 0usize);
     for group in groups {
@@ -193,22 +229,65 @@ async fn format_groups(
                             Ok(()) => out.write_all(&line).context("writing to stdout")?,
                             Err(problem) => {
                                 failed += 1;
-                                out.flush().context("writing to stdout")?;
-                                eprintln!("log {seen}: render: {problem}");
+                                report(out, format!("log {seen}: render: {problem}"))?;
                             }
                         }
                     }
                 }
                 Err(error) => {
                     failed += 1;
-                    out.flush().context("writing to stdout")?;
-                    eprintln!("log {seen}: {}: {}", kind_name(error.kind), error.message);
+                    let what = format!("log {seen}: {}: {}", kind_name(error.kind), error.message);
+                    report(out, what)?;
                 }
             }
         }
     }
     out.flush().context("writing to stdout")?;
     Ok((seen, failed))
+}
+
+/// `--expect`: the output against the golden file (or written to it with `--update`).
+fn compare_golden(golden: &Path, output: &[u8], update: bool) -> Result<(), Failure> {
+    if update {
+        std::fs::write(golden, output)
+            .with_context(|| format!("cannot write the golden file {}", golden.display()))
+            .config_error()?;
+        println!(
+            "updated {} ({} lines)",
+            golden.display(),
+            output.iter().filter(|b| **b == b'\n').count()
+        );
+        return Ok(());
+    }
+    let expected = std::fs::read(golden)
+        .with_context(|| {
+            format!(
+                "cannot read the golden file {} (create it with --update)",
+                golden.display()
+            )
+        })
+        .config_error()?;
+    if expected == output {
+        println!("ok: the output matches {}", golden.display());
+        return Ok(());
+    }
+    let (old, new) = (
+        String::from_utf8_lossy(&expected),
+        String::from_utf8_lossy(output),
+    );
+    let diff = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
+    print!(
+        "{}",
+        diff.unified_diff()
+            .context_radius(2)
+            .header(&golden.display().to_string(), "plugin output")
+    );
+    Err(anyhow!(
+        "the output differs from {} (diff above: - golden, + now); if the change is intended, \
+         rerun with --update",
+        golden.display()
+    ))
+    .runtime_error()
 }
 
 async fn inspect(args: InspectArgs) -> Result<(), Failure> {
