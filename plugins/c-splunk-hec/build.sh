@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the C splunk-hec plugin into a component: build.sh OUT.wasm
+# Builds the C splunk-hec plugin (plugin.c here, the SDK from sdk/c) into a component:
+# build.sh OUT.wasm
 #
 # Toolchain (Debian 12 + registries):
 #   clang 14, lld 14, wasi-libc, libclang-rt-14-dev-wasm32   (apt)
@@ -40,7 +41,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 wit-bindgen c "$root/wit" --world formatter --out-dir "$work/gen" >"$work/wit-bindgen.log" 2>&1 ||
   { cat "$work/wit-bindgen.log" >&2; exit 1; }
+sdk=$root/sdk/c
 "$cc" --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
-  -I"$work/gen" -o "$work/core.wasm" \
-  "$here/plugin.c" "$here/shipper_sdk.c" "$work/gen/formatter.c" "$work/gen/formatter_component_type.o"
+  -I"$work/gen" -I"$sdk" -o "$work/core.wasm" \
+  "$here/plugin.c" "$sdk/shipper_sdk.c" "$work/gen/formatter.c" "$work/gen/formatter_component_type.o"
 "$jco" new "$work/core.wasm" --adapt "wasi_snapshot_preview1=$adapter" -o "$out" >/dev/null

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the JavaScript splunk-hec plugin into a component: build.sh OUT.wasm
+# Builds the JavaScript splunk-hec plugin (plugin.js here, the SDK from sdk/js) into a
+# component: build.sh OUT.wasm
 #
 # Toolchain: node + componentize-js 0.23.0 from this directory's node_modules
 # (package.json / package-lock.json; `npm ci` installs it). No AOT: componentize-js's
@@ -22,5 +23,10 @@ cjs=$here/node_modules/.bin/componentize-js
 have=$(node -p "require('$here/node_modules/@bytecodealliance/componentize-js/package.json').version")
 [ "$have" = "$want" ] || missing "componentize-js is version $have, this plugin is built with $want" "npm ci --prefix plugins/js-splunk-hec"
 
+# plugin.js imports the SDK as ../../sdk/js/*.js. componentize-js gives the engine only the
+# entry's directory, or the working directory when the entry lies below it: run from the
+# repository root so that sdk/js is inside.
+case $out in /*) ;; *) out=$PWD/$out ;; esac
+cd "$root"
 # `http` and `fetch-event` are disabled: shipper's sandbox refuses wasi:http imports.
-"$cjs" "$here/plugin.js" --wit "$root/wit" --world-name formatter --disable http fetch-event -o "$out" >/dev/null
+"$cjs" "${here#"$root"/}/plugin.js" --wit wit --world-name formatter --disable http fetch-event -o "$out" >/dev/null

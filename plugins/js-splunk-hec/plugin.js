@@ -30,8 +30,8 @@ import {
   hecEvent,
   jsonString,
   kindOf,
-} from './shipper_sdk.js';
-import { pyString, pythonRedump } from './python_json.js';
+} from '../../sdk/js/shipper_sdk.js';
+import { pyString, pythonRedump } from '../../sdk/js/python_json.js';
 
 const DEFAULT_JSON_FIELDS = [['actiontrail_audit_event', ['event']]];
 

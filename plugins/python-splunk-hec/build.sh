@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Python splunk-hec plugin into a component: build.sh OUT.wasm
+# Builds the Python splunk-hec plugin (app.py here, the SDK from sdk/python) into a component:
+# build.sh OUT.wasm
 #
 # Toolchain: componentize-py 0.25.1 (PyPI), from the project's test venv (tests/requirements.txt)
 # or $COMPONENTIZE_PY. Exit status 3 with the install command when it is missing.
@@ -20,7 +21,9 @@ missing() {
 have=$("$cpy" --version 2>/dev/null | awk '{print $2}')
 [ "$have" = "$want" ] || missing "componentize-py at $cpy is version '${have:-?}', this plugin is built with $want"
 
-# Bindings are generated from ../../wit inside componentize-py; nothing is written here
-# except __pycache__, which is removed.
-"$cpy" -d "$root/wit" -w formatter componentize app -p "$here" -o "$out" >/dev/null
-rm -rf "$here/__pycache__"
+# The app module comes from here, the SDK module (shipper_sdk) from sdk/python. Bindings are
+# generated from wit/ inside componentize-py; nothing is written to either directory except
+# __pycache__, which is removed.
+"$cpy" -d "$root/wit" -w formatter componentize app -p "$here" -p "$root/sdk/python" \
+  -o "$out" >/dev/null
+rm -rf "$here/__pycache__" "$root/sdk/python/__pycache__"

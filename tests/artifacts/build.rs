@@ -1,8 +1,8 @@
 //! Compiles every `plugins/*` crate and every `tests/guests/*` cdylib to `wasm32-wasip2`
 //! (release) with a nested `cargo build` into a separate target directory, builds every
-//! plugin written in another language (`plugins/<dir>/build.sh`, no `Cargo.toml`) into
-//! `<target>/lang-plugins/`, then writes `$OUT_DIR/artifacts.rs` with a path constant per
-//! artifact and `foreach_*` macros.
+//! plugin written in another language (`plugins/<dir>/build.sh`, no `Cargo.toml`; its SDK
+//! comes from `sdk/<language>`) into `<target>/lang-plugins/`, then writes
+//! `$OUT_DIR/artifacts.rs` with a path constant per artifact and `foreach_*` macros.
 //!
 //! A language plugin whose toolchain is missing does not fail this build (every Rust test
 //! would fail with it): its entry in `LANG_PLUGINS` carries the build script's message,
@@ -262,8 +262,9 @@ fn discover_lang(dir: &Path) -> Vec<String> {
     dirs
 }
 
-/// Hashes the plugin's sources (not `node_modules`, not `__pycache__`), the WIT and the
-/// adapter: when the stamp next to the built component matches, nothing is rebuilt.
+/// Hashes the plugin's sources (not `node_modules`, not `__pycache__`), the language SDKs
+/// under `sdk/`, the WIT and the adapter: when the stamp next to the built component
+/// matches, nothing is rebuilt.
 fn source_stamp(root: &Path, plugin_dir: &Path) -> u64 {
     fn walk(dir: &Path, hasher: &mut std::hash::DefaultHasher) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -286,6 +287,18 @@ fn source_stamp(root: &Path, plugin_dir: &Path) -> u64 {
     }
     let mut hasher = std::hash::DefaultHasher::new();
     walk(plugin_dir, &mut hasher);
+    // The SDK a plugin compiles in lives in `sdk/<language>` (`python`, `js`, `c`); which one
+    // is up to its build.sh, so every one counts. `sdk/src` is the Rust SDK: not theirs.
+    let mut sdks: Vec<PathBuf> = std::fs::read_dir(root.join("sdk"))
+        .into_iter()
+        .flatten()
+        .map(|e| e.expect("read_dir entry").path())
+        .filter(|p| p.is_dir() && !p.ends_with("src"))
+        .collect();
+    sdks.sort();
+    for sdk in &sdks {
+        walk(sdk, &mut hasher);
+    }
     walk(&root.join("wit"), &mut hasher);
     ADAPTER.hash(&mut hasher);
     hasher.finish()

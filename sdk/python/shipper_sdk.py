@@ -10,8 +10,9 @@ contract as the Rust SDK (``sdk/``):
   ``contents`` (list of ``(key, value)``, wire order, keys may repeat), ``get(key)``
   (last value wins), ``timestamp()``, ``flat()`` (the official Python SDK's flattened dict
   that Alibaba's seed scripts format).
-- ``format`` returns a list of emits (``hec(...)``, ``syslog(...)`` helpers below build
-  them; an empty list drops the log) or raises ``RecordError`` to dead-letter the log.
+- ``format`` returns a list of emits (``hec(...)`` below builds an HEC one, ``Emit`` with
+  ``PayloadSyslog``/``PayloadRaw`` the others; an empty list drops the log) or raises
+  ``RecordError`` to dead-letter the log.
 
 Error mapping (the WIT contract, as in the Rust SDK's glue): a LogGroup whose framing is
 broken fails the whole call; a log whose own bytes are malformed gets an ``invalid-input``
@@ -20,10 +21,10 @@ record error; invalid UTF-8 is replaced by U+FFFD; ANY other exception raised by
 an export would trap the component (componentize-py turns it into a panic), which poisons
 the instance and fails the whole batch, so nothing escapes.
 
-Wire facts (shared/sls-protocol.md §5.1): ``LogGroup.Logs`` = field 1, ``Topic`` = 3,
-``Source`` = 4, ``LogTags`` = 6 (``{Key = 1, Value = 2}``); ``Log.Time`` = field 1 (varint),
-``Log.Contents`` = field 2 (``{Key = 1, Value = 2}``), ``Log.Time_ns`` = field 4 (fixed32).
-Unknown fields are skipped; a repeated scalar keeps the last value.
+Wire facts (docs/plugins.md §3.2 "Wire facts for decoders"): ``LogGroup.Logs`` = field 1,
+``Topic`` = 3, ``Source`` = 4, ``LogTags`` = 6 (``{Key = 1, Value = 2}``); ``Log.Time`` =
+field 1 (varint), ``Log.Contents`` = field 2 (``{Key = 1, Value = 2}``), ``Log.Time_ns`` =
+field 4 (fixed32). Unknown fields are skipped; a repeated scalar keeps the last value.
 """
 
 import json
@@ -391,8 +392,8 @@ def _decode_log_slow(buf, start, end):
 
 # --- JSON ----------------------------------------------------------------------------
 
-# JSON string with shipper's escaping (DESIGN.md "Rendering rules"): `"`, `\` and control
-# characters (\n \r \t \b \f, others \u00xx lower case); non-ASCII as is. CPython's
+# JSON string with shipper's escaping (docs/rendering.md §2 "Rendering rules"): `"`, `\` and
+# control characters (\n \r \t \b \f, others \u00xx lower case); non-ASCII as is. CPython's
 # encode_basestring (ensure_ascii=False) escapes exactly that.
 json_string = json.encoder.encode_basestring
 

@@ -19,10 +19,10 @@
  * the component, the host discards the instance and isolates the log, so return `false`
  * with an error for bad input instead.
  *
- * Wire facts (shared/sls-protocol.md §5.1): LogGroup.Logs = field 1, Topic = 3, Source = 4,
- * LogTags = 6 ({Key = 1, Value = 2}); Log.Time = field 1 (varint), Log.Contents = field 2
- * ({Key = 1, Value = 2}), Log.Time_ns = field 4 (fixed32). Unknown fields are skipped; a
- * repeated scalar keeps the last value.
+ * Wire facts (docs/plugins.md §3.2 "Wire facts for decoders"): LogGroup.Logs = field 1,
+ * Topic = 3, Source = 4, LogTags = 6 ({Key = 1, Value = 2}); Log.Time = field 1 (varint),
+ * Log.Contents = field 2 ({Key = 1, Value = 2}), Log.Time_ns = field 4 (fixed32). Unknown
+ * fields are skipped; a repeated scalar keeps the last value.
  */
 #ifndef SHIPPER_SDK_H
 #define SHIPPER_SDK_H
@@ -114,8 +114,9 @@ void sh_buf_free(sh_buf *b);
 
 /* --- JSON -------------------------------------------------------------------------- */
 
-/* `s` as a JSON string with shipper's escaping (DESIGN.md "Rendering rules"): `"`, `\` and
- * control characters (\n \r \t \b \f, others \u00xx lower case); non-ASCII as is. */
+/* `s` as a JSON string with shipper's escaping (docs/rendering.md §2 "Rendering rules"):
+ * `"`, `\` and control characters (\n \r \t \b \f, others \u00xx lower case); non-ASCII as
+ * is. */
 void sh_json_string(sh_buf *out, sh_str s);
 /* Same for a key made of two parts (a flat entry's prefix + key). */
 void sh_json_string2(sh_buf *out, sh_str a, sh_str b);

@@ -18,10 +18,10 @@
 // ANY other exception thrown by `format` becomes an `internal` record error for that log
 // only: an exception escaping an export would trap the component and fail the batch.
 //
-// Wire facts (shared/sls-protocol.md §5.1): LogGroup.Logs = field 1, Topic = 3, Source = 4,
-// LogTags = 6 ({Key = 1, Value = 2}); Log.Time = field 1 (varint), Log.Contents = field 2
-// ({Key = 1, Value = 2}), Log.Time_ns = field 4 (fixed32). Unknown fields are skipped; a
-// repeated scalar keeps the last value.
+// Wire facts (docs/plugins.md §3.2 "Wire facts for decoders"): LogGroup.Logs = field 1,
+// Topic = 3, Source = 4, LogTags = 6 ({Key = 1, Value = 2}); Log.Time = field 1 (varint),
+// Log.Contents = field 2 ({Key = 1, Value = 2}), Log.Time_ns = field 4 (fixed32). Unknown
+// fields are skipped; a repeated scalar keeps the last value.
 
 export const SDK_ID = 'shipper-sdk-js/0.1.0';
 export const TAG_PREFIX = '__tag__:';
@@ -347,9 +347,9 @@ function decodeLogSlow(buf, start, end) {
 
 // --- JSON ------------------------------------------------------------------------------
 
-/** A JSON string with shipper's escaping (DESIGN.md "Rendering rules"): `"`, `\` and
- * control characters (\n \r \t \b \f, others \u00xx lower case); non-ASCII as is. The
- * strings here come from UTF-8, so JSON.stringify escapes exactly that. */
+/** A JSON string with shipper's escaping (docs/rendering.md §2 "Rendering rules"): `"`,
+ * `\` and control characters (\n \r \t \b \f, others \u00xx lower case); non-ASCII as is.
+ * The strings here come from UTF-8, so JSON.stringify escapes exactly that. */
 export const jsonString = (s) => JSON.stringify(s);
 
 export const MAX_DEPTH = 128;
