@@ -122,11 +122,23 @@ fn wasm_target_dir(out_dir: &Path) -> PathBuf {
     if let Ok(dir) = std::env::var("SHIPPER_WASM_TARGET_DIR") {
         return PathBuf::from(dir);
     }
-    out_dir
+    // One wasm build shared by every profile and every build-script run (check, clippy,
+    // test, doc): `<target>/wasm-artifacts`. The target directory is found by its
+    // CACHEDIR.TAG, which cargo writes only when it creates the directory itself; where
+    // something else created it first (a Python venv under target/), it is found by OUT_DIR's
+    // shape, `<target>/<profile>/build/<package>-<hash>/out`.
+    let target = out_dir
         .ancestors()
         .find(|dir| dir.join("CACHEDIR.TAG").is_file())
-        .map(|target| target.join("wasm-artifacts"))
-        .unwrap_or_else(|| out_dir.join("wasm-target"))
+        .or_else(|| {
+            let profile = out_dir.ancestors().nth(3)?;
+            let build = out_dir.ancestors().nth(2)?;
+            (build.file_name()? == "build").then_some(profile.parent()?)
+        });
+    target.map_or_else(
+        || out_dir.join("wasm-target"),
+        |target| target.join("wasm-artifacts"),
+    )
 }
 
 /// Every immediate subdirectory of `dir` whose `Cargo.toml` builds a `cdylib`, sorted.
