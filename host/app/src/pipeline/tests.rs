@@ -101,7 +101,10 @@ impl Rig {
             revocation,
             checkpoints,
         };
-        shard::run(self.ctx.clone(), io).await
+        // A shard loop that never ends is a failure, not a hung test.
+        tokio::time::timeout(Duration::from_secs(20), shard::run(self.ctx.clone(), io))
+            .await
+            .expect("the shard loop ended within 20 s")
     }
 }
 
