@@ -107,21 +107,93 @@ fn problem_lines(problems: &[Problem]) -> String {
     }
 }
 
-/// Reads and parses a config file.
+/// The variable `${CREDENTIALS_DIRECTORY}` in `*_file` keys stands for: the directory where
+/// systemd puts the secrets `LoadCredential=` loads for a service (deploy/systemd/).
+pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+/// Reads and parses a config file (`${CREDENTIALS_DIRECTORY}` from the process environment).
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse_file(path, &text)
+    parse_file_with(path, &text, &|k| std::env::var(k).ok())
 }
 
-/// Parses config text (`path` only labels errors).
+/// Parses config text (`path` only labels errors); no variable is set.
 pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse {
+    parse_file_with(path, text, &|_| None)
+}
+
+/// Parses config text, expanding `${CREDENTIALS_DIRECTORY}` in the value of every key whose
+/// name ends in `_file` with `env`'s value; a file key that names it while it is unset is an
+/// error naming the key.
+pub fn parse_file_with(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<FileConfig, ConfigError> {
+    let parse_error = |message: String| ConfigError::Parse {
         path: path.to_owned(),
-        message: e.to_string(),
+        message,
+    };
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+    let mut problems = Problems::default();
+    expand_file_keys(&mut table, "", env, &mut problems);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems.into_vec()));
+    }
+    // Through serde_path_to_error so an unknown or mistyped key keeps its full path.
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let key = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let first = message.lines().next().unwrap_or_default().trim_end();
+        parse_error(if key == "." {
+            first.to_owned()
+        } else {
+            format!("{key}: {first}")
+        })
     })
+}
+
+fn expand_file_keys(
+    table: &mut toml::Table,
+    prefix: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Problems,
+) {
+    let var = format!("${{{CREDENTIALS_DIRECTORY}}}");
+    for (key, value) in table.iter_mut() {
+        let full = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(inner) => expand_file_keys(inner, &full, env, problems),
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if let toml::Value::Table(inner) = item {
+                        expand_file_keys(inner, &format!("{full}[{i}]"), env, problems);
+                    }
+                }
+            }
+            toml::Value::String(text) if key.ends_with("_file") && text.contains(&var) => {
+                match env(CREDENTIALS_DIRECTORY).filter(|d| !d.is_empty()) {
+                    Some(dir) => *text = text.replace(&var, dir.trim_end_matches('/')),
+                    None => problems.push(
+                        full,
+                        format!(
+                            "names {var}, but {CREDENTIALS_DIRECTORY} is not set: it is set by \
+                             systemd for a service with LoadCredential=; elsewhere, give the \
+                             file's path"
+                        ),
+                    ),
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Values given on the command line (never secrets).
@@ -385,6 +457,47 @@ mod tests {
         std::fs::write(&path, "from-file\n").unwrap();
         let c = s.source.credentials().unwrap();
         assert_eq!(c.access_key_secret.expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn credentials_directory_is_expanded_in_file_keys_only() {
+        let text = "[source]\naccess_key_secret_file = \"${CREDENTIALS_DIRECTORY}/sls\"\n\
+                    query = \"${CREDENTIALS_DIRECTORY}\"\n\
+                    [sink]\ntype = \"hec\"\nendpoint = \"http://h:8088\"\n\
+                    token_file = \"${CREDENTIALS_DIRECTORY}/hec\"\n";
+        let env = env_of(&[("CREDENTIALS_DIRECTORY", "/run/credentials/shipper.service/")]);
+        let f = parse_file_with(Path::new("t.toml"), text, &env).unwrap();
+        assert_eq!(
+            f.source.access_key_secret_file.as_deref(),
+            Some(Path::new("/run/credentials/shipper.service/sls"))
+        );
+        assert_eq!(f.source.query.as_deref(), Some("${CREDENTIALS_DIRECTORY}"));
+        assert_eq!(
+            f.sink.unwrap()["token_file"].as_str(),
+            Some("/run/credentials/shipper.service/hec")
+        );
+        let err = parse_file_with(Path::new("t.toml"), text, &env_of(&[])).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("`source.access_key_secret_file`")
+                && text.contains("`sink.token_file`")
+                && text.contains("LoadCredential"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_table() {
+        let err = parse_file(
+            Path::new("x.toml"),
+            "[sink]\ntype = \"hec\"\n[source]\nendpont = 1\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("x.toml") && err.contains("source.endpont"),
+            "{err}"
+        );
     }
 
     #[test]
