@@ -55,6 +55,9 @@ mod run_slow_plugin;
 /// SLS PullLogs 503s/quota errors and failed heartbeats: each log once, retries counted in `/metrics`.
 mod run_sls_faults;
 
+/// deploy/prometheus alert rules in a real Prometheus scraping `shipper run`: the sink alert fires.
+mod prometheus_alerts;
+
 /// `shipper validate`: every problem named by its key (text and JSON), exit 0/2/3, `--connect`.
 mod validate;
 

@@ -385,7 +385,7 @@ impl Drop for ShipperProcess {
 }
 
 /// A minimal HTTP/1.0 GET (the body), or `None` when the server cannot be reached.
-fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
