@@ -34,7 +34,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
 
 /// The proxy keys of one side, as configured.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxyConfig {
     /// `proxy`: the proxy URL for every target of this side.
     pub proxy: Option<String>,
@@ -150,6 +150,24 @@ impl fmt::Display for Route {
             Route::Direct(why) => write!(f, "direct ({why})"),
             Route::Via(p) => write!(f, "proxy {p}"),
         }
+    }
+}
+
+/// Applies `route` to a reqwest client: direct means no proxy at all (reqwest would
+/// otherwise read the environment itself, loopback included).
+pub fn apply(builder: reqwest::ClientBuilder, route: &Route) -> reqwest::ClientBuilder {
+    let Route::Via(p) = route else {
+        return builder.no_proxy();
+    };
+    match reqwest::Proxy::all(p.url()) {
+        Ok(mut proxy) => {
+            if let Some(auth) = &p.auth {
+                proxy = proxy.basic_auth(&auth.username, auth.password.expose_secret());
+            }
+            builder.proxy(proxy)
+        }
+        // `url()` is built from parsed parts, which reqwest accepts.
+        Err(_) => builder.no_proxy(),
     }
 }
 

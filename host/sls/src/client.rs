@@ -346,22 +346,23 @@ pub(crate) fn tls_config(
     Ok(config)
 }
 
-/// Applies a proxy route to a reqwest client: direct means no proxy at all (reqwest would
-/// otherwise read the environment itself, loopback included).
-pub(crate) fn with_route(builder: reqwest::ClientBuilder, route: &Route) -> reqwest::ClientBuilder {
-    match route {
-        Route::Direct(_) => builder.no_proxy(),
-        Route::Via(p) => match reqwest::Proxy::all(p.url()) {
-            Ok(mut proxy) => {
-                if let Some(auth) = &p.auth {
-                    proxy = proxy.basic_auth(&auth.username, auth.password.expose_secret());
-                }
-                builder.proxy(proxy)
-            }
-            // `url()` is built from parsed parts; reqwest accepts it.
-            Err(_) => builder.no_proxy(),
-        },
-    }
+/// Where an SLS client's requests for `project` at `endpoint` go: `proxy` is the source
+/// side's proxy keys, `env` the environment. The host matched against `no_proxy` and
+/// loopback is the virtual host `<project>.<endpoint>`.
+pub fn route_for(
+    endpoint: &str,
+    project: &str,
+    proxy: &shipper_net::proxy::ProxyConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Route, SlsError> {
+    let e = Endpoint::parse(endpoint)?;
+    let host = if e.direct {
+        e.host.clone()
+    } else {
+        format!("{project}.{}", e.host)
+    };
+    shipper_net::proxy::route(proxy, "source", env, e.https, &host)
+        .map_err(|err| SlsError::config(err.to_string()))
 }
 
 impl Client {
@@ -416,7 +417,7 @@ impl Client {
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)
             .user_agent(user_agent);
-        let http = with_route(builder, &cfg.route)
+        let http = shipper_net::proxy::apply(builder, &cfg.route)
             .build()
             .map_err(|e| SlsError::config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {

@@ -64,7 +64,7 @@ impl ProviderHttp {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(format!("shipper/{}", env!("CARGO_PKG_VERSION")));
-        let client = crate::client::with_route(builder, &route)
+        let client = shipper_net::proxy::apply(builder, &route)
             .build()
             .map_err(|e| {
                 CredentialsError::new(provider, format!("cannot build the HTTP client: {e}"))

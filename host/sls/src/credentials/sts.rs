@@ -89,9 +89,11 @@ pub(crate) fn sign(params: &mut Vec<(String, String)>, base: &Credentials) {
 struct Answer {
     #[serde(rename = "Credentials")]
     credentials: Option<JsonCredentials>,
-    #[serde(rename = "Code")]
+    // SLS-shaped answers (`errorCode`) come from an endpoint that is not STS, e.g. the
+    // emulator's own errors; read both.
+    #[serde(rename = "Code", alias = "errorCode")]
     code: Option<String>,
-    #[serde(rename = "Message")]
+    #[serde(rename = "Message", alias = "errorMessage")]
     message: Option<String>,
 }
 
