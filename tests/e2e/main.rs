@@ -55,5 +55,11 @@ mod run_slow_plugin;
 /// SLS PullLogs 503s/quota errors and failed heartbeats: each log once, retries counted in `/metrics`.
 mod run_sls_faults;
 
+/// Temporary credentials: every provider ships through 15-second tokens; a refresh outage pauses and resumes.
+mod run_credentials;
+
+/// tinyproxy as the only route out of a network namespace: SLS and HEC over HTTPS through CONNECT, proxy auth, 407 and refusal errors.
+mod run_proxy;
+
 /// `shipper emulator --data-dir`: logs (byte for byte), cursors and a checkpoint survive a SIGTERM restart.
 mod emulator_data_dir;

@@ -22,8 +22,10 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use shipper_runtime::{EngineSettings, PluginEngine};
 use shipper_sinks::{Sink, SinkErrorKind};
+use shipper_sls::RefreshingCredentials;
 use shipper_sls::client::{Client, ClientConfig};
 use shipper_sls::consumer::{Consumer, ConsumerConfig, ConsumerStats};
+use shipper_sls::credentials::chain::Spec;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -34,7 +36,7 @@ use crate::lag::ShardLag;
 use crate::metrics::Metrics;
 use crate::pipeline::format::FormatContext;
 use crate::pipeline::{PipelineOptions, ShardContext};
-use crate::settings::{self, FileConfig, LogstoreTarget, Overrides, Settings};
+use crate::settings::{self, FileConfig, LogstoreTarget, Overrides, Settings, SourceSettings};
 
 /// Name of the one sink (the `route` plugins may name).
 pub const SINK_NAME: &str = "default";
@@ -152,6 +154,10 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         })
         .config_error()?;
 
+    // The credentials every SLS client signs with, refreshed in the background: a provider
+    // that cannot give any stops the start (its error names the key and the fix).
+    let credentials = start_credentials(&settings.source).await?;
+
     // One set of SLS retry counters per consumer-group membership, read by /metrics.
     let sls_stats: Vec<(LogstoreTarget, Arc<ConsumerStats>)> = settings
         .source
@@ -167,6 +173,7 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
             .iter()
             .map(|(t, stats)| (t.label(), stats.clone()))
             .collect(),
+        Some((credentials.provider_name(), credentials.stats().clone())),
     );
     let mut background = JoinSet::new();
     if let Some(addr) = &settings.metrics_listen {
@@ -219,7 +226,7 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
     };
     let mut consumers = JoinSet::new();
     for (target, stats) in sls_stats {
-        let consumer = join_group(&settings, &target, stats).await?;
+        let consumer = join_group(&settings, &target, stats, &credentials).await?;
         let ctx = Arc::new(ShardContext {
             lag: ShardLag::new(&target.project, &target.logstore, &metrics),
             target,
@@ -284,6 +291,35 @@ fn load_settings(args: &RunArgs) -> Result<Settings, Failure> {
     settings::load(file, &|k| std::env::var(k).ok(), overrides).config_error()
 }
 
+/// Builds the configured credentials provider and fetches the first credentials. A
+/// provider that cannot be built (a bad URL) is a config error (exit 2); one that cannot
+/// give credentials (metadata service unreachable, a malformed file) is exit 3.
+async fn start_credentials(s: &SourceSettings) -> Result<RefreshingCredentials, Failure> {
+    let env = |k: &str| std::env::var(k).ok();
+    let provider = s
+        .credentials
+        .spec
+        .build(&s.proxy, &env)
+        .map_err(anyhow::Error::new)
+        .config_error()?;
+    tracing::info!(
+        provider = provider.name(),
+        chosen_by = %s.credentials.origin,
+        "SLS credentials provider"
+    );
+    let local = matches!(s.credentials.spec, Spec::File(_) | Spec::Static(_));
+    let started = RefreshingCredentials::start(provider)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("cannot get SLS credentials"));
+    // A file that cannot be read or parsed is the configuration's fault (exit 2); a
+    // metadata service, STS or URI that does not answer is a dependency (exit 3).
+    if local {
+        started.config_error()
+    } else {
+        started.unavailable()
+    }
+}
+
 /// The sink's start-up check: a sink that refuses us (bad token, TLS rejected) stops the
 /// start (exit 3); one that is merely down is waited for, nothing is dropped.
 async fn check_sink(sink: &dyn Sink) -> Result<(), Failure> {
@@ -307,21 +343,31 @@ async fn join_group(
     settings: &Settings,
     target: &LogstoreTarget,
     stats: Arc<ConsumerStats>,
+    credentials: &RefreshingCredentials,
 ) -> Result<Consumer, Failure> {
     let s = &settings.source;
-    let credentials = s.credentials().map_err(|p| anyhow!("{p}")).config_error()?;
-    let client = Client::new(ClientConfig::new(
+    let route = shipper_sls::client::route_for(&s.endpoint, &target.project, &s.proxy, &|k| {
+        std::env::var(k).ok()
+    })
+    .context("invalid proxy settings for SLS (config keys `source.proxy`, `source.no_proxy`)")
+    .config_error()?;
+    tracing::info!(project = %target.project, route = %route, "SLS network route");
+    let mut client_config = ClientConfig::new(
         s.endpoint.clone(),
         target.project.clone(),
-        credentials,
-    ))
-    .with_context(|| {
-        format!(
-            "cannot create an SLS client for project {} (config key `source.endpoint`)",
-            target.project
-        )
-    })
-    .config_error()?;
+        credentials.clone(),
+    );
+    client_config.signature = s.signature.clone();
+    client_config.route = route;
+    client_config.ca_file.clone_from(&s.ca_file);
+    let client = Client::new(client_config)
+        .with_context(|| {
+            format!(
+                "cannot create an SLS client for project {} (config key `source.endpoint`)",
+                target.project
+            )
+        })
+        .config_error()?;
     let consumer_name = s.consumer_name();
     let mut config = ConsumerConfig::new(
         target.logstore.clone(),
