@@ -123,43 +123,37 @@ fn sls_and_hec_over_https_go_only_through_the_proxy_with_auth_and_its_errors_nam
         );
     }
 
+    // A run that must stop at start-up (exit 3) with an error that names `proxy_url`.
+    let fails_through = |name: &str, proxy_url: &str| -> String {
+        let mut run_env: Vec<(&str, &str)> = base_env.to_vec();
+        run_env.push(("HTTPS_PROXY", proxy_url));
+        let mut run =
+            ShipperProcess::start_wrapped(&ns.exec_prefix(), &dir, name, &config(name), &run_env);
+        let status = run.wait_exit();
+        let text = run.stderr();
+        assert_eq!(status.code(), Some(3), "{name}: {text}");
+        assert!(
+            text.contains(proxy_url),
+            "{name}: the error names the proxy:\n{text}"
+        );
+        text
+    };
+
     // 407: the same proxy without credentials. The HEC start-up check meets it first.
     let anonymous = format!("http://{}:{}", ns.host_addr, proxy_port.port());
-    let mut run_env: Vec<(&str, &str)> = base_env.to_vec();
-    run_env.push(("HTTPS_PROXY", &anonymous));
-    let mut refused = ShipperProcess::start_wrapped(
-        &ns.exec_prefix(),
-        &dir,
-        "no-auth",
-        &config("no-auth"),
-        &run_env,
-    );
-    let status = refused.wait_exit();
-    let text = refused.stderr();
-    assert_eq!(status.code(), Some(3), "{text}");
+    let text = fails_through("no-auth", &anonymous);
     assert!(
-        text.contains(&anonymous) && text.contains("proxy_credentials_file"),
-        "the 407 error names the proxy and the fix:\n{text}"
+        text.contains("proxy_credentials_file"),
+        "the 407 fix:\n{text}"
     );
 
     // A proxy that refuses connections (nothing listens on that port of the namespace's
     // only neighbour): SLS cannot be joined, and the error says which proxy.
     let dead_port = reserve_port();
     let dead = format!("http://{}:{}", ns.host_addr, dead_port.port());
-    let mut run_env: Vec<(&str, &str)> = base_env.to_vec();
-    run_env.push(("HTTPS_PROXY", &dead));
-    let mut dead_run = ShipperProcess::start_wrapped(
-        &ns.exec_prefix(),
-        &dir,
-        "dead-proxy",
-        &config("dead-proxy"),
-        &run_env,
-    );
-    let status = dead_run.wait_exit();
-    let text = dead_run.stderr();
-    assert_eq!(status.code(), Some(3), "{text}");
+    let text = fails_through("dead-proxy", &dead);
     assert!(
-        text.contains(&dead) && text.contains("cannot connect to the proxy"),
-        "the refusal names the proxy:\n{text}"
+        text.contains("cannot connect to the proxy"),
+        "the refusal:\n{text}"
     );
 }

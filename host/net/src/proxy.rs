@@ -523,14 +523,11 @@ pub fn explain(proxy: &Proxy, error_chain: &str) -> Option<String> {
         || e.contains("proxy authentication required")
     {
         status_hint("407", proxy.auth.is_some())
-    } else if e.contains("unsuccessful tunnel") || e.contains("tunnel") {
+    } else if e.contains("unsuccessful tunnel") {
         "the proxy refused to open a tunnel (CONNECT) to the target: allow it in the proxy's \
          configuration, or exempt the host with `no_proxy`"
-    } else if e.contains("connection refused")
-        || e.contains("error trying to connect")
-        || e.contains("dns error")
-        || e.contains("connect")
-    {
+    } else if e.contains("connect") || e.contains("dns error") {
+        // Also hyper-util's "tunnel error: failed to create underlying connection".
         "cannot connect to the proxy: check that it runs and the proxy URL is right"
     } else {
         return None;
@@ -739,13 +736,15 @@ mod tests {
             s.contains("http://p:3128") && s.contains("HTTPS_PROXY") && s.contains("user"),
             "{s}"
         );
-        assert!(
-            explain(
-                &p,
-                "client error (Connect): tcp connect error: Connection refused"
-            )
-            .is_some()
-        );
+        let s = explain(
+            &p,
+            "client error (Connect): tunnel error: failed to create underlying connection: \
+             tcp connect error: Connection refused",
+        )
+        .unwrap();
+        assert!(s.contains("cannot connect to the proxy"), "{s}");
+        let s = explain(&p, "tunnel error: unsuccessful tunnel").unwrap();
+        assert!(s.contains("refused to open a tunnel"), "{s}");
         assert!(explain(&p, "invalid peer certificate").is_none());
     }
 }

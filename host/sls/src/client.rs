@@ -553,6 +553,17 @@ impl Client {
             "authorization",
             v4::authorization(&creds.access_key_id, &scope, &signature),
         ));
+        self.prepared(target, headers, string_to_sign)
+    }
+
+    fn prepared(
+        &self,
+        target: String,
+        headers: Vec<(&'static str, String)>,
+        string_to_sign: String,
+    ) -> Prepared {
+        #[cfg(not(test))]
+        let _ = string_to_sign;
         Prepared {
             url: format!("{}{target}", self.inner.base_url),
             #[cfg(test)]
@@ -601,14 +612,7 @@ impl Client {
             let host = host.to_str().expect("built from a str").to_owned();
             headers.push(("host", host));
         }
-        Prepared {
-            url: format!("{}{target}", self.inner.base_url),
-            #[cfg(test)]
-            target,
-            headers,
-            #[cfg(test)]
-            string_to_sign,
-        }
+        self.prepared(target, headers, string_to_sign)
     }
 
     /// Signs and sends `req`; a 200 becomes [`ApiResponse`], anything else an

@@ -164,8 +164,6 @@ impl Drop for NetNs {
 /// `tinyproxy` in the foreground; see the module docs.
 pub struct Tinyproxy {
     child: Child,
-    /// `host:port` it listens on.
-    pub addr: SocketAddr,
     log: PathBuf,
 }
 
@@ -200,7 +198,7 @@ impl Tinyproxy {
             .spawn()
             .unwrap_or_else(|e| panic!("tinyproxy: {e} ({INSTALL})"));
         let addr: SocketAddr = format!("{listen}:{port}").parse().expect("proxy address");
-        let mut proxy = Self { child, addr, log };
+        let mut proxy = Self { child, log };
         let start = Instant::now();
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             if let Ok(Some(status)) = proxy.child.try_wait() {

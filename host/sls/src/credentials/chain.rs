@@ -30,6 +30,7 @@ use super::file::{FileProvider, FileSource};
 use super::oidc_role_arn::OidcRoleArnProvider;
 use super::ram_role_arn::RamRoleArnProvider;
 use super::static_keys::{Secret, StaticProvider};
+use super::sts::RoleRequest;
 use super::{CredentialsError, Provider, ProviderHttp};
 
 /// A credentials provider as configured.
@@ -133,15 +134,13 @@ impl Spec {
                 external_id,
             } => Arc::new(RamRoleArnProvider {
                 base: base.build(proxy, env)?,
-                http: http(
-                    "ram_role_arn",
-                    sts_endpoint,
-                    "source.credentials.sts_endpoint",
-                )?,
-                role_arn: role_arn.clone(),
-                session_name: session_name.clone(),
-                duration: *duration,
-                policy: policy.clone(),
+                role: RoleRequest {
+                    http: http("ram_role_arn", sts_endpoint, STS_KEY)?,
+                    role_arn: role_arn.clone(),
+                    session_name: session_name.clone(),
+                    duration: *duration,
+                    policy: policy.clone(),
+                },
                 external_id: external_id.clone(),
             }),
             Spec::OidcRoleArn {
@@ -153,17 +152,15 @@ impl Spec {
                 duration,
                 policy,
             } => Arc::new(OidcRoleArnProvider {
-                http: http(
-                    "oidc_role_arn",
-                    sts_endpoint,
-                    "source.credentials.sts_endpoint",
-                )?,
-                role_arn: role_arn.clone(),
+                role: RoleRequest {
+                    http: http("oidc_role_arn", sts_endpoint, STS_KEY)?,
+                    role_arn: role_arn.clone(),
+                    session_name: session_name.clone(),
+                    duration: *duration,
+                    policy: policy.clone(),
+                },
                 oidc_provider_arn: oidc_provider_arn.clone(),
                 oidc_token_file: oidc_token_file.clone(),
-                session_name: session_name.clone(),
-                duration: *duration,
-                policy: policy.clone(),
             }),
             Spec::CredentialsUri { uri } => Arc::new(CredentialsUriProvider::new(http(
                 "credentials_uri",
@@ -173,6 +170,9 @@ impl Spec {
         })
     }
 }
+
+/// The config key of the STS endpoint.
+const STS_KEY: &str = "source.credentials.sts_endpoint";
 
 /// The default session name of role providers.
 pub const DEFAULT_SESSION_NAME: &str = "shipper";

@@ -5,30 +5,20 @@
 //! kubelet rotates it.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use super::http::ProviderHttp;
-use super::{BoxFuture, CredentialsError, Fetched, Provider, sts};
+use super::sts::{self, RoleRequest};
+use super::{BoxFuture, CredentialsError, Fetched, Provider};
 
 /// The `oidc_role_arn` provider.
 #[derive(Debug, Clone)]
 pub struct OidcRoleArnProvider {
-    /// The STS endpoint.
-    pub http: ProviderHttp,
-    /// The role to assume.
-    pub role_arn: String,
+    /// The role and where to ask for it.
+    pub role: RoleRequest,
     /// `acs:ram::<account>:oidc-provider/<name>`.
     pub oidc_provider_arn: String,
     /// The file holding the OIDC token.
     pub oidc_token_file: PathBuf,
-    /// The session name.
-    pub session_name: String,
-    /// Requested lifetime.
-    pub duration: Duration,
-    /// An inline policy narrowing the role, if any.
-    pub policy: Option<String>,
 }
-
 impl Provider for OidcRoleArnProvider {
     fn name(&self) -> &'static str {
         "oidc_role_arn"
@@ -56,19 +46,10 @@ impl Provider for OidcRoleArnProvider {
                     ),
                 ));
             }
-            let mut params = sts::base_params("AssumeRoleWithOIDC");
-            params.push(("RoleArn".into(), self.role_arn.clone()));
+            let mut params = self.role.params("AssumeRoleWithOIDC");
             params.push(("OIDCProviderArn".into(), self.oidc_provider_arn.clone()));
             params.push(("OIDCToken".into(), token.to_owned()));
-            params.push(("RoleSessionName".into(), self.session_name.clone()));
-            params.push((
-                "DurationSeconds".into(),
-                self.duration.as_secs().to_string(),
-            ));
-            if let Some(p) = &self.policy {
-                params.push(("Policy".into(), p.clone()));
-            }
-            sts::call(self.name(), &self.http, &params).await
+            sts::call(self.name(), &self.role.http, &params).await
         })
     }
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::http::ProviderHttp;
-use super::{BoxFuture, CredentialsError, Fetched, Provider, sts};
+use super::sts::{self, RoleRequest};
+use super::{BoxFuture, CredentialsError, Fetched, Provider};
 
 /// Default session lifetime asked for: one hour, the STS default (900 s to the role's
 /// maximum is allowed).
@@ -17,16 +17,8 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
 pub struct RamRoleArnProvider {
     /// Signs the AssumeRole call.
     pub base: Arc<dyn Provider>,
-    /// The STS endpoint.
-    pub http: ProviderHttp,
-    /// `acs:ram::<account>:role/<name>`.
-    pub role_arn: String,
-    /// The session name (in the target account's audit trail).
-    pub session_name: String,
-    /// Requested lifetime.
-    pub duration: Duration,
-    /// An inline policy narrowing the role, if any.
-    pub policy: Option<String>,
+    /// The role and where to ask for it.
+    pub role: RoleRequest,
     /// The external ID the role's trust policy may require.
     pub external_id: Option<String>,
 }
@@ -44,21 +36,12 @@ impl Provider for RamRoleArnProvider {
                     format!("cannot get the base credentials for AssumeRole: {e}"),
                 )
             })?;
-            let mut params = sts::base_params("AssumeRole");
-            params.push(("RoleArn".into(), self.role_arn.clone()));
-            params.push(("RoleSessionName".into(), self.session_name.clone()));
-            params.push((
-                "DurationSeconds".into(),
-                self.duration.as_secs().to_string(),
-            ));
-            if let Some(p) = &self.policy {
-                params.push(("Policy".into(), p.clone()));
-            }
+            let mut params = self.role.params("AssumeRole");
             if let Some(x) = &self.external_id {
                 params.push(("ExternalId".into(), x.clone()));
             }
             sts::sign(&mut params, &base.credentials);
-            sts::call(self.name(), &self.http, &params).await
+            sts::call(self.name(), &self.role.http, &params).await
         })
     }
 }

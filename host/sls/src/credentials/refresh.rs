@@ -301,6 +301,12 @@ impl RefreshingCredentials {
         }
     }
 
+    /// When the background task fetches next: the pending retry, else `cur`'s refresh time.
+    fn next_refresh(&self, cur: &Current, retry_at: Option<SystemTime>) -> Option<SystemTime> {
+        let poll = self.inner.provider.as_ref().and_then(|p| p.poll_interval());
+        retry_at.or_else(|| cur.refresh_at(poll))
+    }
+
     /// One fetch; on success the new generation is in place. The caller holds `fetching`.
     async fn fetch_and_store(&self) -> Result<(), CredentialsError> {
         let provider = self.inner.provider.as_ref().expect("refreshable");
@@ -366,12 +372,7 @@ async fn run(inner: std::sync::Weak<Inner>, wake: Arc<Notify>, stop: Cancellatio
             let Some(inner) = inner.upgrade() else { return };
             let holder = RefreshingCredentials { inner };
             let cur = holder.current();
-            let poll = holder
-                .inner
-                .provider
-                .as_ref()
-                .and_then(|p| p.poll_interval());
-            let next = retry_at.or_else(|| cur.refresh_at(poll));
+            let next = holder.next_refresh(&cur, retry_at);
             let expire_wait = if holder.inner.warned_expired.load(Ordering::Relaxed) {
                 None
             } else {
@@ -396,13 +397,8 @@ async fn run(inner: std::sync::Weak<Inner>, wake: Arc<Notify>, stop: Cancellatio
         let Some(inner) = inner.upgrade() else { return };
         let holder = RefreshingCredentials { inner };
         let cur = holder.current();
-        let poll = holder
-            .inner
-            .provider
-            .as_ref()
-            .and_then(|p| p.poll_interval());
-        let due = retry_at
-            .or_else(|| cur.refresh_at(poll))
+        let due = holder
+            .next_refresh(&cur, retry_at)
             .is_some_and(|at| SystemTime::now() >= at)
             || cur.is_expired();
         if due {

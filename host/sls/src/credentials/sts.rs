@@ -66,6 +66,38 @@ pub(crate) fn base_params(action: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// What AssumeRole and AssumeRoleWithOIDC share: the endpoint, the role and the session.
+#[derive(Debug, Clone)]
+pub struct RoleRequest {
+    /// The STS endpoint.
+    pub http: ProviderHttp,
+    /// `acs:ram::<account>:role/<name>`.
+    pub role_arn: String,
+    /// The session name (in the target account's audit trail).
+    pub session_name: String,
+    /// Requested lifetime.
+    pub duration: std::time::Duration,
+    /// An inline policy narrowing the role, if any.
+    pub policy: Option<String>,
+}
+
+impl RoleRequest {
+    /// The parameters of `action` for this role.
+    pub(crate) fn params(&self, action: &str) -> Vec<(String, String)> {
+        let mut params = base_params(action);
+        params.push(("RoleArn".into(), self.role_arn.clone()));
+        params.push(("RoleSessionName".into(), self.session_name.clone()));
+        params.push((
+            "DurationSeconds".into(),
+            self.duration.as_secs().to_string(),
+        ));
+        if let Some(p) = &self.policy {
+            params.push(("Policy".into(), p.clone()));
+        }
+        params
+    }
+}
+
 /// Adds the signature parameters for `base` credentials.
 pub(crate) fn sign(params: &mut Vec<(String, String)>, base: &Credentials) {
     params.push(("AccessKeyId".into(), base.access_key_id.clone()));
