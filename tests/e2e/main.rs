@@ -13,6 +13,9 @@ mod harness;
 /// The official Python SDK against `shipper emulator` (docs/sls-protocol.md §13.5, A0–A11).
 mod emulator_sdk;
 
+/// The official Rust SDK against `shipper emulator`: project forms (bare-endpoint create, UpdateProject), logs, consumer groups.
+mod emulator_rust_sdk;
+
 /// `shipper run` → HEC: 100k logs from 4 shards, each exactly once, seed format, checkpoints at the end.
 mod run_hec;
 

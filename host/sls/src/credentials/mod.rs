@@ -5,7 +5,7 @@
 //! tools name them, one file each:
 //! - `static_keys`: an AccessKey pair given in the configuration or the environment
 //!   (`static`), its secret possibly in a file re-read on every fetch;
-//! - [`file`]: a JSON credentials file (`AccessKeyId`, `AccessKeySecret`, `SecurityToken`,
+//! - [`file`](mod@file): a JSON credentials file (`AccessKeyId`, `AccessKeySecret`, `SecurityToken`,
 //!   `Expiration`), separate secret/token files, or Alibaba Cloud's standard credentials file
 //!   (`~/.alibabacloud/credentials`, ini) and CLI profile (`~/.aliyun/config.json`);
 //! - [`ecs_ram_role`]: the ECS instance metadata service (`ecs_ram_role`);
