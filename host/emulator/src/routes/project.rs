@@ -72,10 +72,15 @@ struct UpdateBody {
 fn create(state: &State, req: &Request) -> Result<Reply, ApiError> {
     let body: CreateBody = json_body(req)?;
     let name = match (&req.project, &body.project_name) {
+        // A bare endpoint given as a name (`sls.local`, the Rust SDK's CreateProject) looks
+        // like project `sls`: the body names the project unless the Host's one exists.
         (Some(host), Some(named)) if host != named => {
-            return Err(ApiError::parameter_invalid(format!(
-                "projectName {named:?} does not match the project {host:?} of the Host header"
-            )));
+            if state.store.project(host).is_ok() {
+                return Err(ApiError::parameter_invalid(format!(
+                    "projectName {named:?} does not match the project {host:?} of the Host header"
+                )));
+            }
+            named.clone()
         }
         (Some(host), _) => host.clone(),
         (None, Some(named)) => named.clone(),
