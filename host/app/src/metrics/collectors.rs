@@ -217,7 +217,8 @@ impl Collector for SlsCollector {
             "shipper_sls_retries",
             "Failed SLS calls the consumer repeated, by call (pull, heartbeat, checkpoint, \
              get_checkpoint, get_cursor, create_group) and cause (server = 5xx, quota = \
-             throttled, transport = no answer, other)",
+             throttled, transport = no answer, credentials = not sent: expired and not \
+             refreshed yet, other)",
             None,
             counter.metric_type(),
         )?;

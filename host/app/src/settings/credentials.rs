@@ -469,13 +469,8 @@ mod tests {
             .collect();
         let env = move |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let mut problems = Problems::default();
-        resolve(Legacy::default(), Some(table), &env, &mut problems).ok_or_else(|| {
-            problems
-                .into_vec()
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        })
+        resolve(Legacy::default(), Some(table), &env, &mut problems)
+            .ok_or_else(|| problems.into_lines())
     }
 
     #[test]
