@@ -272,7 +272,6 @@ impl Collector for SlsCollector {
                 ConstGauge::new(secs).encode(age.encode_family(&labels)?)?;
             }
         }
-        drop(age);
         if let Some((provider, stats)) = &self.credentials {
             let labels = ProviderLabels {
                 provider: (*provider).to_owned(),
@@ -284,7 +283,6 @@ impl Collector for SlsCollector {
                 counter.metric_type(),
             )?;
             ConstCounter::new(stats.refreshes()).encode(refreshes.encode_family(&labels)?)?;
-            drop(refreshes);
             let mut failures = encoder.encode_descriptor(
                 "shipper_sls_credential_refresh_failures",
                 "Failed fetches of the SLS credentials (the current ones stay in use while valid)",
@@ -292,7 +290,6 @@ impl Collector for SlsCollector {
                 counter.metric_type(),
             )?;
             ConstCounter::new(stats.failures()).encode(failures.encode_family(&labels)?)?;
-            drop(failures);
             if let Some(secs) = stats.seconds_until_expiry() {
                 let mut expiry = encoder.encode_descriptor(
                     "shipper_sls_credential_expiry_seconds",
