@@ -190,6 +190,16 @@ mod tests {
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
     }
 
+    /// A vector's `query_params_as_signed`, as the signers take them (v1 and v4 tests).
+    pub(super) fn query_as_signed(case: &serde_json::Value) -> Vec<(String, String)> {
+        case["query_params_as_signed"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect()
+    }
+
     #[test]
     fn every_v1_vector_reproduces_the_sdk_signature() {
         let doc = vectors();
@@ -203,12 +213,7 @@ mod tests {
             }
             let headers = case["headers_sent_by_sdk"].as_object().unwrap();
             let h = |k: &str| headers.get(k).and_then(|v| v.as_str()).unwrap_or("");
-            let query: Vec<(String, String)> = case["query_params_as_signed"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-                .collect();
+            let query = query_as_signed(case);
             let path = case["canonical_resource"]
                 .as_str()
                 .unwrap()

@@ -233,12 +233,7 @@ mod tests {
             let name = case["name"].as_str().unwrap();
             let region = case["region"].as_str().unwrap();
             let headers = case["headers_sent_by_sdk"].as_object().unwrap();
-            let query: Vec<(String, String)> = case["query_params_as_signed"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-                .collect();
+            let query = super::super::tests::query_as_signed(case);
             let body = hex::decode(case["body_hex"].as_str().unwrap()).unwrap();
             let hash = content_sha256(&body);
             assert_eq!(headers["x-log-content-sha256"], hash.as_str(), "{name}");
