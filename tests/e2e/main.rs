@@ -13,6 +13,9 @@ mod harness;
 /// The official Python SDK against `shipper emulator` (docs/sls-protocol.md §13.5, A0–A11).
 mod emulator_sdk;
 
+/// The official Rust SDK against `shipper emulator`: project forms (bare-endpoint create, UpdateProject), logs, consumer groups.
+mod emulator_rust_sdk;
+
 /// `shipper run` → HEC: 100k logs from 4 shards, each exactly once, seed format, checkpoints at the end.
 mod run_hec;
 
@@ -63,6 +66,11 @@ mod validate;
 
 /// `shipper receive hec|syslog`, the development receiver: Splunk's answers, framing, bounded memory.
 mod receive;
+/// Temporary credentials: every provider ships through 15-second tokens; a refresh outage pauses and resumes.
+mod run_credentials;
+
+/// tinyproxy as the only route out of a network namespace: SLS and HEC over HTTPS through CONNECT, proxy auth, 407 and refusal errors.
+mod run_proxy;
 
 /// `shipper emulator --data-dir`: logs (byte for byte), cursors and a checkpoint survive a SIGTERM restart.
 mod emulator_data_dir;

@@ -225,3 +225,51 @@ fn a_wrong_hec_token_or_a_non_hec_url_stops_at_start_up() {
         ],
     );
 }
+
+/// Bad credentials and proxy input: a malformed credentials file (exit 2), an unreachable
+/// metadata service (exit 3) and proxy URLs without a scheme (exit 2, before "starting")
+/// each name the key and the fix.
+#[test]
+fn bad_credentials_and_proxy_input_name_the_key_and_the_fix() {
+    let env = SlsEnv::start("config-credentials", 1);
+    let plugin = Path::new(artifacts::PLUGIN_SPLUNK_HEC);
+    let hec_only = [("SHIPPER_HEC_TOKEN", TEST_TOKEN)];
+    let file = env.dir().join("credentials.json");
+    std::fs::write(&file, "{\"AccessKeyId\": \"STS.x\", \"AccessKeySecret\": ").expect("write");
+    fails_with(
+        &env,
+        "malformed-file",
+        &config(&env, plugin)
+            .set("source.credentials.type", "file")
+            .set("source.credentials.path", file.to_str().expect("UTF-8")),
+        &hec_only,
+        Fails::AtStart,
+        &[
+            file.to_str().expect("UTF-8"),
+            "source.credentials.path",
+            "AccessKeyId",
+        ],
+    );
+    let closed = shipper_test_support::ports::reserve_port();
+    let metadata = format!("http://127.0.0.1:{}", closed.port());
+    fails_with(
+        &env,
+        "no-metadata",
+        &config(&env, plugin)
+            .set("source.credentials.type", "ecs_ram_role")
+            .set("source.credentials.metadata_endpoint", metadata.as_str()),
+        &hec_only,
+        Fails::Dependency,
+        &[&metadata, "source.credentials.metadata_endpoint"],
+    );
+    fails_with(
+        &env,
+        "proxy-no-scheme",
+        &config(&env, plugin)
+            .set("source.proxy", "proxy.example:3128")
+            .set("sink.proxy", "proxy.example:3128"),
+        &shipper_env(),
+        Fails::InSettings,
+        &["source.proxy", "sink.proxy", "http://proxy.example:3128"],
+    );
+}

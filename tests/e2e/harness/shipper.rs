@@ -175,9 +175,48 @@ impl ShipperProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::spawn(&[], dir, name, config_args, args, env)
+    }
+
+    /// [`start`](Self::start) under a command prefix (`ip netns exec NS`).
+    pub fn start_wrapped(
+        wrapper: &[String],
+        dir: &Path,
+        name: &str,
+        config: &RunConfig,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let config_path = dir.join(format!("{name}.toml"));
+        std::fs::write(&config_path, config.render()).expect("write config");
+        Self::spawn(
+            wrapper,
+            dir,
+            name,
+            &["--config", &path_str(&config_path)],
+            &[],
+            env,
+        )
+    }
+
+    fn spawn(
+        wrapper: &[String],
+        dir: &Path,
+        name: &str,
+        config_args: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let stderr_path = dir.join(format!("{name}.stderr"));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipper"));
+        let binary = env!("CARGO_BIN_EXE_shipper");
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
         cmd.args(["--log-format", "json", "--log-level", "info", "run"])
             .args(config_args)
             .args(["--progress", "never"])
@@ -384,7 +423,7 @@ impl Drop for ShipperProcess {
     }
 }
 
-/// A minimal HTTP/1.0 GET (the body), or `None` when the server cannot be reached.
+/// A plain `GET` over HTTP/1.0; the body of any HTTP answer, `None` when there is none.
 pub fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;

@@ -58,6 +58,16 @@ pub struct SlsEnv {
 impl SlsEnv {
     /// Starts an emulator with `PROJECT/LOGSTORE:shards`; `test` names the temp directory.
     pub fn start(test: &str, shards: u32) -> Self {
+        Self::start_with(test, shards, |c| c)
+    }
+
+    /// [`start`](Self::start) with the emulator's configuration adjusted by `configure`
+    /// (temporary credentials, a clock offset).
+    pub fn start_with(
+        test: &str,
+        shards: u32,
+        configure: impl FnOnce(EmulatorConfig) -> EmulatorConfig,
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix(&format!("shipper-e2e-{test}-"))
             .tempdir()
@@ -67,9 +77,9 @@ impl SlsEnv {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let config = EmulatorConfig::new(AK_ID, AK_SECRET).with_logstore(
+        let config = configure(EmulatorConfig::new(AK_ID, AK_SECRET).with_logstore(
             LogstoreSpec::try_new(PROJECT, LOGSTORE, shards).expect("valid logstore spec"),
-        );
+        ));
         let emulator = rt
             .block_on(Emulator::start(config))
             .expect("emulator starts");
@@ -109,6 +119,11 @@ impl SlsEnv {
     /// The endpoint to give shipper (`127.0.0.1:PORT`).
     pub fn endpoint(&self) -> String {
         self.emulator.as_ref().expect("emulator running").endpoint()
+    }
+
+    /// The in-process emulator (temporary-credentials counters, issuing credentials).
+    pub fn emulator(&self) -> &EmulatorHandle {
+        self.emulator.as_ref().expect("emulator running")
     }
 
     /// The emulator's fault injection: make chosen SLS calls from shipper fail.

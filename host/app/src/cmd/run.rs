@@ -22,6 +22,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use shipper_runtime::{EngineSettings, PluginEngine};
 use shipper_sinks::{Sink, SinkErrorKind};
+use shipper_sls::RefreshingCredentials;
 use shipper_sls::client::{Client, ClientConfig};
 use shipper_sls::consumer::{Consumer, ConsumerConfig, ConsumerStats};
 use tokio::task::JoinSet;
@@ -34,7 +35,7 @@ use crate::lag::ShardLag;
 use crate::metrics::Metrics;
 use crate::pipeline::format::FormatContext;
 use crate::pipeline::{PipelineOptions, ShardContext};
-use crate::settings::{self, FileConfig, LogstoreTarget, Overrides, Settings};
+use crate::settings::{self, FileConfig, LogstoreTarget, Overrides, Settings, SourceSettings};
 
 /// Name of the one sink (the `route` plugins may name).
 pub const SINK_NAME: &str = "default";
@@ -152,6 +153,10 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         })
         .config_error()?;
 
+    // The credentials every SLS client signs with, refreshed in the background: a provider
+    // that cannot give any stops the start (its error names the key and the fix).
+    let credentials = start_credentials(&settings.source).await?;
+
     // One set of SLS retry counters per consumer-group membership, read by /metrics.
     let sls_stats: Vec<(LogstoreTarget, Arc<ConsumerStats>)> = settings
         .source
@@ -167,6 +172,7 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
             .iter()
             .map(|(t, stats)| (t.label(), stats.clone()))
             .collect(),
+        Some((credentials.provider_name(), credentials.stats().clone())),
     );
     let mut background = JoinSet::new();
     if let Some(addr) = &settings.metrics_listen {
@@ -219,7 +225,7 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
     };
     let mut consumers = JoinSet::new();
     for (target, stats) in sls_stats {
-        let consumer = join_group(&settings, &target, stats).await?;
+        let consumer = join_group(&settings, &target, stats, &credentials).await?;
         let ctx = Arc::new(ShardContext {
             lag: ShardLag::new(&target.project, &target.logstore, &metrics),
             target,
@@ -284,6 +290,71 @@ fn load_settings(args: &RunArgs) -> Result<Settings, Failure> {
     settings::load(file, &|k| std::env::var(k).ok(), overrides).config_error()
 }
 
+/// Builds the configured credentials provider and fetches the first credentials. A
+/// provider that cannot be built (a bad URL) is a config error (exit 2); one that cannot
+/// give credentials (metadata service unreachable, a malformed file) is exit 3.
+/// An SLS client for `target`'s project: the endpoint, its network route (proxy or direct,
+/// logged), the signature version and the CA file of `[source]`.
+pub(crate) fn sls_client(
+    s: &SourceSettings,
+    target: &LogstoreTarget,
+    credentials: &RefreshingCredentials,
+) -> Result<Client, Failure> {
+    let route = shipper_sls::client::route_for(&s.endpoint, &target.project, &s.proxy, &|k| {
+        std::env::var(k).ok()
+    })
+    .context("invalid proxy settings for SLS (config keys `source.proxy`, `source.no_proxy`)")
+    .config_error()?;
+    tracing::info!(project = %target.project, route = %route, "SLS network route");
+    let mut client_config = ClientConfig::new(
+        s.endpoint.clone(),
+        target.project.clone(),
+        credentials.clone(),
+    );
+    client_config.signature = s.signature.clone();
+    client_config.route = route;
+    client_config.ca_file.clone_from(&s.ca_file);
+    Client::new(client_config)
+        .with_context(|| {
+            format!(
+                "cannot create an SLS client for project {} (config key `source.endpoint`)",
+                target.project
+            )
+        })
+        .config_error()
+}
+
+/// Builds the credentials provider `[source]` chose and fetches the first credentials: a
+/// file that cannot be read is a configuration error (exit 2), an endpoint that does not
+/// answer a dependency (exit 3).
+pub(crate) async fn start_credentials(
+    s: &SourceSettings,
+) -> Result<RefreshingCredentials, Failure> {
+    let env = |k: &str| std::env::var(k).ok();
+    let provider = s
+        .credentials
+        .spec
+        .build(&s.proxy, &env)
+        .map_err(anyhow::Error::new)
+        .config_error()?;
+    tracing::info!(
+        provider = provider.name(),
+        chosen_by = %s.credentials.origin,
+        "SLS credentials provider"
+    );
+    let local = s.credentials.is_local();
+    let started = RefreshingCredentials::start(provider)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("cannot get SLS credentials"));
+    // A file that cannot be read or parsed is the configuration's fault (exit 2); a
+    // metadata service, STS or URI that does not answer is a dependency (exit 3).
+    if local {
+        started.config_error()
+    } else {
+        started.unavailable()
+    }
+}
+
 /// The sink's start-up check: a sink that refuses us (bad token, TLS rejected) stops the
 /// start (exit 3); one that is merely down is waited for, nothing is dropped.
 async fn check_sink(sink: &dyn Sink) -> Result<(), Failure> {
@@ -307,21 +378,10 @@ async fn join_group(
     settings: &Settings,
     target: &LogstoreTarget,
     stats: Arc<ConsumerStats>,
+    credentials: &RefreshingCredentials,
 ) -> Result<Consumer, Failure> {
     let s = &settings.source;
-    let credentials = s.credentials().map_err(|p| anyhow!("{p}")).config_error()?;
-    let client = Client::new(ClientConfig::new(
-        s.endpoint.clone(),
-        target.project.clone(),
-        credentials,
-    ))
-    .with_context(|| {
-        format!(
-            "cannot create an SLS client for project {} (config key `source.endpoint`)",
-            target.project
-        )
-    })
-    .config_error()?;
+    let client = sls_client(s, target, credentials)?;
     let consumer_name = s.consumer_name();
     let mut config = ConsumerConfig::new(
         target.logstore.clone(),

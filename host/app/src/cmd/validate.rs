@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use shipper_runtime::{EngineSettings, PluginEngine};
 use shipper_sinks::Sink;
-use shipper_sls::client::{Client, ClientConfig};
+use shipper_sls::credentials::RefreshingCredentials;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::{Failure, FailureKind};
@@ -133,6 +133,27 @@ pub async fn check(args: &ValidateArgs) -> Vec<Finding> {
     };
     let mut findings = Vec::new();
     check_files(&settings, &mut findings);
+    // Local credentials (a key pair, files) are read now; remote ones (metadata service,
+    // STS, a URI) only with --connect, where reaching them is the point.
+    let credentials = if args.connect || settings.source.credentials.is_local() {
+        match super::run::start_credentials(&settings.source).await {
+            Ok(c) => Some(c),
+            Err(f) => {
+                let kind = match f.kind {
+                    FailureKind::Unavailable => Kind::Unreachable,
+                    _ => Kind::Invalid,
+                };
+                findings.push(Finding {
+                    key: "source.credentials".into(),
+                    message: f.to_string(),
+                    kind,
+                });
+                None
+            }
+        }
+    } else {
+        None
+    };
     let shutdown = CancellationToken::new();
     let sink = match settings.sink.build("default", shutdown.clone()).await {
         Ok(sink) => Some(sink),
@@ -142,8 +163,11 @@ pub async fn check(args: &ValidateArgs) -> Vec<Finding> {
         }
     };
     check_plugin(&settings, sink.as_deref(), &mut findings).await;
-    if args.connect && findings.is_empty() {
-        connect(&settings, sink.as_deref(), &mut findings).await;
+    if args.connect
+        && findings.is_empty()
+        && let Some(credentials) = &credentials
+    {
+        connect(&settings, credentials, sink.as_deref(), &mut findings).await;
     }
     shutdown.cancel();
     findings
@@ -151,9 +175,6 @@ pub async fn check(args: &ValidateArgs) -> Vec<Finding> {
 
 /// Files the settings name, each checked where it is named.
 fn check_files(settings: &Settings, findings: &mut Vec<Finding>) {
-    if let Err(p) = settings.source.credentials() {
-        findings.push(Finding::from_problem(p));
-    }
     if let Some(input) = &settings.plugin.self_test_input
         && let Err(e) = std::fs::metadata(input)
     {
@@ -234,20 +255,18 @@ async fn check_plugin(settings: &Settings, sink: Option<&dyn Sink>, findings: &m
 }
 
 /// `--connect`: read-only SLS calls per logstore, and the sink's health check.
-async fn connect(settings: &Settings, sink: Option<&dyn Sink>, findings: &mut Vec<Finding>) {
+async fn connect(
+    settings: &Settings,
+    credentials: &RefreshingCredentials,
+    sink: Option<&dyn Sink>,
+    findings: &mut Vec<Finding>,
+) {
     let s = &settings.source;
     for target in &s.logstores {
-        let Ok(credentials) = s.credentials() else {
-            return; // already reported
-        };
-        let client = match Client::new(ClientConfig::new(
-            s.endpoint.clone(),
-            target.project.clone(),
-            credentials,
-        )) {
+        let client = match super::run::sls_client(s, target, credentials) {
             Ok(c) => c,
-            Err(e) => {
-                findings.push(Finding::invalid("source.endpoint", e.to_string()));
+            Err(f) => {
+                findings.push(Finding::invalid("source", f.to_string()));
                 return;
             }
         };

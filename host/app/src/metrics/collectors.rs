@@ -1,6 +1,6 @@
 //! The collectors read at scrape time: the sink's and the plugin's own counters
 //! ([`ScrapeCollector`]) and each consumer-group worker's SLS retries, reader stops and
-//! heartbeat age ([`SlsCollector`]).
+//! heartbeat age, and the SLS credentials' refreshes and expiry ([`SlsCollector`]).
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use shipper_sinks::SinkMetrics;
-use shipper_sls::{ConsumerStats, ReadErrorKind, RetriedCall, RetryCause};
+use shipper_sls::{ConsumerStats, CredentialStats, ReadErrorKind, RetriedCall, RetryCause};
 
 use crate::generation::PluginSlot;
 
@@ -181,6 +181,13 @@ impl Collector for ScrapeCollector {
 pub(super) struct SlsCollector {
     /// `project/logstore` and the stats of its consumer.
     pub(super) consumers: Vec<(String, Arc<ConsumerStats>)>,
+    /// The credentials provider's name and its counters.
+    pub(super) credentials: Option<(&'static str, Arc<CredentialStats>)>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -210,7 +217,8 @@ impl Collector for SlsCollector {
             "shipper_sls_retries",
             "Failed SLS calls the consumer repeated, by call (pull, heartbeat, checkpoint, \
              get_checkpoint, get_cursor, create_group) and cause (server = 5xx, quota = \
-             throttled, transport = no answer, other)",
+             throttled, transport = no answer, credentials = not sent: expired and not \
+             refreshed yet, other)",
             None,
             counter.metric_type(),
         )?;
@@ -264,6 +272,35 @@ impl Collector for SlsCollector {
                 ConstGauge::new(secs).encode(age.encode_family(&labels)?)?;
             }
         }
+        if let Some((provider, stats)) = &self.credentials {
+            let labels = ProviderLabels {
+                provider: (*provider).to_owned(),
+            };
+            let mut refreshes = encoder.encode_descriptor(
+                "shipper_sls_credential_refreshes",
+                "Successful refreshes of the SLS credentials (the first fetch not counted)",
+                None,
+                counter.metric_type(),
+            )?;
+            ConstCounter::new(stats.refreshes()).encode(refreshes.encode_family(&labels)?)?;
+            let mut failures = encoder.encode_descriptor(
+                "shipper_sls_credential_refresh_failures",
+                "Failed fetches of the SLS credentials (the current ones stay in use while valid)",
+                None,
+                counter.metric_type(),
+            )?;
+            ConstCounter::new(stats.failures()).encode(failures.encode_family(&labels)?)?;
+            if let Some(secs) = stats.seconds_until_expiry() {
+                let mut expiry = encoder.encode_descriptor(
+                    "shipper_sls_credential_expiry_seconds",
+                    "Seconds until the SLS credentials in use expire (absent for credentials \
+                     that do not expire)",
+                    None,
+                    gauge.metric_type(),
+                )?;
+                ConstGauge::new(secs).encode(expiry.encode_family(&labels)?)?;
+            }
+        }
         Ok(())
     }
 }
@@ -290,6 +327,7 @@ mod tests {
                 ("p/a".to_owned(), joined),
                 ("p/b".to_owned(), Arc::new(ConsumerStats::new())),
             ],
+            credentials: Some(("ecs_ram_role", Arc::new(CredentialStats::default()))),
         });
         for line in [
             "# TYPE shipper_sls_retries counter",
@@ -298,6 +336,8 @@ mod tests {
             "# TYPE shipper_sls_read_errors counter",
             "shipper_sls_read_errors_total{logstore=\"p/a\",kind=\"decode\"} 0",
             "# TYPE shipper_sls_heartbeat_age_seconds gauge",
+            "shipper_sls_credential_refreshes_total{provider=\"ecs_ram_role\"} 0",
+            "shipper_sls_credential_refresh_failures_total{provider=\"ecs_ram_role\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
         }

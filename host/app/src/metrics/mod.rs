@@ -24,7 +24,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use shipper_sinks::SinkMetrics;
-use shipper_sls::ConsumerStats;
+use shipper_sls::{ConsumerStats, CredentialStats};
 
 use self::collectors::{ScrapeCollector, SlsCollector};
 use crate::dead_letter::Stage;
@@ -118,13 +118,15 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Builds the registry. `sink`, `plugins` and `sls` (`project/logstore` and the stats
-    /// of its consumer) are read at scrape time.
+    /// Builds the registry. `sink`, `plugins`, `sls` (`project/logstore` and the stats
+    /// of its consumer) and `credentials` (the provider's name and its refresh counters)
+    /// are read at scrape time.
     pub fn new(
         sink: Arc<SinkMetrics>,
         sink_name: &str,
         plugins: Arc<PluginSlot>,
         sls: Vec<(String, Arc<ConsumerStats>)>,
+        credentials: Option<(&'static str, Arc<CredentialStats>)>,
     ) -> Arc<Self> {
         let mut registry = Registry::default();
         let m = Metrics {
@@ -217,7 +219,10 @@ impl Metrics {
             sink_name: sink_name.to_owned(),
             plugins,
         }));
-        registry.register_collector(Box::new(SlsCollector { consumers: sls }));
+        registry.register_collector(Box::new(SlsCollector {
+            consumers: sls,
+            credentials,
+        }));
         Arc::new(Metrics { registry, ..m })
     }
 

@@ -266,6 +266,7 @@ pub fn metrics() -> Arc<Metrics> {
         "default",
         slot(FakePlugin::default(), 100),
         Vec::new(),
+        None,
     )
 }
 

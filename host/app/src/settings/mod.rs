@@ -9,12 +9,14 @@
 //!
 //! [`load`] is pure (no sockets, no file reads beyond the config text it is given, no
 //! hostname): it checks every section and reports *every* problem at once, each naming its
-//! full key. Reading secret files and the hostname is the resolve step's job
-//! ([`SourceSettings::credentials`], [`SourceSettings::consumer_name`]).
+//! full key. Reading secret files and the hostname is the resolve step's job (the credentials
+//! provider the run command builds, [`SourceSettings::consumer_name`]).
 //!
-//! Layout: one module per table — [`source`], [`plugin`], [`sink`], [`dead_letter`],
-//! [`metrics`] — and [`values`] for what they share (durations, names, [`Problems`]).
+//! Layout: one module per table — [`source`] (with [`credentials`] for
+//! `[source.credentials]`), [`plugin`], [`sink`], [`dead_letter`], [`metrics`] — and
+//! [`values`] for what they share (durations, names, [`Problems`]).
 
+pub mod credentials;
 pub mod dead_letter;
 pub mod metrics;
 pub mod plugin;
@@ -250,6 +252,21 @@ pub fn describe(settings: &Settings) -> BTreeMap<&'static str, String> {
                 .join(","),
         ),
         ("consumer_group", s.consumer_group.clone()),
+        (
+            "credentials",
+            format!(
+                "{} (from {})",
+                s.credentials.spec.name(),
+                s.credentials.origin
+            ),
+        ),
+        (
+            "signature",
+            match &s.signature {
+                shipper_sls::sign::SignatureVersion::V1 => "v1".to_owned(),
+                shipper_sls::sign::SignatureVersion::V4 { region } => format!("v4 ({region})"),
+            },
+        ),
         ("plugin", settings.plugin.path.display().to_string()),
         ("sink", settings.sink.kind().as_str().to_owned()),
     ])
@@ -298,6 +315,13 @@ mod tests {
         }
     }
 
+    fn static_credentials(s: &Settings) -> shipper_sls::sign::Credentials {
+        match &s.source.credentials.spec {
+            shipper_sls::credentials::chain::Spec::Static(p) => p.read().unwrap(),
+            other => panic!("static credentials expected, got {}", other.name()),
+        }
+    }
+
     #[test]
     fn seed_environment_alone_is_enough() {
         let s = load(FileConfig::default(), &env_of(SEED_ENV), hec_flags()).unwrap();
@@ -312,7 +336,7 @@ mod tests {
         assert_eq!(s.source.consumer_group, "sync_data");
         assert!(s.source.consumer_name().starts_with("sync_data-"));
         assert_eq!(s.source.start, StartPosition::Begin);
-        let credentials = s.source.credentials().unwrap();
+        let credentials = static_credentials(&s);
         assert_eq!(credentials.access_key_secret.expose_secret(), "sekrit");
         assert!(
             !format!("{s:?}").contains("sekrit"),
@@ -353,7 +377,7 @@ mod tests {
             Overrides::default(),
         )
         .unwrap();
-        let credentials = s.source.credentials().unwrap();
+        let credentials = static_credentials(&s);
         assert_eq!(credentials.access_key_id, "file-id");
         assert_eq!(credentials.access_key_secret.expose_secret(), "env-secret");
         assert_eq!(s.source.heartbeat_interval, Duration::from_secs(2));
@@ -452,10 +476,17 @@ mod tests {
         env.retain(|(k, _)| *k != "SLS_AK_KEY");
         // The file does not exist yet: loading is pure, so it succeeds.
         let s = load(file, &env_of(&env), hec_flags()).unwrap();
-        let err = s.source.credentials().unwrap_err();
-        assert_eq!(err.key, "source.access_key_secret_file");
+        let shipper_sls::credentials::chain::Spec::Static(provider) = &s.source.credentials.spec
+        else {
+            panic!("static credentials")
+        };
+        let err = provider.read().unwrap_err();
+        assert!(
+            err.message.contains("source.access_key_secret_file"),
+            "{err}"
+        );
         std::fs::write(&path, "from-file\n").unwrap();
-        let c = s.source.credentials().unwrap();
+        let c = provider.read().unwrap();
         assert_eq!(c.access_key_secret.expose_secret(), "from-file");
     }
 

@@ -90,11 +90,7 @@ mod tests {
         let mut problems = Problems::default();
         let settings = resolve(Some(table), "sink", &mut problems);
         assert!(settings.is_none() || problems.is_empty());
-        problems
-            .into_vec()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        problems.into_lines()
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqwest::Url;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
+use shipper_net::proxy::ProxyConfig;
 
 use crate::error::ConfigError;
 use crate::util::batch::BatchConfig;
@@ -109,6 +110,13 @@ pub struct HecConfig {
     pub retry: RetryConfig,
     /// TLS options for `https://` endpoints.
     pub tls: TlsConfig,
+    /// HTTP proxy for this sink (default `HTTPS_PROXY`/`HTTP_PROXY` by the endpoint's
+    /// scheme; never for a loopback endpoint unless set here).
+    pub proxy: Option<String>,
+    /// Hosts never proxied (replaces `NO_PROXY`).
+    pub no_proxy: Option<String>,
+    /// File holding `user:password` for the proxy.
+    pub proxy_credentials_file: Option<PathBuf>,
 }
 
 impl Default for HecConfig {
@@ -131,6 +139,9 @@ impl Default for HecConfig {
             raw: HecRawConfig::default(),
             retry: RetryConfig::default(),
             tls: TlsConfig::default(),
+            proxy: None,
+            no_proxy: None,
+            proxy_credentials_file: None,
         }
     }
 }
@@ -182,6 +193,8 @@ pub struct HecSettings {
     pub ack: Option<AckSettings>,
     /// TLS options.
     pub tls: TlsConfig,
+    /// Proxy keys (applied by `shipper_net::proxy` when the sink is built).
+    pub proxy: ProxyConfig,
 }
 
 impl HecConfig {
@@ -239,6 +252,8 @@ impl HecConfig {
             None
         };
         self.tls.validate()?;
+        let proxy =
+            crate::util::proxy_config(&self.proxy, &self.no_proxy, &self.proxy_credentials_file)?;
         let raw = &self.raw;
         let raw_query = [
             ("host", &raw.host),
@@ -266,6 +281,7 @@ impl HecConfig {
             retry: self.retry.validate()?,
             ack,
             tls: self.tls.clone(),
+            proxy,
         })
     }
 }

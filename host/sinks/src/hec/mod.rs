@@ -78,7 +78,7 @@ pub(crate) async fn send(
         match request.send().await {
             Err(e)
                 if never_sent(&e)
-                    && !matches!(classify_transport(&e, ""), Outcome::Config { .. }) =>
+                    && !matches!(classify_transport(&e, "", None), Outcome::Config { .. }) =>
             {
                 tracing::debug!(error = %error_chain(&e), "HEC request not sent; resending");
                 request = again;
@@ -117,6 +117,8 @@ pub(crate) struct Inner {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     last_config_log: Mutex<Option<(String, Instant)>>,
+    /// Direct or through which proxy.
+    route: shipper_net::proxy::Route,
 }
 
 impl HecSink {
@@ -141,13 +143,23 @@ impl HecSink {
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth()
         };
-        let client = reqwest::Client::builder()
+        let route = shipper_net::proxy::route(
+            &settings.proxy,
+            "sink",
+            &|k| std::env::var(k).ok(),
+            settings.base.scheme() == "https",
+            settings.base.host_str().unwrap_or_default(),
+        )
+        .map_err(|e| SinkError::config(name, e.to_string()))?;
+        tracing::info!(sink = name, route = %route, "HEC network route");
+        let builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(settings.concurrency)
             .timeout(settings.request_timeout)
             .connect_timeout(settings.connect_timeout)
-            .tcp_keepalive(std::time::Duration::from_secs(60))
+            .tcp_keepalive(std::time::Duration::from_secs(60));
+        let client = shipper_net::proxy::apply(builder, &route)
             .build()
             .map_err(|e| {
                 SinkError::config(
@@ -192,6 +204,7 @@ impl HecSink {
             shutdown: stop.clone(),
             tasks: TaskTracker::new(),
             last_config_log: Mutex::new(None),
+            route,
             settings,
         });
         if inner.acks.is_some() {
@@ -582,7 +595,7 @@ impl Inner {
                 outcome
             }
             Err(e) => {
-                let outcome = classify_transport(&e, url.as_str());
+                let outcome = classify_transport(&e, url.as_str(), self.route.proxy());
                 if e.is_connect() {
                     self.metrics.connect_failure(&error_chain(&e));
                 }
@@ -667,16 +680,20 @@ impl Inner {
     /// 400 code 5 "No data" means the token is good (docs/rendering.md §3.12 "Start-up check").
     async fn healthcheck(&self) -> Result<(), SinkError> {
         let name = &self.name;
-        let unreachable = |url: &Url, e: reqwest::Error| match classify_transport(&e, url.as_str())
-        {
-            Outcome::Config { reason, .. } => {
-                SinkError::tls(name, crate::error::Side::Client, reason)
-            }
-            _ => SinkError::unavailable(
-                name,
-                format!("cannot reach the HEC endpoint {url}: {}", error_chain(&e)),
-            ),
-        };
+        let proxy = self.route.proxy();
+        let unreachable =
+            |url: &Url, e: reqwest::Error| match classify_transport(&e, url.as_str(), proxy) {
+                Outcome::Config { reason, .. } if proxy.is_some() && reason.contains("proxy") => {
+                    SinkError::config(name, reason)
+                }
+                Outcome::Config { reason, .. } => {
+                    SinkError::tls(name, crate::error::Side::Client, reason)
+                }
+                _ => SinkError::unavailable(
+                    name,
+                    format!("cannot reach the HEC endpoint {url}: {}", error_chain(&e)),
+                ),
+            };
         let health = self
             .client
             .get(self.health_url.clone())

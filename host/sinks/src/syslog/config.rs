@@ -134,6 +134,13 @@ pub struct SyslogConfig {
     pub tls_probe_ms: u64,
     /// TLS options (`transport = "tls"`).
     pub tls: TlsConfig,
+    /// HTTP proxy for TCP/TLS (an HTTP `CONNECT` tunnel; default `HTTPS_PROXY` for TLS,
+    /// `HTTP_PROXY` for TCP; never for a loopback receiver unless set here; not for UDP).
+    pub proxy: Option<String>,
+    /// Hosts never proxied (replaces `NO_PROXY`).
+    pub no_proxy: Option<String>,
+    /// File holding `user:password` for the proxy.
+    pub proxy_credentials_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SyslogConfig {
@@ -157,6 +164,9 @@ impl Default for SyslogConfig {
             keepalive_secs: DEFAULT_KEEPALIVE_SECS,
             tls_probe_ms: DEFAULT_TLS_PROBE_MS,
             tls: TlsConfig::default(),
+            proxy: None,
+            no_proxy: None,
+            proxy_credentials_file: None,
         }
     }
 }
@@ -200,6 +210,8 @@ pub struct SyslogSettings {
     pub tls_probe: Duration,
     /// TLS options.
     pub tls: TlsConfig,
+    /// Proxy keys (applied by `shipper_net::proxy` when the sink is built).
+    pub proxy: shipper_net::proxy::ProxyConfig,
 }
 
 impl SyslogConfig {
@@ -297,6 +309,11 @@ impl SyslogConfig {
             keepalive: (self.keepalive_secs > 0).then(|| Duration::from_secs(self.keepalive_secs)),
             tls_probe: Duration::from_millis(self.tls_probe_ms),
             tls: self.tls.clone(),
+            proxy: crate::util::proxy_config(
+                &self.proxy,
+                &self.no_proxy,
+                &self.proxy_credentials_file,
+            )?,
         })
     }
 }

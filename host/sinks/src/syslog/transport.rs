@@ -15,6 +15,10 @@
 //! - a batch is written with one `write_all` (TLS makes 16 KiB records of it, not one per
 //!   event) and flushed; `send` resolves after that.
 //!
+//! With a proxy (`shipper_net::proxy`), TCP and TLS go through an HTTP `CONNECT` tunnel to
+//! the receiver (TLS is end to end, inside the tunnel); only `http://` proxies are spoken
+//! here, an `https://` one is refused when the sink is built.
+//!
 //! UDP has none of this: one datagram per message, errors counted.
 
 use std::collections::VecDeque;
@@ -134,6 +138,7 @@ pub(crate) struct Connector {
     connect_timeout: Duration,
     keepalive: Option<Duration>,
     tls_probe: Duration,
+    route: shipper_net::proxy::Route,
 }
 
 impl Connector {
@@ -144,6 +149,31 @@ impl Connector {
         } else {
             None
         };
+        let route = if s.transport == Transport::Udp {
+            shipper_net::proxy::Route::Direct("UDP is never proxied")
+        } else {
+            shipper_net::proxy::route(
+                &s.proxy,
+                "sink",
+                &|k| std::env::var(k).ok(),
+                s.transport == Transport::Tls,
+                &s.host,
+            )
+            .map_err(|e| SinkError::config(name, e.to_string()))?
+        };
+        if let Some(p) = route.proxy()
+            && p.scheme == shipper_net::proxy::ProxyScheme::Https
+        {
+            return Err(SinkError::config(
+                name,
+                format!(
+                    "{}: the syslog sink speaks CONNECT to http:// proxies only; use the \
+                     proxy's plain-HTTP port (the syslog TLS session stays end to end)",
+                    p.origin
+                ),
+            ));
+        }
+        tracing::info!(sink = name, route = %route, "syslog network route");
         Ok(Self {
             name: name.to_owned(),
             host: s.host.clone(),
@@ -152,6 +182,7 @@ impl Connector {
             connect_timeout: s.connect_timeout,
             keepalive: s.keepalive,
             tls_probe: s.tls_probe,
+            route,
         })
     }
 
@@ -167,14 +198,17 @@ impl Connector {
     pub(crate) async fn connect(&self) -> Result<Stream, SinkError> {
         let peer = self.peer();
         let unavailable = |m: String| SinkError::unavailable(&self.name, m);
-        let addrs: Vec<SocketAddr> = tokio::time::timeout(
-            self.connect_timeout,
-            tokio::net::lookup_host((self.host.as_str(), self.port)),
-        )
-        .await
-        .map_err(|_| unavailable(format!("resolving {peer} timed out")))?
-        .map_err(|e| unavailable(format!("cannot resolve {peer}: {e}")))?
-        .collect();
+        let proxy = self.route.proxy();
+        let (host, port) = match proxy {
+            Some(p) => (p.host.as_str(), p.port),
+            None => (self.host.as_str(), self.port),
+        };
+        let addrs: Vec<SocketAddr> =
+            tokio::time::timeout(self.connect_timeout, tokio::net::lookup_host((host, port)))
+                .await
+                .map_err(|_| unavailable(format!("resolving {peer} timed out")))?
+                .map_err(|e| unavailable(format!("cannot resolve {peer}: {e}")))?
+                .collect();
         let mut last = None;
         let mut tcp = None;
         for addr in addrs {
@@ -192,12 +226,36 @@ impl Connector {
                 }
             }
         }
-        let tcp = tcp.ok_or_else(|| {
-            unavailable(format!(
+        let mut tcp = tcp.ok_or_else(|| match proxy {
+            Some(p) => unavailable(format!(
+                "cannot connect to the proxy {} (set by {}) for syslog receiver {peer} ({}); \
+                 check that the proxy runs and the proxy URL is right",
+                p.url(),
+                p.origin,
+                last.clone().unwrap_or_default()
+            )),
+            None => unavailable(format!(
                 "cannot connect to syslog receiver {peer} ({}); is it running and listening?",
-                last.unwrap_or_default()
-            ))
+                last.clone().unwrap_or_default()
+            )),
         })?;
+        if let Some(p) = proxy {
+            let tunnel = shipper_net::proxy::connect_tunnel(&mut tcp, p, &self.host, self.port);
+            match tokio::time::timeout(self.connect_timeout, tunnel).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e @ shipper_net::proxy::TunnelError::Refused { .. })) => {
+                    return Err(SinkError::config(&self.name, e.to_string()));
+                }
+                Ok(Err(e)) => return Err(unavailable(e.to_string())),
+                Err(_) => {
+                    return Err(unavailable(format!(
+                        "the proxy {} did not answer the CONNECT to {peer} within {:?}",
+                        p.url(),
+                        self.connect_timeout
+                    )));
+                }
+            }
+        }
         tcp.set_nodelay(true)
             .map_err(|e| unavailable(format!("{peer}: set TCP_NODELAY: {e}")))?;
         if let Some(idle) = self.keepalive {

@@ -18,3 +18,21 @@ pub(crate) fn push_digits(out: &mut Vec<u8>, mut v: u32, width: usize) {
         v /= 10;
     }
 }
+
+/// The sink's proxy keys, with a proxy URL checked now (no scheme, bad port) so the problem
+/// is reported with the other config errors, under `sink.proxy`.
+pub(crate) fn proxy_config(
+    proxy: &Option<String>,
+    no_proxy: &Option<String>,
+    credentials_file: &Option<std::path::PathBuf>,
+) -> Result<shipper_net::proxy::ProxyConfig, crate::error::ConfigError> {
+    if let Some(url) = proxy {
+        shipper_net::proxy::parse_proxy_url(url, "sink.proxy")
+            .map_err(|e| crate::error::ConfigError::new("proxy", e.message))?;
+    }
+    Ok(shipper_net::proxy::ProxyConfig {
+        proxy: proxy.clone(),
+        no_proxy: no_proxy.clone(),
+        credentials_file: credentials_file.clone(),
+    })
+}

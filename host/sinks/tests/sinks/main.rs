@@ -3,8 +3,10 @@
 //! - `hec`: the HEC sink against the in-process test receiver, with every fault.
 //! - `rsyslog`: TCP (octet-counted, LF), TLS (gtls, ossl), mutual TLS, UDP, restart.
 //! - `syslog_ng`: TLS and the octet-counted `syslog()` TCP port.
+//! - `proxy`: syslog TCP through an HTTP `CONNECT` proxy, and its 407.
 
 mod hec; // HEC sink ↔ shipper_test_support::hec_receiver
+mod proxy; // syslog sink ↔ an HTTP CONNECT proxy
 mod rsyslog; // syslog sink ↔ a real rsyslogd
 mod syslog_ng; // syslog sink ↔ a real syslog-ng
 
