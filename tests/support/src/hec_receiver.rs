@@ -171,6 +171,11 @@ pub enum Endpoint {
 pub struct ReceivedEvent {
     /// Endpoint.
     pub endpoint: Endpoint,
+    /// Number of the request that stored it (0 for the first request that stored events),
+    /// so a test can tell which events arrived together.
+    pub request: u64,
+    /// When it was stored (for rates measured at the receiver).
+    pub received_at: std::time::Instant,
     /// Channel of the request.
     pub channel: Option<String>,
     /// `/event`: the envelope; `/raw`: the line as a JSON string.
@@ -214,6 +219,8 @@ struct State {
     bad_marker: Option<String>,
     omit_invalid_event_number: bool,
     hold_acks: bool,
+    delay: Option<Duration>,
+    stored_requests: u64,
     unhealthy: bool,
     next_ack: HashMap<String, u64>,
     pending_acks: HashMap<String, Vec<u64>>,
@@ -412,6 +419,12 @@ impl HecReceiver {
         self.state().hold_acks = hold;
     }
 
+    /// While set, every request to `/event` or `/raw` waits this long before it is
+    /// processed (a slow indexer), unlike [`Fault::Delay`], which delays one request.
+    pub fn set_delay(&self, delay: Option<Duration>) {
+        self.state().delay = delay;
+    }
+
     /// `/health` answers 503 code 18 while set.
     pub fn set_unhealthy(&self, unhealthy: bool) {
         self.state().unhealthy = unhealthy;
@@ -594,12 +607,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, s
         return Ok(hec(200, 0, "Success"));
     }
     if endpoint.is_some() {
-        let fault = shared
-            .state
-            .lock()
-            .expect("receiver state poisoned")
-            .faults
-            .pop_front();
+        let (fault, delay) = {
+            let mut st = shared.state.lock().expect("receiver state poisoned");
+            (st.faults.pop_front(), st.delay)
+        };
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         match fault {
             Some(Fault::Reset) => return Err(std::io::Error::other("injected connection reset")),
             Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
@@ -951,9 +965,14 @@ fn evaluate(
         Err(a) => return (a, dlen, 0),
     };
     let n = events.len();
+    let request = st.stored_requests;
+    st.stored_requests += 1;
+    let received_at = std::time::Instant::now();
     st.events
         .extend(events.into_iter().map(|(envelope, text)| ReceivedEvent {
             endpoint,
+            request,
+            received_at,
             channel: channel.clone(),
             envelope,
             text,

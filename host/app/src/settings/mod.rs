@@ -365,7 +365,7 @@ mod tests {
         let SinkSettings::Hec(hec) = &s.sink else {
             panic!("an HEC sink")
         };
-        assert_eq!(hec.base.as_str(), "http://127.0.0.1:8088/");
+        assert_eq!(hec.endpoints[0].base.as_str(), "http://127.0.0.1:8088/");
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub fn resolve(
     match config.validate() {
         Ok(settings) => Some(settings),
         Err(e) => {
-            problems.push(key(e.field), e.message);
+            problems.push(key(&e.field), e.message);
             None
         }
     }
