@@ -4,8 +4,9 @@
 //!
 //! Selection: among the endpoints that may take a request and have a free slot (fewer than
 //! `concurrency` requests on the wire), the one with the fewest requests in flight per unit
-//! of weight; ties go round-robin, so idle endpoints share evenly. A slow endpoint holds its
-//! slots longer and so gets fewer requests.
+//! of weight; ties go to the one picked least recently, so idle endpoints share evenly
+//! whichever others are busy or down. A slow endpoint holds its slots longer and so gets
+//! fewer requests.
 //!
 //! An endpoint's phases (Splunk's own guidance for HEC clients behind several indexers is
 //! the same: back off a busy indexer, stop using a dead one until it answers again):
@@ -59,13 +60,15 @@ struct Slot {
     /// Transient failures since the last success.
     failures: u32,
     backoff: Backoff,
+    /// When it was last picked (a pick counter): breaks ties.
+    last_pick: u64,
 }
 
 #[derive(Debug)]
 struct State {
     slots: Vec<Slot>,
-    /// Where the round-robin among equally loaded endpoints continues.
-    next: usize,
+    /// Picks so far.
+    picks: u64,
 }
 
 /// The endpoints' load and health. See the module docs.
@@ -108,10 +111,11 @@ impl Balancer {
                 phase: Phase::Healthy,
                 failures: 0,
                 backoff: retry.backoff(),
+                last_pick: 0,
             })
             .collect();
         Arc::new(Self {
-            state: Mutex::new(State { slots, next: 0 }),
+            state: Mutex::new(State { slots, picks: 0 }),
             changed: Notify::new(),
             concurrency: concurrency.max(1),
         })
@@ -152,12 +156,9 @@ impl Balancer {
     /// something changes).
     fn try_take(&self, now: Instant) -> Result<usize, Option<Instant>> {
         let mut st = self.lock();
-        let n = st.slots.len();
         let mut best: Option<usize> = None;
         let mut wake_at: Option<Instant> = None;
-        for k in 0..n {
-            let i = (st.next + k) % n;
-            let s = &st.slots[i];
+        for (i, s) in st.slots.iter().enumerate() {
             match s.phase {
                 Phase::Healthy => {}
                 Phase::Cooling { until } | Phase::Misconfigured { until } if until <= now => {}
@@ -170,20 +171,26 @@ impl Balancer {
             if s.in_flight >= self.concurrency {
                 continue;
             }
-            // Fewer in flight per unit of weight wins; the first of equals (from `next`)
-            // keeps the round-robin.
+            // Fewer in flight per unit of weight wins; of equals, the one picked least
+            // recently.
             let better = best.is_none_or(|b| {
                 let b = &st.slots[b];
-                (s.in_flight as u64) * u64::from(b.weight)
-                    < (b.in_flight as u64) * u64::from(s.weight)
+                let (mine, theirs) = (
+                    (s.in_flight as u64) * u64::from(b.weight),
+                    (b.in_flight as u64) * u64::from(s.weight),
+                );
+                mine < theirs || mine == theirs && s.last_pick < b.last_pick
             });
             if better {
                 best = Some(i);
             }
         }
         let i = best.ok_or(wake_at)?;
-        st.slots[i].in_flight += 1;
-        st.next = (i + 1) % n;
+        st.picks += 1;
+        let pick = st.picks;
+        let s = &mut st.slots[i];
+        s.in_flight += 1;
+        s.last_pick = pick;
         Ok(i)
     }
 
@@ -327,6 +334,24 @@ mod tests {
             turns.extend(i);
         }
         assert_eq!(turns, [0, 1, 2, 0, 1, 2], "one at a time: round-robin");
+        // One endpoint busy: the other two still alternate (no extra share for the one
+        // after it in the list).
+        let busy = Lease {
+            balancer: b.clone(),
+            index: 1,
+        };
+        b.lock().slots[1].in_flight += 1;
+        let mut turns = Vec::new();
+        for _ in 0..6 {
+            let (i, _lease) = take(&b, 1);
+            turns.extend(i);
+        }
+        assert_eq!(
+            turns,
+            [0, 2, 0, 2, 0, 2],
+            "the two free endpoints alternate"
+        );
+        drop(busy);
         // Held at once: the least loaded each time, then full endpoints are skipped.
         let (got, _held) = take(&b, 12);
         let mut per = [0; 3];
