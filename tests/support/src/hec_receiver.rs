@@ -207,6 +207,8 @@ pub struct RequestRecord {
     pub code: Option<i64>,
     /// Events stored from this request.
     pub events: usize,
+    /// When the answer was decided.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -221,6 +223,8 @@ struct State {
     hold_acks: bool,
     delay: Option<Duration>,
     stored_requests: u64,
+    /// Set by [`HecReceiver::kill`]: nothing more is stored.
+    dead: bool,
     unhealthy: bool,
     next_ack: HashMap<String, u64>,
     pending_acks: HashMap<String, Vec<u64>>,
@@ -355,6 +359,19 @@ impl HecReceiver {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.shared.state.lock().expect("receiver state poisoned")
+    }
+
+    /// Stops at once, like an indexer whose process is killed: from this moment nothing
+    /// more is stored, connections are dropped, requests in flight get no answer. Returns
+    /// what it had stored and seen (complete: no request can slip in after the copy).
+    pub fn kill(self) -> (Vec<ReceivedEvent>, Vec<RequestRecord>) {
+        let copy = {
+            let mut st = self.state();
+            st.dead = true;
+            (st.events.clone(), st.requests.clone())
+        };
+        drop(self);
+        copy
     }
 
     /// Every stored event, in arrival order.
@@ -744,6 +761,7 @@ fn record(
             status,
             code,
             events,
+            at: std::time::Instant::now(),
         });
 }
 
@@ -964,6 +982,9 @@ fn evaluate(
         Ok(e) => e,
         Err(a) => return (a, dlen, 0),
     };
+    if st.dead {
+        return (coded(503, 9, "Server is busy"), dlen, 0);
+    }
     let n = events.len();
     let request = st.stored_requests;
     st.stored_requests += 1;
