@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Highest HEC `code` counted individually (docs/rendering.md §3.13 lists 0..=27).
+/// Highest HEC `code` counted individually (docs/rendering.md §3.15 lists 0..=27).
 const MAX_HEC_CODE: usize = 27;
 
 /// Failure classes (docs/rendering.md §3.9 retry classes, plus transport failures of syslog).

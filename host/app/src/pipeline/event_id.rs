@@ -13,7 +13,8 @@
 //! Where it goes: an HEC event gets it as an indexed field (`fields`, key
 //! `event_id_field`), a syslog message as an RFC 5424 structured-data element
 //! `[<event_id_sd_id> id="…"]`. A raw payload carries none: its bytes are the plugin's.
-//! Plugins do not see the ID (the WIT is unchanged).
+//! Plugins do not see the ID (the WIT is unchanged). docs/rendering.md §3.14 and §4.7 show
+//! it on the wire.
 
 use sha2::{Digest as _, Sha256};
 use shipper_sinks::{Field, Payload, SdElement};

@@ -8,8 +8,7 @@
 //! whichever others are busy or down. A slow endpoint holds its slots longer and so gets
 //! fewer requests.
 //!
-//! An endpoint's phases (Splunk's own guidance for HEC clients behind several indexers is
-//! the same: back off a busy indexer, stop using a dead one until it answers again):
+//! An endpoint's phases (docs/rendering.md §3.13 "Several endpoints"):
 //! - **healthy**: takes requests;
 //! - **cooling** after a transient failure (connect error, timeout, 408/429/5xx): no new
 //!   request before its backoff ends (shipper-net's [`Backoff`], at least `Retry-After`),
