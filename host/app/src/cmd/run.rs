@@ -132,7 +132,11 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
             .config_error()?;
         sinks.push((entry.name.clone(), sink));
     }
-    let plugins = plugin_groups(&settings);
+    let plugins: Vec<(PluginSettings, Vec<usize>)> = settings
+        .plugin_groups()
+        .into_iter()
+        .map(|(entry, members)| (entry.plugin.clone(), members))
+        .collect();
     let engine = PluginEngine::with_settings(EngineSettings {
         compile_cache: plugins[0].0.compile_cache.clone(),
         ..EngineSettings::default()
@@ -340,19 +344,6 @@ fn load_settings(args: &RunArgs) -> Result<Settings, Failure> {
         sink: sink_from_flags(args),
     };
     settings::load(file, &|k| std::env::var(k).ok(), overrides).config_error()
-}
-
-/// The distinct plugins of the configuration, each with the sinks (indices) it formats
-/// for: sinks with equal plugin settings share one.
-fn plugin_groups(settings: &Settings) -> Vec<(PluginSettings, Vec<usize>)> {
-    let mut groups: Vec<(PluginSettings, Vec<usize>)> = Vec::new();
-    for (i, entry) in settings.sinks.iter().enumerate() {
-        match groups.iter_mut().find(|(p, _)| *p == entry.plugin) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((entry.plugin.clone(), vec![i])),
-        }
-    }
-    groups
 }
 
 /// A sink's start-up check: a sink that refuses us (bad token, TLS rejected) stops the

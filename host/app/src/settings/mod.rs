@@ -263,6 +263,22 @@ pub fn load(
     }
 }
 
+impl Settings {
+    /// The distinct plugins of the configuration, each with the sinks (indices into
+    /// [`Settings::sinks`]) it formats for: sinks with equal plugin settings share one
+    /// (one compile, one self-test against all of them, one hot-swap watcher).
+    pub fn plugin_groups(&self) -> Vec<(&SinkEntry, Vec<usize>)> {
+        let mut groups: Vec<(&SinkEntry, Vec<usize>)> = Vec::new();
+        for (i, entry) in self.sinks.iter().enumerate() {
+            match groups.iter_mut().find(|(e, _)| e.plugin == entry.plugin) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((entry, vec![i])),
+            }
+        }
+        groups
+    }
+}
+
 /// Summary for the start-up log line (no secrets).
 pub fn describe(settings: &Settings) -> BTreeMap<&'static str, String> {
     let s = &settings.source;

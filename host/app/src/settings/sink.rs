@@ -30,6 +30,10 @@ pub const DEFAULT_SINK_NAME: &str = "default";
 pub struct SinkEntry {
     /// Its name: `default` for `[sink]`, the `name` key in `[[sinks]]`.
     pub name: String,
+    /// Where it is in the configuration: `sink` or `sinks[N]` (the prefix of its keys).
+    pub key: String,
+    /// The key of its plugin table: `plugin` (the shared one) or `sinks[N].plugin`.
+    pub plugin_key: String,
     /// The sink's own settings.
     pub settings: SinkSettings,
     /// The plugin that formats its events: its own `[sinks.plugin]`, else the shared
@@ -240,10 +244,13 @@ fn one(
             );
         }
     }
-    let plugin = match common.plugin.take() {
-        Some(p) if index.is_some() => plugin::resolve(p, None, &key("plugin"), problems),
+    let (plugin, plugin_key) = match common.plugin.take() {
+        Some(p) if index.is_some() => (
+            plugin::resolve(p, None, &key("plugin"), problems),
+            key("plugin"),
+        ),
         // Without a usable shared [plugin], its own problem (`plugin.path`, …) is reported.
-        _ => shared.plugin.cloned(),
+        _ => (shared.plugin.cloned(), "plugin".to_owned()),
     };
     let rate = rate_caps(&common, prefix, problems);
     let kind = settings.as_ref().map(SinkSettings::kind);
@@ -258,6 +265,8 @@ fn one(
     }
     Some(SinkEntry {
         name,
+        key: prefix.to_owned(),
+        plugin_key,
         settings: settings?,
         plugin: plugin?,
         dead_letter,
@@ -550,6 +559,10 @@ mod tests {
         assert!(p.is_empty(), "{p:?}");
         let [splunk, qradar] = out.unwrap().try_into().unwrap();
         assert_eq!(splunk.name, "splunk");
+        assert_eq!(
+            (splunk.key.as_str(), splunk.plugin_key.as_str()),
+            ("sinks[0]", "plugin")
+        );
         assert_eq!(splunk.plugin.path, PathBuf::from("shared.wasm"));
         assert_eq!(
             splunk.dead_letter,
@@ -564,6 +577,7 @@ mod tests {
             })
         );
         assert_eq!(qradar.plugin.path, PathBuf::from("leef.wasm"));
+        assert_eq!(qradar.plugin_key, "sinks[1].plugin");
         assert_eq!(qradar.dead_letter, PathBuf::from("/tmp/qr.jsonl"));
         assert_eq!(
             (qradar.rate.bytes_per_sec, qradar.rate.burst_bytes),
