@@ -6,16 +6,15 @@
 //! log, each log has one ID, none is missing.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use shipper_test_artifacts as artifacts;
 use shipper_test_support::eventually::eventually;
 use shipper_test_support::hec_receiver::Fault;
 
-use crate::harness::dataset::{Dataset, Tally, hec_seq, hec_seqs};
-use crate::harness::shipper::{RunConfig, ShipperProcess};
-use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env, wait_for_events};
+use crate::harness::dataset::{Tally, hec_seq, hec_seqs};
+use crate::harness::shipper::ShipperProcess;
+use crate::harness::sls::{SlsEnv, shipper_env, wait_for_events};
 
 const GROUP: &str = "e2e-event-ids";
 const LOGS: u64 = 20_000;
@@ -24,24 +23,16 @@ const FIELD: &str = "shipper_event_id";
 
 #[test]
 fn three_kill_9s_then_dedup_by_event_id_gives_exactly_the_written_logs() {
-    let env = SlsEnv::start("event-ids", 4);
-    let mut ds = Dataset::new(env.shards(), 50);
-    env.load(&mut ds, LOGS);
+    let (env, ds) = SlsEnv::start_loaded("event-ids", 4, LOGS);
     let hec = env.hec_receiver();
-    let config = RunConfig::new(
-        &env.endpoint(),
-        PROJECT,
-        LOGSTORE,
-        GROUP,
-        Path::new(artifacts::PLUGIN_SPLUNK_HEC),
-        &env.dir().join("dead-letter.jsonl"),
-    )
-    .hec_sink(&hec.url())
-    .set("sink.event_id", true)
-    // 10 groups (500 logs) per pull, and a receiver slow enough that every kill finds
-    // sends in flight.
-    .set("source.fetch_count", 10)
-    .set("sink.max_events_per_sec", 4_000);
+    let config = env
+        .run_config(GROUP, artifacts::PLUGIN_SPLUNK_HEC)
+        .hec_sink(&hec.url())
+        .set("sink.event_id", true)
+        // 10 groups (1,000 logs) per pull, and a receiver slow enough that every kill finds
+        // sends in flight.
+        .set("source.fetch_count", 10)
+        .set("sink.max_events_per_sec", 4_000);
     for run in 0..KILLS {
         hec.push_fault(Fault::Delay(Duration::from_millis(300)), 12);
         let before = hec.event_count();

@@ -3,13 +3,10 @@
 //! lowers that endpoint's request size, so every log is delivered exactly once and, once
 //! adapted, requests fit (the 413s stop).
 
-use std::path::Path;
-
 use shipper_test_artifacts as artifacts;
 
-use crate::harness::dataset::Dataset;
-use crate::harness::shipper::{RunConfig, ShipperProcess};
-use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
+use crate::harness::shipper::ShipperProcess;
+use crate::harness::sls::{SlsEnv, shipper_env};
 
 const GROUP: &str = "e2e-hec-413";
 const LOGS: u64 = 20_000;
@@ -17,22 +14,14 @@ const LIMIT: usize = 100 * 1024;
 
 #[test]
 fn a_receiver_refusing_bodies_over_100kb_gets_every_log_in_smaller_requests() {
-    let env = SlsEnv::start("hec-413", 4);
-    let mut ds = Dataset::new(env.shards(), 100);
-    env.load(&mut ds, LOGS);
+    let (env, ds) = SlsEnv::start_loaded("hec-413", 4, LOGS);
     let hec = env.hec_receiver();
     hec.set_max_decoded_body(Some(LIMIT));
-    let config = RunConfig::new(
-        &env.endpoint(),
-        PROJECT,
-        LOGSTORE,
-        GROUP,
-        Path::new(artifacts::PLUGIN_SPLUNK_HEC),
-        &env.dir().join("dead-letter.jsonl"),
-    )
-    .hec_sink(&hec.url())
-    // The default request size, ten times the receiver's limit.
-    .set("sink.batch_max_bytes", 1_000_000);
+    let config = env
+        .run_config(GROUP, artifacts::PLUGIN_SPLUNK_HEC)
+        .hec_sink(&hec.url())
+        // The default request size, ten times the receiver's limit.
+        .set("sink.batch_max_bytes", 1_000_000);
     let mut shipper = ShipperProcess::start(env.dir(), "shipper", &config, &[], &shipper_env());
     let metrics = env.finish_hec_run(GROUP, &ds, &hec, &mut shipper, "413 adaptation");
 

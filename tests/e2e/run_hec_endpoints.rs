@@ -9,7 +9,6 @@
 //! either; the restarted one receives again within 15 s of coming back.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use shipper_test_artifacts as artifacts;
@@ -17,9 +16,9 @@ use shipper_test_support::eventually::eventually;
 use shipper_test_support::hec_receiver::HecReceiver;
 use shipper_test_support::ports::reserve_port;
 
-use crate::harness::dataset::{Dataset, Tally, hec_seq, hec_seqs};
-use crate::harness::shipper::{RunConfig, ShipperProcess};
-use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
+use crate::harness::dataset::{Tally, hec_seq, hec_seqs};
+use crate::harness::shipper::ShipperProcess;
+use crate::harness::sls::{SlsEnv, shipper_env};
 
 const GROUP: &str = "e2e-hec-endpoints";
 const LOGS: u64 = 20_000;
@@ -28,9 +27,7 @@ const CONCURRENCY: usize = 4;
 
 #[test]
 fn four_hec_endpoints_one_slow_one_killed_and_restarted_lose_nothing() {
-    let env = SlsEnv::start("hec-endpoints", 4);
-    let mut ds = Dataset::new(env.shards(), 100);
-    env.load(&mut ds, LOGS);
+    let (env, ds) = SlsEnv::start_loaded("hec-endpoints", 4, LOGS);
     let a = env.hec_receiver();
     let b = env.hec_receiver();
     let slow = env.hec_receiver();
@@ -39,21 +36,15 @@ fn four_hec_endpoints_one_slow_one_killed_and_restarted_lose_nothing() {
     let killed_addr = format!("127.0.0.1:{}", port.port());
     let killed = env.hec_receiver_on(&killed_addr);
     let urls = [a.url(), b.url(), slow.url(), killed.url()];
-    let config = RunConfig::new(
-        &env.endpoint(),
-        PROJECT,
-        LOGSTORE,
-        GROUP,
-        Path::new(artifacts::PLUGIN_SPLUNK_HEC),
-        &env.dir().join("dead-letter.jsonl"),
-    )
-    .hec_sink(&urls[0])
-    .remove("sink.endpoint")
-    .set(
-        "sink.endpoints",
-        toml::Value::Array(urls.iter().map(|u| u.as_str().into()).collect()),
-    )
-    .set("sink.max_events_per_sec", 1_000);
+    let config = env
+        .run_config(GROUP, artifacts::PLUGIN_SPLUNK_HEC)
+        .hec_sink(&urls[0])
+        .remove("sink.endpoint")
+        .set(
+            "sink.endpoints",
+            toml::Value::Array(urls.iter().map(|u| u.as_str().into()).collect()),
+        )
+        .set("sink.max_events_per_sec", 1_000);
     let started = Instant::now();
     let mut shipper = ShipperProcess::start(env.dir(), "shipper", &config, &[], &shipper_env());
 
@@ -163,8 +154,7 @@ fn four_hec_endpoints_one_slow_one_killed_and_restarted_lose_nothing() {
         .map(|e| e["state"].as_str().unwrap_or("?"))
         .collect();
     assert_eq!(states.len(), 4, "{health}");
-    let dead = std::fs::read_to_string(env.dir().join("dead-letter.jsonl")).unwrap_or_default();
-    assert!(dead.is_empty(), "dead letters:\n{dead}");
+    env.assert_no_dead_letters(None);
     eprintln!(
         "run_hec_endpoints: {elapsed:.1?}; shares healthy {na}/{nb}, slow {ns}, killed {} + {} after restart (back in {recovered_in:.1?}); {} duplicates from {} unanswered requests",
         first_life.len(),

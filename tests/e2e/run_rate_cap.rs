@@ -4,15 +4,14 @@
 //! back like a slow sink, with no new buffer), the lag gauge grows while the backlog drains
 //! at the capped rate and reads 0 once it is gone, and every log arrives exactly once.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use shipper_test_artifacts as artifacts;
 use shipper_test_support::eventually::eventually;
 
-use crate::harness::dataset::{Dataset, Tally, hec_seqs};
-use crate::harness::shipper::{RunConfig, ShipperProcess};
-use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
+use crate::harness::dataset::{Tally, hec_seqs};
+use crate::harness::shipper::ShipperProcess;
+use crate::harness::sls::{SlsEnv, shipper_env, wait_for_events};
 
 /// The receiver-side rate is measured over this window…
 const WINDOW: Duration = Duration::from_secs(30);
@@ -42,24 +41,16 @@ struct Sample {
 
 fn run_capped(test: &str, cap: Cap, logs: u64) {
     let group = format!("e2e-{test}");
-    let env = SlsEnv::start(test, 4);
-    let mut ds = Dataset::new(env.shards(), 100);
-    env.load(&mut ds, logs);
+    let (env, ds) = SlsEnv::start_loaded(test, 4, logs);
     let hec = env.hec_receiver();
     let (key, value) = match cap {
         Cap::Events(n) => ("sink.max_events_per_sec", n),
         Cap::Bytes(n) => ("sink.max_bytes_per_sec", n),
     };
-    let config = RunConfig::new(
-        &env.endpoint(),
-        PROJECT,
-        LOGSTORE,
-        &group,
-        Path::new(artifacts::PLUGIN_SPLUNK_HEC),
-        &env.dir().join("dead-letter.jsonl"),
-    )
-    .hec_sink(&hec.url())
-    .set(key, i64::try_from(value).expect("a cap that fits TOML"));
+    let config = env
+        .run_config(&group, artifacts::PLUGIN_SPLUNK_HEC)
+        .hec_sink(&hec.url())
+        .set(key, i64::try_from(value).expect("a cap that fits TOML"));
     let mut shipper = ShipperProcess::start(env.dir(), "shipper", &config, &[], &shipper_env());
 
     let t0 = eventually("the first event", || {
@@ -109,15 +100,7 @@ fn run_capped(test: &str, cap: Cap, logs: u64) {
     );
 
     // Drain, then the lag reads 0.
-    eventually("the backlog to drain", || {
-        shipper.assert_running();
-        let n = hec.event_count() as u64;
-        if n >= logs {
-            Ok(())
-        } else {
-            Err(format!("{n} of {logs}"))
-        }
-    });
+    wait_for_events(&mut shipper, &hec, logs);
     env.wait_checkpoints_at_end(&group);
     let drained = eventually("the lag gauges at 0", || {
         let m = shipper.scrape().ok_or("no /metrics")?;

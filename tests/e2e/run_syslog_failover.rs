@@ -5,42 +5,23 @@
 //! 1,000 events/s by the sink's rate cap so the run outlasts the outage: nothing is lost.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
 use shipper_test_artifacts as artifacts;
 use shipper_test_support::certs::TestPki;
 use shipper_test_support::eventually::eventually;
 use shipper_test_support::rsyslog::{Rsyslog, RsyslogOptions};
 
-use crate::harness::dataset::{Dataset, Tally};
-use crate::harness::shipper::{RunConfig, ShipperProcess};
-use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
+use crate::harness::dataset::{Tally, kv_seqs};
+use crate::harness::shipper::ShipperProcess;
+use crate::harness::sls::{SlsEnv, shipper_env};
 
 const GROUP: &str = "e2e-syslog-failover";
 const LOGS: u64 = 15_000;
 
-/// The seqs of rsyslog records (syslog-kv MSG `…||seq=N||…`).
-fn seqs(messages: &[Value]) -> Vec<u64> {
-    messages
-        .iter()
-        .filter_map(|m| {
-            m["msg"]
-                .as_str()?
-                .split("||")
-                .find_map(|kv| kv.strip_prefix("seq="))?
-                .parse()
-                .ok()
-        })
-        .collect()
-}
-
 #[test]
 fn tls_failover_to_the_secondary_and_back_to_the_restarted_primary_loses_nothing() {
-    let env = SlsEnv::start("syslog-failover", 4);
-    let mut ds = Dataset::new(env.shards(), 100);
-    env.load(&mut ds, LOGS);
+    let (env, ds) = SlsEnv::start_loaded("syslog-failover", 4, LOGS);
     let pki = TestPki::generate();
     let start = |fixed| {
         Rsyslog::start(RsyslogOptions {
@@ -56,20 +37,14 @@ fn tls_failover_to_the_secondary_and_back_to_the_restarted_primary_loses_nothing
         .iter()
         .map(|r| format!("localhost:{}", r.port("tls")).into())
         .collect();
-    let config = RunConfig::new(
-        &env.endpoint(),
-        PROJECT,
-        LOGSTORE,
-        GROUP,
-        Path::new(artifacts::PLUGIN_SYSLOG_KV),
-        &env.dir().join("dead-letter.jsonl"),
-    )
-    .syslog_sink("", "tls")
-    .remove("sink.address")
-    .set("sink.addresses", toml::Value::Array(addresses))
-    .set("sink.mode", "failover")
-    .set("sink.tls.ca_file", pki.ca().to_str().expect("UTF-8 path"))
-    .set("sink.max_events_per_sec", 1_000);
+    let config = env
+        .run_config(GROUP, artifacts::PLUGIN_SYSLOG_KV)
+        .syslog_sink("", "tls")
+        .remove("sink.address")
+        .set("sink.addresses", toml::Value::Array(addresses))
+        .set("sink.mode", "failover")
+        .set("sink.tls.ca_file", pki.ca().to_str().expect("UTF-8 path"))
+        .set("sink.max_events_per_sec", 1_000);
     let mut shipper = ShipperProcess::start(env.dir(), "shipper", &config, &[], &shipper_env());
 
     let before = primary.wait_for("the primary to receive", |m| m.len() >= 2_000);
@@ -95,9 +70,9 @@ fn tls_failover_to_the_secondary_and_back_to_the_restarted_primary_loses_nothing
     env.wait_checkpoints_at_end(GROUP);
     eventually("every log written by rsyslog", || {
         shipper.assert_running();
-        let got: BTreeSet<u64> = seqs(&primary.messages())
+        let got: BTreeSet<u64> = kv_seqs(&primary.messages())
             .into_iter()
-            .chain(seqs(&secondary.messages()))
+            .chain(kv_seqs(&secondary.messages()))
             .collect();
         if got.len() as u64 >= LOGS {
             Ok(())
@@ -108,8 +83,8 @@ fn tls_failover_to_the_secondary_and_back_to_the_restarted_primary_loses_nothing
     shipper.signal("TERM");
     assert!(shipper.wait_exit().success(), "exit after SIGTERM");
 
-    let on_primary = seqs(&primary.messages());
-    let on_secondary = seqs(&secondary.messages());
+    let on_primary = kv_seqs(&primary.messages());
+    let on_secondary = kv_seqs(&secondary.messages());
     let tally = Tally::new(ds.len(), on_primary.iter().chain(&on_secondary).copied());
     let extra = tally.assert_at_least_once(&ds, "failover over TLS");
     let after_return = secondary.messages().len() - at_restart;
@@ -123,8 +98,7 @@ fn tls_failover_to_the_secondary_and_back_to_the_restarted_primary_loses_nothing
             .is_some_and(|m| m.contains("traffic moved back"))),
         "the move back is logged"
     );
-    let dead = std::fs::read_to_string(env.dir().join("dead-letter.jsonl")).unwrap_or_default();
-    assert!(dead.is_empty(), "dead letters:\n{dead}");
+    env.assert_no_dead_letters(None);
     eprintln!(
         "run_syslog_failover: primary {} (first life {}), secondary {} ({} after the primary's restart), {extra} duplicates",
         on_primary.len(),

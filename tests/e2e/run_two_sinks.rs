@@ -7,43 +7,24 @@
 //! checkpoints reach the end: nothing lost on either side.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use shipper_test_artifacts as artifacts;
 use shipper_test_support::eventually::eventually;
 use shipper_test_support::rsyslog::{Rsyslog, RsyslogOptions};
 
-use crate::harness::dataset::{Dataset, Tally, hec_seqs};
-use crate::harness::shipper::{RunConfig, ShipperProcess};
-use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
+use crate::harness::dataset::{Tally, hec_seqs, kv_seqs};
+use crate::harness::shipper::ShipperProcess;
+use crate::harness::sls::{SlsEnv, shipper_env};
 
 const GROUP: &str = "e2e-two-sinks";
 const BEFORE: u64 = 4_000;
 const DURING: u64 = 16_000;
 const DOWN: Duration = Duration::from_secs(20);
 
-/// The seqs of rsyslog records (syslog-kv MSG `…||seq=N||…`).
-fn syslog_seqs(messages: &[Value]) -> Vec<u64> {
-    messages
-        .iter()
-        .filter_map(|m| {
-            m["msg"]
-                .as_str()?
-                .split("||")
-                .find_map(|kv| kv.strip_prefix("seq="))?
-                .parse()
-                .ok()
-        })
-        .collect()
-}
-
 #[test]
 fn hec_and_rsyslog_both_get_every_log_and_a_down_rsyslog_holds_the_checkpoints() {
-    let env = SlsEnv::start("two-sinks", 4);
-    let mut ds = Dataset::new(env.shards(), 100);
-    env.load(&mut ds, BEFORE);
+    let (env, mut ds) = SlsEnv::start_loaded("two-sinks", 4, BEFORE);
     let hec = env.hec_receiver();
     let mut rsyslog = Rsyslog::start(RsyslogOptions {
         fixed_tcp_port: true,
@@ -51,15 +32,9 @@ fn hec_and_rsyslog_both_get_every_log_and_a_down_rsyslog_holds_the_checkpoints()
     });
     // 1,000 logs a pull and small syslog writes, so what a shard holds when rsyslog is
     // down (the pull in hand, eight writes in flight) is small next to what waits in SLS.
-    let base = RunConfig::new(
-        &env.endpoint(),
-        PROJECT,
-        LOGSTORE,
-        GROUP,
-        Path::new(artifacts::PLUGIN_SPLUNK_HEC),
-        &env.dir().join("dead-letter.jsonl"),
-    )
-    .set("source.fetch_count", 10);
+    let base = env
+        .run_config(GROUP, artifacts::PLUGIN_SPLUNK_HEC)
+        .set("source.fetch_count", 10);
     let splunk = base.clone().hec_sink(&hec.url()).sink_table("splunk");
     let mut qradar = base
         .clone()
@@ -120,7 +95,7 @@ fn hec_and_rsyslog_both_get_every_log_and_a_down_rsyslog_holds_the_checkpoints()
     env.wait_checkpoints_at_end(GROUP);
     eventually("every log in both SIEMs", || {
         shipper.assert_running();
-        let syslog: BTreeSet<u64> = syslog_seqs(&rsyslog.messages()).into_iter().collect();
+        let syslog: BTreeSet<u64> = kv_seqs(&rsyslog.messages()).into_iter().collect();
         let hec_got: BTreeSet<u64> = hec_seqs(&hec.events()).into_iter().collect();
         if syslog.len() as u64 >= ds.len() && hec_got.len() as u64 >= ds.len() {
             Ok(())
@@ -136,13 +111,10 @@ fn hec_and_rsyslog_both_get_every_log_and_a_down_rsyslog_holds_the_checkpoints()
     shipper.signal("TERM");
     assert!(shipper.wait_exit().success(), "exit after SIGTERM");
     Tally::new(ds.len(), hec_seqs(&hec.events())).assert_exactly_once(&ds, "HEC");
-    let extra = Tally::new(ds.len(), syslog_seqs(&rsyslog.messages()))
+    let extra = Tally::new(ds.len(), kv_seqs(&rsyslog.messages()))
         .assert_at_least_once(&ds, "rsyslog (its restart may resend the window)");
-    for name in ["splunk", "qradar"] {
-        let dead = std::fs::read_to_string(env.dir().join(format!("dead-letter.{name}.jsonl")))
-            .unwrap_or_default();
-        assert!(dead.is_empty(), "dead letters of {name}:\n{dead}");
-    }
+    env.assert_no_dead_letters(Some("splunk"));
+    env.assert_no_dead_letters(Some("qradar"));
     eprintln!(
         "run_two_sinks: {hec_during} of {DURING} logs reached HEC while rsyslog was down; {extra} rsyslog duplicates after its restart"
     );

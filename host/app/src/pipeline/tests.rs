@@ -36,6 +36,17 @@ fn pulled(cursor: i64, groups: &[&[Log]]) -> ReadEvent {
     })
 }
 
+/// `n` pulled batches at cursors `0..n`, one LogGroup of `per` `ok` logs each (seqs
+/// `0..n * per` in order).
+fn batches(n: i64, per: usize) -> Vec<ReadEvent> {
+    (0..n)
+        .map(|g| {
+            let first = per * g as usize;
+            pulled(g, &[&oks(first, first + per)])
+        })
+        .collect()
+}
+
 /// Logs `from..to`, all `ok`.
 fn oks(from: usize, to: usize) -> Vec<Log> {
     (from..to).map(Log::ok).collect()
@@ -225,9 +236,7 @@ async fn acknowledgements_out_of_order_move_the_checkpoint_in_order() {
         ..Default::default()
     });
     // Six groups of two logs, one pulled batch each.
-    let events: Vec<_> = (0..6)
-        .map(|g| pulled(g, &[&oks(2 * g as usize, 2 * g as usize + 2)]))
-        .collect();
+    let events = batches(6, 2);
     let revocation = Arc::new(Revocation::new());
     let run = rig.run(events, true, checkpoints.clone(), revocation.clone());
     let drive = async {
@@ -374,10 +383,7 @@ async fn two_sinks_get_every_log_and_the_checkpoint_waits_for_the_slower() {
     let rig = Rig::with_sinks(vec![sink("fast", fast.clone()), sink("slow", slow.clone())]).await;
     let checkpoints = Arc::new(RecordedCheckpoints::default());
     let revocation = Arc::new(Revocation::new());
-    let events: Vec<_> = (0..4)
-        .map(|g| pulled(g, &[&oks(5 * g as usize, 5 * g as usize + 5)]))
-        .collect();
-    let run = rig.run(events, true, checkpoints.clone(), revocation.clone());
+    let run = rig.run(batches(4, 5), true, checkpoints.clone(), revocation.clone());
     let drive = async {
         eventually_async(|| fast.accepted_seqs().len() == 20).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -416,10 +422,12 @@ async fn a_sink_that_settles_nothing_holds_the_pulling_and_says_so() {
     let checkpoints = Arc::new(RecordedCheckpoints::default());
     let revocation = Arc::new(Revocation::new());
     // 100 batches of 2 logs: each fills a send of each sink.
-    let events: Vec<_> = (0..100)
-        .map(|g| pulled(g, &[&oks(2 * g as usize, 2 * g as usize + 2)]))
-        .collect();
-    let run = rig.run(events, true, checkpoints.clone(), revocation.clone());
+    let run = rig.run(
+        batches(100, 2),
+        true,
+        checkpoints.clone(),
+        revocation.clone(),
+    );
     let drive = async {
         tokio::time::sleep(shard::STALL_WARN_AFTER + Duration::from_secs(1)).await;
         let max = rig.ctx.options.max_in_flight;

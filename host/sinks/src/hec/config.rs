@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+use crate::util::addresses::{Keys, one_or_many};
 use crate::util::batch::BatchConfig;
 use crate::util::retry::{RetryConfig, RetrySettings};
 use crate::util::tls::TlsConfig;
@@ -340,61 +341,44 @@ impl HecConfig {
     /// `endpoint` or `endpoints`, checked: one of the two, a non-empty list, every URL
     /// valid, one scheme for all, no URL twice, weights in 1..=[`MAX_WEIGHT`].
     fn endpoints(&self) -> Result<Vec<HecEndpoint>, ConfigError> {
-        let list = match (&self.endpoints, self.endpoint.is_empty()) {
-            (None, _) => {
-                return Ok(vec![HecEndpoint {
-                    base: parse_endpoint(&self.endpoint, "endpoint".into())?,
-                    weight: DEFAULT_WEIGHT,
-                }]);
-            }
-            (Some(_), false) => {
-                return Err(ConfigError::new(
-                    "endpoints",
-                    "set either `endpoint` or `endpoints`, not both",
-                ));
-            }
-            (Some(list), true) => list,
+        let keys = Keys {
+            one: "endpoint",
+            many: "endpoints",
+            example: "[\"https://idx1:8088\", \"https://idx2:8088\"]",
         };
-        if list.is_empty() {
+        let one = EndpointConfig {
+            url: self.endpoint.clone(),
+            weight: DEFAULT_WEIGHT,
+        };
+        let list = one_or_many(
+            &keys,
+            (&one, !self.endpoint.is_empty()),
+            self.endpoints.as_deref(),
+            |e, key| {
+                if !(1..=MAX_WEIGHT).contains(&e.weight) {
+                    return Err(ConfigError::new(
+                        format!("{key}.weight"),
+                        format!("{} is not in 1..={MAX_WEIGHT}", e.weight),
+                    ));
+                }
+                Ok(HecEndpoint {
+                    base: parse_endpoint(&e.url, key)?,
+                    weight: e.weight,
+                })
+            },
+            |a, b| a.base == b.base,
+        )?;
+        let scheme = list[0].base.scheme();
+        if let Some(i) = list.iter().position(|e| e.base.scheme() != scheme) {
             return Err(ConfigError::new(
-                "endpoints",
-                "is empty: list at least one HEC URL, e.g. [\"https://idx1:8088\", \"https://idx2:8088\"]",
+                format!("endpoints[{i}]"),
+                format!(
+                    "is {} but endpoints[0] is {scheme}: all endpoints share one TLS setting, so they must use one scheme",
+                    list[i].base.scheme()
+                ),
             ));
         }
-        let mut out: Vec<HecEndpoint> = Vec::with_capacity(list.len());
-        for (i, e) in list.iter().enumerate() {
-            let key = format!("endpoints[{i}]");
-            let base = parse_endpoint(&e.url, key.clone())?;
-            if !(1..=MAX_WEIGHT).contains(&e.weight) {
-                return Err(ConfigError::new(
-                    format!("{key}.weight"),
-                    format!("{} is not in 1..={MAX_WEIGHT}", e.weight),
-                ));
-            }
-            if let Some(first) = out.first()
-                && first.base.scheme() != base.scheme()
-            {
-                return Err(ConfigError::new(
-                    key,
-                    format!(
-                        "is {} but endpoints[0] is {}: all endpoints share one TLS setting, so they must use one scheme",
-                        base.scheme(),
-                        first.base.scheme()
-                    ),
-                ));
-            }
-            if let Some(j) = out.iter().position(|o| o.base == base) {
-                return Err(ConfigError::new(
-                    key,
-                    format!("{} is listed twice (also endpoints[{j}])", e.url),
-                ));
-            }
-            out.push(HecEndpoint {
-                base,
-                weight: e.weight,
-            });
-        }
-        Ok(out)
+        Ok(list)
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+use crate::util::addresses::{Keys, one_or_many};
 use crate::util::batch::BatchConfig;
 use crate::util::tls::TlsConfig;
 
@@ -348,41 +349,25 @@ impl SyslogConfig {
     /// `address` or `addresses`, checked: one of the two, a non-empty list, each `host:port`,
     /// none twice, and TCP or TLS for more than one.
     fn addresses(&self) -> Result<Vec<SyslogAddress>, ConfigError> {
-        let list = match (&self.addresses, self.address.is_empty()) {
-            (None, _) => return Ok(vec![parse_address(&self.address, "address".into())?]),
-            (Some(_), false) => {
-                return Err(ConfigError::new(
-                    "addresses",
-                    "set either `address` or `addresses`, not both",
-                ));
-            }
-            (Some(list), true) => list,
+        let keys = Keys {
+            one: "address",
+            many: "addresses",
+            example: "[\"siem-a:6514\", \"siem-b:6514\"]",
         };
-        if list.is_empty() {
-            return Err(ConfigError::new(
-                "addresses",
-                "is empty: list at least one host:port, e.g. [\"siem-a:6514\", \"siem-b:6514\"]",
-            ));
-        }
+        let list = one_or_many(
+            &keys,
+            (&self.address, !self.address.is_empty()),
+            self.addresses.as_deref(),
+            |a, key| parse_address(a, key),
+            |a, b| a == b,
+        )?;
         if list.len() > 1 && self.transport == Transport::Udp {
             return Err(ConfigError::new(
                 "addresses",
                 "UDP sends to one address: use transport = \"tcp\" or \"tls\" for failover or balance",
             ));
         }
-        let mut out: Vec<SyslogAddress> = Vec::with_capacity(list.len());
-        for (i, a) in list.iter().enumerate() {
-            let key = format!("addresses[{i}]");
-            let parsed = parse_address(a, key.clone())?;
-            if let Some(j) = out.iter().position(|o| *o == parsed) {
-                return Err(ConfigError::new(
-                    key,
-                    format!("{a} is listed twice (also addresses[{j}])"),
-                ));
-            }
-            out.push(parsed);
-        }
-        Ok(out)
+        Ok(list)
     }
 }
 

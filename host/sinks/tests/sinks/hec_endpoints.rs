@@ -50,6 +50,13 @@ fn seqs(rx: &HecReceiver) -> Vec<u64> {
         .collect()
 }
 
+/// Every `seq` the receivers got, sorted.
+fn all_seqs(receivers: &[&HecReceiver]) -> Vec<u64> {
+    let mut all: Vec<u64> = receivers.iter().flat_map(|r| seqs(r)).collect();
+    all.sort_unstable();
+    all
+}
+
 fn status(sink: &dyn Sink, i: usize) -> EndpointStatus {
     sink.endpoints()[i].clone()
 }
@@ -70,9 +77,11 @@ async fn hec_spreads_requests_and_retries_a_busy_endpoints_share_elsewhere() {
             .await;
         assert!(d.is_complete_success(), "{d:?}");
     }
-    let mut all: Vec<u64> = seqs(&a).into_iter().chain(seqs(&b)).collect();
-    all.sort_unstable();
-    assert_eq!(all, (0..400).collect::<Vec<_>>(), "each event exactly once");
+    assert_eq!(
+        all_seqs(&[&a, &b]),
+        (0..400).collect::<Vec<_>>(),
+        "each event exactly once"
+    );
     let (na, nb) = (a.requests().len() as f64, b.requests().len() as f64);
     assert!(
         (na / nb - 1.0).abs() <= 0.5,
@@ -145,9 +154,10 @@ async fn hec_dead_endpoint_gets_nothing_until_its_health_probe_answers() {
         !seqs(&back).is_empty(),
         "the recovered endpoint takes a share"
     );
-    let mut all: Vec<u64> = seqs(&a).into_iter().chain(seqs(&back)).collect();
-    all.sort_unstable();
-    assert_eq!(all, (0..sent as u64 + 100).collect::<Vec<_>>());
+    assert_eq!(
+        all_seqs(&[&a, &back]),
+        (0..sent as u64 + 100).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -170,9 +180,7 @@ async fn hec_413_shrinks_the_requests_of_that_endpoint_only() {
             .await;
         assert!(d.is_complete_success(), "{d:?}");
     }
-    let mut all: Vec<u64> = seqs(&small).into_iter().chain(seqs(&large)).collect();
-    all.sort_unstable();
-    assert_eq!(all, (0..480).collect::<Vec<_>>());
+    assert_eq!(all_seqs(&[&small, &large]), (0..480).collect::<Vec<_>>());
     let limit = status(sink.as_ref(), 0).max_request_bytes.unwrap();
     assert!(
         limit <= 3_000,
