@@ -6,7 +6,8 @@
 //! - `response`: every answer → a retry class (docs/rendering.md §3.9 "HEC response classes").
 //! - `ack`: indexer acknowledgement (`/ack` polling per endpoint, resend on timeout).
 //! - `endpoint`: one endpoint's URLs, channel GUID, request-size limit and counters.
-//! - `balance`: which endpoint a request goes to; each endpoint's backoff and breaker.
+//! - `balance`: which endpoint a request goes to; each endpoint's backoff and breaker
+//!   (docs/rendering.md §3.13 "Several endpoints").
 //!
 //! A batch is cut into requests of at most `batch_max_bytes` (events of one HEC path each);
 //! every request runs as its own task, so gzip runs on several cores. Each request takes a
@@ -328,7 +329,7 @@ impl Sink for HecSink {
     }
 }
 
-/// Cuts a batch into requests: runs of consecutive events of one endpoint, at most
+/// Cuts a batch into requests: runs of consecutive events of one HEC path, at most
 /// `max_bytes` each (a larger single event goes alone).
 fn plan_requests(batch: &EventBatch, max_bytes: usize) -> Vec<(Lane, Range<usize>)> {
     let mut out = Vec::new();
