@@ -488,19 +488,34 @@ impl Inner {
         let mut body: Option<Bytes> = None;
         let mut failures = 0u32;
         loop {
+            // No endpoint takes a request this large any more (413s lowered their limits):
+            // cut it before compressing it.
+            let largest = self
+                .endpoints
+                .iter()
+                .map(Endpoint::max_request_bytes)
+                .max()
+                .unwrap_or(usize::MAX);
+            if raw_len > largest && n > 1 {
+                work.extend(fit(batch, parts, largest).into_iter().rev());
+                return Ok(());
+            }
+            // Compressed before taking a slot, as before there were several endpoints: a slot
+            // is held only while on the wire, so gzip runs on every core meanwhile.
+            let body = body
+                .get_or_insert_with(|| request::encode_body(batch, parts, self.settings.gzip).0)
+                .clone();
             let lease = self.balancer.acquire(&self.shutdown).await?;
             let i = lease.index();
             let ep = &self.endpoints[i];
             let limit = ep.max_request_bytes();
             if raw_len > limit && n > 1 {
-                // This endpoint refused a request this large before (413): cut to fit.
+                // This endpoint refused a request this large before (413), others did not:
+                // cut to fit.
                 drop(lease);
                 work.extend(fit(batch, parts, limit).into_iter().rev());
                 return Ok(());
             }
-            let body = body
-                .get_or_insert_with(|| request::encode_body(batch, parts, self.settings.gzip).0)
-                .clone();
             let url = if lane == Lane::Raw {
                 &ep.raw_url
             } else {
