@@ -74,3 +74,21 @@ mod run_proxy;
 
 /// `shipper emulator --data-dir`: logs (byte for byte), cursors and a checkpoint survive a SIGTERM restart.
 mod emulator_data_dir;
+
+/// Four HEC endpoints, one slow, one killed and restarted: nothing lost, fair shares, back in rotation.
+mod run_hec_endpoints;
+
+/// Syslog failover between two real rsyslogs over TLS: primary killed, secondary takes over, traffic back.
+mod run_syslog_failover;
+
+/// HEC and rsyslog as two sinks with their own plugins; rsyslog down 20 s holds the checkpoints.
+mod run_two_sinks;
+
+/// Rate caps (events, bytes) against a backlog: ±5 % at the receiver, flat memory, lag grows then drains.
+mod run_rate_cap;
+
+/// A receiver refusing bodies over 100 KB: every log delivered, the request size adapted.
+mod run_hec_413;
+
+/// Event IDs: three kill -9s under load, de-duplication by ID gives exactly the written logs.
+mod run_event_ids;

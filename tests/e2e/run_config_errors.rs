@@ -1,5 +1,6 @@
 //! Configuration mistakes stop `shipper run` at once: a mistyped config key, a missing SLS
-//! secret and a plugin file that is not a component exit 2 (a configuration error); a wrong
+//! secret, a bad endpoint list and a plugin file that is not a component exit 2 (a
+//! configuration error); a wrong
 //! SLS secret (the emulator answers SignatureNotMatch) and a sink that refuses us exit 3 (a
 //! dependency refuses us at start-up). Each stops before shipping anything, with a message
 //! that names the key or file and says how to fix it.
@@ -271,5 +272,45 @@ fn bad_credentials_and_proxy_input_name_the_key_and_the_fix() {
         &shipper_env(),
         Fails::InSettings,
         &["source.proxy", "sink.proxy", "http://proxy.example:3128"],
+    );
+}
+
+/// A bad HEC endpoint list (empty, a URL that is not one, mixed schemes) and a bad syslog
+/// address list stop `shipper run` before it starts, each naming the element.
+#[test]
+fn a_bad_endpoint_list_is_refused_naming_the_element() {
+    let env = SlsEnv::start("config-endpoints", 1);
+    let plugin = Path::new(artifacts::PLUGIN_SPLUNK_HEC);
+    let list = |urls: &[&str]| toml::Value::Array(urls.iter().map(|&u| u.into()).collect());
+    for (name, urls, needles) in [
+        ("empty", list(&[]), &["`sink.endpoints`", "is empty"][..]),
+        (
+            "bad-url",
+            list(&["https://idx1:8088", "https://idx2:8088", "idx3 port 8088"]),
+            &["`sink.endpoints[2]`", "is not a URL"][..],
+        ),
+        (
+            "mixed",
+            list(&["https://idx1:8088", "http://idx2:8088"]),
+            &["`sink.endpoints[1]`", "one scheme"][..],
+        ),
+    ] {
+        let c = config(&env, plugin)
+            .remove("sink.endpoint")
+            .set("sink.endpoints", urls);
+        fails_with(&env, name, &c, &shipper_env(), Fails::InSettings, needles);
+    }
+    let c = config(&env, plugin)
+        .remove("sink")
+        .syslog_sink("", "tls")
+        .remove("sink.address")
+        .set("sink.addresses", list(&["siem-a:6514", "siem-b"]));
+    fails_with(
+        &env,
+        "bad-address",
+        &c,
+        &shipper_env(),
+        Fails::InSettings,
+        &["`sink.addresses[1]`", "not host:port"],
     );
 }

@@ -1,10 +1,10 @@
-//! `shipper run`: check the settings, build the sink and the plugin, join one consumer group
-//! per logstore, run a pipeline task per assigned shard, and shut everything down cleanly on
-//! SIGINT/SIGTERM. This module only wires the library's parts together.
+//! `shipper run`: check the settings, build the sinks and their plugins, join one consumer
+//! group per logstore, run a pipeline task per assigned shard, and shut everything down
+//! cleanly on SIGINT/SIGTERM. This module only wires the library's parts together.
 //!
 //! Start-up order: every config problem is reported before the "starting" line (exit 2);
-//! then the sink and the plugin (self-tested against the sink's renderer) are built, so a
-//! bad plugin or sink setting fails before SLS is touched (exit 2); a sink or SLS that
+//! then the sinks and the plugins (each self-tested against its sinks' renderers) are built,
+//! so a bad plugin or sink setting fails before SLS is touched (exit 2); a sink or SLS that
 //! refuses us is exit 3.
 //!
 //! Shutdown order (nothing lost, nothing re-sent that was committed): stop taking shards →
@@ -32,13 +32,13 @@ use crate::dead_letter::DeadLetter;
 use crate::exit::{Failure, FailureExt as _};
 use crate::generation::PluginSlot;
 use crate::lag::ShardLag;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SinkView};
 use crate::pipeline::format::FormatContext;
-use crate::pipeline::{PipelineOptions, ShardContext};
-use crate::settings::{self, FileConfig, LogstoreTarget, Overrides, Settings, SourceSettings};
-
-/// Name of the one sink (the `route` plugins may name).
-pub const SINK_NAME: &str = "default";
+use crate::pipeline::rate::RateLimiter;
+use crate::pipeline::{PipelineOptions, ShardContext, SinkContext};
+use crate::settings::{
+    self, FileConfig, LogstoreTarget, Overrides, PluginSettings, Settings, SourceSettings,
+};
 
 /// When to print the progress line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -122,36 +122,70 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
 
-    // Sink (no I/O yet), then the plugin, self-tested against the sink's renderer: a bad
-    // plugin, config or payload kind fails here, before SLS is touched.
+    // Sinks (no I/O yet), then the plugins, each self-tested against the renderers of its
+    // sinks: a bad plugin, config or payload kind fails here, before SLS is touched.
     let sink_shutdown = CancellationToken::new();
-    let sink = settings
-        .sink
-        .build(SINK_NAME, sink_shutdown.clone())
-        .await
-        .context("cannot set up the sink")
-        .config_error()?;
+    let mut sinks: Vec<(String, Arc<dyn Sink>)> = Vec::with_capacity(settings.sinks.len());
+    for entry in &settings.sinks {
+        let sink = entry
+            .settings
+            .build(&entry.name, sink_shutdown.clone())
+            .await
+            .with_context(|| format!("cannot set up sink `{}`", entry.name))
+            .config_error()?;
+        sinks.push((entry.name.clone(), sink));
+    }
+    let plugins: Vec<(PluginSettings, Vec<usize>)> = settings
+        .plugin_groups()
+        .into_iter()
+        .map(|(entry, members)| (entry.plugin.clone(), members))
+        .collect();
     let engine = PluginEngine::with_settings(EngineSettings {
-        compile_cache: settings.plugin.compile_cache.clone(),
+        compile_cache: plugins[0].0.compile_cache.clone(),
         ..EngineSettings::default()
     })
     .context("cannot start the plugin runtime")
     .runtime_error()?;
-    let generation = crate::reload::load_generation(&engine, &settings.plugin, sink.as_ref())
-        .await
-        .config_error()?;
-    tracing::info!(plugin = %generation.label(), path = %generation.path.display(), "plugin loaded and self-tested");
-    let plugins = PluginSlot::new(generation);
-    check_sink(sink.as_ref()).await?;
-    let dead_letter = DeadLetter::open(&settings.dead_letter_path)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the dead-letter file {} (config key `dead_letter.path`)",
-                settings.dead_letter_path.display()
-            )
-        })
-        .config_error()?;
+    let mut slots = Vec::with_capacity(plugins.len());
+    for (plugin, members) in &plugins {
+        let targets: Vec<(String, Arc<dyn Sink>)> =
+            members.iter().map(|&i| sinks[i].clone()).collect();
+        let generation = crate::reload::load_generation(&engine, plugin, &targets)
+            .await
+            .config_error()?;
+        tracing::info!(plugin = %generation.label(), path = %generation.path.display(), sinks = ?targets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), "plugin loaded and self-tested");
+        slots.push(PluginSlot::new(generation));
+    }
+    for (name, sink) in &sinks {
+        check_sink(name, sink.as_ref()).await?;
+    }
+    let mut dead_letter_paths: Vec<&std::path::Path> = Vec::new();
+    let mut dead_letters = Vec::new();
+    let mut dead_letter_of = Vec::with_capacity(settings.sinks.len());
+    for entry in &settings.sinks {
+        let index = match dead_letter_paths
+            .iter()
+            .position(|p| *p == entry.dead_letter)
+        {
+            Some(i) => i,
+            None => {
+                let file = DeadLetter::open(&entry.dead_letter)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot open the dead-letter file {} of sink `{}` (config key `dead_letter.path`, or `dead_letter` in [[sinks]])",
+                            entry.dead_letter.display(),
+                            entry.name
+                        )
+                    })
+                    .config_error()?;
+                dead_letter_paths.push(&entry.dead_letter);
+                dead_letters.push(file);
+                dead_letters.len() - 1
+            }
+        };
+        dead_letter_of.push(index);
+    }
 
     // The credentials every SLS client signs with, refreshed in the background: a provider
     // that cannot give any stops the start (its error names the key and the fix).
@@ -165,9 +199,14 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         .map(|t| (t.clone(), Arc::new(ConsumerStats::new())))
         .collect();
     let metrics = Metrics::new(
-        sink.metrics(),
-        SINK_NAME,
-        plugins.clone(),
+        sinks
+            .iter()
+            .map(|(name, sink)| SinkView {
+                name: name.clone(),
+                sink: sink.clone(),
+            })
+            .collect(),
+        slots.clone(),
         sls_stats
             .iter()
             .map(|(t, stats)| (t.label(), stats.clone()))
@@ -192,18 +231,19 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         ));
     }
     // Always running: SIGHUP reloads even when the file is not watched (and without a handler
-    // SIGHUP would terminate the process).
-    background.spawn(crate::reload::watch(
-        engine.clone(),
-        settings.plugin.clone(),
-        plugins.clone(),
-        sink.clone(),
-        settings
-            .plugin
-            .watch
-            .then_some(crate::reload::DEFAULT_WATCH_INTERVAL),
-        shutdown.clone(),
-    ));
+    // SIGHUP would terminate the process). One watcher per distinct plugin.
+    for ((plugin, members), slot) in plugins.iter().zip(&slots) {
+        background.spawn(crate::reload::watch(
+            engine.clone(),
+            plugin.clone(),
+            slot.clone(),
+            members.iter().map(|&i| sinks[i].clone()).collect(),
+            plugin
+                .watch
+                .then_some(crate::reload::DEFAULT_WATCH_INTERVAL),
+            shutdown.clone(),
+        ));
+    }
     let progress = match args.progress {
         Progress::Always => true,
         Progress::Never => false,
@@ -217,22 +257,46 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         ));
     }
 
-    let format = FormatContext {
-        plugins,
-        failure_policy: settings.plugin.failure_policy,
-        passthrough: settings.sink.kind(),
-        metrics: metrics.clone(),
-    };
+    let formats: Vec<FormatContext> = plugins
+        .iter()
+        .zip(&slots)
+        .map(|((plugin, members), slot)| FormatContext {
+            plugins: slot.clone(),
+            failure_policy: plugin.failure_policy,
+            passthrough: members
+                .iter()
+                .map(|&i| (sinks[i].0.clone(), settings.sinks[i].settings.kind()))
+                .collect(),
+            metrics: metrics.clone(),
+        })
+        .collect();
+    // Rate caps are per process: every shard of every logstore shares a sink's bucket.
+    let sink_contexts: Vec<SinkContext> = settings
+        .sinks
+        .iter()
+        .zip(&sinks)
+        .enumerate()
+        .map(|(i, (entry, (name, sink)))| SinkContext {
+            name: name.clone(),
+            sink: sink.clone(),
+            format: plugins
+                .iter()
+                .position(|(_, members)| members.contains(&i))
+                .expect("every sink is in a plugin group"),
+            dead_letter: dead_letter_of[i],
+            limiter: RateLimiter::new(name, entry.rate, metrics.clone(), sink_shutdown.clone()),
+            event_id: entry.event_id.clone(),
+        })
+        .collect();
     let mut consumers = JoinSet::new();
     for (target, stats) in sls_stats {
         let consumer = join_group(&settings, &target, stats, &credentials).await?;
         let ctx = Arc::new(ShardContext {
             lag: ShardLag::new(&target.project, &target.logstore, &metrics),
             target,
-            sink: sink.clone(),
-            sink_name: SINK_NAME.to_owned(),
-            format: format.clone(),
-            dead_letter: dead_letter.clone(),
+            sinks: sink_contexts.clone(),
+            formats: formats.clone(),
+            dead_letters: dead_letters.clone(),
             metrics: metrics.clone(),
             options: PipelineOptions::default(),
         });
@@ -290,9 +354,6 @@ fn load_settings(args: &RunArgs) -> Result<Settings, Failure> {
     settings::load(file, &|k| std::env::var(k).ok(), overrides).config_error()
 }
 
-/// Builds the configured credentials provider and fetches the first credentials. A
-/// provider that cannot be built (a bad URL) is a config error (exit 2); one that cannot
-/// give credentials (metadata service unreachable, a malformed file) is exit 3.
 /// An SLS client for `target`'s project: the endpoint, its network route (proxy or direct,
 /// logged), the signature version and the CA file of `[source]`.
 pub(crate) fn sls_client(
@@ -355,16 +416,16 @@ pub(crate) async fn start_credentials(
     }
 }
 
-/// The sink's start-up check: a sink that refuses us (bad token, TLS rejected) stops the
+/// A sink's start-up check: a sink that refuses us (bad token, TLS rejected) stops the
 /// start (exit 3); one that is merely down is waited for, nothing is dropped.
-async fn check_sink(sink: &dyn Sink) -> Result<(), Failure> {
+async fn check_sink(name: &str, sink: &dyn Sink) -> Result<(), Failure> {
     match sink.healthcheck().await {
-        Ok(()) => tracing::info!(sink = SINK_NAME, "sink is healthy"),
+        Ok(()) => tracing::info!(sink = name, "sink is healthy"),
         Err(e) if matches!(e.kind, SinkErrorKind::Config | SinkErrorKind::Tls) => {
             return Err(anyhow::Error::new(e).context("sink start-up check failed")).unavailable();
         }
         Err(e) => tracing::warn!(
-            sink = SINK_NAME,
+            sink = name,
             error = %e,
             "sink is not reachable yet; logs will wait (nothing is dropped) until it is"
         ),

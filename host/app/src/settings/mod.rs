@@ -13,8 +13,9 @@
 //! provider the run command builds, [`SourceSettings::consumer_name`]).
 //!
 //! Layout: one module per table — [`source`] (with [`credentials`] for
-//! `[source.credentials]`), [`plugin`], [`sink`], [`dead_letter`], [`metrics`] — and
-//! [`values`] for what they share (durations, names, [`Problems`]).
+//! `[source.credentials]`), [`plugin`], [`sink`] (`[sink]` or `[[sinks]]`),
+//! [`dead_letter`], [`metrics`] — and [`values`] for what they share (durations, names,
+//! [`Problems`]).
 
 pub mod credentials;
 pub mod dead_letter;
@@ -28,9 +29,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use shipper_sinks::SinkSettings;
 
 pub use self::plugin::{PluginConfig, PluginSettings};
+pub use self::sink::{DEFAULT_SINK_NAME, SinkEntry};
 pub use self::source::{LogstoreTarget, SourceConfig, SourceSettings, StartPosition, env};
 pub use self::values::{ConfigDuration, Problem, Problems, parse_duration};
 
@@ -47,6 +48,9 @@ pub struct FileConfig {
     /// Where formatted events go: a table with `type = "hec"` or `type = "syslog"` and the
     /// sink's own keys (checked by [`sink::resolve`]).
     pub sink: Option<toml::Table>,
+    /// Several sinks instead of `[sink]`: `[[sinks]]` tables, each with a `name` and
+    /// optionally its own `[sinks.plugin]` and dead-letter file.
+    pub sinks: Option<Vec<toml::Table>>,
     /// Logs that cannot be delivered (plugin record errors, events the SIEM rejects).
     #[serde(default)]
     pub dead_letter: dead_letter::DeadLetterConfig,
@@ -60,11 +64,13 @@ pub struct FileConfig {
 pub struct Settings {
     /// `[source]`.
     pub source: SourceSettings,
-    /// `[plugin]`.
-    pub plugin: PluginSettings,
-    /// `[sink]`, typed.
-    pub sink: SinkSettings,
-    /// Dead-letter file.
+    /// `[plugin]`, the plugin of every sink without its own (`None` when each of the
+    /// `[[sinks]]` has its own and `[plugin]` is not set).
+    pub plugin: Option<PluginSettings>,
+    /// `[sink]` or `[[sinks]]`, typed, in configuration order.
+    pub sinks: Vec<SinkEntry>,
+    /// `[dead_letter] path`: the dead-letter file of `[sink]`, and the base of the
+    /// per-sink file names of `[[sinks]]`.
     pub dead_letter_path: PathBuf,
     /// Metrics listen address.
     pub metrics_listen: Option<String>,
@@ -222,19 +228,56 @@ pub fn load(
 ) -> Result<Settings, ConfigError> {
     let mut problems = Problems::default();
     let source = source::resolve(file.source, env, flags.consumer_name, &mut problems);
-    let plugin = plugin::resolve(file.plugin, flags.plugin, &mut problems);
-    let sink = sink::resolve(file.sink.or(flags.sink), "sink", &mut problems);
-    let metrics_listen = metrics::resolve(file.metrics, flags.metrics_listen, &mut problems);
+    // The shared [plugin] is needed unless every [[sinks]] table brings its own.
+    let every_sink_has_a_plugin = file.sink.is_none()
+        && file
+            .sinks
+            .as_ref()
+            .is_some_and(|list| !list.is_empty() && list.iter().all(|t| t.contains_key("plugin")));
+    let shared_plugin_given = file.plugin.path.is_some() || flags.plugin.is_some();
+    let plugin = if every_sink_has_a_plugin && !shared_plugin_given {
+        None
+    } else {
+        plugin::resolve(file.plugin, flags.plugin, "plugin", &mut problems)
+    };
     let dead_letter_path = dead_letter::resolve(file.dead_letter, flags.dead_letter);
-    match (source, plugin, sink) {
-        (Some(source), Some(plugin), Some(sink)) if problems.is_empty() => Ok(Settings {
+    let single_from_flags = file.sink.is_none() && flags.sink.is_some();
+    let sinks = sink::resolve(
+        sink::SinkInputs {
+            single: file.sink.or(flags.sink),
+            many: file.sinks,
+            single_from_flags,
+            shared_plugin: plugin.as_ref(),
+            dead_letter: &dead_letter_path,
+        },
+        &mut problems,
+    );
+    let metrics_listen = metrics::resolve(file.metrics, flags.metrics_listen, &mut problems);
+    match (source, sinks) {
+        (Some(source), Some(sinks)) if problems.is_empty() => Ok(Settings {
             source,
             plugin,
-            sink,
+            sinks,
             dead_letter_path,
             metrics_listen,
         }),
         _ => Err(ConfigError::Invalid(problems.into_vec())),
+    }
+}
+
+impl Settings {
+    /// The distinct plugins of the configuration, each with the sinks (indices into
+    /// [`Settings::sinks`]) it formats for: sinks with equal plugin settings share one
+    /// (one compile, one self-test against all of them, one hot-swap watcher).
+    pub fn plugin_groups(&self) -> Vec<(&SinkEntry, Vec<usize>)> {
+        let mut groups: Vec<(&SinkEntry, Vec<usize>)> = Vec::new();
+        for (i, entry) in self.sinks.iter().enumerate() {
+            match groups.iter_mut().find(|(e, _)| e.plugin == entry.plugin) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((entry, vec![i])),
+            }
+        }
+        groups
     }
 }
 
@@ -267,8 +310,22 @@ pub fn describe(settings: &Settings) -> BTreeMap<&'static str, String> {
                 shipper_sls::sign::SignatureVersion::V4 { region } => format!("v4 ({region})"),
             },
         ),
-        ("plugin", settings.plugin.path.display().to_string()),
-        ("sink", settings.sink.kind().as_str().to_owned()),
+        (
+            "plugin",
+            settings
+                .plugin
+                .as_ref()
+                .map_or_else(|| "per sink".to_owned(), |p| p.path.display().to_string()),
+        ),
+        (
+            "sinks",
+            settings
+                .sinks
+                .iter()
+                .map(|e| format!("{}:{}", e.name, e.settings.kind().as_str()))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
     ])
 }
 
@@ -277,6 +334,7 @@ mod tests {
     use std::time::Duration;
 
     use secrecy::ExposeSecret as _;
+    use shipper_sinks::SinkSettings;
 
     use super::*;
 
@@ -383,13 +441,16 @@ mod tests {
         assert_eq!(s.source.heartbeat_interval, Duration::from_secs(2));
         assert_eq!(s.source.timeout, Duration::from_secs(5));
         assert_eq!(s.source.start, StartPosition::At(1_767_225_600));
-        assert_eq!(s.plugin.path, PathBuf::from("x.wasm"));
-        let cfg: serde_json::Value = serde_json::from_str(&s.plugin.config_json).unwrap();
+        let plugin = s.plugin.as_ref().expect("the shared plugin");
+        assert_eq!(plugin.path, PathBuf::from("x.wasm"));
+        let cfg: serde_json::Value = serde_json::from_str(&plugin.config_json).unwrap();
         assert_eq!(cfg["json_fields"]["a"][0], "b");
-        let SinkSettings::Hec(hec) = &s.sink else {
+        assert_eq!(s.sinks.len(), 1);
+        assert_eq!(s.sinks[0].plugin, *plugin);
+        let SinkSettings::Hec(hec) = &s.sinks[0].settings else {
             panic!("an HEC sink")
         };
-        assert_eq!(hec.base.as_str(), "http://127.0.0.1:8088/");
+        assert_eq!(hec.endpoints[0].base.as_str(), "http://127.0.0.1:8088/");
     }
 
     #[test]
@@ -568,10 +629,11 @@ mod tests {
         .unwrap();
         assert_eq!(s.source.consumer_group, "shipper-siem");
         assert_eq!(s.source.heartbeat_interval, Duration::from_secs(20));
-        let cfg: serde_json::Value = serde_json::from_str(&s.plugin.config_json).unwrap();
+        let plugin = s.plugin.as_ref().expect("the shared plugin");
+        let cfg: serde_json::Value = serde_json::from_str(&plugin.config_json).unwrap();
         assert_eq!(cfg["json_fields"]["actiontrail_audit_event"][0], "event");
         assert!(
-            matches!(s.sink, SinkSettings::Hec(_)),
+            matches!(s.sinks[0].settings, SinkSettings::Hec(_)),
             "the example uses HEC"
         );
     }

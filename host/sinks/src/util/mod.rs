@@ -1,8 +1,9 @@
 //! The delivery toolkit both sinks share: batching triggers
-//! ([`batch`]), retry settings and backoff ([`retry`]) and rustls client configs from files
-//! ([`tls`]). Each sink supplies only its defaults and its response classifier. Also
+//! ([`batch`]), retry settings and backoff ([`retry`]), rustls client configs from files
+//! ([`tls`]) and the check of one receiver or a list of them (`addresses`). Each sink supplies only its defaults and its response classifier. Also
 //! `push_digits`, the fixed-width decimal writer both renderers use for time fields.
 
+pub(crate) mod addresses;
 pub mod batch;
 pub mod retry;
 pub mod tls;
