@@ -92,3 +92,6 @@ mod run_hec_413;
 
 /// Event IDs: three kill -9s under load, de-duplication by ID gives exactly the written logs.
 mod run_event_ids;
+
+/// Reload of the whole config under load: plugin + config, sink settings, refusals.
+mod run_reload;

@@ -15,10 +15,7 @@
 //! it in the new one, and the swap point is the start of a LogGroup (a batch is whole groups).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use shipper_test_artifacts as artifacts;
@@ -26,6 +23,7 @@ use shipper_test_support::eventually::eventually;
 use shipper_test_support::hec_receiver::HecReceiver;
 
 use crate::harness::dataset::{Dataset, Tally};
+use crate::harness::producer::{Producer, replace};
 use crate::harness::shipper::{RunConfig, ShipperProcess};
 use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
 
@@ -35,58 +33,6 @@ const CHUNK: u64 = 100;
 /// The producer stays at most this many logs ahead of the receiver.
 const BACKLOG: u64 = 3_000;
 const META: [(&str, &str); 2] = [("sourcetype", "sls:e2e"), ("index", "main")];
-
-/// Puts logs continuously on its own thread until dropped or [`Producer::finish`]ed.
-struct Producer {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Dataset>>,
-}
-
-impl Producer {
-    fn start(env: &SlsEnv, hec: Arc<HecReceiver>, mut ds: Dataset) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let loader = env.loader();
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
-                loader.load(&mut ds, CHUNK);
-                // Pacing only (not synchronisation): keep the backlog bounded.
-                while !flag.load(Ordering::SeqCst) && hec.event_count() as u64 + BACKLOG < ds.len()
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-            ds
-        });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops after the current round; returns everything that was loaded.
-    fn finish(mut self) -> Dataset {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread
-            .take()
-            .expect("running")
-            .join()
-            .expect("producer thread")
-    }
-}
-
-impl Drop for Producer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Replaces the plugin file atomically (write aside, rename), as a deployment would.
-fn replace(path: &Path, bytes: &[u8]) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).expect("write new plugin");
-    std::fs::rename(&tmp, path).expect("rename new plugin into place");
-}
 
 /// Waits until the receiver has `more` events beyond `from`.
 fn wait_for_more(hec: &HecReceiver, shipper: &mut ShipperProcess, from: usize, more: usize) {
@@ -187,7 +133,14 @@ fn hot_swap_under_load_loses_and_duplicates_nothing_and_refuses_bad_versions() {
     // 5 groups (125 logs) per pull: many batch boundaries to switch at.
     .set("source.fetch_count", 5);
     let mut shipper = ShipperProcess::start(env.dir(), "shipper", &config, &[], &shipper_env());
-    let producer = Producer::start(&env, hec.clone(), Dataset::new(env.shards(), 25));
+    let delivered = hec.clone();
+    let producer = Producer::start(
+        &env,
+        Dataset::new(env.shards(), 25),
+        CHUNK,
+        BACKLOG,
+        move || delivered.event_count() as u64,
+    );
 
     wait_for_more(&hec, &mut shipper, 0, 1_000);
     replace(&plugin, &artifacts::read(artifacts::PLUGIN_JSON));

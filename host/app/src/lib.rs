@@ -18,15 +18,19 @@
 //! - [`generation`]: the plugin generation in use (swapped atomically), the crash-loop
 //!   breaker.
 //! - [`reload`]: loading, self-testing and hot-swapping plugin generations.
+//! - [`topology`]: one configuration generation built from the settings (sinks, plugins,
+//!   dead-letter files, rate caps); [`config_reload`]: SIGHUP and watched files → the next
+//!   generation, or a refusal that leaves the running one in place.
 //! - [`lag`]: per-shard lag gauges and their sampler.
 //! - [`metrics`], [`metrics_server`], [`progress`]: the Prometheus registry and its event
 //!   methods, `/metrics` + `/health`, and the terminal progress line.
 //! - [`convert`]: plugin output types → sink payload types.
-//! - [`telemetry`]: the tracing subscriber.
+//! - [`telemetry`]: the tracing subscriber and its reloadable filter.
 
 pub mod checkpoint;
 pub mod cli;
 pub mod cmd;
+pub mod config_reload;
 pub mod convert;
 pub mod dead_letter;
 pub mod exit;
@@ -39,3 +43,4 @@ pub mod progress;
 pub mod reload;
 pub mod settings;
 pub mod telemetry;
+pub mod topology;

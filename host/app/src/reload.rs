@@ -1,11 +1,10 @@
-//! Loading plugin generations, at start-up and on hot swap.
+//! Loading plugin generations, at start-up, on a hot swap of the plugin file and on a
+//! reload of the configuration (what triggers them: [`crate::config_reload`]).
 //!
-//! A swap is triggered by SIGHUP or by a change of the plugin file (polled: modification time
-//! and size, then a debounce until the file stops changing, so a half-copied file is not
-//! loaded). The new version is read, hashed, compiled on a blocking thread (Python/JS
-//! components take seconds), instantiated with the config (`init`), self-tested and only then
-//! published; shard workers pick it up between batches. Any failure leaves the running
-//! generation in place and logs one ERROR line naming the file and the reason.
+//! A new version is read, hashed, compiled on a blocking thread (Python/JS components take
+//! seconds), instantiated with the config (`init`), self-tested and only then published;
+//! shard workers pick it up between batches. Any failure leaves the running generation in
+//! place.
 //!
 //! The self-test runs the plugin on sample logs (built-in ones, or `[plugin] self_test_input`)
 //! and renders every emit with the real sink(s) it is routed to: a plugin that traps, fails
@@ -13,9 +12,8 @@
 //! send (an HEC event to a syslog sink) is refused before it ever sees live data. Each
 //! distinct plugin of the configuration has its own slot and its own watcher.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, anyhow, bail};
 use sha2::Digest as _;
@@ -23,15 +21,9 @@ use shipper_runtime::{BatchInfo, PluginEngine, PluginInstance, PluginLimits};
 use shipper_sinks::{EventBatch, Sink};
 use shipper_sls::flat;
 use shipper_sls::proto::encode_group;
-use tokio_util::sync::CancellationToken;
 
 use crate::generation::{Breaker, Generation, PluginSlot};
 use crate::settings::PluginSettings;
-
-/// How often the plugin file's metadata is checked.
-pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
-/// A changed file must stay unchanged this long before it is loaded (copy in progress).
-const SETTLE_TIME: Duration = Duration::from_millis(500);
 
 /// The sinks a plugin formats for: name and sink.
 pub type Targets = [(String, Arc<dyn Sink>)];
@@ -162,69 +154,8 @@ pub async fn self_test(
     Ok(())
 }
 
-/// Watches for SIGHUP, and (when `poll` is set) changes of the plugin file, until
-/// `shutdown`, swapping generations.
-pub async fn watch(
-    engine: PluginEngine,
-    settings: PluginSettings,
-    slot: Arc<PluginSlot>,
-    sinks: Vec<(String, Arc<dyn Sink>)>,
-    poll: Option<Duration>,
-    shutdown: CancellationToken,
-) {
-    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot install the SIGHUP handler; only file changes trigger a reload");
-            None
-        }
-    };
-    let mut seen = stamp(&settings.path);
-    let polling = poll.is_some();
-    let mut tick = tokio::time::interval(poll.unwrap_or(Duration::from_secs(3600)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let trigger = tokio::select! {
-            () = shutdown.cancelled() => return,
-            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
-            _ = tick.tick(), if polling => {
-                let now = stamp(&settings.path);
-                if now == seen || now.is_none() {
-                    continue;
-                }
-                // Wait until the file stops changing (a copy may be in progress).
-                let mut last = now;
-                loop {
-                    tokio::time::sleep(SETTLE_TIME).await;
-                    let again = stamp(&settings.path);
-                    if again == last {
-                        break;
-                    }
-                    last = again;
-                }
-                seen = last;
-                "file change"
-            }
-        };
-        match swap(&engine, &settings, &slot, &sinks).await {
-            Ok(Some(g)) => {
-                tracing::info!(trigger, plugin = %g.label(), path = %settings.path.display(), "plugin swapped; new batches use it")
-            }
-            Ok(None) => {
-                tracing::info!(trigger, path = %settings.path.display(), "plugin file unchanged (same hash); nothing to swap")
-            }
-            Err(e) => tracing::error!(
-                trigger,
-                path = %settings.path.display(),
-                running = %slot.current().label(),
-                "new plugin version rejected, the running one stays: {e:#}"
-            ),
-        }
-    }
-}
-
 /// Loads the file and publishes it if it differs from the current generation.
-async fn swap(
+pub async fn swap(
     engine: &PluginEngine,
     settings: &PluginSettings,
     slot: &PluginSlot,
@@ -242,10 +173,4 @@ async fn swap(
     }
     let generation = load_generation(engine, settings, sinks).await?;
     Ok(Some(slot.publish(generation)))
-}
-
-/// Modification time and size, or `None` while the file is missing (mid-rename).
-fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
 }

@@ -7,6 +7,7 @@
 //! - [`sls`]: an in-process emulator + SLS client per test: loading data, reading the
 //!   consumer group's checkpoints and the shards' ends.
 //! - [`netns`]: a network namespace whose only way out is a real `tinyproxy`.
+//! - [`producer`]: steady load on a thread while a test changes something.
 //! - [`dataset`]: deterministic logs with a unique `seq`, the output each plugin must make
 //!   of them, and per-seq delivery tallies.
 
@@ -14,5 +15,6 @@ pub mod dataset;
 pub mod emulator;
 pub mod listening;
 pub mod netns;
+pub mod producer;
 pub mod shipper;
 pub mod sls;

@@ -3,9 +3,10 @@
 //! cleanly on SIGINT/SIGTERM. This module only wires the library's parts together.
 //!
 //! Start-up order: every config problem is reported before the "starting" line (exit 2);
-//! then the sinks and the plugins (each self-tested against its sinks' renderers) are built,
-//! so a bad plugin or sink setting fails before SLS is touched (exit 2); a sink or SLS that
-//! refuses us is exit 3.
+//! then the sinks and the plugins (each self-tested against its sinks' renderers) are built
+//! as configuration generation 1 ([`crate::topology`]), so a bad plugin or sink setting
+//! fails before SLS is touched (exit 2); a sink or SLS that refuses us is exit 3. A
+//! [`Reloader`] then applies SIGHUP and watched-file changes ([`crate::config_reload`]).
 //!
 //! Shutdown order (nothing lost, nothing re-sent that was committed): stop taking shards →
 //! each shard stops pulling, sends what it has formatted, waits for the sink, commits its last
@@ -21,24 +22,19 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use shipper_runtime::{EngineSettings, PluginEngine};
-use shipper_sinks::{Sink, SinkErrorKind};
 use shipper_sls::RefreshingCredentials;
 use shipper_sls::client::{Client, ClientConfig};
 use shipper_sls::consumer::{Consumer, ConsumerConfig, ConsumerStats};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::dead_letter::DeadLetter;
+use crate::config_reload::{ConfigSource, Reloader, Running};
 use crate::exit::{Failure, FailureExt as _};
-use crate::generation::PluginSlot;
 use crate::lag::ShardLag;
-use crate::metrics::{Metrics, SinkView};
-use crate::pipeline::format::FormatContext;
-use crate::pipeline::rate::RateLimiter;
-use crate::pipeline::{PipelineOptions, ShardContext, SinkContext};
-use crate::settings::{
-    self, FileConfig, LogstoreTarget, Overrides, PluginSettings, Settings, SourceSettings,
-};
+use crate::metrics::Metrics;
+use crate::pipeline::{PipelineOptions, ShardContext};
+use crate::settings::{self, LogstoreTarget, Overrides, Settings, SourceSettings};
+use crate::topology;
 
 /// When to print the progress line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -116,80 +112,17 @@ pub struct RunArgs {
 
 /// Runs `shipper run`.
 pub async fn execute(args: RunArgs) -> Result<(), Failure> {
-    let settings = load_settings(&args)?;
-    tracing::info!(config = ?settings::describe(&settings), "starting");
+    let source = ConfigSource {
+        path: args.config.clone(),
+        overrides: overrides(&args),
+    };
+    let loaded = source.load().config_error()?;
+    let settings = &loaded.settings;
+    crate::telemetry::apply_config_level(settings.log_level.as_deref());
+    tracing::info!(config = ?settings::describe(settings), "starting");
 
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
-
-    // Sinks (no I/O yet), then the plugins, each self-tested against the renderers of its
-    // sinks: a bad plugin, config or payload kind fails here, before SLS is touched.
-    let sink_shutdown = CancellationToken::new();
-    let mut sinks: Vec<(String, Arc<dyn Sink>)> = Vec::with_capacity(settings.sinks.len());
-    for entry in &settings.sinks {
-        let sink = entry
-            .settings
-            .build(&entry.name, sink_shutdown.clone())
-            .await
-            .with_context(|| format!("cannot set up sink `{}`", entry.name))
-            .config_error()?;
-        sinks.push((entry.name.clone(), sink));
-    }
-    let plugins: Vec<(PluginSettings, Vec<usize>)> = settings
-        .plugin_groups()
-        .into_iter()
-        .map(|(entry, members)| (entry.plugin.clone(), members))
-        .collect();
-    let engine = PluginEngine::with_settings(EngineSettings {
-        compile_cache: plugins[0].0.compile_cache.clone(),
-        ..EngineSettings::default()
-    })
-    .context("cannot start the plugin runtime")
-    .runtime_error()?;
-    let mut slots = Vec::with_capacity(plugins.len());
-    for (plugin, members) in &plugins {
-        let targets: Vec<(String, Arc<dyn Sink>)> =
-            members.iter().map(|&i| sinks[i].clone()).collect();
-        let generation = crate::reload::load_generation(&engine, plugin, &targets)
-            .await
-            .config_error()?;
-        tracing::info!(plugin = %generation.label(), path = %generation.path.display(), sinks = ?targets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), "plugin loaded and self-tested");
-        slots.push(PluginSlot::new(generation));
-    }
-    for (name, sink) in &sinks {
-        check_sink(name, sink.as_ref()).await?;
-    }
-    let mut dead_letter_paths: Vec<&std::path::Path> = Vec::new();
-    let mut dead_letters = Vec::new();
-    let mut dead_letter_of = Vec::with_capacity(settings.sinks.len());
-    for entry in &settings.sinks {
-        let index = match dead_letter_paths
-            .iter()
-            .position(|p| *p == entry.dead_letter)
-        {
-            Some(i) => i,
-            None => {
-                let file = DeadLetter::open(&entry.dead_letter)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot open the dead-letter file {} of sink `{}` (config key `dead_letter.path`, or `dead_letter` in [[sinks]])",
-                            entry.dead_letter.display(),
-                            entry.name
-                        )
-                    })
-                    .config_error()?;
-                dead_letter_paths.push(&entry.dead_letter);
-                dead_letters.push(file);
-                dead_letters.len() - 1
-            }
-        };
-        dead_letter_of.push(index);
-    }
-
-    // The credentials every SLS client signs with, refreshed in the background: a provider
-    // that cannot give any stops the start (its error names the key and the fix).
-    let credentials = start_credentials(&settings.source).await?;
 
     // One set of SLS retry counters per consumer-group membership, read by /metrics.
     let sls_stats: Vec<(LogstoreTarget, Arc<ConsumerStats>)> = settings
@@ -199,20 +132,33 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         .map(|t| (t.clone(), Arc::new(ConsumerStats::new())))
         .collect();
     let metrics = Metrics::new(
-        sinks
-            .iter()
-            .map(|(name, sink)| SinkView {
-                name: name.clone(),
-                sink: sink.clone(),
-            })
-            .collect(),
-        slots.clone(),
+        Vec::new(),
+        Vec::new(),
         sls_stats
             .iter()
             .map(|(t, stats)| (t.label(), stats.clone()))
             .collect(),
-        Some((credentials.provider_name(), credentials.stats().clone())),
     );
+    // Sinks (no I/O yet), then the plugins, each self-tested against the renderers of its
+    // sinks: a bad plugin, config or payload kind fails here, before SLS is touched.
+    let engine = PluginEngine::with_settings(EngineSettings {
+        compile_cache: settings.plugin_groups()[0].0.plugin.compile_cache.clone(),
+        ..EngineSettings::default()
+    })
+    .context("cannot start the plugin runtime")
+    .runtime_error()?;
+    let sink_shutdown = CancellationToken::new();
+    let built = topology::build(settings, &engine, &metrics, &sink_shutdown, 1, &[])
+        .await
+        .config_error()?;
+    metrics.config_published(1, built.sink_views(), built.slots());
+    topology::check_sinks(&built.sinks).await.unavailable()?;
+
+    // The credentials every SLS client signs with, refreshed in the background: a provider
+    // that cannot give any stops the start (its error names the key and the fix).
+    let credentials = start_credentials(&settings.source).await?;
+    metrics.set_credentials(credentials.provider_name(), credentials.stats().clone());
+
     let mut background = JoinSet::new();
     if let Some(addr) = &settings.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -230,20 +176,6 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
             shutdown.clone(),
         ));
     }
-    // Always running: SIGHUP reloads even when the file is not watched (and without a handler
-    // SIGHUP would terminate the process). One watcher per distinct plugin.
-    for ((plugin, members), slot) in plugins.iter().zip(&slots) {
-        background.spawn(crate::reload::watch(
-            engine.clone(),
-            plugin.clone(),
-            slot.clone(),
-            members.iter().map(|&i| sinks[i].clone()).collect(),
-            plugin
-                .watch
-                .then_some(crate::reload::DEFAULT_WATCH_INTERVAL),
-            shutdown.clone(),
-        ));
-    }
     let progress = match args.progress {
         Progress::Always => true,
         Progress::Never => false,
@@ -257,46 +189,14 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         ));
     }
 
-    let formats: Vec<FormatContext> = plugins
-        .iter()
-        .zip(&slots)
-        .map(|((plugin, members), slot)| FormatContext {
-            plugins: slot.clone(),
-            failure_policy: plugin.failure_policy,
-            passthrough: members
-                .iter()
-                .map(|&i| (sinks[i].0.clone(), settings.sinks[i].settings.kind()))
-                .collect(),
-            metrics: metrics.clone(),
-        })
-        .collect();
-    // Rate caps are per process: every shard of every logstore shares a sink's bucket.
-    let sink_contexts: Vec<SinkContext> = settings
-        .sinks
-        .iter()
-        .zip(&sinks)
-        .enumerate()
-        .map(|(i, (entry, (name, sink)))| SinkContext {
-            name: name.clone(),
-            sink: sink.clone(),
-            format: plugins
-                .iter()
-                .position(|(_, members)| members.contains(&i))
-                .expect("every sink is in a plugin group"),
-            dead_letter: dead_letter_of[i],
-            limiter: RateLimiter::new(name, entry.rate, metrics.clone(), sink_shutdown.clone()),
-            event_id: entry.event_id.clone(),
-        })
-        .collect();
+    let (publish, topology) = tokio::sync::watch::channel(built.topology.clone());
     let mut consumers = JoinSet::new();
     for (target, stats) in sls_stats {
-        let consumer = join_group(&settings, &target, stats, &credentials).await?;
+        let consumer = join_group(settings, &target, stats, &credentials).await?;
         let ctx = Arc::new(ShardContext {
             lag: ShardLag::new(&target.project, &target.logstore, &metrics),
             target,
-            sinks: sink_contexts.clone(),
-            formats: formats.clone(),
-            dead_letters: dead_letters.clone(),
+            topology: topology.clone(),
             metrics: metrics.clone(),
             options: PipelineOptions::default(),
         });
@@ -307,6 +207,19 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         );
         consumers.spawn(consume(ctx, consumer, shutdown.clone()));
     }
+    // Always running: SIGHUP reloads even when no file is watched (and without a handler
+    // SIGHUP would terminate the process).
+    background.spawn(
+        Reloader {
+            source,
+            engine,
+            metrics: metrics.clone(),
+            sink_shutdown: sink_shutdown.clone(),
+            publish,
+            running: Running { loaded, built },
+        }
+        .run(shutdown.clone()),
+    );
 
     // Normally we wait for a signal; a consumer that ends on its own (its group membership
     // failed for good) stops everything, with an error exit.
@@ -338,20 +251,15 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The config file (if any) + environment + flags, checked: every problem at once.
-fn load_settings(args: &RunArgs) -> Result<Settings, Failure> {
-    let file = match &args.config {
-        Some(path) => settings::read_file(path).config_error()?,
-        None => FileConfig::default(),
-    };
-    let overrides = Overrides {
+/// The flags that override the config file (never secrets).
+fn overrides(args: &RunArgs) -> Overrides {
+    Overrides {
         plugin: args.plugin.clone(),
         metrics_listen: args.metrics_listen.clone(),
         consumer_name: args.consumer_name.clone(),
         dead_letter: args.dead_letter.clone(),
         sink: sink_from_flags(args),
-    };
-    settings::load(file, &|k| std::env::var(k).ok(), overrides).config_error()
+    }
 }
 
 /// An SLS client for `target`'s project: the endpoint, its network route (proxy or direct,
@@ -414,23 +322,6 @@ pub(crate) async fn start_credentials(
     } else {
         started.unavailable()
     }
-}
-
-/// A sink's start-up check: a sink that refuses us (bad token, TLS rejected) stops the
-/// start (exit 3); one that is merely down is waited for, nothing is dropped.
-async fn check_sink(name: &str, sink: &dyn Sink) -> Result<(), Failure> {
-    match sink.healthcheck().await {
-        Ok(()) => tracing::info!(sink = name, "sink is healthy"),
-        Err(e) if matches!(e.kind, SinkErrorKind::Config | SinkErrorKind::Tls) => {
-            return Err(anyhow::Error::new(e).context("sink start-up check failed")).unavailable();
-        }
-        Err(e) => tracing::warn!(
-            sink = name,
-            error = %e,
-            "sink is not reachable yet; logs will wait (nothing is dropped) until it is"
-        ),
-    }
-    Ok(())
 }
 
 /// Joins the consumer group on one logstore. A bad endpoint is a config error (exit 2); an

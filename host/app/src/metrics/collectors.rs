@@ -3,8 +3,9 @@
 //! reader stops and heartbeat age, and the SLS credentials' refreshes and expiry
 //! ([`SlsCollector`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use arc_swap::ArcSwap;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -12,15 +13,14 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use shipper_sinks::EndpointState;
 use shipper_sls::{ConsumerStats, CredentialStats, ReadErrorKind, RetriedCall, RetryCause};
 
-use super::{SinkLabels, SinkView};
-use crate::generation::PluginSlot;
+use super::{SinkLabels, Views};
 
 /// Reads the sinks' and the plugins' own counters, and the sinks' endpoints, on every
 /// scrape.
 #[derive(Debug)]
 pub(super) struct ScrapeCollector {
-    pub(super) sinks: Vec<SinkView>,
-    pub(super) plugins: Vec<Arc<PluginSlot>>,
+    /// The sinks and plugins of the running configuration (a reload replaces them).
+    pub(super) views: Arc<ArcSwap<Views>>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -57,7 +57,8 @@ struct GenerationLabels {
 
 impl Collector for ScrapeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let snapshots: Vec<_> = self
+        let views = self.views.load_full();
+        let snapshots: Vec<_> = views
             .sinks
             .iter()
             .map(|v| {
@@ -150,7 +151,7 @@ impl Collector for ScrapeCollector {
             None,
             info.metric_type(),
         )?;
-        let generations: Vec<_> = self.plugins.iter().map(|p| p.current()).collect();
+        let generations: Vec<_> = views.plugins.iter().map(|p| p.current()).collect();
         let labels: Vec<GenerationLabels> = generations
             .iter()
             .map(|g| GenerationLabels {
@@ -202,6 +203,8 @@ impl ScrapeCollector {
     /// The per-endpoint series of every sink that reports endpoints.
     fn encode_endpoints(&self, encoder: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let endpoints: Vec<(EndpointLabels, shipper_sinks::EndpointStatus)> = self
+            .views
+            .load()
             .sinks
             .iter()
             .flat_map(|v| {
@@ -288,7 +291,8 @@ pub(super) struct SlsCollector {
     /// `project/logstore` and the stats of its consumer.
     pub(super) consumers: Vec<(String, Arc<ConsumerStats>)>,
     /// The credentials provider's name and its counters.
-    pub(super) credentials: Option<(&'static str, Arc<CredentialStats>)>,
+    /// Set once the provider has given its first credentials.
+    pub(super) credentials: Arc<OnceLock<(&'static str, Arc<CredentialStats>)>>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -378,7 +382,7 @@ impl Collector for SlsCollector {
                 ConstGauge::new(secs).encode(age.encode_family(&labels)?)?;
             }
         }
-        if let Some((provider, stats)) = &self.credentials {
+        if let Some((provider, stats)) = self.credentials.get() {
             let labels = ProviderLabels {
                 provider: (*provider).to_owned(),
             };
@@ -433,7 +437,10 @@ mod tests {
                 ("p/a".to_owned(), joined),
                 ("p/b".to_owned(), Arc::new(ConsumerStats::new())),
             ],
-            credentials: Some(("ecs_ram_role", Arc::new(CredentialStats::default()))),
+            credentials: Arc::new(OnceLock::from((
+                "ecs_ram_role",
+                Arc::new(CredentialStats::default()),
+            ))),
         });
         for line in [
             "# TYPE shipper_sls_retries counter",

@@ -14,10 +14,11 @@
 
 mod collectors;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -66,6 +67,20 @@ pub struct SinkView {
     pub name: String,
     /// The sink (its counters and endpoints are read at scrape time).
     pub sink: Arc<dyn Sink>,
+}
+
+/// What the scrape collectors and `/health` read of the running configuration.
+#[derive(Debug)]
+pub(crate) struct Views {
+    pub(crate) sinks: Vec<SinkView>,
+    pub(crate) plugins: Vec<Arc<PluginSlot>>,
+}
+
+/// Labels of reload counts.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `applied`, `plugin`, `unchanged` or `refused`.
+    pub result: String,
 }
 
 impl std::fmt::Debug for SinkView {
@@ -161,23 +176,32 @@ pub struct Metrics {
     throttle_waiting: Family<SinkLabels, Gauge>,
     /// Shards whose pulling a sink holds without settling anything (it is down or stuck).
     blocked_shards: Family<SinkLabels, Gauge>,
-    /// The sinks, for `/health`.
-    sinks: Vec<SinkView>,
+    /// The sinks and plugins of the running configuration, for `/health` and the scrape
+    /// collectors; a reload replaces them.
+    views: Arc<ArcSwap<Views>>,
+    /// The SLS credentials' provider and counters, once known.
+    credentials: Arc<OnceLock<(&'static str, Arc<CredentialStats>)>>,
+    /// Configuration generations published (1 at start).
+    config_generation: Gauge,
+    /// Reloads by result (`applied`, `plugin`, `unchanged`, `refused`).
+    config_reloads: Family<ReloadLabels, Counter>,
     /// Totals for the progress line.
     pub totals: Totals,
 }
 
 impl Metrics {
-    /// Builds the registry. `sinks`, `plugins` (each distinct plugin's slot), `sls`
-    /// (`project/logstore` and the stats of its consumer) and `credentials` (the provider's
-    /// name and its refresh counters) are read at scrape time.
+    /// Builds the registry. `sinks`, `plugins` (each distinct plugin's slot) and `sls`
+    /// (`project/logstore` and the stats of its consumer) are read at scrape time; a reload
+    /// replaces the first two ([`Metrics::config_published`]), and the SLS credentials' are
+    /// added once known ([`Metrics::set_credentials`]).
     pub fn new(
         sinks: Vec<SinkView>,
         plugins: Vec<Arc<PluginSlot>>,
         sls: Vec<(String, Arc<ConsumerStats>)>,
-        credentials: Option<(&'static str, Arc<CredentialStats>)>,
     ) -> Arc<Self> {
         let mut registry = Registry::default();
+        let credentials = Arc::new(OnceLock::new());
+        let views = Arc::new(ArcSwap::from_pointee(Views { sinks, plugins }));
         let m = Metrics {
             logs_in: Family::default(),
             raw_bytes_in: Family::default(),
@@ -197,7 +221,10 @@ impl Metrics {
             throttled_seconds: Family::default(),
             throttle_waiting: Family::default(),
             blocked_shards: Family::default(),
-            sinks: sinks.clone(),
+            views: views.clone(),
+            credentials: credentials.clone(),
+            config_generation: Gauge::default(),
+            config_reloads: Family::default(),
             totals: Totals::default(),
             registry: Registry::default(),
         };
@@ -282,7 +309,18 @@ impl Metrics {
             "Shards whose pulling and checkpoints wait on this sink, which settled nothing for 10 s",
             m.blocked_shards.clone(),
         );
-        registry.register_collector(Box::new(ScrapeCollector { sinks, plugins }));
+        m.config_generation.set(1);
+        registry.register(
+            "shipper_config_generation",
+            "Configuration generation in use: 1 at start, one more per applied reload",
+            m.config_generation.clone(),
+        );
+        registry.register(
+            "shipper_config_reloads",
+            "Reloads by result: applied (a new configuration generation), plugin (plugin files swapped only), unchanged, refused",
+            m.config_reloads.clone(),
+        );
+        registry.register_collector(Box::new(ScrapeCollector { views }));
         registry.register_collector(Box::new(SlsCollector {
             consumers: sls,
             credentials,
@@ -341,9 +379,38 @@ impl Metrics {
         }
     }
 
+    /// The SLS credentials' provider (its name) and refresh counters, for the scrape.
+    pub fn set_credentials(&self, provider: &'static str, stats: Arc<CredentialStats>) {
+        // Set once, at start; a second call would describe the same provider.
+        let _ = self.credentials.set((provider, stats));
+    }
+
     /// The sinks (for `/health`).
-    pub fn sinks(&self) -> &[SinkView] {
-        &self.sinks
+    pub fn sinks(&self) -> Vec<SinkView> {
+        self.views.load().sinks.clone()
+    }
+
+    /// Configuration generation `generation` is in use, with these sinks and plugins (at
+    /// start, and after each applied reload).
+    pub fn config_published(
+        &self,
+        generation: u64,
+        sinks: Vec<SinkView>,
+        plugins: Vec<Arc<PluginSlot>>,
+    ) {
+        self.views.store(Arc::new(Views { sinks, plugins }));
+        self.config_generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+    }
+
+    /// A reload ended: `applied` (a new generation), `plugin` (only plugin files were
+    /// swapped), `unchanged` or `refused` (the running configuration stays).
+    pub fn config_reload(&self, result: &'static str) {
+        self.config_reloads
+            .get_or_create(&ReloadLabels {
+                result: result.into(),
+            })
+            .inc();
     }
 
     /// The plugin dropped `logs` logs on purpose (no emit).

@@ -27,6 +27,11 @@
 //!   moves to the smallest position all of them acknowledged: a log is committed only once
 //!   every sink has it (or dead-lettered it).
 //!
+//! Reload: the sinks, plugins and dead-letter files are one [`Topology`]; a reload publishes
+//! a new one, and each shard stops pulling, sends its open batches, waits until every send
+//! of the old topology is settled and its position reported, then goes on with the new one
+//! from that position.
+//!
 //! Back-pressure: at most `max_in_flight` sends per shard and sink; while any sink has no
 //! room the shard pulls nothing new (the reader holds one prefetched batch), so memory stays
 //! bounded when a sink is slow, down or throttled by its rate cap. A sink that settles
@@ -105,9 +110,9 @@ pub struct SinkContext {
     pub name: String,
     /// The sink.
     pub sink: Arc<dyn Sink>,
-    /// Which of [`ShardContext::formats`] formats its events.
+    /// Which of [`Topology::formats`] formats its events.
     pub format: usize,
-    /// Which of [`ShardContext::dead_letters`] is its dead-letter file.
+    /// Which of [`Topology::dead_letters`] is its dead-letter file.
     pub dead_letter: usize,
     /// Its rate caps, shared by every shard of the process.
     pub limiter: Option<Arc<rate::RateLimiter>>,
@@ -115,16 +120,28 @@ pub struct SinkContext {
     pub event_id: Option<event_id::EventIdSettings>,
 }
 
-/// What every shard of one logstore shares.
-pub struct ShardContext {
-    /// The logstore.
-    pub target: LogstoreTarget,
+/// The sinks, plugins and dead-letter files shards deliver through: one generation of the
+/// configuration. A reload publishes a new one; each shard switches to it between batches,
+/// once everything it sent through the old one is settled, so a reload neither loses nor
+/// repeats a log (docs/architecture.md "Reload").
+#[derive(Clone)]
+pub struct Topology {
+    /// 1 at start, one more per applied reload.
+    pub generation: u64,
     /// The sinks, at least one.
     pub sinks: Vec<SinkContext>,
     /// The plugin side, one per distinct plugin: generations, failure policy, passthrough.
     pub formats: Vec<format::FormatContext>,
     /// The dead-letter files (each distinct path once).
     pub dead_letters: Vec<DeadLetter>,
+}
+
+/// What every shard of one logstore shares.
+pub struct ShardContext {
+    /// The logstore.
+    pub target: LogstoreTarget,
+    /// The configuration generation in use, and the next one when a reload publishes it.
+    pub topology: tokio::sync::watch::Receiver<Arc<Topology>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Tunables.

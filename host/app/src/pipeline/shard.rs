@@ -25,7 +25,7 @@ use super::acks::{Acked, OrderedAcks};
 use super::batch::{BufferPool, OpenBatch, Origin, Source};
 use super::event_id::{EventIdSettings, GroupIds};
 use super::format::{FormatStage, LogOutcome};
-use super::{ShardContext, convert_payload};
+use super::{ShardContext, Topology, convert_payload};
 use crate::checkpoint::{CheckpointStore, CommitEnd, Committer};
 use crate::dead_letter::{self, Cause, Stage};
 use crate::metrics::ShardLabels;
@@ -137,36 +137,15 @@ pub async fn run(ctx: Arc<ShardContext>, io: ShardIo) -> ShardEnd {
         ctx.metrics.clone(),
         ctx.options.min_commit_interval,
     );
-    let now = Instant::now();
-    let lanes = ctx
-        .sinks
-        .iter()
-        .map(|s| Lane {
-            open: OpenBatch::new(EventBatch::new()),
-            acks: OrderedAcks::new(io.start),
-            pool: BufferPool::default(),
-            batch: s.sink.batch_config(),
-            acked_to: io.start,
-            full_since: None,
-            last_settle: now,
-            stalled: false,
-        })
-        .collect();
-    let format_sinks = (0..ctx.formats.len())
-        .map(|f| {
-            (0..ctx.sinks.len())
-                .filter(|&i| ctx.sinks[i].format == f)
-                .collect()
-        })
-        .collect();
+    let mut topology = ctx.topology.clone();
+    let topo = topology.borrow_and_update().clone();
+    let (formats, format_sinks) = stages_for(&topo, &labels);
     let mut worker = ShardWorker {
-        formats: ctx
-            .formats
-            .iter()
-            .map(|f| FormatStage::new(f.clone(), labels.clone()))
-            .collect(),
+        lanes: lanes_for(&topo, io.start),
+        formats,
         format_sinks,
-        lanes,
+        topo,
+        topology,
         reported: io.start,
         shard: io.shard,
         revocation: io.revocation.clone(),
@@ -195,16 +174,55 @@ pub async fn run(ctx: Arc<ShardContext>, io: ShardIo) -> ShardEnd {
     }
 }
 
+/// One lane per sink of `topo`, each settled up to `start`.
+fn lanes_for(topo: &Topology, start: Cursor) -> Vec<Lane> {
+    let now = Instant::now();
+    topo.sinks
+        .iter()
+        .map(|s| Lane {
+            open: OpenBatch::new(EventBatch::new()),
+            acks: OrderedAcks::new(start),
+            pool: BufferPool::default(),
+            batch: s.sink.batch_config(),
+            acked_to: start,
+            full_since: None,
+            last_settle: now,
+            stalled: false,
+        })
+        .collect()
+}
+
+/// One format stage per plugin of `topo`, and the sinks (lane indices) each formats for.
+fn stages_for(topo: &Topology, labels: &ShardLabels) -> (Vec<FormatStage>, Vec<Vec<usize>>) {
+    let stages = topo
+        .formats
+        .iter()
+        .map(|f| FormatStage::new(f.clone(), labels.clone()))
+        .collect();
+    let format_sinks = (0..topo.formats.len())
+        .map(|f| {
+            (0..topo.sinks.len())
+                .filter(|&i| topo.sinks[i].format == f)
+                .collect()
+        })
+        .collect();
+    (stages, format_sinks)
+}
+
 struct ShardWorker {
     ctx: Arc<ShardContext>,
+    /// The configuration generation this shard delivers through.
+    topo: Arc<Topology>,
+    /// Where the next generation is published.
+    topology: tokio::sync::watch::Receiver<Arc<Topology>>,
     shard: u32,
     labels: ShardLabels,
     revocation: Arc<Revocation>,
-    /// One per distinct plugin (`ctx.formats`).
+    /// One per distinct plugin (`topo.formats`).
     formats: Vec<FormatStage>,
     /// The sinks (lane indices) each format stage formats for.
     format_sinks: Vec<Vec<usize>>,
-    /// One per sink (`ctx.sinks`).
+    /// One per sink (`topo.sinks`).
     lanes: Vec<Lane>,
     /// The position last reported to the committer: the smallest `acked_to` of the lanes.
     reported: Cursor,
@@ -245,7 +263,10 @@ impl ShardWorker {
     ) -> Option<Stop> {
         let mut reader_done = false;
         let mut read_failed = false;
+        // A reload published a new topology: pull nothing until this one is drained.
+        let mut switching = false;
         let revocation = self.revocation.clone();
+        let mut topology = self.topology.clone();
         while self.stop.is_none() {
             if self.committer.is_lost() {
                 self.stop = Some(Stop::Lost);
@@ -264,13 +285,23 @@ impl ShardWorker {
                 .iter()
                 .filter_map(|l| l.open.opened.map(|t| t + l.batch.linger))
                 .min();
-            let room = self.note_room();
+            if switching && !reader_done {
+                self.dispatch_all();
+                if self.lanes.iter().all(|l| l.acks.is_empty()) {
+                    self.switch_topology(&mut topology);
+                    switching = false;
+                }
+            }
+            let room = self.note_room() && !switching;
             let stall_at = self.stall_at();
             let in_flight = self.lanes.iter().any(|l| !l.acks.is_empty());
             tokio::select! {
                 biased;
                 reason = revocation.revoked() => {
                     self.stop = Some(Stop::Revoked(reason));
+                }
+                Ok(()) = topology.changed(), if !switching && !reader_done => {
+                    switching = true;
                 }
                 Some((i, acked)) = next_settled(&mut self.lanes), if in_flight => {
                     self.settle(i, acked).await;
@@ -317,6 +348,25 @@ impl ShardWorker {
         self.stop
     }
 
+    /// Goes on with the newest topology. Called with nothing in flight and nothing open, so
+    /// every log before `reported` went through the old sinks and plugins and every log
+    /// after it goes through the new ones.
+    fn switch_topology(&mut self, topology: &mut tokio::sync::watch::Receiver<Arc<Topology>>) {
+        self.unstall_all();
+        let next = topology.borrow_and_update().clone();
+        let (formats, format_sinks) = stages_for(&next, &self.labels);
+        self.lanes = lanes_for(&next, self.reported);
+        self.formats = formats;
+        self.format_sinks = format_sinks;
+        tracing::debug!(
+            shard = self.shard,
+            from = self.topo.generation,
+            to = next.generation,
+            "configuration generation switched"
+        );
+        self.topo = next;
+    }
+
     /// After the loop: settle what is in flight. On a graceful stop (our own shutdown, or
     /// the end of the shard) the open batches are sent too, so a restart resumes exactly
     /// here; when the shard was taken away they are dropped (the new owner re-reads them
@@ -351,7 +401,7 @@ impl ShardWorker {
                 lane.full_since.get_or_insert(now);
             } else if lane.full_since.take().is_some() && lane.stalled {
                 lane.stalled = false;
-                self.ctx.metrics.sink_unblocked(&self.ctx.sinks[i].name);
+                self.ctx.metrics.sink_unblocked(&self.topo.sinks[i].name);
             }
         }
         room
@@ -375,7 +425,7 @@ impl ShardWorker {
             let Some(full) = lane.full_since else {
                 continue;
             };
-            let sink = &self.ctx.sinks[i];
+            let sink = &self.topo.sinks[i];
             let throttled = sink.limiter.as_ref().is_some_and(|l| l.is_throttling());
             if !lane.stalled && !throttled && full.max(lane.last_settle) + STALL_WARN_AFTER <= now {
                 lane.stalled = true;
@@ -388,7 +438,7 @@ impl ShardWorker {
     fn unstall_all(&mut self) {
         for (i, lane) in self.lanes.iter_mut().enumerate() {
             if std::mem::take(&mut lane.stalled) {
-                self.ctx.metrics.sink_unblocked(&self.ctx.sinks[i].name);
+                self.ctx.metrics.sink_unblocked(&self.topo.sinks[i].name);
             }
         }
     }
@@ -432,9 +482,9 @@ impl ShardWorker {
             lane.acks.push(entry, open.commit, std::future::ready(None));
             return;
         }
-        let sink = self.ctx.sinks[i].sink.clone();
+        let sink = self.topo.sinks[i].sink.clone();
         let batch = open.events;
-        match self.ctx.sinks[i].limiter.clone() {
+        match self.topo.sinks[i].limiter.clone() {
             None => {
                 let send = sink.send(batch);
                 lane.acks
@@ -464,7 +514,7 @@ impl ShardWorker {
         let Acked { entry, ack, range } = acked;
         self.lanes[i].last_settle = Instant::now();
         if let Some(delivery) = ack {
-            let sink = &self.ctx.sinks[i].name;
+            let sink = &self.topo.sinks[i].name;
             if delivery.cancelled {
                 tracing::warn!(
                     shard = self.shard,
@@ -527,6 +577,7 @@ impl ShardWorker {
             return true;
         }
         let ctx = self.ctx.clone();
+        let topo = self.topo.clone();
         // (file, entries of it)
         let mut per_file: BTreeMap<usize, Vec<dead_letter::Entry<'_>>> = BTreeMap::new();
         let mut by_stage: BTreeMap<Stage, u64> = BTreeMap::new();
@@ -536,18 +587,18 @@ impl ShardWorker {
             let source = &sources[f.origin.source as usize];
             let (format, sinks): (usize, Vec<usize>) = match f.blame {
                 Blame::Format(n) => (n, self.format_sinks[n].clone()),
-                Blame::Sink(i) => (ctx.sinks[i].format, vec![i]),
+                Blame::Sink(i) => (topo.sinks[i].format, vec![i]),
             };
             let cause = Cause {
                 stage: f.stage,
                 reason: &f.reason,
                 plugin: source.generations.get(format).map(|g| g.plugin.hash()),
                 sink: match f.blame {
-                    Blame::Sink(i) => Some(ctx.sinks[i].name.as_str()),
+                    Blame::Sink(i) => Some(topo.sinks[i].name.as_str()),
                     Blame::Format(_) => None,
                 },
             };
-            let mut files: Vec<usize> = sinks.iter().map(|&i| ctx.sinks[i].dead_letter).collect();
+            let mut files: Vec<usize> = sinks.iter().map(|&i| topo.sinks[i].dead_letter).collect();
             files.sort_unstable();
             files.dedup();
             for file in files {
@@ -556,7 +607,7 @@ impl ShardWorker {
             }
         }
         for (file, entries) in per_file {
-            let dl = &ctx.dead_letters[file];
+            let dl = &topo.dead_letters[file];
             if let Err(e) = dl.write(&entries).await {
                 tracing::error!(
                     shard = self.shard,
@@ -622,7 +673,7 @@ impl ShardWorker {
             shard: self.shard,
             received: now_timestamp(),
         };
-        let wants_ids = self.ctx.sinks.iter().any(|s| s.event_id.is_some());
+        let wants_ids = self.topo.sinks.iter().any(|s| s.event_id.is_some());
         let mut dropped: u64 = 0;
         let mut failures: Vec<Failure> = Vec::new();
         for (gi, view) in source.groups.iter().enumerate() {
@@ -731,7 +782,7 @@ impl ShardWorker {
             let mut rendered_to_any = false;
             for k in 0..self.format_sinks[f].len() {
                 let i = self.format_sinks[f][k];
-                let sink = &self.ctx.sinks[i];
+                let sink = &self.topo.sinks[i];
                 if route.as_deref().is_some_and(|r| r != sink.name) {
                     continue;
                 }
@@ -759,7 +810,7 @@ impl ShardWorker {
             if !rendered_to_any && let Some(route) = route {
                 let names: Vec<&str> = self.format_sinks[f]
                     .iter()
-                    .map(|&i| self.ctx.sinks[i].name.as_str())
+                    .map(|&i| self.topo.sinks[i].name.as_str())
                     .collect();
                 failures.push(Failure {
                     blame: Blame::Format(f),

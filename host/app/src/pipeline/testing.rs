@@ -282,7 +282,6 @@ pub fn metrics() -> Arc<Metrics> {
         }],
         vec![slot(FakePlugin::default(), 100)],
         Vec::new(),
-        None,
     )
 }
 

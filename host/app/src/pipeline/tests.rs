@@ -14,7 +14,7 @@ use super::format::FormatContext;
 use super::rate::{RateCaps, RateLimiter};
 use super::shard::{self, ShardEnd, ShardIo};
 use super::testing::{self, FakePlugin, Log, MemorySink, RecordedCheckpoints};
-use super::{PipelineOptions, ShardContext, SinkContext};
+use super::{PipelineOptions, ShardContext, SinkContext, Topology};
 use crate::dead_letter::DeadLetter;
 use crate::generation::FailurePolicy;
 use crate::lag::ShardLag;
@@ -54,6 +54,8 @@ fn oks(from: usize, to: usize) -> Vec<Log> {
 
 struct Rig {
     ctx: Arc<ShardContext>,
+    /// Where a test publishes a new configuration generation (a reload).
+    topology: tokio::sync::watch::Sender<Arc<Topology>>,
     sink: MemorySink,
     dir: tempfile::TempDir,
 }
@@ -81,43 +83,14 @@ impl Rig {
     async fn with_sinks(sinks: Vec<RigSink>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let metrics = testing::metrics();
-        let mut dead_letters = Vec::new();
-        for s in &sinks {
-            let path = dir.path().join(format!("dead-{}.jsonl", s.name));
-            dead_letters.push(DeadLetter::open(&path).await.unwrap());
-        }
+        let first = topology(1, &sinks, dir.path(), &metrics).await;
+        let (topology, receiver) = tokio::sync::watch::channel(Arc::new(first));
         let ctx = Arc::new(ShardContext {
             target: LogstoreTarget {
                 project: "p".into(),
                 logstore: "ls".into(),
             },
-            sinks: sinks
-                .iter()
-                .enumerate()
-                .map(|(i, s)| SinkContext {
-                    name: s.name.into(),
-                    sink: Arc::new(s.sink.clone()),
-                    format: 0,
-                    dead_letter: i,
-                    limiter: RateLimiter::new(
-                        s.name,
-                        s.caps,
-                        metrics.clone(),
-                        tokio_util::sync::CancellationToken::new(),
-                    ),
-                    event_id: None,
-                })
-                .collect(),
-            formats: vec![FormatContext {
-                plugins: testing::slot(FakePlugin::default(), 100),
-                failure_policy: FailurePolicy::Pause,
-                passthrough: sinks
-                    .iter()
-                    .map(|s| (s.name.to_owned(), SinkKind::Hec))
-                    .collect(),
-                metrics: metrics.clone(),
-            }],
-            dead_letters,
+            topology: receiver,
             lag: ShardLag::new("p", "ls", &metrics),
             metrics,
             options: PipelineOptions {
@@ -127,6 +100,7 @@ impl Rig {
         });
         Self {
             ctx,
+            topology,
             sink: sinks[0].sink.clone(),
             dir,
         }
@@ -150,6 +124,16 @@ impl Rig {
         } else {
             stream.boxed()
         };
+        self.run_stream(events, checkpoints, revocation).await
+    }
+
+    /// Runs the shard over a stream of read events.
+    async fn run_stream(
+        &self,
+        events: futures::stream::BoxStream<'static, Result<ReadEvent, shipper_sls::SlsError>>,
+        checkpoints: Arc<RecordedCheckpoints>,
+        revocation: Arc<Revocation>,
+    ) -> ShardEnd {
         let io = ShardIo {
             shard: 0,
             start: Cursor(0),
@@ -161,6 +145,51 @@ impl Rig {
         tokio::time::timeout(Duration::from_secs(20), shard::run(self.ctx.clone(), io))
             .await
             .expect("the shard loop ended within 20 s")
+    }
+}
+
+/// Generation `generation` of a configuration with `sinks`, all formatted by one fake
+/// plugin, each with its own dead-letter file (`dead-<name>.jsonl` in `dir`).
+async fn topology(
+    generation: u64,
+    sinks: &[RigSink],
+    dir: &std::path::Path,
+    metrics: &Arc<crate::metrics::Metrics>,
+) -> Topology {
+    let mut dead_letters = Vec::new();
+    for s in sinks {
+        let path = dir.join(format!("dead-{}.jsonl", s.name));
+        dead_letters.push(DeadLetter::open(&path).await.unwrap());
+    }
+    Topology {
+        generation,
+        sinks: sinks
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SinkContext {
+                name: s.name.into(),
+                sink: Arc::new(s.sink.clone()),
+                format: 0,
+                dead_letter: i,
+                limiter: RateLimiter::new(
+                    s.name,
+                    s.caps,
+                    metrics.clone(),
+                    tokio_util::sync::CancellationToken::new(),
+                ),
+                event_id: None,
+            })
+            .collect(),
+        formats: vec![FormatContext {
+            plugins: testing::slot(FakePlugin::default(), 100),
+            failure_policy: FailurePolicy::Pause,
+            passthrough: sinks
+                .iter()
+                .map(|s| (s.name.to_owned(), SinkKind::Hec))
+                .collect(),
+            metrics: metrics.clone(),
+        }],
+        dead_letters,
     }
 }
 
@@ -573,15 +602,18 @@ async fn a_rate_cap_paces_every_shard_together() {
 async fn event_ids_are_attached_per_sink_and_stable() {
     let with = MemorySink::new(10);
     let without = MemorySink::new(10);
-    let mut rig = Rig::with_sinks(vec![
+    let rig = Rig::with_sinks(vec![
         sink("with", with.clone()),
         sink("without", without.clone()),
     ])
     .await;
-    let ctx = Arc::get_mut(&mut rig.ctx).expect("not shared yet");
-    ctx.sinks[0].event_id = Some(super::event_id::EventIdSettings {
-        hec_field: "eid".into(),
-        sd_id: "x@1".into(),
+    rig.topology.send_modify(|t| {
+        let mut next = Topology::clone(t);
+        next.sinks[0].event_id = Some(super::event_id::EventIdSettings {
+            hec_field: "eid".into(),
+            sd_id: "x@1".into(),
+        });
+        *t = Arc::new(next);
     });
     let run_once = || async {
         let events = vec![pulled(7, &[&oks(0, 3), &oks(3, 5)])];
@@ -625,4 +657,55 @@ async fn eventually_async(done: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     panic!("condition not met");
+}
+
+#[tokio::test]
+async fn a_reload_switches_sinks_between_batches_losing_and_repeating_nothing() {
+    // The old sink is slow, so sends are in flight when the new configuration arrives.
+    let mut old = MemorySink::new(3);
+    old.delay = Arc::new(|_| Duration::from_millis(20));
+    let new = MemorySink::new(3);
+    let rig = Rig::with_sinks(vec![sink("old", old.clone())]).await;
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let revocation = Arc::new(Revocation::new());
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let run = rig.run_stream(rx.map(Ok).boxed(), checkpoints.clone(), revocation.clone());
+    let drive = async {
+        let send = |g: i64| {
+            let first = 4 * g as usize;
+            tx.unbounded_send(pulled(g, &[&oks(first, first + 4)]))
+                .unwrap();
+        };
+        (0..10).for_each(send);
+        let sends = old.sends.clone();
+        eventually_async(|| sends.load(std::sync::atomic::Ordering::SeqCst) > 0).await;
+        let next = topology(
+            2,
+            &[sink("new", new.clone())],
+            rig.dir.path(),
+            &rig.ctx.metrics,
+        )
+        .await;
+        rig.topology.send_replace(Arc::new(next));
+        (10..20).for_each(send);
+        let seen = checkpoints.clone();
+        eventually_async(|| seen.last() == Some(Cursor(20))).await;
+        revocation.revoke(RevokeReason::Shutdown);
+    };
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::Committed);
+    let (before, after) = (old.accepted_seqs(), new.accepted_seqs());
+    assert!(
+        !before.is_empty() && !after.is_empty(),
+        "{before:?} {after:?}"
+    );
+    assert!(
+        before.iter().max() < after.iter().min(),
+        "the old sink got only logs before the switch, the new one only logs after it: {before:?} {after:?}"
+    );
+    let mut all = [before, after].concat();
+    all.sort_unstable();
+    assert_eq!(all, (0..80).collect::<Vec<_>>(), "every log once");
+    let commits = checkpoints.commits.lock().unwrap().clone();
+    assert!(commits.windows(2).all(|w| w[0] < w[1]), "{commits:?}");
 }

@@ -14,13 +14,14 @@
 //!
 //! Layout: one module per table — [`source`] (with [`credentials`] for
 //! `[source.credentials]`), [`plugin`], [`sink`] (`[sink]` or `[[sinks]]`),
-//! [`dead_letter`], [`metrics`] — and [`values`] for what they share (durations, names,
-//! [`Problems`]).
+//! [`dead_letter`], [`metrics`], [`reload`] (`[reload]` and `[log]`) — and [`values`] for
+//! what they share (durations, names, [`Problems`]).
 
 pub mod credentials;
 pub mod dead_letter;
 pub mod metrics;
 pub mod plugin;
+pub mod reload;
 pub mod sink;
 pub mod source;
 pub mod values;
@@ -57,6 +58,12 @@ pub struct FileConfig {
     /// Prometheus metrics and health endpoint.
     #[serde(default)]
     pub metrics: metrics::MetricsConfig,
+    /// What a running process watches to reload itself.
+    #[serde(default)]
+    pub reload: reload::ReloadConfig,
+    /// The log filter.
+    #[serde(default)]
+    pub log: reload::LogConfig,
 }
 
 /// Everything `shipper run` needs, validated.
@@ -74,6 +81,10 @@ pub struct Settings {
     pub dead_letter_path: PathBuf,
     /// Metrics listen address.
     pub metrics_listen: Option<String>,
+    /// `[reload] watch`: reload when the config file or a plugin file changes.
+    pub reload_watch: bool,
+    /// `[log] level`, when set.
+    pub log_level: Option<String>,
 }
 
 /// A configuration that cannot be used: unreadable, not TOML, or with bad values (all of
@@ -253,6 +264,7 @@ pub fn load(
         &mut problems,
     );
     let metrics_listen = metrics::resolve(file.metrics, flags.metrics_listen, &mut problems);
+    let log_level = reload::resolve_level(file.log, &mut problems);
     match (source, sinks) {
         (Some(source), Some(sinks)) if problems.is_empty() => Ok(Settings {
             source,
@@ -260,6 +272,8 @@ pub fn load(
             sinks,
             dead_letter_path,
             metrics_listen,
+            reload_watch: file.reload.watch,
+            log_level,
         }),
         _ => Err(ConfigError::Invalid(problems.into_vec())),
     }

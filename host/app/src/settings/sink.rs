@@ -599,7 +599,7 @@ mod tests {
                 "`sinks[1].name`",
             ),
             (
-                "[[sinks]]\nname = \"a\"\ntype = \"hec\"\nendpoints = [\"http://h\", \"https://i\", \"x\"]\n",
+                "[[sinks]]\nname = \"a\"\ntype = \"hec\"\nendpoints = [\"http://h\", \"https://i\"]\n",
                 "`sinks[0].endpoints[1]`",
             ),
             (
