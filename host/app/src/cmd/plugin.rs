@@ -1,5 +1,6 @@
 //! `shipper plugin test|inspect`: run a plugin through the production runtime on sample logs
-//! and print what the sink would send, or describe a plugin file.
+//! and print what the sink would send, or describe a plugin file. `shipper plugin new` (a
+//! project to start from) is [`crate::cmd::scaffold`].
 //!
 //! `test` prints one line per emit on stdout: the HEC `/event` envelope, the syslog line
 //! without framing, or the raw bytes (lossy UTF-8), following docs/rendering.md.
@@ -29,6 +30,10 @@ pub struct PluginArgs {
 /// `shipper plugin` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
+    /// Create a plugin project (Rust, Python, JavaScript or C) that builds and passes its
+    /// test as created: the source to edit, build.sh, test.sh, sample logs with a golden
+    /// file, a README, and the SDK and WIT it needs.
+    New(crate::cmd::scaffold::NewArgs),
     /// Run a plugin on sample logs through the production runtime and print what the sink
     /// would send, one line per emit.
     Test(TestArgs),
@@ -89,6 +94,7 @@ pub enum SyslogFormat {
 /// Runs `shipper plugin`.
 pub async fn execute(args: PluginArgs) -> Result<(), Failure> {
     match args.command {
+        PluginCommand::New(args) => crate::cmd::scaffold::execute(args),
         PluginCommand::Test(args) => test(args).await,
         PluginCommand::Inspect(args) => inspect(args).await,
     }
