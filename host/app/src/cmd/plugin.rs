@@ -21,11 +21,21 @@ use crate::exit::{Failure, FailureExt as _};
 
 /// Flags of `shipper plugin`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = COMPILE_CACHE_HELP)]
 pub struct PluginArgs {
     /// What to do with the plugin.
     #[command(subcommand)]
     pub command: PluginCommand,
 }
+
+/// Where compiled plugins are kept (docs/plugins.md §8), in `shipper plugin --help`.
+const COMPILE_CACHE_HELP: &str = "\
+Compile cache: the first load of a plugin compiles it (milliseconds for Rust and C, seconds
+for a Python or JavaScript component). The compiled code is kept in
+$XDG_CACHE_HOME/shipper/components, else ~/.cache/shipper/components, keyed by the plugin's
+sha256, so later loads skip compiling. `plugin test` and `plugin inspect` use that location;
+for `shipper run`, `[plugin] cache_dir = \"DIR\"` moves it and `compile_cache = false` turns it
+off.";
 
 /// `shipper plugin` subcommands.
 #[derive(Debug, clap::Subcommand)]
