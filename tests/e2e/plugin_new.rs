@@ -14,6 +14,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::harness::shipper::describe_output as text;
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -46,22 +48,18 @@ fn outside_repo(lang: &str) -> tempfile::TempDir {
     dir
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// `shipper plugin new --lang LANG NAME --dir PARENT`; returns the project directory.
-fn generate(lang: &str, name: &str, parent: &Path) -> PathBuf {
-    let output = shipper()
+/// `shipper plugin new --lang LANG NAME --dir PARENT`.
+fn plugin_new(lang: &str, name: &str, parent: &Path) -> Output {
+    shipper()
         .args(["plugin", "new", "--lang", lang, name, "--dir"])
         .arg(parent)
         .output()
-        .expect("run shipper plugin new");
+        .expect("run shipper plugin new")
+}
+
+/// [`plugin_new`], which must succeed; returns the project directory.
+fn generate(lang: &str, name: &str, parent: &Path) -> PathBuf {
+    let output = plugin_new(lang, name, parent);
     assert!(output.status.success(), "plugin new: {}", text(&output));
     parent.join(name)
 }
@@ -89,85 +87,73 @@ fn run_test_sh(dir: &Path, env: &[(&str, OsString)]) {
     );
 }
 
-/// The example JavaScript plugin's `node_modules` (componentize-js, jco), linked into `dir`.
-fn link_node_modules(dir: &Path) {
-    let modules = repo().join("plugins/js-splunk-hec/node_modules");
-    assert!(
-        modules.join(".bin/jco").is_file(),
-        "no jco in {}: run `npm ci --prefix plugins/js-splunk-hec`",
-        modules.display()
-    );
-    std::os::unix::fs::symlink(&modules, dir.join("node_modules")).expect("symlink node_modules");
+/// Generates a `lang` project outside the repository and runs its `test.sh` with `env`;
+/// with `node_modules`, the example JavaScript plugin's modules (componentize-js, jco) are
+/// linked into the project first, as `npm ci` would install them.
+fn generate_and_test(lang: &str, node_modules: bool, env: &[(&str, OsString)]) {
+    let temp = outside_repo(lang);
+    let dir = generate(lang, "acme-audit", temp.path());
+    if node_modules {
+        let modules = repo().join("plugins/js-splunk-hec/node_modules");
+        assert!(
+            modules.join(".bin/jco").is_file(),
+            "no jco in {}: run `npm ci --prefix plugins/js-splunk-hec`",
+            modules.display()
+        );
+        std::os::unix::fs::symlink(&modules, dir.join("node_modules"))
+            .expect("symlink node_modules");
+    }
+    run_test_sh(&dir, env);
 }
 
 #[test]
 fn the_rust_project_builds_and_passes_its_test_outside_the_repository() {
-    let temp = outside_repo("rust");
-    let dir = generate("rust", "acme-audit", temp.path());
-    run_test_sh(
-        &dir,
-        &[
-            (
-                "CARGO_TARGET_DIR",
-                target_dir().join("scaffold-rust").into(),
-            ),
-            // The crates it needs (wit-bindgen 0.61.1, itoa) are the workspace's own, already
-            // downloaded: the test needs no network.
-            ("CARGO_NET_OFFLINE", "true".into()),
-        ],
+    let target = target_dir().join("scaffold-rust");
+    // The crates it needs (wit-bindgen 0.61.1, itoa) are the workspace's own, already
+    // downloaded: no network.
+    let offline = ("CARGO_NET_OFFLINE", "true".into());
+    generate_and_test(
+        "rust",
+        false,
+        &[("CARGO_TARGET_DIR", target.into()), offline],
     );
 }
 
 #[test]
 fn the_python_project_builds_and_passes_its_test_outside_the_repository() {
-    let temp = outside_repo("python");
-    let dir = generate("python", "acme-audit", temp.path());
     let componentize_py = repo().join("target/test-venv/bin/componentize-py");
-    run_test_sh(&dir, &[("COMPONENTIZE_PY", componentize_py.into())]);
+    generate_and_test(
+        "python",
+        false,
+        &[("COMPONENTIZE_PY", componentize_py.into())],
+    );
 }
 
 #[test]
 fn the_javascript_project_builds_and_passes_its_test_outside_the_repository() {
-    let temp = outside_repo("js");
-    let dir = generate("js", "acme-audit", temp.path());
-    link_node_modules(&dir);
-    run_test_sh(&dir, &[]);
+    generate_and_test("js", true, &[]);
 }
 
 #[test]
 fn the_c_project_builds_and_passes_its_test_outside_the_repository() {
-    let temp = outside_repo("c");
-    let dir = generate("c", "acme-audit", temp.path());
-    link_node_modules(&dir);
-    run_test_sh(&dir, &[]);
+    generate_and_test("c", true, &[]);
 }
 
 #[test]
 fn a_bad_name_or_a_non_empty_directory_is_refused_with_the_fix_and_exit_2() {
     let temp = outside_repo("refused");
-    let output = shipper()
-        .args(["plugin", "new", "--lang", "rust", "My Plugin", "--dir"])
-        .arg(temp.path())
-        .output()
-        .expect("run shipper plugin new");
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("`my-plugin`"), "{stderr}");
+    let refused = |lang: &str, name: &str, message: &str| {
+        let output = plugin_new(lang, name, temp.path());
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+    };
+    refused("rust", "My Plugin", "`my-plugin`");
 
     let dir = temp.path().join("taken");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("notes.txt"), "mine").unwrap();
-    let output = shipper()
-        .args(["plugin", "new", "--lang", "c", "taken", "--dir"])
-        .arg(temp.path())
-        .output()
-        .expect("run shipper plugin new");
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("already exists and is not empty"),
-        "{stderr}"
-    );
+    refused("c", "taken", "already exists and is not empty");
     assert_eq!(
         std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
         "mine"
