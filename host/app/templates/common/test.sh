@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Tests the plugin: {{unit_tests_what}}builds it, then runs {{name}}.wasm through
-# shipper's production runtime on samples/input.jsonl with samples/config.json and compares
-# what the sink would send with samples/golden.txt (a diff and exit status 1 when they
-# differ). After an intended change of the output:
+# Tests the plugin: builds {{name}}.wasm, runs it through shipper's production runtime on
+# samples/input.jsonl with samples/config.json and compares what the sink would send with
+# samples/golden.txt (a diff and exit status 1 when they differ). After an intended change
+# of the output:
 #
 #   ./test.sh --update        (rewrites samples/golden.txt; review the change before keeping it)
 #

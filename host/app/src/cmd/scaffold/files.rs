@@ -114,9 +114,9 @@ impl Lang {
             Lang::Rust => [
                 (
                     "unit_tests",
-                    "# Native unit tests (the `tests` module of src/lib.rs), without WebAssembly. In\n\
-                     # release mode they share the bindings generator (a proc macro) that\n\
-                     # ./build.sh compiles, which halves the time of a first run.\n\
+                    "# Native unit tests (the `tests` module of src/lib.rs), without WebAssembly;\n\
+                     # --release shares the bindings generator (a proc macro) with ./build.sh,\n\
+                     # which halves the time of a first run.\n\
                      cargo test --release --quiet\n",
                 ),
                 (
