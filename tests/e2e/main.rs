@@ -17,6 +17,9 @@ mod harness;
 /// The official Python SDK against `shipper emulator` (docs/sls-protocol.md §13.5, A0–A11).
 mod emulator_sdk;
 
+/// The official Rust SDK against `shipper emulator`: project forms (bare-endpoint create, UpdateProject), logs, consumer groups.
+mod emulator_rust_sdk;
+
 /// `shipper run` → HEC: 100k logs from 4 shards, each exactly once, seed format, checkpoints at the end.
 mod run_hec;
 
@@ -59,11 +62,37 @@ mod run_slow_plugin;
 /// SLS PullLogs 503s/quota errors and failed heartbeats: each log once, retries counted in `/metrics`.
 mod run_sls_faults;
 
+/// deploy/prometheus alert rules in a real Prometheus scraping `shipper run`: the sink alert fires.
+mod prometheus_alerts;
+
 /// `shipper validate`: every problem named by its key (text and JSON), exit 0/2/3, `--connect`.
 mod validate;
 
 /// `shipper receive hec|syslog`, the development receiver: Splunk's answers, framing, bounded memory.
 mod receive;
+/// Temporary credentials: every provider ships through 15-second tokens; a refresh outage pauses and resumes.
+mod run_credentials;
+
+/// tinyproxy as the only route out of a network namespace: SLS and HEC over HTTPS through CONNECT, proxy auth, 407 and refusal errors.
+mod run_proxy;
 
 /// `shipper emulator --data-dir`: logs (byte for byte), cursors and a checkpoint survive a SIGTERM restart.
 mod emulator_data_dir;
+
+/// Four HEC endpoints, one slow, one killed and restarted: nothing lost, fair shares, back in rotation.
+mod run_hec_endpoints;
+
+/// Syslog failover between two real rsyslogs over TLS: primary killed, secondary takes over, traffic back.
+mod run_syslog_failover;
+
+/// HEC and rsyslog as two sinks with their own plugins; rsyslog down 20 s holds the checkpoints.
+mod run_two_sinks;
+
+/// Rate caps (events, bytes) against a backlog: ±5 % at the receiver, flat memory, lag grows then drains.
+mod run_rate_cap;
+
+/// A receiver refusing bodies over 100 KB: every log delivered, the request size adapted.
+mod run_hec_413;
+
+/// Event IDs: three kill -9s under load, de-duplication by ID gives exactly the written logs.
+mod run_event_ids;

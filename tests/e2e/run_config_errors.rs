@@ -1,5 +1,6 @@
 //! Configuration mistakes stop `shipper run` at once: a mistyped config key, a missing SLS
-//! secret and a plugin file that is not a component exit 2 (a configuration error); a wrong
+//! secret, a bad endpoint list and a plugin file that is not a component exit 2 (a
+//! configuration error); a wrong
 //! SLS secret (the emulator answers SignatureNotMatch) and a sink that refuses us exit 3 (a
 //! dependency refuses us at start-up). Each stops before shipping anything, with a message
 //! that names the key or file and says how to fix it.
@@ -223,5 +224,93 @@ fn a_wrong_hec_token_or_a_non_hec_url_stops_at_start_up() {
             "sink start-up check failed",
             "without an HEC JSON body: this is not an HEC endpoint; check `endpoint`",
         ],
+    );
+}
+
+/// Bad credentials and proxy input: a malformed credentials file (exit 2), an unreachable
+/// metadata service (exit 3) and proxy URLs without a scheme (exit 2, before "starting")
+/// each name the key and the fix.
+#[test]
+fn bad_credentials_and_proxy_input_name_the_key_and_the_fix() {
+    let env = SlsEnv::start("config-credentials", 1);
+    let plugin = Path::new(artifacts::PLUGIN_SPLUNK_HEC);
+    let hec_only = [("SHIPPER_HEC_TOKEN", TEST_TOKEN)];
+    let file = env.dir().join("credentials.json");
+    std::fs::write(&file, "{\"AccessKeyId\": \"STS.x\", \"AccessKeySecret\": ").expect("write");
+    fails_with(
+        &env,
+        "malformed-file",
+        &config(&env, plugin)
+            .set("source.credentials.type", "file")
+            .set("source.credentials.path", file.to_str().expect("UTF-8")),
+        &hec_only,
+        Fails::AtStart,
+        &[
+            file.to_str().expect("UTF-8"),
+            "source.credentials.path",
+            "AccessKeyId",
+        ],
+    );
+    let closed = shipper_test_support::ports::reserve_port();
+    let metadata = format!("http://127.0.0.1:{}", closed.port());
+    fails_with(
+        &env,
+        "no-metadata",
+        &config(&env, plugin)
+            .set("source.credentials.type", "ecs_ram_role")
+            .set("source.credentials.metadata_endpoint", metadata.as_str()),
+        &hec_only,
+        Fails::Dependency,
+        &[&metadata, "source.credentials.metadata_endpoint"],
+    );
+    fails_with(
+        &env,
+        "proxy-no-scheme",
+        &config(&env, plugin)
+            .set("source.proxy", "proxy.example:3128")
+            .set("sink.proxy", "proxy.example:3128"),
+        &shipper_env(),
+        Fails::InSettings,
+        &["source.proxy", "sink.proxy", "http://proxy.example:3128"],
+    );
+}
+
+/// A bad HEC endpoint list (empty, a URL that is not one, mixed schemes) and a bad syslog
+/// address list stop `shipper run` before it starts, each naming the element.
+#[test]
+fn a_bad_endpoint_list_is_refused_naming_the_element() {
+    let env = SlsEnv::start("config-endpoints", 1);
+    let plugin = Path::new(artifacts::PLUGIN_SPLUNK_HEC);
+    let list = |urls: &[&str]| toml::Value::Array(urls.iter().map(|&u| u.into()).collect());
+    for (name, urls, needles) in [
+        ("empty", list(&[]), &["`sink.endpoints`", "is empty"][..]),
+        (
+            "bad-url",
+            list(&["https://idx1:8088", "https://idx2:8088", "idx3 port 8088"]),
+            &["`sink.endpoints[2]`", "is not a URL"][..],
+        ),
+        (
+            "mixed",
+            list(&["https://idx1:8088", "http://idx2:8088"]),
+            &["`sink.endpoints[1]`", "one scheme"][..],
+        ),
+    ] {
+        let c = config(&env, plugin)
+            .remove("sink.endpoint")
+            .set("sink.endpoints", urls);
+        fails_with(&env, name, &c, &shipper_env(), Fails::InSettings, needles);
+    }
+    let c = config(&env, plugin)
+        .remove("sink")
+        .syslog_sink("", "tls")
+        .remove("sink.address")
+        .set("sink.addresses", list(&["siem-a:6514", "siem-b"]));
+    fails_with(
+        &env,
+        "bad-address",
+        &c,
+        &shipper_env(),
+        Fails::InSettings,
+        &["`sink.addresses[1]`", "not host:port"],
     );
 }

@@ -2,7 +2,8 @@
 //! happened. Three scenarios against the emulator and the HEC receiver:
 //!
 //! - a clean run over two shards of day-old data: `/health` answers 200
-//!   `{"status":"ok","shards":2}`; `/metrics` has, per shard, exactly the logs loaded into it
+//!   `{"status":"ok","shards":2,"sinks":[…]}` with the HEC endpoint healthy; `/metrics`
+//!   has, per shard, exactly the logs loaded into it
 //!   (`shipper_logs_in`) and the events the receiver stored (`shipper_events_out`), raw
 //!   bytes, plugin time, checkpoints and the lag gauges: LogGroups behind the end appear
 //!   within moments of a shard being held, and once caught up both that and the data age
@@ -296,7 +297,17 @@ fn metrics_and_health_report_what_was_shipped() {
     assert_eq!(health.status, 200, "/health: {}", health.body);
     assert_eq!(health.content_type, "application/json");
     let body: serde_json::Value = serde_json::from_str(&health.body).expect("/health is JSON");
-    assert_eq!(body, serde_json::json!({"status": "ok", "shards": SHARDS}));
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "status": "ok",
+            "shards": SHARDS,
+            "sinks": [{
+                "name": "default",
+                "endpoints": [{ "endpoint": hec.url(), "state": "healthy", "in_flight": 0 }],
+            }],
+        })
+    );
     let metrics = get(addr, "/metrics");
     assert!(
         metrics

@@ -141,7 +141,8 @@ fn sls_faults_are_retried_once_each_and_counted_by_call_and_cause() {
     );
     assert_eq!(faults.injected().len(), 6);
     // Every (api, cause) pair is exported, zeros included (so rates see the first retry).
-    assert_eq!(m.samples("shipper_sls_retries_total").len(), 6 * 4);
+    // 6 calls × 5 causes (server, quota, transport, credentials, other).
+    assert_eq!(m.samples("shipper_sls_retries_total").len(), 6 * 5);
     assert_eq!(m.sum("shipper_sls_read_errors_total"), 0.0, "{}", m.0);
     assert_eq!(m.samples("shipper_sls_read_errors_total").len(), 3);
     assert!(

@@ -139,7 +139,9 @@ fn validate_names_every_problem_and_reaches_dependencies_with_connect() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     for needle in [
-        "`source.access_key_secret_file`",
+        // The credentials problem is reported under `source.credentials`, naming the file key.
+        "`source.credentials`",
+        "source.access_key_secret_file",
         "/nonexistent/secret",
         "`sink`",
         "ca.pem",

@@ -4,6 +4,10 @@
 //!
 //! Entries are written and flushed *before* the shard's checkpoint may move past them, so a
 //! crash can duplicate an entry but never lose one (the same at-least-once rule as delivery).
+//!
+//! Each sink has its own file (`[[sinks]]` name theirs, or get one named after them): it
+//! lists what did not reach that sink. A log its plugin refused did not reach any of the
+//! plugin's sinks, so it is written to each of their files (once per distinct file).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,6 +68,10 @@ pub struct Entry<'a> {
     pub log_index: usize,
     /// Plugin generation (sha256 of the component), when a plugin was involved.
     pub plugin: Option<&'a str>,
+    /// The sink that refused or could not render the event; absent when the plugin (or
+    /// the host before it) failed the log for every sink of that plugin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sink: Option<&'a str>,
     /// The log, flattened the way the official SDK flattens it.
     pub log: serde_json::Value,
 }
@@ -120,6 +128,20 @@ pub fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()
 }
 
+/// Why a log failed: the step, the reason, the plugin generation that saw it and, for
+/// sink-specific failures, the sink.
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    /// Failing step.
+    pub stage: Stage,
+    /// Human-readable reason.
+    pub reason: &'a str,
+    /// Plugin generation (sha256), when a plugin was involved.
+    pub plugin: Option<&'a str>,
+    /// The sink, for a sink-specific failure.
+    pub sink: Option<&'a str>,
+}
+
 /// Builds entries for logs of pulled batches, decoding each LogGroup at most once.
 #[derive(Debug, Default)]
 pub struct DecodeCache {
@@ -135,8 +157,7 @@ impl DecodeCache {
         shard: u32,
         source: &'a Arc<Source>,
         origin: Origin,
-        stage: Stage,
-        reason: &'a str,
+        cause: Cause<'a>,
     ) -> Entry<'a> {
         let key = Arc::as_ptr(source) as usize;
         let fresh = !matches!(&self.last, Some((k, g, _)) if *k == key && *g == origin.group);
@@ -153,14 +174,15 @@ impl DecodeCache {
             .map_or(serde_json::Value::Null, |l| flat::flatten(group, l));
         Entry {
             time: now_rfc3339(),
-            stage,
-            reason,
+            stage: cause.stage,
+            reason: cause.reason,
             project: &target.project,
             logstore: &target.logstore,
             shard,
             cursor: source.cursor.advance(i64::from(origin.group)).encode(),
             log_index: origin.log as usize,
-            plugin: Some(source.generation.plugin.hash()),
+            plugin: cause.plugin,
+            sink: cause.sink,
             log,
         }
     }
@@ -187,6 +209,7 @@ mod tests {
             cursor: "MTA=".into(),
             log_index: 0,
             plugin: Some("abc"),
+            sink: (reason == "third").then_some("siem"),
             log: flat::flatten(&g, &g.logs[0]),
         };
         dl.write(&[entry("first")]).await.unwrap();
@@ -201,5 +224,7 @@ mod tests {
         assert_eq!(lines[0]["stage"], "plugin");
         assert_eq!(lines[0]["shard"], 3);
         assert_eq!(lines[0]["log"]["seq"], "0");
+        assert!(lines[0].get("sink").is_none(), "no sink: no key");
+        assert_eq!(lines[2]["sink"], "siem");
     }
 }

@@ -1,4 +1,7 @@
-//! `/metrics` (Prometheus/OpenMetrics text) and `/health` over plain HTTP/1.1.
+//! `/metrics` (Prometheus/OpenMetrics text) and `/health` over plain HTTP/1.1. `/health`
+//! says the process is up (200; 503 once shutting down), how many shards it holds, and each
+//! sink's endpoints with their state, so a dead indexer or collector shows there before
+//! anyone reads the metrics.
 
 use std::sync::Arc;
 
@@ -40,6 +43,34 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Cance
     }
 }
 
+/// The `/health` body: `{"status":"ok","shards":N,"sinks":[{"name",…,"endpoints":[…]}]}`.
+fn health(metrics: &Metrics) -> String {
+    let shards = metrics
+        .totals
+        .shards
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let sinks: Vec<serde_json::Value> = metrics
+        .sinks()
+        .iter()
+        .map(|v| {
+            let endpoints: Vec<serde_json::Value> = v
+                .sink
+                .endpoints()
+                .into_iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "endpoint": e.endpoint,
+                        "state": e.state.as_str(),
+                        "in_flight": e.in_flight,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "name": v.name, "endpoints": endpoints })
+        })
+        .collect();
+    serde_json::json!({ "status": "ok", "shards": shards, "sinks": sinks }).to_string()
+}
+
 fn respond(
     req: &Request<Incoming>,
     metrics: &Metrics,
@@ -56,17 +87,7 @@ fn respond(
             "application/json",
             r#"{"status":"shutting_down"}"#.to_owned(),
         ),
-        (&Method::GET, "/health") => {
-            let shards = metrics
-                .totals
-                .shards
-                .load(std::sync::atomic::Ordering::Relaxed);
-            (
-                StatusCode::OK,
-                "application/json",
-                format!(r#"{{"status":"ok","shards":{shards}}}"#),
-            )
-        }
+        (&Method::GET, "/health") => (StatusCode::OK, "application/json", health(metrics)),
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",

@@ -8,9 +8,10 @@
 //! generation in place and logs one ERROR line naming the file and the reason.
 //!
 //! The self-test runs the plugin on sample logs (built-in ones, or `[plugin] self_test_input`)
-//! and renders every emit with the real sink: a plugin that traps, fails the batch, or emits
-//! something this sink cannot send (an HEC event to a syslog sink) is refused before it ever
-//! sees live data.
+//! and renders every emit with the real sink(s) it is routed to: a plugin that traps, fails
+//! the batch, routes to a sink it does not format for, or emits something its sink cannot
+//! send (an HEC event to a syslog sink) is refused before it ever sees live data. Each
+//! distinct plugin of the configuration has its own slot and its own watcher.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,15 +33,18 @@ pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// A changed file must stay unchanged this long before it is loaded (copy in progress).
 const SETTLE_TIME: Duration = Duration::from_millis(500);
 
-/// Reads, compiles, `init`s and self-tests the plugin at `p.path`. Compilation runs on a
-/// blocking thread so it never stalls shard workers.
+/// The sinks a plugin formats for: name and sink.
+pub type Targets = [(String, Arc<dyn Sink>)];
+
+/// Reads, compiles, `init`s and self-tests the plugin at `p.path` against the sinks it
+/// formats for. Compilation runs on a blocking thread so it never stalls shard workers.
 pub async fn load_generation(
     engine: &PluginEngine,
     p: &PluginSettings,
-    sink: &dyn Sink,
+    sinks: &Targets,
 ) -> anyhow::Result<Generation> {
     let (plugin, mut instance) = load_plugin(engine, p).await?;
-    self_test(&mut instance, p.self_test_input.as_deref(), sink)
+    self_test(&mut instance, p.self_test_input.as_deref(), sinks)
         .await
         .with_context(|| format!("plugin {} failed its self-test", p.path.display()))?;
     let info = instance.info().clone();
@@ -91,11 +95,12 @@ fn limits_for(p: &PluginSettings) -> PluginLimits {
     limits
 }
 
-/// Runs the plugin over sample logs and renders every emit with `sink`.
+/// Runs the plugin over sample logs and renders every emit with the sink(s) it goes to
+/// (its route, or every one of `sinks`).
 pub async fn self_test(
     instance: &mut PluginInstance,
     input: Option<&Path>,
-    sink: &dyn Sink,
+    sinks: &Targets,
 ) -> anyhow::Result<()> {
     let groups = match input {
         Some(path) => {
@@ -125,12 +130,26 @@ pub async fn self_test(
             // topics); what matters is that it runs and that its output can be sent.
             let Ok(list) = result else { continue };
             for emit in list {
+                let route = emit.route;
                 let payload = crate::convert::payload(emit.payload);
-                sink.render(&payload, &mut scratch).map_err(|e| {
-                    anyhow!(
-                        "sample log {gi}.{li}: the sink cannot send what the plugin emitted: {e}"
-                    )
-                })?;
+                let mut routed = false;
+                for (name, sink) in sinks {
+                    if route.as_deref().is_some_and(|r| r != name) {
+                        continue;
+                    }
+                    routed = true;
+                    sink.render(&payload, &mut scratch).map_err(|e| {
+                        anyhow!(
+                            "sample log {gi}.{li}: sink `{name}` cannot send what the plugin emitted: {e}"
+                        )
+                    })?;
+                }
+                if !routed && let Some(route) = route {
+                    let names: Vec<&str> = sinks.iter().map(|(n, _)| n.as_str()).collect();
+                    bail!(
+                        "sample log {gi}.{li}: the plugin routes an event to sink {route:?}, but it formats for {names:?}"
+                    );
+                }
                 emits += 1;
             }
         }
@@ -149,7 +168,7 @@ pub async fn watch(
     engine: PluginEngine,
     settings: PluginSettings,
     slot: Arc<PluginSlot>,
-    sink: Arc<dyn Sink>,
+    sinks: Vec<(String, Arc<dyn Sink>)>,
     poll: Option<Duration>,
     shutdown: CancellationToken,
 ) {
@@ -187,7 +206,7 @@ pub async fn watch(
                 "file change"
             }
         };
-        match swap(&engine, &settings, &slot, sink.as_ref()).await {
+        match swap(&engine, &settings, &slot, &sinks).await {
             Ok(Some(g)) => {
                 tracing::info!(trigger, plugin = %g.label(), path = %settings.path.display(), "plugin swapped; new batches use it")
             }
@@ -209,7 +228,7 @@ async fn swap(
     engine: &PluginEngine,
     settings: &PluginSettings,
     slot: &PluginSlot,
-    sink: &dyn Sink,
+    sinks: &Targets,
 ) -> anyhow::Result<Option<Arc<Generation>>> {
     let bytes = tokio::fs::read(&settings.path)
         .await
@@ -221,7 +240,7 @@ async fn swap(
     if hash == slot.current().plugin.hash() {
         return Ok(None);
     }
-    let generation = load_generation(engine, settings, sink).await?;
+    let generation = load_generation(engine, settings, sinks).await?;
     Ok(Some(slot.publish(generation)))
 }
 

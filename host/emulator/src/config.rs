@@ -11,6 +11,7 @@ use shipper_sls::sign::Credentials;
 
 use crate::error::EmulatorError;
 use crate::generate::SampleKind;
+use crate::sts::StsConfig;
 
 /// Default PullLogs response cap (raw, before compression). SLS documents no cap
 /// (docs/sls-protocol.md §5.6 "PullLogs", §12 "Limits and quotas"); 8 MiB keeps one reply's
@@ -51,6 +52,12 @@ pub struct EmulatorConfig {
     pub max_body_bytes: usize,
     /// Bytes of compressed PullLogs replies kept for re-reads (0 disables the cache).
     pub pull_cache_bytes: usize,
+    /// Issue and accept temporary credentials (`crate::sts`); `None`: STS tokens are
+    /// signed like any header but not checked.
+    pub sts: Option<StsConfig>,
+    /// Seconds the emulator's clock is ahead of the real one (negative: behind), to test
+    /// how clients report clock skew.
+    pub clock_offset_secs: i64,
 }
 
 impl EmulatorConfig {
@@ -64,6 +71,8 @@ impl EmulatorConfig {
             max_pull_bytes: DEFAULT_MAX_PULL_BYTES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             pull_cache_bytes: DEFAULT_PULL_CACHE_BYTES,
+            sts: None,
+            clock_offset_secs: 0,
         }
     }
 
@@ -93,6 +102,13 @@ impl EmulatorConfig {
         if self.max_pull_bytes == 0 || self.max_body_bytes == 0 {
             return Err(EmulatorError::Config(
                 "size caps must be greater than zero".into(),
+            ));
+        }
+        if let Some(sts) = &self.sts
+            && sts.token_lifetime < std::time::Duration::from_secs(1)
+        {
+            return Err(EmulatorError::Config(
+                "the token lifetime must be at least one second".into(),
             ));
         }
         if let Some(g) = &self.generate

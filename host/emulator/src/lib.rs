@@ -17,7 +17,8 @@
 //! - [`error`]: [`ApiError`] (SLS-shaped answers) and [`EmulatorError`];
 //! - `server`: accept loop, responses, shutdown, the `--generate` task;
 //! - `request`: request parsing (absolute-form targets, Host → project, query decoding);
-//! - `auth`: v1 signature verification;
+//! - `auth`: v1 and v4 signature verification, tokens, the request time;
+//! - [`sts`]: temporary credentials and the STS / metadata / credentials-URI endpoints;
 //! - `routes/`: one file per API family;
 //! - `store`: projects → logstores → shards of encoded LogGroups; cursors;
 //! - `groups`: consumer-group assignment and checkpoints;
@@ -41,6 +42,7 @@ mod routes;
 mod server;
 pub mod spl;
 mod store;
+pub mod sts;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -55,6 +57,7 @@ pub use config::{EmulatorConfig, GenerateConfig, LogstoreSpec};
 pub use error::{ApiError, EmulatorError};
 pub use faults::{Api, Fault, FaultRule, Faults, Injected};
 pub use generate::{Generator, SampleKind};
+pub use sts::{IssuedCredentials, StsConfig, StsStats};
 
 use server::State;
 use store::{Logstore, now_secs};
@@ -196,6 +199,17 @@ impl EmulatorHandle {
     /// `127.0.0.1:PORT`, the endpoint to give an SLS client.
     pub fn endpoint(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// What the temporary-credentials issuer did; `None` when it is off.
+    pub fn sts_stats(&self) -> Option<StsStats> {
+        self.state.sts.as_ref().map(crate::sts::Issuer::stats)
+    }
+
+    /// Issues temporary credentials directly (what a test writes into a credentials file);
+    /// `None` when temporary credentials are off.
+    pub fn issue_credentials(&self) -> Option<IssuedCredentials> {
+        self.state.sts.as_ref().map(crate::sts::Issuer::issue)
     }
 
     /// Fault injection: make chosen requests fail (500, 503, quota, dropped connection,

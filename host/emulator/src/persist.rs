@@ -236,7 +236,7 @@ fn snapshot(store: &Store) -> CatalogFile {
         .into_iter()
         .map(|p| ProjectFile {
             name: p.name.clone(),
-            description: p.description.clone(),
+            description: p.description(),
             create_time: p.create_time,
             logstores: p
                 .logstores()

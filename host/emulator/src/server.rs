@@ -30,6 +30,7 @@ use crate::persist::Persist;
 use crate::pull::PullCache;
 use crate::request::{Reply, Request, parse_query, project_from_host};
 use crate::store::{Logstore, LogstoreMeta, Store, now_secs};
+use crate::sts::Issuer;
 use crate::{auth, routes};
 
 /// How long shutdown waits for open requests before closing connections anyway.
@@ -44,6 +45,10 @@ pub(crate) struct State {
     pub pull_cache: PullCache,
     /// Injected faults (tests); inert until a rule is added.
     pub faults: Faults,
+    /// Temporary credentials, when enabled.
+    pub sts: Option<Issuer>,
+    /// `--clock-offset`, in seconds.
+    clock_offset_secs: i64,
     requests: AtomicU64,
     /// Makes request ids differ between runs.
     salt: u64,
@@ -65,6 +70,8 @@ impl State {
             max_body_bytes: config.max_body_bytes,
             pull_cache: PullCache::new(config.pull_cache_bytes),
             faults: Faults::default(),
+            sts: config.sts.clone().map(Issuer::new),
+            clock_offset_secs: config.clock_offset_secs,
             requests: AtomicU64::new(0),
             salt: u64::from(now_secs()) ^ u64::from(std::process::id()) << 32,
         });
@@ -114,6 +121,16 @@ impl State {
                 LogstoreMeta::default(),
             )
             .map_err(setup)
+    }
+
+    /// The emulator's clock (the real one shifted by the configured offset).
+    pub fn now(&self) -> std::time::SystemTime {
+        let offset = Duration::from_secs(self.clock_offset_secs.unsigned_abs());
+        if self.clock_offset_secs >= 0 {
+            std::time::SystemTime::now() + offset
+        } else {
+            std::time::SystemTime::now() - offset
+        }
     }
 
     /// 24 upper-case hex digits, like SLS request ids (docs/sls-protocol.md §2.5).
@@ -216,7 +233,7 @@ async fn handle(
             tracing::debug!(request_id, error = %e, "request rejected");
         }
     }
-    Ok(respond(result, &request_id))
+    Ok(respond(result, &request_id, state.now()))
 }
 
 /// Authenticates and dispatches one request. The outer `Err` drops the connection (an
@@ -245,7 +262,17 @@ fn process(
         body,
         peer: peer.ip(),
     };
-    if let Err(e) = auth::verify(&req, &state.credentials) {
+    if let Some(issuer) = &state.sts
+        && let Some(answer) = issuer.serve(&req, &state.credentials)
+    {
+        return Ok(answer);
+    }
+    let keys = auth::Keys {
+        long_term: &state.credentials,
+        issuer: state.sts.as_ref(),
+        now: state.now(),
+    };
+    if let Err(e) = auth::verify(&req, &keys) {
         return Ok(Err(e));
     }
     match state.faults.before(&req) {
@@ -257,7 +284,11 @@ fn process(
     }
 }
 
-fn respond(result: Result<Reply, ApiError>, request_id: &str) -> Response<Full<Bytes>> {
+fn respond(
+    result: Result<Reply, ApiError>,
+    request_id: &str,
+    now: std::time::SystemTime,
+) -> Response<Full<Bytes>> {
     let (status, content_type, headers, body) = match result {
         Ok(reply) => (200, reply.content_type, reply.headers, reply.body),
         Err(e) => {
@@ -279,6 +310,10 @@ fn respond(result: Result<Reply, ApiError>, request_id: &str) -> Response<Full<B
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let h = response.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // The emulator's own clock (shifted by --clock-offset), so clients can measure skew.
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+        h.insert(http::header::DATE, v);
+    }
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert(HeaderName::from_static("x-log-requestid"), v);
     }

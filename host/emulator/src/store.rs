@@ -77,7 +77,8 @@ pub(crate) struct Store {
 /// A project.
 pub(crate) struct Project {
     pub name: String,
-    pub description: String,
+    /// Changed by UpdateProject.
+    description: RwLock<String>,
     pub create_time: u32,
     logstores: RwLock<BTreeMap<String, Arc<Logstore>>>,
 }
@@ -334,10 +335,21 @@ impl Project {
     pub fn new(name: &str, description: &str, create_time: u32) -> Self {
         Self {
             name: name.to_owned(),
-            description: description.to_owned(),
+            description: RwLock::new(description.to_owned()),
             create_time,
             logstores: RwLock::new(BTreeMap::new()),
         }
+    }
+
+    pub fn description(&self) -> String {
+        read(&self.description).clone()
+    }
+
+    pub fn set_description(&self, description: &str) {
+        *self
+            .description
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = description.to_owned();
     }
 
     pub fn logstore(&self, name: &str) -> Result<Arc<Logstore>, ApiError> {

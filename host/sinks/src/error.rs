@@ -3,6 +3,7 @@
 //! (validation, names the field). Retry decisions are not made here: `hec/response.rs`
 //! classifies HEC answers and `util/retry.rs` owns the backoff.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// Which side a [`SinkError`] is attributed to.
@@ -116,16 +117,16 @@ pub enum RenderError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid sink setting `{field}`: {message}")]
 pub struct ConfigError {
-    /// The config key, e.g. `endpoint` or `tls.key_file`.
-    pub field: &'static str,
+    /// The config key, e.g. `endpoint`, `tls.key_file` or `endpoints[2]` (a list element).
+    pub field: Cow<'static, str>,
     /// What is wrong and what is expected.
     pub message: String,
 }
 
 impl ConfigError {
-    pub(crate) fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }

@@ -42,7 +42,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{ConfigError, RenderError, SinkError, SinkErrorKind};
-pub use metrics::{MetricsSnapshot, SinkMetrics};
+pub use metrics::{EndpointState, EndpointStatus, MetricsSnapshot, SinkMetrics};
 pub use payload::{
     Field, HecBody, HecEvent, Payload, SdElement, Severity, SyslogMessage, Timestamp,
 };
@@ -73,6 +73,12 @@ pub trait Sink: Send + Sync {
     /// The default says "healthy".
     fn healthcheck(&self) -> BoxFuture<'static, Result<(), SinkError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// Each endpoint's state and counters (HEC URLs, syslog addresses), for `/health` and
+    /// the per-endpoint metrics. The default: none to report.
+    fn endpoints(&self) -> Vec<EndpointStatus> {
+        Vec::new()
     }
 }
 

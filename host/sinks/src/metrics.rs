@@ -1,12 +1,16 @@
 //! Counters a sink keeps for the app to export (`shipper_sink_*_total`). Plain atomics: bumped
 //! per request / per connection event, never per event in a hot loop except the rendered
 //! totals. The app reads [`SinkMetrics::snapshot`] and owns the Prometheus registry.
+//!
+//! A sink with several endpoints (HEC URLs, syslog addresses) also reports each one
+//! ([`EndpointStatus`], through [`crate::Sink::endpoints`]): its state, requests in flight
+//! and its own counters, for `/health` and the per-endpoint series.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Highest HEC `code` counted individually (docs/rendering.md §3.13 lists 0..=27).
+/// Highest HEC `code` counted individually (docs/rendering.md §3.15 lists 0..=27).
 const MAX_HEC_CODE: usize = 27;
 
 /// Failure classes (docs/rendering.md §3.9 retry classes, plus transport failures of syslog).
@@ -101,6 +105,92 @@ pub struct MetricsSnapshot {
     pub udp_send_errors: u64,
     /// The last error message, for status pages and tests.
     pub last_error: Option<String>,
+}
+
+/// How one endpoint of a sink is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointState {
+    /// Taking requests (HEC) or connected and writing (syslog).
+    Healthy,
+    /// Failed recently: no new request until its backoff ends (HEC), or reconnecting
+    /// (syslog).
+    BackingOff,
+    /// Failed repeatedly: no request until a health probe (HEC) or a connection (syslog)
+    /// succeeds.
+    Down,
+    /// Answered with a configuration error (bad token, not HEC): retried slowly.
+    Misconfigured,
+    /// Healthy as far as is known, but not used now (a syslog failover address while an
+    /// earlier one works).
+    Standby,
+}
+
+impl EndpointState {
+    /// The name in `/health` and in the `state` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointState::Healthy => "healthy",
+            EndpointState::BackingOff => "backing_off",
+            EndpointState::Down => "down",
+            EndpointState::Misconfigured => "misconfigured",
+            EndpointState::Standby => "standby",
+        }
+    }
+
+    /// Every state, for series that list each one.
+    pub const ALL: [EndpointState; 5] = [
+        EndpointState::Healthy,
+        EndpointState::BackingOff,
+        EndpointState::Down,
+        EndpointState::Misconfigured,
+        EndpointState::Standby,
+    ];
+}
+
+/// One endpoint of a sink at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointStatus {
+    /// The HEC base URL or the syslog `host:port`, as configured.
+    pub endpoint: String,
+    /// Its state.
+    pub state: EndpointState,
+    /// Requests (HEC) or batches (syslog) on the wire now.
+    pub in_flight: u64,
+    /// Configured weight (HEC; 1 for syslog).
+    pub weight: u32,
+    /// Largest uncompressed request body sent to it now (HEC: lowered after a 413).
+    pub max_request_bytes: Option<u64>,
+    /// Requests sent (HEC, retries included) or batches written (syslog).
+    pub requests: u64,
+    /// Requests that failed (any class) or connections that failed or were lost.
+    pub failures: u64,
+    /// Events it accepted (HEC) or that were written to it (syslog).
+    pub events: u64,
+}
+
+/// Counters of one endpoint (the counting part of [`EndpointStatus`]).
+#[derive(Debug, Default)]
+pub(crate) struct EndpointCounters {
+    requests: AtomicU64,
+    failures: AtomicU64,
+    events: AtomicU64,
+}
+
+impl EndpointCounters {
+    pub(crate) fn request(&self) {
+        add(&self.requests, 1);
+    }
+    pub(crate) fn failure(&self) {
+        add(&self.failures, 1);
+    }
+    pub(crate) fn events(&self, n: u64) {
+        add(&self.events, n);
+    }
+    /// (requests, failures, events).
+    pub(crate) fn read(&self) -> (u64, u64, u64) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        (get(&self.requests), get(&self.failures), get(&self.events))
+    }
 }
 
 fn add(c: &AtomicU64, n: u64) {

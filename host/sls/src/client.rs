@@ -5,6 +5,13 @@
 //! The API calls themselves live in [`crate::api`]; this module knows nothing about what
 //! they mean.
 //!
+//! Credentials are read from a [`RefreshingCredentials`] on every request (a pointer copy;
+//! refreshing happens in its background task). A 401 whose code names the security token,
+//! `Unauthorized` or `InvalidAccessKeyId` asks it for fresh credentials and the request is
+//! sent once more, as the official Python SDK does (docs/sls-protocol.md §3.3). Requests
+//! are signed v1 or v4 ([`SignatureVersion`]). The proxy route is decided by the caller
+//! (`shipper_net::proxy`) and only applied here.
+//!
 //! Addressing (docs/sls-protocol.md §2.2 "The virtual host", §2.3): the project is named
 //! only by the `Host` header, `<project>.<endpoint-host>`. For DNS endpoints the URL host is
 //! that virtual host, like the SDKs. For an IP literal or `localhost` (the emulator, a test)
@@ -13,17 +20,20 @@
 //! host).
 
 use secrecy::ExposeSecret as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use shipper_net::proxy::Route;
+
 use crate::codec::{Compression, DEFAULT_MAX_RAW_SIZE};
+use crate::credentials::RefreshingCredentials;
 use crate::error::SlsError;
-use crate::sign::{self, Credentials};
+use crate::sign::{self, Credentials, SignatureVersion};
 
 /// Whole-request timeout. Go's SDK uses 60 s, Python 120 s; a PullLogs of 1000 groups is
 /// well under that, and the consumer uses shorter ones for heartbeats.
@@ -41,8 +51,13 @@ pub struct ClientConfig {
     pub endpoint: String,
     /// Project name (`[a-z0-9-]`); it becomes the first label of the `Host` header.
     pub project: String,
-    /// AccessKey pair, optionally with an STS token.
-    pub credentials: Credentials,
+    /// The credentials to sign with (fixed, or refreshed by a provider).
+    pub credentials: RefreshingCredentials,
+    /// v1 (the default) or v4 with a region.
+    pub signature: SignatureVersion,
+    /// Direct or through a proxy (decided by `shipper_net::proxy::route`); direct by
+    /// default, whatever the environment says.
+    pub route: Route,
     /// Whole-request timeout.
     pub timeout: Duration,
     /// Connect timeout.
@@ -61,12 +76,14 @@ impl ClientConfig {
     pub fn new(
         endpoint: impl Into<String>,
         project: impl Into<String>,
-        credentials: Credentials,
+        credentials: impl Into<RefreshingCredentials>,
     ) -> Self {
         Self {
             endpoint: endpoint.into(),
             project: project.into(),
-            credentials,
+            credentials: credentials.into(),
+            signature: SignatureVersion::V1,
+            route: Route::Direct("not configured"),
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             ca_file: None,
@@ -89,10 +106,15 @@ struct Inner {
     endpoint: String,
     /// `scheme://authority` every path is appended to.
     base_url: String,
-    /// `Host` header sent explicitly (IP/localhost endpoints only).
+    /// `Host` header sent explicitly (IP/localhost endpoints, and every v4 request, whose
+    /// signature covers it).
     host_header: Option<HeaderValue>,
+    /// The virtual host, as v4 signs it.
+    virtual_host: String,
     project: String,
-    credentials: Credentials,
+    credentials: RefreshingCredentials,
+    signature: SignatureVersion,
+    route: Route,
     max_raw_size: usize,
 }
 
@@ -287,9 +309,14 @@ fn tls_roots(https: bool) -> Arc<rustls::RootCertStore> {
         .clone()
 }
 
-fn tls_config(cfg: &ClientConfig, https: bool) -> Result<rustls::ClientConfig, SlsError> {
+/// The rustls configuration of an SLS (or credentials endpoint) client: system roots, plus
+/// `ca_file`'s certificates.
+pub(crate) fn tls_config(
+    ca_file: Option<&Path>,
+    https: bool,
+) -> Result<rustls::ClientConfig, SlsError> {
     let mut roots = (*tls_roots(https)).clone();
-    if let Some(path) = &cfg.ca_file {
+    if let Some(path) = ca_file {
         use rustls_pki_types::CertificateDer;
         use rustls_pki_types::pem::PemObject as _;
         let unreadable = |e: &dyn std::fmt::Display| {
@@ -319,6 +346,25 @@ fn tls_config(cfg: &ClientConfig, https: bool) -> Result<rustls::ClientConfig, S
     Ok(config)
 }
 
+/// Where an SLS client's requests for `project` at `endpoint` go: `proxy` is the source
+/// side's proxy keys, `env` the environment. The host matched against `no_proxy` and
+/// loopback is the virtual host `<project>.<endpoint>`.
+pub fn route_for(
+    endpoint: &str,
+    project: &str,
+    proxy: &shipper_net::proxy::ProxyConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Route, SlsError> {
+    let e = Endpoint::parse(endpoint)?;
+    let host = if e.direct {
+        e.host.clone()
+    } else {
+        format!("{project}.{}", e.host)
+    };
+    shipper_net::proxy::route(proxy, "source", env, e.https, &host)
+        .map_err(|err| SlsError::config(err.to_string()))
+}
+
 impl Client {
     /// Builds a client. Fails on an invalid endpoint or project name, or an unreadable CA
     /// file; it does not contact SLS.
@@ -340,22 +386,38 @@ impl Client {
         } else {
             "http://"
         };
+        let virtual_host = endpoint.authority(&format!("{project}."));
+        let host_value = HeaderValue::from_str(&virtual_host)
+            .map_err(|_| SlsError::config("endpoint host is not a valid header value"))?;
+        let v4 = matches!(cfg.signature, SignatureVersion::V4 { .. });
         let (base_url, host_header) = if endpoint.direct {
-            let host = HeaderValue::from_str(&endpoint.authority(&format!("{project}.")))
-                .map_err(|_| SlsError::config("endpoint host is not a valid header value"))?;
-            (endpoint.authority(scheme), Some(host))
+            (endpoint.authority(scheme), Some(host_value))
         } else {
-            (endpoint.authority(&format!("{scheme}{project}.")), None)
+            (
+                endpoint.authority(&format!("{scheme}{project}.")),
+                v4.then_some(host_value),
+            )
         };
+        if let SignatureVersion::V4 { region } = &cfg.signature
+            && (region.is_empty()
+                || !region
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Err(SlsError::config(format!(
+                "region {region:?} is invalid: signature v4 needs the endpoint's region, e.g.                  cn-hangzhou (key `source.region`)"
+            )));
+        }
         let user_agent = cfg
             .user_agent
             .clone()
             .unwrap_or_else(|| format!("shipper/{}", env!("CARGO_PKG_VERSION")));
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config(&cfg, endpoint.https)?)
+        let builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config(cfg.ca_file.as_deref(), endpoint.https)?)
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)
-            .user_agent(user_agent)
+            .user_agent(user_agent);
+        let http = shipper_net::proxy::apply(builder, &cfg.route)
             .build()
             .map_err(|e| SlsError::config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
@@ -364,8 +426,11 @@ impl Client {
                 endpoint: cfg.endpoint.clone(),
                 base_url,
                 host_header,
+                virtual_host,
                 project: project.to_owned(),
                 credentials: cfg.credentials,
+                signature: cfg.signature,
+                route: cfg.route,
                 max_raw_size: cfg.max_raw_size,
             }),
         })
@@ -381,14 +446,37 @@ impl Client {
         &self.inner.endpoint
     }
 
+    /// The credentials this client signs with.
+    pub fn credentials(&self) -> &RefreshingCredentials {
+        &self.inner.credentials
+    }
+
+    /// Direct or through which proxy (for the start-up log).
+    pub fn route(&self) -> &Route {
+        &self.inner.route
+    }
+
     /// Largest decompressed body accepted.
     pub(crate) fn max_raw_size(&self) -> usize {
         self.inner.max_raw_size
     }
 
-    /// Builds the URL and the signed headers (docs/sls-protocol.md §2.4, §3.1) for `req` at
-    /// `date`.
-    pub(crate) fn prepare(&self, req: &ApiRequest, date: &str) -> Prepared {
+    /// Builds the URL and the signed headers (docs/sls-protocol.md §2.4, §3.1, §4) for `req`
+    /// signed with `creds` at `now`.
+    pub(crate) fn prepare(
+        &self,
+        req: &ApiRequest,
+        creds: &Credentials,
+        now: SystemTime,
+    ) -> Prepared {
+        match &self.inner.signature {
+            SignatureVersion::V1 => self.prepare_v1(req, creds, &httpdate::fmt_http_date(now)),
+            SignatureVersion::V4 { region } => self.prepare_v4(req, creds, region, now),
+        }
+    }
+
+    /// Path plus the form-encoded query, as sent.
+    fn target(req: &ApiRequest) -> String {
         let mut target = req.path.clone();
         for (i, (k, v)) in req.query.iter().enumerate() {
             target.push(if i == 0 { '?' } else { '&' });
@@ -396,13 +484,13 @@ impl Client {
             target.push('=');
             form_encode(&mut target, v);
         }
+        target
+    }
 
-        let creds = &self.inner.credentials;
-        let mut headers: Vec<(&'static str, String)> = vec![
-            ("x-log-apiversion", sign::API_VERSION.to_owned()),
-            ("x-log-signaturemethod", sign::SIGNATURE_METHOD.to_owned()),
-            ("date", date.to_owned()),
-        ];
+    /// The headers both versions send besides the signature's own.
+    fn common_headers(req: &ApiRequest, creds: &Credentials) -> Vec<(&'static str, String)> {
+        let mut headers: Vec<(&'static str, String)> =
+            vec![("x-log-apiversion", sign::API_VERSION.to_owned())];
         if let Some(raw) = req.raw_size {
             headers.push(("x-log-bodyrawsize", raw.to_string()));
         }
@@ -412,6 +500,85 @@ impl Client {
         if let Some(token) = &creds.security_token {
             headers.push(("x-acs-security-token", token.expose_secret().to_owned()));
         }
+        if let Some(ct) = req.content_type {
+            headers.push(("content-type", ct.to_owned()));
+        }
+        if let Some((accept, encoding)) = req.accept {
+            headers.push(("accept", accept.to_owned()));
+            headers.push(("accept-encoding", encoding.to_owned()));
+        }
+        headers
+    }
+
+    fn prepare_v4(
+        &self,
+        req: &ApiRequest,
+        creds: &Credentials,
+        region: &str,
+        now: SystemTime,
+    ) -> Prepared {
+        use crate::sign::v4;
+        let target = Self::target(req);
+        let time = v4::format_time(
+            now.duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs(),
+        );
+        let hash = v4::content_sha256(&req.body);
+        let mut headers = Self::common_headers(req, creds);
+        headers.push(("x-log-date", time.clone()));
+        headers.push(("x-log-content-sha256", hash.clone()));
+        headers.push(("host", self.inner.virtual_host.clone()));
+        let query: Vec<(String, String)> = req
+            .query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let (canonical, _) = v4::canonical_request(
+            req.method.as_str(),
+            &req.path,
+            &query,
+            headers.iter().map(|(k, v)| (*k, v.as_str())),
+            &hash,
+        );
+        let scope = v4::scope(&time[..8], region);
+        let string_to_sign = v4::string_to_sign(&time, &scope, &canonical);
+        let signature = v4::signature(
+            creds.access_key_secret.expose_secret(),
+            &time[..8],
+            region,
+            &string_to_sign,
+        );
+        headers.push((
+            "authorization",
+            v4::authorization(&creds.access_key_id, &scope, &signature),
+        ));
+        self.prepared(target, headers, string_to_sign)
+    }
+
+    fn prepared(
+        &self,
+        target: String,
+        headers: Vec<(&'static str, String)>,
+        string_to_sign: String,
+    ) -> Prepared {
+        #[cfg(not(test))]
+        let _ = string_to_sign;
+        Prepared {
+            url: format!("{}{target}", self.inner.base_url),
+            #[cfg(test)]
+            target,
+            headers,
+            #[cfg(test)]
+            string_to_sign,
+        }
+    }
+
+    fn prepare_v1(&self, req: &ApiRequest, creds: &Credentials, date: &str) -> Prepared {
+        let target = Self::target(req);
+        let mut headers = Self::common_headers(req, creds);
+        headers.push(("x-log-signaturemethod", sign::SIGNATURE_METHOD.to_owned()));
+        headers.push(("date", date.to_owned()));
         let content_md5 = if req.body.is_empty() {
             String::new()
         } else {
@@ -419,13 +586,6 @@ impl Client {
         };
         if !content_md5.is_empty() {
             headers.push(("content-md5", content_md5.clone()));
-        }
-        if let Some(ct) = req.content_type {
-            headers.push(("content-type", ct.to_owned()));
-        }
-        if let Some((accept, encoding)) = req.accept {
-            headers.push(("accept", accept.to_owned()));
-            headers.push(("accept-encoding", encoding.to_owned()));
         }
 
         let query: Vec<(String, String)> = req
@@ -452,22 +612,44 @@ impl Client {
             let host = host.to_str().expect("built from a str").to_owned();
             headers.push(("host", host));
         }
-        Prepared {
-            url: format!("{}{target}", self.inner.base_url),
-            #[cfg(test)]
-            target,
-            headers,
-            #[cfg(test)]
-            string_to_sign,
-        }
+        self.prepared(target, headers, string_to_sign)
     }
 
     /// Signs and sends `req`; a 200 becomes [`ApiResponse`], anything else an
-    /// [`SlsError::Api`] built from the SLS error body.
+    /// [`SlsError::Api`] built from the SLS error body. Expired credentials that could not
+    /// be refreshed fail here, without a request ([`SlsError::Credentials`]); a 401 about
+    /// the credentials refreshes them and sends once more.
     pub(crate) async fn send(&self, req: ApiRequest) -> Result<ApiResponse, SlsError> {
+        let holder = &self.inner.credentials;
+        let creds = holder.current();
+        holder
+            .check_usable(&creds)
+            .map_err(|message| SlsError::Credentials {
+                op: req.op,
+                message,
+            })?;
+        match self.send_once(&req, &creds.credentials).await {
+            Err(e) if e.is_refreshable_auth() && holder.is_refreshable() => {
+                if holder.refresh_after_rejection(creds.generation).await {
+                    let fresh = holder.current();
+                    self.send_once(&req, &fresh.credentials).await
+                } else {
+                    Err(e)
+                }
+            }
+            result => result,
+        }
+    }
+
+    async fn send_once(
+        &self,
+        req: &ApiRequest,
+        creds: &Credentials,
+    ) -> Result<ApiResponse, SlsError> {
         let op = req.op;
-        let prepared = self.prepare(&req, &sign::http_date_now());
-        let transport = |e| SlsError::transport(op, &self.inner.endpoint, e);
+        let prepared = self.prepare(req, creds, SystemTime::now());
+        let transport =
+            |e| SlsError::transport(op, &self.inner.endpoint, self.inner.route.proxy(), e);
         let mut builder = self.inner.http.request(req.method.clone(), &prepared.url);
         for (name, value) in &prepared.headers {
             builder = builder.header(HeaderName::from_static(name), value.as_str());
@@ -476,7 +658,7 @@ impl Client {
             builder = builder.timeout(timeout);
         }
         if !req.body.is_empty() {
-            builder = builder.body(req.body);
+            builder = builder.body(req.body.clone());
         }
         let response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();
@@ -500,7 +682,14 @@ impl Client {
             .get("x-log-requestid")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Err(api_error(op, status, &body, request_id))
+        let mut error = api_error(op, status, &body, request_id);
+        if let SlsError::Api(api) = &mut error
+            && api.code.as_deref().is_some_and(is_clock_code)
+            && let Some(skew) = clock_skew(&headers)
+        {
+            api.message.push_str(&format!(" [{skew}]"));
+        }
+        Err(error)
     }
 }
 
@@ -539,6 +728,33 @@ pub(crate) fn api_error(
             SlsError::api(op, status, None, message, request_id)
         }
     }
+}
+
+/// Codes SLS answers for a request time too far from its clock.
+fn is_clock_code(code: &str) -> bool {
+    matches!(
+        code,
+        "RequestTimeExpired" | "RequestTimeTooSkewed" | "InvalidRequestTime"
+    )
+}
+
+/// This machine's clock against the server's, from the answer's `Date` header: what an
+/// operator needs when SLS refuses the request time.
+fn clock_skew(headers: &HeaderMap) -> Option<String> {
+    let server = httpdate::parse_http_date(header_str(headers, "date")?).ok()?;
+    let local = SystemTime::now();
+    Some(match local.duration_since(server) {
+        Ok(ahead) => format!(
+            "this machine's clock is {} s ahead of SLS's (server Date {})",
+            ahead.as_secs(),
+            httpdate::fmt_http_date(server)
+        ),
+        Err(e) => format!(
+            "this machine's clock is {} s behind SLS's (server Date {})",
+            e.duration().as_secs(),
+            httpdate::fmt_http_date(server)
+        ),
+    })
 }
 
 /// Reads a header as a string.
@@ -598,14 +814,16 @@ mod tests {
     #[test]
     fn addressing_uses_the_virtual_host_or_an_explicit_host_header() {
         let req = ApiRequest::new("ListShards", Method::GET, "/logstores/ls/shards".into());
-        let dns = client("https://cn-hangzhou.log.aliyuncs.com").prepare(&req, "d");
+        let creds = Credentials::new("testAkId", "testAkSecret");
+        let now = SystemTime::now();
+        let dns = client("https://cn-hangzhou.log.aliyuncs.com").prepare(&req, &creds, now);
         assert_eq!(
             dns.url,
             "https://test-project.cn-hangzhou.log.aliyuncs.com/logstores/ls/shards"
         );
         assert!(dns.headers.iter().all(|(k, _)| *k != "host"));
 
-        let ip = client("127.0.0.1:8080").prepare(&req, "d");
+        let ip = client("127.0.0.1:8080").prepare(&req, &creds, now);
         assert_eq!(ip.url, "http://127.0.0.1:8080/logstores/ls/shards");
         let host = ip.headers.iter().find(|(k, _)| *k == "host").unwrap();
         assert_eq!(host.1, "test-project.127.0.0.1:8080");

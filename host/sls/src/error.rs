@@ -47,7 +47,7 @@ pub enum SlsError {
         /// The transport error rendered with its cause chain.
         detail: String,
         /// What to check.
-        hint: &'static str,
+        hint: String,
         /// The underlying error.
         #[source]
         source: reqwest::Error,
@@ -73,6 +73,16 @@ pub enum SlsError {
         /// The API operation.
         op: &'static str,
         /// What was wrong.
+        message: String,
+    },
+
+    /// The credentials expired and no refresh has succeeded since: the request was not sent
+    /// (SLS would refuse it). Retryable: the background refresh may succeed any time.
+    #[error("{op}: not sent: {message}")]
+    Credentials {
+        /// The API operation.
+        op: &'static str,
+        /// Why, with the provider's last error.
         message: String,
     },
 
@@ -155,12 +165,15 @@ impl ApiError {
                  it re-joins with no shards"
             }
             c if c.contains("SecurityToken") => {
-                "the STS token (SLS_STS_TOKEN) expired or is invalid; refresh it"
+                "the STS token expired or is invalid: with a refreshing provider                  ([source.credentials]) shipper refreshes it; a fixed SLS_STS_TOKEN must be                  replaced"
             }
             c if c.contains("QuotaExceed") => {
                 "SLS throttled the request; it is retried with backoff"
             }
             c if is_ownership_code(c) => "another consumer owns the shard now; stop processing it",
+            _ if self.status == 407 => {
+                "the HTTP proxy requires authentication: put the user in the proxy URL                  (http://user:password@host:port) or set `proxy_credentials_file`"
+            }
             _ if self.status >= 500 => "server-side failure; the request is retried",
             _ => return None,
         };
@@ -254,7 +267,12 @@ impl SlsError {
     }
 
     /// Builds an [`SlsError::Transport`] from a reqwest failure.
-    pub(crate) fn transport(op: &'static str, endpoint: &str, source: reqwest::Error) -> Self {
+    pub(crate) fn transport(
+        op: &'static str,
+        endpoint: &str,
+        proxy: Option<&shipper_net::proxy::Proxy>,
+        source: reqwest::Error,
+    ) -> Self {
         let mut detail = source.to_string();
         let mut tls = false;
         let mut cause = std::error::Error::source(&source);
@@ -264,13 +282,16 @@ impl SlsError {
             tls |= is_tls(c);
             cause = c.source();
         }
-        let hint = if tls {
+        let hint = if let Some(why) = proxy.and_then(|p| shipper_net::proxy::explain(p, &detail)) {
+            why
+        } else if tls {
             "the TLS handshake failed: check that the endpoint is right, or trust the \
              server's CA with ca_file"
+                .to_owned()
         } else if source.is_timeout() {
-            "SLS did not answer in time: check the network path to the endpoint"
+            "SLS did not answer in time: check the network path to the endpoint".to_owned()
         } else {
-            "check the endpoint and the network"
+            "check the endpoint and the network".to_owned()
         };
         Self::Transport {
             op,
@@ -286,7 +307,7 @@ impl SlsError {
     /// built; see the module docs for the table).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Transport { .. } => true,
+            Self::Transport { .. } | Self::Credentials { .. } => true,
             Self::Api(api) => api.retryable,
             Self::Config { .. }
             | Self::Decode { .. }
@@ -363,6 +384,22 @@ impl SlsError {
     /// fixing the settings is the remedy, not waiting for the server.
     pub fn is_config(&self) -> bool {
         matches!(self, SlsError::Config { .. })
+    }
+
+    /// A 401 that fresh credentials may cure: its code names the security token,
+    /// `Unauthorized` or `InvalidAccessKeyId` (what the official Python SDK refreshes on).
+    pub fn is_refreshable_auth(&self) -> bool {
+        self.status() == Some(401)
+            && self.code().is_some_and(|c| {
+                c.contains("SecurityToken")
+                    || c.contains("Unauthorized")
+                    || c.contains("InvalidAccessKeyId")
+            })
+    }
+
+    /// Expired credentials that could not be refreshed ([`SlsError::Credentials`]).
+    pub fn is_credentials(&self) -> bool {
+        matches!(self, Self::Credentials { .. })
     }
 
     /// Authentication or authorisation failure (bad key, signature, STS token, clock).

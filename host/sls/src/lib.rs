@@ -12,7 +12,10 @@
 //! - [`cursor`]: the base64-of-decimal cursor format.
 //! - [`flat`]: the flattened log form the official SDK presents (both directions) and the
 //!   built-in sample logs.
-//! - [`sign`]: request signing v1 (HMAC-SHA1), credentials with redacted secrets.
+//! - [`sign`]: request signing v1 (HMAC-SHA1) and v4 (HMAC-SHA256), credentials with
+//!   redacted secrets.
+//! - [`credentials`]: where credentials come from (providers named as Alibaba Cloud's
+//!   credential tools name them) and [`RefreshingCredentials`], which keeps them fresh.
 //! - [`error`]: [`SlsError`], with retryability decided when it is built.
 //! - [`client`]: [`Client`] (endpoint, project, credentials, reqwest + rustls/ring) and the
 //!   signed request helper.
@@ -27,6 +30,7 @@ pub mod api;
 pub mod client;
 pub mod codec;
 pub mod consumer;
+pub mod credentials;
 pub mod cursor;
 pub mod error;
 pub mod flat;
@@ -44,5 +48,6 @@ pub use consumer::{
     Checkpointer, Consumer, ConsumerConfig, ConsumerStats, PulledBatch, ReadErrorKind, ReadEvent,
     RetriedCall, RetryCause, Revocation, RevokeReason, ShardLease, ShardReader, ShutdownReport,
 };
+pub use credentials::{CredentialStats, RefreshingCredentials};
 pub use cursor::Cursor;
 pub use error::{ApiError, SlsError};

@@ -463,6 +463,22 @@ pub fn dead_letters_by_seq(path: &std::path::Path) -> (String, BTreeMap<u64, Val
     (text, entries)
 }
 
+/// The seqs of rsyslog records of syslog-kv messages (MSG `…||seq=N||…`), in order; records
+/// without one (a line rsyslog was killed while writing) are skipped.
+pub fn kv_seqs(messages: &[Value]) -> Vec<u64> {
+    messages
+        .iter()
+        .filter_map(|m| {
+            m["msg"]
+                .as_str()?
+                .split("||")
+                .find_map(|kv| kv.strip_prefix("seq="))?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
 /// The `seq` of an HEC event whose `event` object carries one.
 pub fn hec_seq(envelope: &Value) -> Option<u64> {
     envelope["event"]["seq"].as_str()?.parse().ok()

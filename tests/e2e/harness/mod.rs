@@ -6,11 +6,13 @@
 //!   signals, exit with a deadline, its JSON log lines and `/metrics`.
 //! - [`sls`]: an in-process emulator + SLS client per test: loading data, reading the
 //!   consumer group's checkpoints and the shards' ends.
+//! - [`netns`]: a network namespace whose only way out is a real `tinyproxy`.
 //! - [`dataset`]: deterministic logs with a unique `seq`, the output each plugin must make
 //!   of them, and per-seq delivery tallies.
 
 pub mod dataset;
 pub mod emulator;
 pub mod listening;
+pub mod netns;
 pub mod shipper;
 pub mod sls;

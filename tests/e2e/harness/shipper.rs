@@ -144,6 +144,28 @@ impl RunConfig {
             .set("sink.reconnect_backoff_max_ms", 1000)
     }
 
+    /// Replaces `[sink]` with `[[sinks]]` tables (each built like a `[sink]`, plus `name`
+    /// and optionally `plugin`); [`Self::sink_table`] takes one out of a config built with
+    /// [`Self::hec_sink`] or [`Self::syslog_sink`].
+    pub fn sinks(mut self, tables: Vec<toml::Table>) -> Self {
+        self.table.remove("sink");
+        self.table.insert(
+            "sinks".into(),
+            toml::Value::Array(tables.into_iter().map(toml::Value::Table).collect()),
+        );
+        self
+    }
+
+    /// The `[sink]` table built so far, named `name` (for [`Self::sinks`]).
+    pub fn sink_table(&self, name: &str) -> toml::Table {
+        let mut t = self.table["sink"]
+            .as_table()
+            .expect("a [sink] table")
+            .clone();
+        t.insert("name".into(), name.into());
+        t
+    }
+
     /// The TOML text.
     pub fn render(&self) -> String {
         toml::to_string(&self.table).expect("config serialises")
@@ -186,9 +208,48 @@ impl ShipperProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::spawn(&[], dir, name, config_args, args, env)
+    }
+
+    /// [`start`](Self::start) under a command prefix (`ip netns exec NS`).
+    pub fn start_wrapped(
+        wrapper: &[String],
+        dir: &Path,
+        name: &str,
+        config: &RunConfig,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let config_path = dir.join(format!("{name}.toml"));
+        std::fs::write(&config_path, config.render()).expect("write config");
+        Self::spawn(
+            wrapper,
+            dir,
+            name,
+            &["--config", &path_str(&config_path)],
+            &[],
+            env,
+        )
+    }
+
+    fn spawn(
+        wrapper: &[String],
+        dir: &Path,
+        name: &str,
+        config_args: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let stderr_path = dir.join(format!("{name}.stderr"));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipper"));
+        let binary = env!("CARGO_BIN_EXE_shipper");
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
         cmd.args(["--log-format", "json", "--log-level", "info", "run"])
             .args(config_args)
             .args(["--progress", "never"])
@@ -381,6 +442,25 @@ impl ShipperProcess {
         let addr = self.metrics_addr();
         http_get(addr, "/metrics").map(Metrics)
     }
+
+    /// `/health` as JSON; `None` when the endpoint does not answer.
+    pub fn health(&mut self) -> Option<Value> {
+        let addr = self.metrics_addr();
+        http_get(addr, "/health").and_then(|b| serde_json::from_str(&b).ok())
+    }
+
+    /// Resident memory of the process now (VmRSS), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the process's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|kb| kb.trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .expect("VmRSS in kB")
+    }
 }
 
 impl Drop for ShipperProcess {
@@ -395,8 +475,8 @@ impl Drop for ShipperProcess {
     }
 }
 
-/// A minimal HTTP/1.0 GET (the body), or `None` when the server cannot be reached.
-fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+/// A plain `GET` over HTTP/1.0; the body of any HTTP answer, `None` when there is none.
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
@@ -421,6 +501,16 @@ impl Metrics {
                     .is_some_and(|rest| rest.starts_with(['{', ' ']))
             })
             .collect()
+    }
+
+    /// Sum of the samples of metric `name` whose label set contains `label` (e.g.
+    /// `sink="syslog"`); 0 when absent.
+    pub fn sum_where(&self, name: &str, label: &str) -> f64 {
+        self.samples(name)
+            .into_iter()
+            .filter(|l| l.contains(label))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
     }
 
     /// Sum of the samples of metric `name` (any labels); 0 when absent.

@@ -20,7 +20,7 @@ use shipper_test_support::eventually::eventually;
 use shipper_test_support::hec_receiver::{HecReceiver, HecReceiverConfig};
 
 use super::dataset::{Dataset, Tally, hec_seqs};
-use super::shipper::{Metrics, ShipperProcess};
+use super::shipper::{Metrics, RunConfig, ShipperProcess};
 
 /// Project of every test logstore.
 pub const PROJECT: &str = "e2e-project";
@@ -58,6 +58,16 @@ pub struct SlsEnv {
 impl SlsEnv {
     /// Starts an emulator with `PROJECT/LOGSTORE:shards`; `test` names the temp directory.
     pub fn start(test: &str, shards: u32) -> Self {
+        Self::start_with(test, shards, |c| c)
+    }
+
+    /// [`start`](Self::start) with the emulator's configuration adjusted by `configure`
+    /// (temporary credentials, a clock offset).
+    pub fn start_with(
+        test: &str,
+        shards: u32,
+        configure: impl FnOnce(EmulatorConfig) -> EmulatorConfig,
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix(&format!("shipper-e2e-{test}-"))
             .tempdir()
@@ -67,9 +77,9 @@ impl SlsEnv {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let config = EmulatorConfig::new(AK_ID, AK_SECRET).with_logstore(
+        let config = configure(EmulatorConfig::new(AK_ID, AK_SECRET).with_logstore(
             LogstoreSpec::try_new(PROJECT, LOGSTORE, shards).expect("valid logstore spec"),
-        );
+        ));
         let emulator = rt
             .block_on(Emulator::start(config))
             .expect("emulator starts");
@@ -106,9 +116,48 @@ impl SlsEnv {
         self.dir.path()
     }
 
+    /// A `shipper run` config for this emulator's logstore, consumer group `group`, with
+    /// `plugin` and the dead-letter file `dead-letter.jsonl` in the test's directory (no
+    /// sink yet).
+    pub fn run_config(&self, group: &str, plugin: &str) -> RunConfig {
+        RunConfig::new(
+            &self.endpoint(),
+            PROJECT,
+            LOGSTORE,
+            group,
+            Path::new(plugin),
+            &self.dir().join("dead-letter.jsonl"),
+        )
+    }
+
+    /// The dead-letter file of a run built by [`Self::run_config`] (`name`: a `[[sinks]]`
+    /// name, or `None` for `[sink]`), asserted empty.
+    pub fn assert_no_dead_letters(&self, name: Option<&str>) {
+        let file = match name {
+            Some(name) => format!("dead-letter.{name}.jsonl"),
+            None => "dead-letter.jsonl".to_owned(),
+        };
+        let dead = std::fs::read_to_string(self.dir().join(&file)).unwrap_or_default();
+        assert!(dead.is_empty(), "dead letters in {file}:\n{dead}");
+    }
+
+    /// Starts an emulator with `shards` shards and loads `logs` logs of a fresh dataset
+    /// (100 logs per LogGroup).
+    pub fn start_loaded(test: &str, shards: u32, logs: u64) -> (Self, Dataset) {
+        let env = Self::start(test, shards);
+        let mut ds = Dataset::new(env.shards(), 100);
+        env.load(&mut ds, logs);
+        (env, ds)
+    }
+
     /// The endpoint to give shipper (`127.0.0.1:PORT`).
     pub fn endpoint(&self) -> String {
         self.emulator.as_ref().expect("emulator running").endpoint()
+    }
+
+    /// The in-process emulator (temporary-credentials counters, issuing credentials).
+    pub fn emulator(&self) -> &EmulatorHandle {
+        self.emulator.as_ref().expect("emulator running")
     }
 
     /// The emulator's fault injection: make chosen SLS calls from shipper fail.

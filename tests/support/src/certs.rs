@@ -15,6 +15,12 @@ pub struct TestPki {
 impl TestPki {
     /// Generates a fresh PKI (needs `openssl`; fails with the install command otherwise).
     pub fn generate() -> Self {
+        Self::generate_with_sans("")
+    }
+
+    /// [`generate`](Self::generate) with extra names in the server certificate
+    /// (`DNS:*.sls.test,DNS:hec.test`), for servers reached by name.
+    pub fn generate_with_sans(extra_sans: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("shipper-pki-")
             .tempdir()
@@ -23,6 +29,7 @@ impl TestPki {
         let out = Command::new("bash")
             .arg(&script)
             .arg(dir.path())
+            .env("EXTRA_SERVER_SAN", extra_sans)
             .output()
             .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
         assert!(

@@ -92,6 +92,14 @@ impl Daemon {
         let _ = child.wait();
     }
 
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     pub fn diagnostics(&self) -> String {
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
         let tail = |s: String| {

@@ -171,6 +171,11 @@ pub enum Endpoint {
 pub struct ReceivedEvent {
     /// Endpoint.
     pub endpoint: Endpoint,
+    /// Number of the request that stored it (0 for the first request that stored events),
+    /// so a test can tell which events arrived together.
+    pub request: u64,
+    /// When it was stored (for rates measured at the receiver).
+    pub received_at: std::time::Instant,
     /// Channel of the request.
     pub channel: Option<String>,
     /// `/event`: the envelope; `/raw`: the line as a JSON string.
@@ -202,6 +207,8 @@ pub struct RequestRecord {
     pub code: Option<i64>,
     /// Events stored from this request.
     pub events: usize,
+    /// When the answer was decided.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -214,6 +221,10 @@ struct State {
     bad_marker: Option<String>,
     omit_invalid_event_number: bool,
     hold_acks: bool,
+    delay: Option<Duration>,
+    stored_requests: u64,
+    /// Set by [`HecReceiver::kill`]: nothing more is stored.
+    dead: bool,
     unhealthy: bool,
     next_ack: HashMap<String, u64>,
     pending_acks: HashMap<String, Vec<u64>>,
@@ -350,6 +361,19 @@ impl HecReceiver {
         self.shared.state.lock().expect("receiver state poisoned")
     }
 
+    /// Stops at once, like an indexer whose process is killed: from this moment nothing
+    /// more is stored, connections are dropped, requests in flight get no answer. Returns
+    /// what it had stored and seen (complete: no request can slip in after the copy).
+    pub fn kill(self) -> (Vec<ReceivedEvent>, Vec<RequestRecord>) {
+        let copy = {
+            let mut st = self.state();
+            st.dead = true;
+            (st.events.clone(), st.requests.clone())
+        };
+        drop(self);
+        copy
+    }
+
     /// Every stored event, in arrival order.
     pub fn events(&self) -> Vec<ReceivedEvent> {
         self.state().events.clone()
@@ -410,6 +434,12 @@ impl HecReceiver {
     /// While set, `/ack` answers `false` for every id (tests ack timeouts).
     pub fn set_hold_acks(&self, hold: bool) {
         self.state().hold_acks = hold;
+    }
+
+    /// While set, every request to `/event` or `/raw` waits this long before it is
+    /// processed (a slow indexer), unlike [`Fault::Delay`], which delays one request.
+    pub fn set_delay(&self, delay: Option<Duration>) {
+        self.state().delay = delay;
     }
 
     /// `/health` answers 503 code 18 while set.
@@ -594,12 +624,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, s
         return Ok(hec(200, 0, "Success"));
     }
     if endpoint.is_some() {
-        let fault = shared
-            .state
-            .lock()
-            .expect("receiver state poisoned")
-            .faults
-            .pop_front();
+        let (fault, delay) = {
+            let mut st = shared.state.lock().expect("receiver state poisoned");
+            (st.faults.pop_front(), st.delay)
+        };
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         match fault {
             Some(Fault::Reset) => return Err(std::io::Error::other("injected connection reset")),
             Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
@@ -730,6 +761,7 @@ fn record(
             status,
             code,
             events,
+            at: std::time::Instant::now(),
         });
 }
 
@@ -950,10 +982,18 @@ fn evaluate(
         Ok(e) => e,
         Err(a) => return (a, dlen, 0),
     };
+    if st.dead {
+        return (coded(503, 9, "Server is busy"), dlen, 0);
+    }
     let n = events.len();
+    let request = st.stored_requests;
+    st.stored_requests += 1;
+    let received_at = std::time::Instant::now();
     st.events
         .extend(events.into_iter().map(|(envelope, text)| ReceivedEvent {
             endpoint,
+            request,
+            received_at,
             channel: channel.clone(),
             envelope,
             text,

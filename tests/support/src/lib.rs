@@ -12,6 +12,7 @@
 //! - [`ports`]: free-port reservation for daemons that need a port in their config.
 //! - [`eventually`]: poll with a deadline (`SHIPPER_TEST_DEADLINE_SECS` raises it).
 //! - [`python`]: locate the test venv's python (`SHIPPER_TEST_PYTHON`).
+//! - [`tls_front`]: a TLS-terminating front for a plain-HTTP server (the emulator).
 //!
 //! Missing tools (rsyslog, syslog-ng, the venv) make tests FAIL with the install command,
 //! never skip.
@@ -26,6 +27,7 @@ pub mod python;
 pub mod rsyslog;
 pub mod syslog_ng;
 pub mod syslog_receiver;
+pub mod tls_front;
 
 use std::path::PathBuf;
 

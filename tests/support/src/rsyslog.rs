@@ -28,6 +28,8 @@ pub struct RsyslogOptions<'a> {
     /// Fix the plain `tcp` listener's port (for restart tests: the sink reconnects to the
     /// same address). Default: kernel-chosen.
     pub fixed_tcp_port: bool,
+    /// Fix the `tls` listener's port, likewise.
+    pub fixed_tls_port: bool,
     /// Wait until the UDP listener delivers (sends probe datagrams).
     pub udp: bool,
     /// rsyslog `maxMessageSize` (run.sh default `64k`).
@@ -39,6 +41,7 @@ pub struct Rsyslog {
     daemon: Daemon,
     udp_port: PortGuard,
     tcp_port: Option<PortGuard>,
+    tls_port: Option<PortGuard>,
     pki_dir: PathBuf,
 }
 
@@ -52,9 +55,13 @@ impl Rsyslog {
         );
         let udp_port = reserve_port();
         let tcp_port = opts.fixed_tcp_port.then(reserve_port);
+        let tls_port = opts.fixed_tls_port.then(reserve_port);
         let mut env = vec![("RS_UDP_PORT".to_owned(), udp_port.port().to_string())];
         if let Some(p) = &tcp_port {
             env.push(("RS_TCP_PORT".into(), p.port().to_string()));
+        }
+        if let Some(p) = &tls_port {
+            env.push(("RS_TLS_PORT".into(), p.port().to_string()));
         }
         if let Some(m) = &opts.max_msg {
             env.push(("RS_MAX_MSG".into(), m.clone()));
@@ -73,6 +80,7 @@ impl Rsyslog {
             daemon,
             udp_port,
             tcp_port,
+            tls_port,
             pki_dir,
         };
         rs.wait_ready();
@@ -82,19 +90,27 @@ impl Rsyslog {
         rs
     }
 
+    /// The listeners whose port was fixed, with the port.
+    fn fixed(&self) -> Vec<(&'static str, u16)> {
+        [("tcp", &self.tcp_port), ("tls", &self.tls_port)]
+            .into_iter()
+            .filter_map(|(l, p)| p.as_ref().map(|p| (l, p.port())))
+            .collect()
+    }
+
     fn wait_ready(&mut self) {
         let state = self.daemon.state.path().to_owned();
-        let fixed = self.tcp_port.as_ref().map(PortGuard::port);
+        let fixed = self.fixed();
         eventually("rsyslog listeners to write their port files", || {
             self.daemon.assert_running(INSTALL);
             // rsyslog writes a port file only for kernel-chosen ports: poll-connect a fixed one.
-            if let Some(p) = fixed {
-                std::net::TcpStream::connect(("127.0.0.1", p))
-                    .map_err(|e| format!("tcp port {p}: {e}\n{}", self.daemon.diagnostics()))?;
+            for (l, p) in &fixed {
+                std::net::TcpStream::connect(("127.0.0.1", *p))
+                    .map_err(|e| format!("{l} port {p}: {e}\n{}", self.daemon.diagnostics()))?;
             }
             for l in TCP_LISTENERS
                 .into_iter()
-                .filter(|l| fixed.is_none() || *l != "tcp")
+                .filter(|l| !fixed.iter().any(|(f, _)| f == l))
             {
                 let s =
                     std::fs::read_to_string(state.join(format!("port.{l}"))).unwrap_or_default();
@@ -134,8 +150,8 @@ impl Rsyslog {
         if listener == "udp" {
             return self.udp_port.port();
         }
-        if let (true, Some(p)) = (listener == "tcp", &self.tcp_port) {
-            return p.port();
+        if let Some((_, p)) = self.fixed().into_iter().find(|(l, _)| *l == listener) {
+            return p;
         }
         let s = std::fs::read_to_string(self.daemon.state.path().join(format!("port.{listener}")))
             .unwrap_or_else(|e| panic!("no port file for rsyslog listener {listener:?}: {e}"));
@@ -180,11 +196,11 @@ impl Rsyslog {
     }
 
     /// Stops rsyslog (SIGTERM, reaped) and starts it again on the same state dir and ports.
-    /// Only the `tcp` listener keeps its port, and only with `fixed_tcp_port`.
+    /// Only the `tcp` and `tls` listeners keep their ports, and only when fixed.
     pub fn restart(&mut self) {
         assert!(
-            self.tcp_port.is_some(),
-            "restart needs RsyslogOptions::fixed_tcp_port"
+            !self.fixed().is_empty(),
+            "restart needs RsyslogOptions::fixed_tcp_port or fixed_tls_port"
         );
         self.daemon.stop();
         for l in TCP_LISTENERS {
@@ -197,5 +213,11 @@ impl Rsyslog {
     /// Stops rsyslog (SIGTERM, reaped); `restart` brings it back.
     pub fn stop(&mut self) {
         self.daemon.stop();
+    }
+
+    /// Kills rsyslog (SIGKILL, reaped): what it received but had not written is gone, as
+    /// after a crash; `restart` brings it back.
+    pub fn kill(&mut self) {
+        self.daemon.kill();
     }
 }

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 use crate::exit::{Failure, FailureExt as _};
 use shipper_emulator::config::{DEFAULT_MAX_PULL_BYTES, DEFAULT_PULL_CACHE_BYTES, DEFAULT_SEED};
-use shipper_emulator::{EmulatorConfig, GenerateConfig, LogstoreSpec, SampleKind};
+use shipper_emulator::{EmulatorConfig, GenerateConfig, LogstoreSpec, SampleKind, StsConfig};
 
 /// Flags of `shipper emulator`.
 #[derive(Debug, clap::Args)]
@@ -65,6 +65,25 @@ pub struct EmulatorArgs {
     /// Memory for compressed PullLogs replies kept for re-reads (0 disables the cache).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_PULL_CACHE_BYTES)]
     pub pull_cache_bytes: usize,
+    /// Issue temporary credentials that expire after DURATION (e.g. `15s`, `1h`) from STS
+    /// (`POST /` AssumeRole / AssumeRoleWithOIDC), metadata (`/latest/...`) and
+    /// credentials-URI (`GET /credentials`) endpoints on the same address, and check their
+    /// tokens on SLS requests (expired: 401 SecurityTokenExpired).
+    #[arg(long, value_name = "DURATION", value_parser = crate::settings::parse_duration)]
+    pub token_lifetime: Option<std::time::Duration>,
+    /// With --token-lifetime: refuse the long-term AccessKey on SLS APIs (it still signs
+    /// AssumeRole), so every SLS request must carry issued credentials.
+    #[arg(long, requires = "token_lifetime")]
+    pub require_temporary_credentials: bool,
+    /// Run the emulator's clock this many seconds ahead (negative: behind) of the real
+    /// one; requests more than 15 minutes off its clock get 400 RequestTimeExpired.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub clock_offset: i64,
 }
 
 impl EmulatorArgs {
@@ -74,6 +93,11 @@ impl EmulatorArgs {
         config.data_dir.clone_from(&self.data_dir);
         config.max_pull_bytes = self.max_pull_bytes;
         config.pull_cache_bytes = self.pull_cache_bytes;
+        config.clock_offset_secs = self.clock_offset;
+        config.sts = self.token_lifetime.map(|token_lifetime| StsConfig {
+            token_lifetime,
+            require_temporary: self.require_temporary_credentials,
+        });
         if let Some(rate) = self.generate {
             let target: LogstoreSpec = self
                 .generate_into

@@ -1,10 +1,10 @@
-//! `shipper run`: check the settings, build the sink and the plugin, join one consumer group
-//! per logstore, run a pipeline task per assigned shard, and shut everything down cleanly on
-//! SIGINT/SIGTERM. This module only wires the library's parts together.
+//! `shipper run`: check the settings, build the sinks and their plugins, join one consumer
+//! group per logstore, run a pipeline task per assigned shard, and shut everything down
+//! cleanly on SIGINT/SIGTERM. This module only wires the library's parts together.
 //!
 //! Start-up order: every config problem is reported before the "starting" line (exit 2);
-//! then the sink and the plugin (self-tested against the sink's renderer) are built, so a
-//! bad plugin or sink setting fails before SLS is touched (exit 2); a sink or SLS that
+//! then the sinks and the plugins (each self-tested against its sinks' renderers) are built,
+//! so a bad plugin or sink setting fails before SLS is touched (exit 2); a sink or SLS that
 //! refuses us is exit 3.
 //!
 //! Shutdown order (nothing lost, nothing re-sent that was committed): stop taking shards →
@@ -22,6 +22,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use shipper_runtime::{EngineSettings, PluginEngine};
 use shipper_sinks::{Sink, SinkErrorKind};
+use shipper_sls::RefreshingCredentials;
 use shipper_sls::client::{Client, ClientConfig};
 use shipper_sls::consumer::{Consumer, ConsumerConfig, ConsumerStats};
 use tokio::task::JoinSet;
@@ -31,13 +32,13 @@ use crate::dead_letter::DeadLetter;
 use crate::exit::{Failure, FailureExt as _};
 use crate::generation::PluginSlot;
 use crate::lag::ShardLag;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SinkView};
 use crate::pipeline::format::FormatContext;
-use crate::pipeline::{PipelineOptions, ShardContext};
-use crate::settings::{self, FileConfig, LogstoreTarget, Overrides, Settings};
-
-/// Name of the one sink (the `route` plugins may name).
-pub const SINK_NAME: &str = "default";
+use crate::pipeline::rate::RateLimiter;
+use crate::pipeline::{PipelineOptions, ShardContext, SinkContext};
+use crate::settings::{
+    self, FileConfig, LogstoreTarget, Overrides, PluginSettings, Settings, SourceSettings,
+};
 
 /// When to print the progress line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -124,36 +125,74 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
 
-    // Sink (no I/O yet), then the plugin, self-tested against the sink's renderer: a bad
-    // plugin, config or payload kind fails here, before SLS is touched.
+    // Sinks (no I/O yet), then the plugins, each self-tested against the renderers of its
+    // sinks: a bad plugin, config or payload kind fails here, before SLS is touched.
     let sink_shutdown = CancellationToken::new();
-    let sink = settings
-        .sink
-        .build(SINK_NAME, sink_shutdown.clone())
-        .await
-        .context("cannot set up the sink")
-        .config_error()?;
+    let mut sinks: Vec<(String, Arc<dyn Sink>)> = Vec::with_capacity(settings.sinks.len());
+    for entry in &settings.sinks {
+        let sink = entry
+            .settings
+            .build(&entry.name, sink_shutdown.clone())
+            .await
+            .with_context(|| format!("cannot set up sink `{}`", entry.name))
+            .config_error()?;
+        sinks.push((entry.name.clone(), sink));
+    }
+    let plugins: Vec<(PluginSettings, Vec<usize>)> = settings
+        .plugin_groups()
+        .into_iter()
+        .map(|(entry, members)| (entry.plugin.clone(), members))
+        .collect();
     let engine = PluginEngine::with_settings(EngineSettings {
-        compile_cache: settings.plugin.compile_cache.clone(),
+        compile_cache: plugins[0].0.compile_cache.clone(),
         ..EngineSettings::default()
     })
     .context("cannot start the plugin runtime")
     .runtime_error()?;
-    let generation = crate::reload::load_generation(&engine, &settings.plugin, sink.as_ref())
-        .await
-        .config_error()?;
-    tracing::info!(plugin = %generation.label(), path = %generation.path.display(), "plugin loaded and self-tested");
-    let plugins = PluginSlot::new(generation);
-    check_sink(sink.as_ref()).await?;
-    let dead_letter = DeadLetter::open(&settings.dead_letter_path)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the dead-letter file {} (config key `dead_letter.path`)",
-                settings.dead_letter_path.display()
-            )
-        })
-        .config_error()?;
+    let mut slots = Vec::with_capacity(plugins.len());
+    for (plugin, members) in &plugins {
+        let targets: Vec<(String, Arc<dyn Sink>)> =
+            members.iter().map(|&i| sinks[i].clone()).collect();
+        let generation = crate::reload::load_generation(&engine, plugin, &targets)
+            .await
+            .config_error()?;
+        tracing::info!(plugin = %generation.label(), path = %generation.path.display(), sinks = ?targets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), "plugin loaded and self-tested");
+        slots.push(PluginSlot::new(generation));
+    }
+    for (name, sink) in &sinks {
+        check_sink(name, sink.as_ref()).await?;
+    }
+    let mut dead_letter_paths: Vec<&std::path::Path> = Vec::new();
+    let mut dead_letters = Vec::new();
+    let mut dead_letter_of = Vec::with_capacity(settings.sinks.len());
+    for entry in &settings.sinks {
+        let index = match dead_letter_paths
+            .iter()
+            .position(|p| *p == entry.dead_letter)
+        {
+            Some(i) => i,
+            None => {
+                let file = DeadLetter::open(&entry.dead_letter)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot open the dead-letter file {} of sink `{}` (config key `dead_letter.path`, or `dead_letter` in [[sinks]])",
+                            entry.dead_letter.display(),
+                            entry.name
+                        )
+                    })
+                    .config_error()?;
+                dead_letter_paths.push(&entry.dead_letter);
+                dead_letters.push(file);
+                dead_letters.len() - 1
+            }
+        };
+        dead_letter_of.push(index);
+    }
+
+    // The credentials every SLS client signs with, refreshed in the background: a provider
+    // that cannot give any stops the start (its error names the key and the fix).
+    let credentials = start_credentials(&settings.source).await?;
 
     // One set of SLS retry counters per consumer-group membership, read by /metrics.
     let sls_stats: Vec<(LogstoreTarget, Arc<ConsumerStats>)> = settings
@@ -163,13 +202,19 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         .map(|t| (t.clone(), Arc::new(ConsumerStats::new())))
         .collect();
     let metrics = Metrics::new(
-        sink.metrics(),
-        SINK_NAME,
-        plugins.clone(),
+        sinks
+            .iter()
+            .map(|(name, sink)| SinkView {
+                name: name.clone(),
+                sink: sink.clone(),
+            })
+            .collect(),
+        slots.clone(),
         sls_stats
             .iter()
             .map(|(t, stats)| (t.label(), stats.clone()))
             .collect(),
+        Some((credentials.provider_name(), credentials.stats().clone())),
     );
     let mut background = JoinSet::new();
     if let Some(addr) = &settings.metrics_listen {
@@ -189,18 +234,19 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         ));
     }
     // Always running: SIGHUP reloads even when the file is not watched (and without a handler
-    // SIGHUP would terminate the process).
-    background.spawn(crate::reload::watch(
-        engine.clone(),
-        settings.plugin.clone(),
-        plugins.clone(),
-        sink.clone(),
-        settings
-            .plugin
-            .watch
-            .then_some(crate::reload::DEFAULT_WATCH_INTERVAL),
-        shutdown.clone(),
-    ));
+    // SIGHUP would terminate the process). One watcher per distinct plugin.
+    for ((plugin, members), slot) in plugins.iter().zip(&slots) {
+        background.spawn(crate::reload::watch(
+            engine.clone(),
+            plugin.clone(),
+            slot.clone(),
+            members.iter().map(|&i| sinks[i].clone()).collect(),
+            plugin
+                .watch
+                .then_some(crate::reload::DEFAULT_WATCH_INTERVAL),
+            shutdown.clone(),
+        ));
+    }
     let progress = match args.progress {
         Progress::Always => true,
         Progress::Never => false,
@@ -214,22 +260,46 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         ));
     }
 
-    let format = FormatContext {
-        plugins,
-        failure_policy: settings.plugin.failure_policy,
-        passthrough: settings.sink.kind(),
-        metrics: metrics.clone(),
-    };
+    let formats: Vec<FormatContext> = plugins
+        .iter()
+        .zip(&slots)
+        .map(|((plugin, members), slot)| FormatContext {
+            plugins: slot.clone(),
+            failure_policy: plugin.failure_policy,
+            passthrough: members
+                .iter()
+                .map(|&i| (sinks[i].0.clone(), settings.sinks[i].settings.kind()))
+                .collect(),
+            metrics: metrics.clone(),
+        })
+        .collect();
+    // Rate caps are per process: every shard of every logstore shares a sink's bucket.
+    let sink_contexts: Vec<SinkContext> = settings
+        .sinks
+        .iter()
+        .zip(&sinks)
+        .enumerate()
+        .map(|(i, (entry, (name, sink)))| SinkContext {
+            name: name.clone(),
+            sink: sink.clone(),
+            format: plugins
+                .iter()
+                .position(|(_, members)| members.contains(&i))
+                .expect("every sink is in a plugin group"),
+            dead_letter: dead_letter_of[i],
+            limiter: RateLimiter::new(name, entry.rate, metrics.clone(), sink_shutdown.clone()),
+            event_id: entry.event_id.clone(),
+        })
+        .collect();
     let mut consumers = JoinSet::new();
     for (target, stats) in sls_stats {
-        let consumer = join_group(&settings, &target, stats).await?;
+        let consumer = join_group(&settings, &target, stats, &credentials).await?;
         let ctx = Arc::new(ShardContext {
             lag: ShardLag::new(&target.project, &target.logstore, &metrics),
             target,
-            sink: sink.clone(),
-            sink_name: SINK_NAME.to_owned(),
-            format: format.clone(),
-            dead_letter: dead_letter.clone(),
+            sinks: sink_contexts.clone(),
+            formats: formats.clone(),
+            dead_letters: dead_letters.clone(),
             metrics: metrics.clone(),
             options: PipelineOptions::default(),
         });
@@ -287,16 +357,78 @@ fn load_settings(args: &RunArgs) -> Result<Settings, Failure> {
     settings::load(file, &|k| std::env::var(k).ok(), overrides).config_error()
 }
 
-/// The sink's start-up check: a sink that refuses us (bad token, TLS rejected) stops the
+/// An SLS client for `target`'s project: the endpoint, its network route (proxy or direct,
+/// logged), the signature version and the CA file of `[source]`.
+pub(crate) fn sls_client(
+    s: &SourceSettings,
+    target: &LogstoreTarget,
+    credentials: &RefreshingCredentials,
+) -> Result<Client, Failure> {
+    let route = shipper_sls::client::route_for(&s.endpoint, &target.project, &s.proxy, &|k| {
+        std::env::var(k).ok()
+    })
+    .context("invalid proxy settings for SLS (config keys `source.proxy`, `source.no_proxy`)")
+    .config_error()?;
+    tracing::info!(project = %target.project, route = %route, "SLS network route");
+    let mut client_config = ClientConfig::new(
+        s.endpoint.clone(),
+        target.project.clone(),
+        credentials.clone(),
+    );
+    client_config.signature = s.signature.clone();
+    client_config.route = route;
+    client_config.ca_file.clone_from(&s.ca_file);
+    Client::new(client_config)
+        .with_context(|| {
+            format!(
+                "cannot create an SLS client for project {} (config key `source.endpoint`)",
+                target.project
+            )
+        })
+        .config_error()
+}
+
+/// Builds the credentials provider `[source]` chose and fetches the first credentials: a
+/// file that cannot be read is a configuration error (exit 2), an endpoint that does not
+/// answer a dependency (exit 3).
+pub(crate) async fn start_credentials(
+    s: &SourceSettings,
+) -> Result<RefreshingCredentials, Failure> {
+    let env = |k: &str| std::env::var(k).ok();
+    let provider = s
+        .credentials
+        .spec
+        .build(&s.proxy, &env)
+        .map_err(anyhow::Error::new)
+        .config_error()?;
+    tracing::info!(
+        provider = provider.name(),
+        chosen_by = %s.credentials.origin,
+        "SLS credentials provider"
+    );
+    let local = s.credentials.is_local();
+    let started = RefreshingCredentials::start(provider)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("cannot get SLS credentials"));
+    // A file that cannot be read or parsed is the configuration's fault (exit 2); a
+    // metadata service, STS or URI that does not answer is a dependency (exit 3).
+    if local {
+        started.config_error()
+    } else {
+        started.unavailable()
+    }
+}
+
+/// A sink's start-up check: a sink that refuses us (bad token, TLS rejected) stops the
 /// start (exit 3); one that is merely down is waited for, nothing is dropped.
-async fn check_sink(sink: &dyn Sink) -> Result<(), Failure> {
+async fn check_sink(name: &str, sink: &dyn Sink) -> Result<(), Failure> {
     match sink.healthcheck().await {
-        Ok(()) => tracing::info!(sink = SINK_NAME, "sink is healthy"),
+        Ok(()) => tracing::info!(sink = name, "sink is healthy"),
         Err(e) if matches!(e.kind, SinkErrorKind::Config | SinkErrorKind::Tls) => {
             return Err(anyhow::Error::new(e).context("sink start-up check failed")).unavailable();
         }
         Err(e) => tracing::warn!(
-            sink = SINK_NAME,
+            sink = name,
             error = %e,
             "sink is not reachable yet; logs will wait (nothing is dropped) until it is"
         ),
@@ -310,21 +442,10 @@ async fn join_group(
     settings: &Settings,
     target: &LogstoreTarget,
     stats: Arc<ConsumerStats>,
+    credentials: &RefreshingCredentials,
 ) -> Result<Consumer, Failure> {
     let s = &settings.source;
-    let credentials = s.credentials().map_err(|p| anyhow!("{p}")).config_error()?;
-    let client = Client::new(ClientConfig::new(
-        s.endpoint.clone(),
-        target.project.clone(),
-        credentials,
-    ))
-    .with_context(|| {
-        format!(
-            "cannot create an SLS client for project {} (config key `source.endpoint`)",
-            target.project
-        )
-    })
-    .config_error()?;
+    let client = sls_client(s, target, credentials)?;
     let consumer_name = s.consumer_name();
     let mut config = ConsumerConfig::new(
         target.logstore.clone(),

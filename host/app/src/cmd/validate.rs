@@ -3,21 +3,22 @@
 //! full key and the fix: for CI/CD pipelines, as `vector validate` or `fluent-bit --dry-run`.
 //!
 //! What it checks: the config file and environment (every key, [`settings::load`]); the
-//! files the configuration names (the plugin, its self-test input, the AccessKey secret file,
-//! the sink's token and TLS files, the dead-letter directory); the plugin itself (loaded,
-//! `init`-ed with `[plugin.config]` and self-tested against the sink's renderer, exactly as
-//! at start-up). With `--connect` it also authenticates to SLS with read-only calls
-//! (ListShards on every logstore) and asks each sink's health endpoint.
+//! files the configuration names (the plugins, their self-test inputs, the AccessKey secret
+//! file, each sink's token and TLS files, the dead-letter directories); each plugin itself
+//! (loaded, `init`-ed with its config and self-tested against its sinks' renderers, exactly
+//! as at start-up). With `--connect` it also authenticates to SLS with read-only calls
+//! (ListShards on every logstore) and asks each sink's health endpoint(s).
 //!
 //! Exit codes as the binary documents them: 0 valid, 2 invalid, 3 valid but a dependency is
 //! unreachable or refuses us (`--connect` only).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use shipper_runtime::{EngineSettings, PluginEngine};
 use shipper_sinks::Sink;
-use shipper_sls::client::{Client, ClientConfig};
+use shipper_sls::credentials::RefreshingCredentials;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::{Failure, FailureKind};
@@ -133,17 +134,46 @@ pub async fn check(args: &ValidateArgs) -> Vec<Finding> {
     };
     let mut findings = Vec::new();
     check_files(&settings, &mut findings);
-    let shutdown = CancellationToken::new();
-    let sink = match settings.sink.build("default", shutdown.clone()).await {
-        Ok(sink) => Some(sink),
-        Err(e) => {
-            findings.push(Finding::invalid("sink", e.to_string()));
-            None
+    // Local credentials (a key pair, files) are read now; remote ones (metadata service,
+    // STS, a URI) only with --connect, where reaching them is the point.
+    let credentials = if args.connect || settings.source.credentials.is_local() {
+        match super::run::start_credentials(&settings.source).await {
+            Ok(c) => Some(c),
+            Err(f) => {
+                let kind = match f.kind {
+                    FailureKind::Unavailable => Kind::Unreachable,
+                    _ => Kind::Invalid,
+                };
+                findings.push(Finding {
+                    key: "source.credentials".into(),
+                    message: f.to_string(),
+                    kind,
+                });
+                None
+            }
         }
+    } else {
+        None
     };
-    check_plugin(&settings, sink.as_deref(), &mut findings).await;
-    if args.connect && findings.is_empty() {
-        connect(&settings, sink.as_deref(), &mut findings).await;
+    let shutdown = CancellationToken::new();
+    let mut sinks: Vec<Option<Arc<dyn Sink>>> = Vec::with_capacity(settings.sinks.len());
+    for entry in &settings.sinks {
+        sinks.push(
+            match entry.settings.build(&entry.name, shutdown.clone()).await {
+                Ok(sink) => Some(sink),
+                Err(e) => {
+                    findings.push(Finding::invalid(&entry.key, e.to_string()));
+                    None
+                }
+            },
+        );
+    }
+    check_plugins(&settings, &sinks, &mut findings).await;
+    if args.connect
+        && findings.is_empty()
+        && let Some(credentials) = &credentials
+    {
+        connect(&settings, credentials, &sinks, &mut findings).await;
     }
     shutdown.cancel();
     findings
@@ -151,19 +181,30 @@ pub async fn check(args: &ValidateArgs) -> Vec<Finding> {
 
 /// Files the settings name, each checked where it is named.
 fn check_files(settings: &Settings, findings: &mut Vec<Finding>) {
-    if let Err(p) = settings.source.credentials() {
-        findings.push(Finding::from_problem(p));
+    for (entry, _) in settings.plugin_groups() {
+        if let Some(input) = &entry.plugin.self_test_input
+            && let Err(e) = std::fs::metadata(input)
+        {
+            findings.push(Finding::invalid(
+                format!("{}.self_test_input", entry.plugin_key),
+                format!("cannot read {}: {e}", input.display()),
+            ));
+        }
     }
-    if let Some(input) = &settings.plugin.self_test_input
-        && let Err(e) = std::fs::metadata(input)
-    {
-        findings.push(Finding::invalid(
-            "plugin.self_test_input",
-            format!("cannot read {}: {e}", input.display()),
-        ));
-    }
-    if let Err(message) = writable(&settings.dead_letter_path) {
-        findings.push(Finding::invalid("dead_letter.path", message));
+    let mut checked: Vec<&Path> = Vec::new();
+    for entry in &settings.sinks {
+        if checked.contains(&entry.dead_letter.as_path()) {
+            continue;
+        }
+        checked.push(&entry.dead_letter);
+        if let Err(message) = writable(&entry.dead_letter) {
+            let key = if entry.key == "sink" || entry.dead_letter == settings.dead_letter_path {
+                "dead_letter.path".to_owned()
+            } else {
+                format!("{}.dead_letter", entry.key)
+            };
+            findings.push(Finding::invalid(key, message));
+        }
     }
 }
 
@@ -199,55 +240,68 @@ fn writable(path: &Path) -> Result<(), String> {
         })
 }
 
-/// Loads, `init`s and self-tests the plugin as `shipper run` does at start-up (without the
-/// self-test when the sink could not be built: its renderer is missing).
-async fn check_plugin(settings: &Settings, sink: Option<&dyn Sink>, findings: &mut Vec<Finding>) {
+/// Loads, `init`s and self-tests each distinct plugin as `shipper run` does at start-up
+/// (without the self-test when one of its sinks could not be built: its renderer is
+/// missing).
+async fn check_plugins(
+    settings: &Settings,
+    sinks: &[Option<Arc<dyn Sink>>],
+    findings: &mut Vec<Finding>,
+) {
+    let groups = settings.plugin_groups();
     let engine = match PluginEngine::with_settings(EngineSettings {
-        compile_cache: settings.plugin.compile_cache.clone(),
+        compile_cache: groups[0].0.plugin.compile_cache.clone(),
         ..EngineSettings::default()
     }) {
         Ok(e) => e,
         Err(e) => {
             findings.push(Finding::invalid(
-                "plugin.cache_dir",
+                format!("{}.cache_dir", groups[0].0.plugin_key),
                 format!("cannot start the plugin runtime: {e}"),
             ));
             return;
         }
     };
-    let loaded = match sink {
-        Some(sink) => crate::reload::load_generation(&engine, &settings.plugin, sink)
-            .await
-            .map(drop),
-        None => crate::reload::load_plugin(&engine, &settings.plugin)
-            .await
-            .map(drop),
-    };
-    if let Err(e) = loaded {
-        let key = if format!("{e:#}").contains("rejected its config") {
-            "plugin.config"
-        } else {
-            "plugin.path"
+    for (entry, members) in groups {
+        let targets: Option<Vec<(String, Arc<dyn Sink>)>> = members
+            .iter()
+            .map(|&i| Some((settings.sinks[i].name.clone(), sinks[i].clone()?)))
+            .collect();
+        let loaded = match targets {
+            Some(targets) => crate::reload::load_generation(&engine, &entry.plugin, &targets)
+                .await
+                .map(drop),
+            None => crate::reload::load_plugin(&engine, &entry.plugin)
+                .await
+                .map(drop),
         };
-        findings.push(Finding::invalid(key, format!("{e:#}")));
+        if let Err(e) = loaded {
+            let key = if format!("{e:#}").contains("rejected its config") {
+                "config"
+            } else {
+                "path"
+            };
+            findings.push(Finding::invalid(
+                format!("{}.{key}", entry.plugin_key),
+                format!("{e:#}"),
+            ));
+        }
     }
 }
 
-/// `--connect`: read-only SLS calls per logstore, and the sink's health check.
-async fn connect(settings: &Settings, sink: Option<&dyn Sink>, findings: &mut Vec<Finding>) {
+/// `--connect`: read-only SLS calls per logstore, and each sink's health check.
+async fn connect(
+    settings: &Settings,
+    credentials: &RefreshingCredentials,
+    sinks: &[Option<Arc<dyn Sink>>],
+    findings: &mut Vec<Finding>,
+) {
     let s = &settings.source;
     for target in &s.logstores {
-        let Ok(credentials) = s.credentials() else {
-            return; // already reported
-        };
-        let client = match Client::new(ClientConfig::new(
-            s.endpoint.clone(),
-            target.project.clone(),
-            credentials,
-        )) {
+        let client = match super::run::sls_client(s, target, credentials) {
             Ok(c) => c,
-            Err(e) => {
-                findings.push(Finding::invalid("source.endpoint", e.to_string()));
+            Err(f) => {
+                findings.push(Finding::invalid("source", f.to_string()));
                 return;
             }
         };
@@ -263,14 +317,16 @@ async fn connect(settings: &Settings, sink: Option<&dyn Sink>, findings: &mut Ve
             });
         }
     }
-    if let Some(sink) = sink
-        && let Err(e) = sink.healthcheck().await
-    {
-        findings.push(Finding {
-            key: "sink".into(),
-            message: e.to_string(),
-            kind: Kind::Unreachable,
-        });
+    for (entry, sink) in settings.sinks.iter().zip(sinks) {
+        if let Some(sink) = sink
+            && let Err(e) = sink.healthcheck().await
+        {
+            findings.push(Finding {
+                key: entry.key.clone(),
+                message: e.to_string(),
+                kind: Kind::Unreachable,
+            });
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! The collectors read at scrape time: the sink's and the plugin's own counters
-//! ([`ScrapeCollector`]) and each consumer-group worker's SLS retries, reader stops and
-//! heartbeat age ([`SlsCollector`]).
+//! The collectors read at scrape time: the sinks' and the plugins' own counters and each
+//! sink's endpoints ([`ScrapeCollector`]), and each consumer-group worker's SLS retries,
+//! reader stops and heartbeat age, and the SLS credentials' refreshes and expiry
+//! ([`SlsCollector`]).
 
 use std::sync::Arc;
 
@@ -8,22 +9,31 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use shipper_sinks::SinkMetrics;
-use shipper_sls::{ConsumerStats, ReadErrorKind, RetriedCall, RetryCause};
+use shipper_sinks::EndpointState;
+use shipper_sls::{ConsumerStats, CredentialStats, ReadErrorKind, RetriedCall, RetryCause};
 
+use super::{SinkLabels, SinkView};
 use crate::generation::PluginSlot;
 
-/// Reads the sink's and the plugin's own counters on every scrape.
+/// Reads the sinks' and the plugins' own counters, and the sinks' endpoints, on every
+/// scrape.
 #[derive(Debug)]
 pub(super) struct ScrapeCollector {
-    pub(super) sink: Arc<SinkMetrics>,
-    pub(super) sink_name: String,
-    pub(super) plugins: Arc<PluginSlot>,
+    pub(super) sinks: Vec<SinkView>,
+    pub(super) plugins: Vec<Arc<PluginSlot>>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct SinkLabels {
+struct EndpointLabels {
     sink: String,
+    endpoint: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointStateLabels {
+    sink: String,
+    endpoint: String,
+    state: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,130 +55,226 @@ struct GenerationLabels {
     hash: String,
 }
 
-impl ScrapeCollector {
-    fn counter(
-        encoder: &mut DescriptorEncoder<'_>,
-        name: &str,
-        help: &str,
-        labels: &impl EncodeLabelSet,
-        value: u64,
-    ) -> Result<(), std::fmt::Error> {
-        let c = ConstCounter::new(value);
-        let mut m = encoder.encode_descriptor(name, help, None, c.metric_type())?;
-        c.encode(m.encode_family(labels)?)
-    }
-}
-
 impl Collector for ScrapeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let s = self.sink.snapshot();
-        let l = SinkLabels {
-            sink: self.sink_name.clone(),
-        };
-        for (name, help, v) in [
+        let snapshots: Vec<_> = self
+            .sinks
+            .iter()
+            .map(|v| {
+                (
+                    SinkLabels {
+                        sink: v.name.clone(),
+                    },
+                    v.sink.metrics().snapshot(),
+                )
+            })
+            .collect();
+        type Read = fn(&shipper_sinks::MetricsSnapshot) -> u64;
+        let counters: [(&str, &str, Read); 10] = [
             (
                 "shipper_sink_requests",
                 "Requests (HEC) or writes (syslog) sent",
-                s.requests,
+                |s| s.requests,
             ),
             (
                 "shipper_sink_request_bytes",
                 "Uncompressed bytes sent",
-                s.request_bytes,
+                |s| s.request_bytes,
             ),
             (
                 "shipper_sink_wire_bytes",
                 "Bytes on the wire (after gzip)",
-                s.wire_bytes,
+                |s| s.wire_bytes,
             ),
             (
                 "shipper_sink_events_accepted",
                 "Events the receiver accepted",
-                s.events_accepted,
+                |s| s.events_accepted,
             ),
             (
                 "shipper_sink_events_rejected",
                 "Events the receiver refused for good",
-                s.events_rejected,
+                |s| s.events_rejected,
             ),
-            ("shipper_sink_retries", "Retried requests", s.retries),
-            ("shipper_sink_connects", "Connections opened", s.connects),
+            ("shipper_sink_retries", "Retried requests", |s| s.retries),
+            ("shipper_sink_connects", "Connections opened", |s| {
+                s.connects
+            }),
             (
                 "shipper_sink_connect_failures",
                 "Connection attempts that failed",
-                s.connect_failures,
+                |s| s.connect_failures,
             ),
-            (
-                "shipper_sink_disconnects",
-                "Connections lost",
-                s.disconnects,
-            ),
+            ("shipper_sink_disconnects", "Connections lost", |s| {
+                s.disconnects
+            }),
             (
                 "shipper_sink_truncated",
                 "Messages truncated to the size limit",
-                s.truncated,
+                |s| s.truncated,
             ),
-        ] {
-            Self::counter(&mut encoder, name, help, &l, v)?;
+        ];
+        let counter = ConstCounter::new(0u64);
+        for (name, help, read) in counters {
+            let mut fam = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            for (labels, snapshot) in &snapshots {
+                ConstCounter::new(read(snapshot)).encode(fam.encode_family(labels)?)?;
+            }
         }
-        let errors = ConstCounter::new(0u64);
         let mut fam = encoder.encode_descriptor(
             "shipper_sink_errors",
             "Failed requests by retry class",
             None,
-            errors.metric_type(),
+            counter.metric_type(),
         )?;
-        for (class, v) in [
-            ("transient", s.errors_transient),
-            ("too_large", s.errors_too_large),
-            ("data", s.errors_data),
-            ("config", s.errors_config),
-        ] {
-            let labels = SinkClassLabels {
-                sink: self.sink_name.clone(),
-                class: class.to_owned(),
-            };
-            ConstCounter::new(v).encode(fam.encode_family(&labels)?)?;
+        for (labels, s) in &snapshots {
+            for (class, v) in [
+                ("transient", s.errors_transient),
+                ("too_large", s.errors_too_large),
+                ("data", s.errors_data),
+                ("config", s.errors_config),
+            ] {
+                let labels = SinkClassLabels {
+                    sink: labels.sink.clone(),
+                    class: class.to_owned(),
+                };
+                ConstCounter::new(v).encode(fam.encode_family(&labels)?)?;
+            }
         }
+        self.encode_endpoints(&mut encoder)?;
 
-        let generation = self.plugins.current();
         let info = ConstGauge::new(1i64);
         let mut gen_enc = encoder.encode_descriptor(
             "shipper_plugin_generation",
-            "The plugin generation in use (value 1; labels say which)",
+            "The plugin generation in use (value 1; labels say which), one per plugin",
             None,
             info.metric_type(),
         )?;
-        let labels = GenerationLabels {
-            plugin: generation.name.clone(),
-            version: generation.version.clone(),
-            hash: generation.plugin.hash().to_owned(),
-        };
-        info.encode(gen_enc.encode_family(&labels)?)?;
-        let open = ConstGauge::new(i64::from(generation.breaker.is_tripped()));
+        let generations: Vec<_> = self.plugins.iter().map(|p| p.current()).collect();
+        let labels: Vec<GenerationLabels> = generations
+            .iter()
+            .map(|g| GenerationLabels {
+                plugin: g.name.clone(),
+                version: g.version.clone(),
+                hash: g.plugin.hash().to_owned(),
+            })
+            .collect();
+        for l in &labels {
+            info.encode(gen_enc.encode_family(l)?)?;
+        }
         let mut breaker = encoder.encode_descriptor(
             "shipper_plugin_breaker_open",
             "1 while the plugin's crash-loop breaker is tripped (policy pause or passthrough applies)",
             None,
-            open.metric_type(),
+            info.metric_type(),
         )?;
-        open.encode(breaker.encode_family(&labels)?)?;
+        for (g, l) in generations.iter().zip(&labels) {
+            ConstGauge::new(i64::from(g.breaker.is_tripped())).encode(breaker.encode_family(l)?)?;
+        }
 
-        let counters = generation.plugin.counters();
+        let counters: Vec<(String, Vec<(String, u64)>)> = generations
+            .iter()
+            .map(|g| (g.name.clone(), g.plugin.counters()))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
         if !counters.is_empty() {
-            let c = ConstCounter::new(0u64);
             let mut fam = encoder.encode_descriptor(
                 "shipper_plugin_events",
                 "Counters the plugin reports through counter-add",
                 None,
-                c.metric_type(),
+                counter.metric_type(),
             )?;
-            for (name, v) in counters {
-                let labels = PluginCounterLabels {
-                    plugin: generation.name.clone(),
-                    name,
+            for (plugin, list) in counters {
+                for (name, v) in list {
+                    let labels = PluginCounterLabels {
+                        plugin: plugin.clone(),
+                        name,
+                    };
+                    ConstCounter::new(v).encode(fam.encode_family(&labels)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ScrapeCollector {
+    /// The per-endpoint series of every sink that reports endpoints.
+    fn encode_endpoints(&self, encoder: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let endpoints: Vec<(EndpointLabels, shipper_sinks::EndpointStatus)> = self
+            .sinks
+            .iter()
+            .flat_map(|v| {
+                v.sink.endpoints().into_iter().map(|e| {
+                    let labels = EndpointLabels {
+                        sink: v.name.clone(),
+                        endpoint: e.endpoint.clone(),
+                    };
+                    (labels, e)
+                })
+            })
+            .collect();
+        if endpoints.is_empty() {
+            return Ok(());
+        }
+        let gauge = ConstGauge::new(0i64);
+        let mut state = encoder.encode_descriptor(
+            "shipper_sink_endpoint_state",
+            "1 for the endpoint's current state (healthy, backing_off, down, misconfigured, standby), 0 for the others",
+            None,
+            gauge.metric_type(),
+        )?;
+        for (l, e) in &endpoints {
+            for s in EndpointState::ALL {
+                let labels = EndpointStateLabels {
+                    sink: l.sink.clone(),
+                    endpoint: l.endpoint.clone(),
+                    state: s.as_str().to_owned(),
                 };
-                ConstCounter::new(v).encode(fam.encode_family(&labels)?)?;
+                ConstGauge::new(i64::from(s == e.state)).encode(state.encode_family(&labels)?)?;
+            }
+        }
+        let mut in_flight = encoder.encode_descriptor(
+            "shipper_sink_endpoint_in_flight",
+            "Requests (HEC) or writes (syslog) on the wire to the endpoint now",
+            None,
+            gauge.metric_type(),
+        )?;
+        for (l, e) in &endpoints {
+            ConstGauge::new(e.in_flight as i64).encode(in_flight.encode_family(l)?)?;
+        }
+        let mut max = encoder.encode_descriptor(
+            "shipper_sink_endpoint_max_request_bytes",
+            "Largest uncompressed request sent to the endpoint now (lowered after a 413)",
+            None,
+            gauge.metric_type(),
+        )?;
+        for (l, e) in &endpoints {
+            if let Some(m) = e.max_request_bytes {
+                ConstGauge::new(m as i64).encode(max.encode_family(l)?)?;
+            }
+        }
+        let counter = ConstCounter::new(0u64);
+        for (name, help, read) in [
+            (
+                "shipper_sink_endpoint_requests",
+                "Requests (retries included) or writes sent to the endpoint",
+                (|e| e.requests) as fn(&shipper_sinks::EndpointStatus) -> u64,
+            ),
+            (
+                "shipper_sink_endpoint_failures",
+                "Failed requests, or failed and lost connections, of the endpoint",
+                |e| e.failures,
+            ),
+            (
+                "shipper_sink_endpoint_events",
+                "Events the endpoint accepted (HEC) or that were written to it (syslog)",
+                |e| e.events,
+            ),
+        ] {
+            let mut fam = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            for (l, e) in &endpoints {
+                ConstCounter::new(read(e)).encode(fam.encode_family(l)?)?;
             }
         }
         Ok(())
@@ -181,6 +287,13 @@ impl Collector for ScrapeCollector {
 pub(super) struct SlsCollector {
     /// `project/logstore` and the stats of its consumer.
     pub(super) consumers: Vec<(String, Arc<ConsumerStats>)>,
+    /// The credentials provider's name and its counters.
+    pub(super) credentials: Option<(&'static str, Arc<CredentialStats>)>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -210,7 +323,8 @@ impl Collector for SlsCollector {
             "shipper_sls_retries",
             "Failed SLS calls the consumer repeated, by call (pull, heartbeat, checkpoint, \
              get_checkpoint, get_cursor, create_group) and cause (server = 5xx, quota = \
-             throttled, transport = no answer, other)",
+             throttled, transport = no answer, credentials = not sent: expired and not \
+             refreshed yet, other)",
             None,
             counter.metric_type(),
         )?;
@@ -264,6 +378,35 @@ impl Collector for SlsCollector {
                 ConstGauge::new(secs).encode(age.encode_family(&labels)?)?;
             }
         }
+        if let Some((provider, stats)) = &self.credentials {
+            let labels = ProviderLabels {
+                provider: (*provider).to_owned(),
+            };
+            let mut refreshes = encoder.encode_descriptor(
+                "shipper_sls_credential_refreshes",
+                "Successful refreshes of the SLS credentials (the first fetch not counted)",
+                None,
+                counter.metric_type(),
+            )?;
+            ConstCounter::new(stats.refreshes()).encode(refreshes.encode_family(&labels)?)?;
+            let mut failures = encoder.encode_descriptor(
+                "shipper_sls_credential_refresh_failures",
+                "Failed fetches of the SLS credentials (the current ones stay in use while valid)",
+                None,
+                counter.metric_type(),
+            )?;
+            ConstCounter::new(stats.failures()).encode(failures.encode_family(&labels)?)?;
+            if let Some(secs) = stats.seconds_until_expiry() {
+                let mut expiry = encoder.encode_descriptor(
+                    "shipper_sls_credential_expiry_seconds",
+                    "Seconds until the SLS credentials in use expire (absent for credentials \
+                     that do not expire)",
+                    None,
+                    gauge.metric_type(),
+                )?;
+                ConstGauge::new(secs).encode(expiry.encode_family(&labels)?)?;
+            }
+        }
         Ok(())
     }
 }
@@ -290,6 +433,7 @@ mod tests {
                 ("p/a".to_owned(), joined),
                 ("p/b".to_owned(), Arc::new(ConsumerStats::new())),
             ],
+            credentials: Some(("ecs_ram_role", Arc::new(CredentialStats::default()))),
         });
         for line in [
             "# TYPE shipper_sls_retries counter",
@@ -298,6 +442,8 @@ mod tests {
             "# TYPE shipper_sls_read_errors counter",
             "shipper_sls_read_errors_total{logstore=\"p/a\",kind=\"decode\"} 0",
             "# TYPE shipper_sls_heartbeat_age_seconds gauge",
+            "shipper_sls_credential_refreshes_total{provider=\"ecs_ram_role\"} 0",
+            "shipper_sls_credential_refresh_failures_total{provider=\"ecs_ram_role\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
         }

@@ -4,7 +4,8 @@
 //! Names follow `shipper_<noun>_<unit>`; prometheus-client appends `_total` to counters.
 //! Counters are bumped once per batch, never per event, so metrics cost nothing on the hot
 //! path. Sink and plugin counters live in their crates and are read at scrape time, as are
-//! the consumer-group workers' SLS retries and heartbeat age (`collectors`).
+//! each sink's endpoints (labels `sink`, `endpoint`) and the consumer-group workers' SLS
+//! retries and heartbeat age (`collectors`).
 //!
 //! Each event the pipeline reports is one method here ([`Metrics::pulled`],
 //! [`Metrics::delivered`], [`Metrics::dead_lettered`], …) that updates the Prometheus series
@@ -23,8 +24,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use shipper_sinks::SinkMetrics;
-use shipper_sls::ConsumerStats;
+use shipper_sinks::Sink;
+use shipper_sls::{ConsumerStats, CredentialStats};
 
 use self::collectors::{ScrapeCollector, SlsCollector};
 use crate::dead_letter::Stage;
@@ -38,6 +39,41 @@ pub struct ShardLabels {
     pub logstore: String,
     /// Shard id.
     pub shard: u32,
+}
+
+/// Labels of per-shard, per-sink series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardSinkLabels {
+    /// `project/logstore`.
+    pub logstore: String,
+    /// Shard id.
+    pub shard: u32,
+    /// Sink name.
+    pub sink: String,
+}
+
+/// Labels of per-sink series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabels {
+    /// Sink name.
+    pub sink: String,
+}
+
+/// A sink as the metrics and `/health` read it.
+#[derive(Clone)]
+pub struct SinkView {
+    /// Its name.
+    pub name: String,
+    /// The sink (its counters and endpoints are read at scrape time).
+    pub sink: Arc<dyn Sink>,
+}
+
+impl std::fmt::Debug for SinkView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkView")
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 /// Labels of dead-letter counts.
@@ -77,6 +113,12 @@ pub struct Totals {
     pub lag_groups: Arc<AtomicU64>,
 }
 
+fn sink_labels(sink: &str) -> SinkLabels {
+    SinkLabels {
+        sink: sink.to_owned(),
+    }
+}
+
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
@@ -89,8 +131,8 @@ pub struct Metrics {
     logs_in: Family<ShardLabels, Counter>,
     /// Raw bytes pulled per shard.
     raw_bytes_in: Family<ShardLabels, Counter>,
-    /// Events accepted by the sink, per shard.
-    events_out: Family<ShardLabels, Counter>,
+    /// Events accepted by each sink, per shard.
+    events_out: Family<ShardSinkLabels, Counter>,
     /// Logs the plugin dropped (zero emits), per shard.
     logs_dropped: Family<ShardLabels, Counter>,
     /// Dead-lettered logs/events by stage.
@@ -113,18 +155,27 @@ pub struct Metrics {
     checkpoint_errors: Family<ShardLabels, Counter>,
     /// Shards held now.
     shards_held: Gauge,
+    /// Wall-clock seconds during which sends to a sink waited for its rate cap.
+    throttled_seconds: Family<SinkLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    /// Sends waiting for a sink's rate cap now.
+    throttle_waiting: Family<SinkLabels, Gauge>,
+    /// Shards whose pulling a sink holds without settling anything (it is down or stuck).
+    blocked_shards: Family<SinkLabels, Gauge>,
+    /// The sinks, for `/health`.
+    sinks: Vec<SinkView>,
     /// Totals for the progress line.
     pub totals: Totals,
 }
 
 impl Metrics {
-    /// Builds the registry. `sink`, `plugins` and `sls` (`project/logstore` and the stats
-    /// of its consumer) are read at scrape time.
+    /// Builds the registry. `sinks`, `plugins` (each distinct plugin's slot), `sls`
+    /// (`project/logstore` and the stats of its consumer) and `credentials` (the provider's
+    /// name and its refresh counters) are read at scrape time.
     pub fn new(
-        sink: Arc<SinkMetrics>,
-        sink_name: &str,
-        plugins: Arc<PluginSlot>,
+        sinks: Vec<SinkView>,
+        plugins: Vec<Arc<PluginSlot>>,
         sls: Vec<(String, Arc<ConsumerStats>)>,
+        credentials: Option<(&'static str, Arc<CredentialStats>)>,
     ) -> Arc<Self> {
         let mut registry = Registry::default();
         let m = Metrics {
@@ -143,6 +194,10 @@ impl Metrics {
             checkpoints: Family::default(),
             checkpoint_errors: Family::default(),
             shards_held: Gauge::default(),
+            throttled_seconds: Family::default(),
+            throttle_waiting: Family::default(),
+            blocked_shards: Family::default(),
+            sinks: sinks.clone(),
             totals: Totals::default(),
             registry: Registry::default(),
         };
@@ -154,7 +209,7 @@ impl Metrics {
         );
         registry.register(
             "shipper_events_out",
-            "Events accepted by the sink",
+            "Events accepted by each sink",
             m.events_out.clone(),
         );
         registry.register(
@@ -212,12 +267,26 @@ impl Metrics {
             "Shards this consumer holds",
             m.shards_held.clone(),
         );
-        registry.register_collector(Box::new(ScrapeCollector {
-            sink,
-            sink_name: sink_name.to_owned(),
-            plugins,
+        registry.register(
+            "shipper_sink_throttled_seconds",
+            "Wall-clock time during which sends to the sink waited for its rate cap",
+            m.throttled_seconds.clone(),
+        );
+        registry.register(
+            "shipper_sink_throttle_waiting",
+            "Sends waiting for the sink's rate cap now",
+            m.throttle_waiting.clone(),
+        );
+        registry.register(
+            "shipper_sink_blocked_shards",
+            "Shards whose pulling and checkpoints wait on this sink, which settled nothing for 10 s",
+            m.blocked_shards.clone(),
+        );
+        registry.register_collector(Box::new(ScrapeCollector { sinks, plugins }));
+        registry.register_collector(Box::new(SlsCollector {
+            consumers: sls,
+            credentials,
         }));
-        registry.register_collector(Box::new(SlsCollector { consumers: sls }));
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -229,10 +298,52 @@ impl Metrics {
         add(&self.totals.raw_bytes_in, raw_bytes);
     }
 
-    /// The sink accepted `events` events of a shard.
-    pub fn delivered(&self, shard: &ShardLabels, events: u64) {
-        self.events_out.get_or_create(shard).inc_by(events);
+    /// Sink `sink` accepted `events` events of a shard.
+    pub fn delivered(&self, shard: &ShardLabels, sink: &str, events: u64) {
+        let labels = ShardSinkLabels {
+            logstore: shard.logstore.clone(),
+            shard: shard.shard,
+            sink: sink.to_owned(),
+        };
+        self.events_out.get_or_create(&labels).inc_by(events);
         add(&self.totals.events_out, events);
+    }
+
+    /// Sends to `sink` waited `elapsed` (wall clock) for its rate cap.
+    pub fn throttled(&self, sink: &str, elapsed: Duration) {
+        self.throttled_seconds
+            .get_or_create(&sink_labels(sink))
+            .inc_by(elapsed.as_secs_f64());
+    }
+
+    /// `waiting` sends of `sink` wait for its rate cap now.
+    pub fn throttle_waiting(&self, sink: &str, waiting: usize) {
+        self.throttle_waiting
+            .get_or_create(&sink_labels(sink))
+            .set(waiting as i64);
+    }
+
+    /// A shard waits on `sink`, which has settled nothing for a while. The first shard of
+    /// an episode logs the one WARN.
+    pub fn sink_blocked(&self, sink: &str) {
+        if self.blocked_shards.get_or_create(&sink_labels(sink)).inc() == 0 {
+            tracing::warn!(
+                sink,
+                "sink settles nothing: shards stop pulling and their checkpoints wait for it                  (back-pressure); nothing is lost, the backlog waits in SLS"
+            );
+        }
+    }
+
+    /// A shard that waited on `sink` goes on. The last one of an episode logs an INFO.
+    pub fn sink_unblocked(&self, sink: &str) {
+        if self.blocked_shards.get_or_create(&sink_labels(sink)).dec() == 1 {
+            tracing::info!(sink, "sink settles sends again; shards pull again");
+        }
+    }
+
+    /// The sinks (for `/health`).
+    pub fn sinks(&self) -> &[SinkView] {
+        &self.sinks
     }
 
     /// The plugin dropped `logs` logs on purpose (no emit).

@@ -10,6 +10,7 @@
 //! type (an SLS cursor in production).
 
 use std::ops::Range;
+use std::task::{Context, Poll, ready};
 
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
@@ -75,12 +76,19 @@ where
     /// already done); `None` when nothing is in flight. Cancel-safe: a send is handed out
     /// exactly once.
     pub async fn next(&mut self) -> Option<Acked<E, A, P>> {
-        let (entry, ack, position) = self.pending.next().await?;
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// [`Self::next`] as a poll, for waiting on several queues at once.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Acked<E, A, P>>> {
+        let Some((entry, ack, position)) = ready!(self.pending.poll_next_unpin(cx)) else {
+            return Poll::Ready(None);
+        };
         let range = position.map(|end| {
             let start = std::mem::replace(&mut self.acked_to, end);
             start..end
         });
-        Some(Acked { entry, ack, range })
+        Poll::Ready(Some(Acked { entry, ack, range }))
     }
 
     /// Everything before this position is acknowledged.

@@ -39,8 +39,9 @@ pub struct Source {
     pub groups: Vec<LogGroupView>,
     /// When it was pulled (for the batch latency histogram).
     pub pulled_at: Instant,
-    /// The plugin generation that formatted it (named in dead-letter entries).
-    pub generation: Arc<Generation>,
+    /// The plugin generations that formatted it, one per format stage of the shard (named
+    /// in dead-letter entries).
+    pub generations: Vec<Arc<Generation>>,
 }
 
 /// The events being collected for the next send.

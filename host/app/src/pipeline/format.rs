@@ -106,8 +106,9 @@ pub struct FormatContext {
     pub plugins: Arc<PluginSlot>,
     /// What to do when the plugin is in a crash loop and cannot be rolled back.
     pub failure_policy: FailurePolicy,
-    /// Which payload the built-in passthrough format produces (the sink's kind).
-    pub passthrough: SinkKind,
+    /// The sinks this plugin formats for (name and kind): what the built-in passthrough
+    /// format produces.
+    pub passthrough: Vec<(String, SinkKind)>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -337,7 +338,7 @@ impl FormatStage {
                 self.ctx
                     .metrics
                     .passthrough(&self.labels, range.len() as u64);
-                Ok(passthrough::format(view, range, self.ctx.passthrough))
+                Ok(passthrough::format(view, range, &self.ctx.passthrough))
             }
         }
     }
@@ -359,7 +360,7 @@ mod tests {
         let ctx = FormatContext {
             plugins: testing::slot(plugin, threshold),
             failure_policy: policy,
-            passthrough: SinkKind::Hec,
+            passthrough: vec![("default".into(), SinkKind::Hec)],
             metrics: testing::metrics(),
         };
         FormatStage::new(ctx, testing::labels(0))

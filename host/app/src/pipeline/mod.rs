@@ -1,14 +1,17 @@
-//! One shard's pipeline: pulled log groups → plugin → rendered events → sink → checkpoint.
+//! One shard's pipeline: pulled log groups → plugin(s) → rendered events → sink(s) →
+//! checkpoint.
 //!
 //! ```text
-//! ShardReader (prefetch) ─► shard::process_batch ─► format::FormatStage (≤ N logs a call)
-//!                                  │ emits → sink.render() into the open batch (+ origin per event)
-//!                                  │ record errors, traps (bisected to one log) → dead-letter file
+//! ShardReader (prefetch) ─► shard::process_batch ─► format::FormatStage per plugin (≤ N logs a call)
+//!                                  │ emits → each of the plugin's sinks: render() into that
+//!                                  │   sink's open batch (+ origin per event, + event ID)
+//!                                  │ record errors, traps (bisected to one log) → dead-letter files
 //!                                  ▼
-//!                open batch full or lingering ─► sink.send() ─► acks::OrderedAcks (bounded)
+//!        per sink: open batch full or lingering ─► rate cap ─► sink.send() ─► acks::OrderedAcks
 //!                                                                  │ settled in send order
 //!                                                                  ▼
-//!                 sink rejections → dead-letter file; then checkpoint::Committer(range)
+//!    sink rejections → that sink's dead-letter file; then checkpoint::Committer(range that
+//!    every sink has acknowledged)
 //! ```
 //!
 //! At-least-once rules enforced here (docs/architecture.md "Delivery guarantee"):
@@ -19,11 +22,16 @@
 //!   reported;
 //! - a cancelled delivery (shutdown while the sink was down) stops reporting for good;
 //! - when the shard is taken away (rebalance, lost heartbeat), the open batch is dropped and
-//!   nothing new is sent: the next owner starts from the last checkpoint.
+//!   nothing new is sent: the next owner starts from the last checkpoint;
+//! - with several sinks, every sink keeps its own [`acks::OrderedAcks`], and the checkpoint
+//!   moves to the smallest position all of them acknowledged: a log is committed only once
+//!   every sink has it (or dead-lettered it).
 //!
-//! Back-pressure: at most `max_in_flight` sends per shard; while they are pending the shard
-//! pulls nothing new (the reader holds one prefetched batch), so memory stays bounded when the
-//! sink is slow or down.
+//! Back-pressure: at most `max_in_flight` sends per shard and sink; while any sink has no
+//! room the shard pulls nothing new (the reader holds one prefetched batch), so memory stays
+//! bounded when a sink is slow, down or throttled by its rate cap. A sink that settles
+//! nothing for [`shard::STALL_WARN_AFTER`] while a shard waits on it is named in one WARN
+//! and in `shipper_sink_blocked_shards`.
 //!
 //! Layout:
 //! - [`shard`]: the loop ([`shard::run`]) and what it reads through ([`shard::ShardIo`]).
@@ -33,12 +41,16 @@
 //! - [`passthrough`]: the built-in JSON format of the `passthrough` policy.
 //! - [`acks`]: [`acks::OrderedAcks`], acknowledgements in send order with position ranges.
 //! - [`batch`]: the open batch, event origins, buffer reuse.
+//! - [`rate`]: per-sink rate caps, a token bucket shared by every shard.
+//! - [`event_id`]: the stable event IDs of `event_id = true`.
 
 pub mod acks;
 pub mod batch;
+pub mod event_id;
 pub mod format;
 pub mod formatter;
 pub mod passthrough;
+pub mod rate;
 pub mod shard;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -86,18 +98,33 @@ impl Default for PipelineOptions {
     }
 }
 
+/// One sink as the shards use it.
+#[derive(Clone)]
+pub struct SinkContext {
+    /// Its name (what plugin routes name).
+    pub name: String,
+    /// The sink.
+    pub sink: Arc<dyn Sink>,
+    /// Which of [`ShardContext::formats`] formats its events.
+    pub format: usize,
+    /// Which of [`ShardContext::dead_letters`] is its dead-letter file.
+    pub dead_letter: usize,
+    /// Its rate caps, shared by every shard of the process.
+    pub limiter: Option<Arc<rate::RateLimiter>>,
+    /// Where its events carry their ID, when `event_id = true`.
+    pub event_id: Option<event_id::EventIdSettings>,
+}
+
 /// What every shard of one logstore shares.
 pub struct ShardContext {
     /// The logstore.
     pub target: LogstoreTarget,
-    /// The sink.
-    pub sink: Arc<dyn Sink>,
-    /// Name of the sink (emits with another route are dead-lettered).
-    pub sink_name: String,
-    /// The plugin side: generations, failure policy, passthrough kind.
-    pub format: format::FormatContext,
-    /// Dead-letter file.
-    pub dead_letter: DeadLetter,
+    /// The sinks, at least one.
+    pub sinks: Vec<SinkContext>,
+    /// The plugin side, one per distinct plugin: generations, failure policy, passthrough.
+    pub formats: Vec<format::FormatContext>,
+    /// The dead-letter files (each distinct path once).
+    pub dead_letters: Vec<DeadLetter>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Tunables.

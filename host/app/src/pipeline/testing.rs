@@ -5,8 +5,8 @@
 //!
 //! A test log carries `seq` (its number) and `kind`: `ok` (formatted as an HEC text event
 //! `<seq>`), `poison` (the plugin traps on any call that contains it), `refuse` (the plugin
-//! returns a record error for it) or `sink-reject` (formatted as `reject:<seq>`, which the
-//! memory sink refuses).
+//! returns a record error for it), `sink-reject` (formatted as `reject:<seq>`, which the
+//! memory sink refuses), or `route:<sink>` (formatted as `<seq>`, routed to that sink).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,39 +26,49 @@ use tokio::time::Instant;
 use super::format::{FormatInstance, Formatter, LogOutcome};
 use crate::checkpoint::{CheckpointStore, CommitError};
 use crate::generation::{Breaker, Generation, PluginSlot};
-use crate::metrics::{Metrics, ShardLabels};
+use crate::metrics::{Metrics, ShardLabels, SinkView};
 
 /// A test log: its number and what the fakes do with it.
 #[derive(Debug, Clone)]
 pub struct Log {
     seq: usize,
-    kind: &'static str,
+    kind: String,
 }
 
 impl Log {
     /// Formatted and delivered.
     pub fn ok(seq: usize) -> Self {
-        Self { seq, kind: "ok" }
+        Self {
+            seq,
+            kind: "ok".into(),
+        }
     }
     /// The plugin traps on it.
     pub fn poison(seq: usize) -> Self {
         Self {
             seq,
-            kind: "poison",
+            kind: "poison".into(),
         }
     }
     /// The plugin refuses it with a record error.
     pub fn refused(seq: usize) -> Self {
         Self {
             seq,
-            kind: "refuse",
+            kind: "refuse".into(),
         }
     }
     /// The sink refuses its event.
     pub fn sink_rejected(seq: usize) -> Self {
         Self {
             seq,
-            kind: "sink-reject",
+            kind: "sink-reject".into(),
+        }
+    }
+    /// Formatted and routed to sink `to` only.
+    pub fn routed(seq: usize, to: &'static str) -> Self {
+        Self {
+            seq,
+            kind: format!("route:{to}"),
         }
     }
 }
@@ -208,7 +218,11 @@ impl FormatInstance for FakeInstance {
                             message: format!("log {seq} refused"),
                         }),
                         "sink-reject" => Ok(vec![hec_text(format!("reject:{seq}"))]),
-                        _ => Ok(vec![hec_text(seq)]),
+                        kind => {
+                            let mut emit = hec_text(seq);
+                            emit.route = kind.strip_prefix("route:").map(str::to_owned);
+                            Ok(vec![emit])
+                        }
                     }
                 })
                 .collect())
@@ -259,24 +273,30 @@ pub fn slot(plugin: FakePlugin, threshold: usize) -> Arc<PluginSlot> {
     PluginSlot::new(generation(plugin, threshold))
 }
 
-/// A metrics registry with a memory sink's counters and a fake plugin.
+/// A metrics registry with a memory sink and a fake plugin.
 pub fn metrics() -> Arc<Metrics> {
     Metrics::new(
-        Arc::new(SinkMetrics::default()),
-        "default",
-        slot(FakePlugin::default(), 100),
+        vec![SinkView {
+            name: "default".into(),
+            sink: Arc::new(MemorySink::new(10)),
+        }],
+        vec![slot(FakePlugin::default(), 100)],
         Vec::new(),
+        None,
     )
 }
 
-/// A sink that keeps the text of every event it accepts, refuses events that start with
-/// `reject:`, and can be held (every send waits until released).
+/// A sink that keeps the text of every event it accepts (with ` key=value` for each HEC
+/// field), refuses events that start with `reject:`, and can be held (every send waits
+/// until released).
 #[derive(Clone)]
 pub struct MemorySink {
     /// Accepted events, in the order the sink accepted them.
     pub accepted: Arc<Mutex<Vec<String>>>,
     /// Sends so far.
     pub sends: Arc<AtomicUsize>,
+    /// Sends settled so far.
+    pub settled: Arc<AtomicUsize>,
     /// While `true`, sends wait.
     pub hold: tokio::sync::watch::Sender<bool>,
     /// How long send number `n` (from 0) takes once it may go.
@@ -291,6 +311,7 @@ impl MemorySink {
         Self {
             accepted: Arc::default(),
             sends: Arc::default(),
+            settled: Arc::default(),
             hold: tokio::sync::watch::Sender::new(false),
             delay: Arc::new(|_| Duration::ZERO),
             batch: BatchConfig {
@@ -302,14 +323,19 @@ impl MemorySink {
         }
     }
 
-    /// The accepted events as numbers.
+    /// The accepted events as numbers (the text before any field).
     pub fn accepted_seqs(&self) -> Vec<usize> {
         self.accepted
             .lock()
             .unwrap()
             .iter()
-            .map(|t| t.parse().expect("a seq"))
+            .map(|t| t.split(' ').next().unwrap().parse().expect("a seq"))
             .collect()
+    }
+
+    /// Sends that have not settled yet (held or delayed).
+    pub fn pending(&self) -> usize {
+        self.sends.load(Ordering::SeqCst) - self.settled.load(Ordering::SeqCst)
     }
 }
 
@@ -321,9 +347,12 @@ impl Sink for MemorySink {
     ) -> Result<(), RenderError> {
         match payload {
             shipper_sinks::Payload::Hec(e) => {
-                let text = match &e.body {
-                    shipper_sinks::HecBody::Text(t) | shipper_sinks::HecBody::Json(t) => t,
+                let mut text = match &e.body {
+                    shipper_sinks::HecBody::Text(t) | shipper_sinks::HecBody::Json(t) => t.clone(),
                 };
+                for f in &e.fields {
+                    text.push_str(&format!(" {}={}", f.key, f.value));
+                }
                 out.push(text.as_bytes());
                 Ok(())
             }
@@ -337,6 +366,7 @@ impl Sink for MemorySink {
     fn send(&self, batch: EventBatch) -> shipper_sinks::BoxFuture<'static, Delivery> {
         let n = self.sends.fetch_add(1, Ordering::SeqCst);
         let accepted = self.accepted.clone();
+        let settled = self.settled.clone();
         let mut hold = self.hold.subscribe();
         let delay = (self.delay)(n);
         Box::pin(async move {
@@ -356,6 +386,7 @@ impl Sink for MemorySink {
                 }
             }
             drop(kept);
+            settled.fetch_add(1, Ordering::SeqCst);
             Delivery {
                 rejected,
                 cancelled: false,

@@ -11,9 +11,10 @@ use shipper_sls::consumer::{PulledBatch, ReadEvent, Revocation, RevokeReason};
 use shipper_sls::cursor::Cursor;
 
 use super::format::FormatContext;
+use super::rate::{RateCaps, RateLimiter};
 use super::shard::{self, ShardEnd, ShardIo};
 use super::testing::{self, FakePlugin, Log, MemorySink, RecordedCheckpoints};
-use super::{PipelineOptions, ShardContext};
+use super::{PipelineOptions, ShardContext, SinkContext};
 use crate::dead_letter::DeadLetter;
 use crate::generation::FailurePolicy;
 use crate::lag::ShardLag;
@@ -35,6 +36,17 @@ fn pulled(cursor: i64, groups: &[&[Log]]) -> ReadEvent {
     })
 }
 
+/// `n` pulled batches at cursors `0..n`, one LogGroup of `per` `ok` logs each (seqs
+/// `0..n * per` in order).
+fn batches(n: i64, per: usize) -> Vec<ReadEvent> {
+    (0..n)
+        .map(|g| {
+            let first = per * g as usize;
+            pulled(g, &[&oks(first, first + per)])
+        })
+        .collect()
+}
+
 /// Logs `from..to`, all `ok`.
 fn oks(from: usize, to: usize) -> Vec<Log> {
     (from..to).map(Log::ok).collect()
@@ -46,26 +58,66 @@ struct Rig {
     dir: tempfile::TempDir,
 }
 
+/// One sink of a rig: its name, the memory sink, its rate caps.
+struct RigSink {
+    name: &'static str,
+    sink: MemorySink,
+    caps: RateCaps,
+}
+
 impl Rig {
+    /// One sink, `default`, with no cap.
     async fn new(sink: MemorySink) -> Self {
+        Self::with_sinks(vec![RigSink {
+            name: "default",
+            sink,
+            caps: RateCaps::default(),
+        }])
+        .await
+    }
+
+    /// Several sinks sharing the fake plugin, each with its own dead-letter file
+    /// (`dead-<name>.jsonl`); `sink` is the first.
+    async fn with_sinks(sinks: Vec<RigSink>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let metrics = testing::metrics();
+        let mut dead_letters = Vec::new();
+        for s in &sinks {
+            let path = dir.path().join(format!("dead-{}.jsonl", s.name));
+            dead_letters.push(DeadLetter::open(&path).await.unwrap());
+        }
         let ctx = Arc::new(ShardContext {
             target: LogstoreTarget {
                 project: "p".into(),
                 logstore: "ls".into(),
             },
-            sink: Arc::new(sink.clone()),
-            sink_name: "default".into(),
-            format: FormatContext {
+            sinks: sinks
+                .iter()
+                .enumerate()
+                .map(|(i, s)| SinkContext {
+                    name: s.name.into(),
+                    sink: Arc::new(s.sink.clone()),
+                    format: 0,
+                    dead_letter: i,
+                    limiter: RateLimiter::new(
+                        s.name,
+                        s.caps,
+                        metrics.clone(),
+                        tokio_util::sync::CancellationToken::new(),
+                    ),
+                    event_id: None,
+                })
+                .collect(),
+            formats: vec![FormatContext {
                 plugins: testing::slot(FakePlugin::default(), 100),
                 failure_policy: FailurePolicy::Pause,
-                passthrough: SinkKind::Hec,
+                passthrough: sinks
+                    .iter()
+                    .map(|s| (s.name.to_owned(), SinkKind::Hec))
+                    .collect(),
                 metrics: metrics.clone(),
-            },
-            dead_letter: DeadLetter::open(&dir.path().join("dead.jsonl"))
-                .await
-                .unwrap(),
+            }],
+            dead_letters,
             lag: ShardLag::new("p", "ls", &metrics),
             metrics,
             options: PipelineOptions {
@@ -73,11 +125,15 @@ impl Rig {
                 ..PipelineOptions::default()
             },
         });
-        Self { ctx, sink, dir }
+        Self {
+            ctx,
+            sink: sinks[0].sink.clone(),
+            dir,
+        }
     }
 
     fn dead_letter_path(&self) -> std::path::PathBuf {
-        self.dir.path().join("dead.jsonl")
+        self.dir.path().join("dead-default.jsonl")
     }
 
     /// Runs the shard over `events` (then the reader ends, or stays open when `open_end`).
@@ -101,7 +157,10 @@ impl Rig {
             revocation,
             checkpoints,
         };
-        shard::run(self.ctx.clone(), io).await
+        // A shard loop that never ends is a failure, not a hung test.
+        tokio::time::timeout(Duration::from_secs(20), shard::run(self.ctx.clone(), io))
+            .await
+            .expect("the shard loop ended within 20 s")
     }
 }
 
@@ -145,7 +204,9 @@ async fn every_log_is_delivered_once_and_the_checkpoint_reaches_the_end() {
     assert!(commits.windows(2).all(|w| w[0] < w[1]), "{commits:?}");
     let text = rig.ctx.metrics.encode();
     assert!(
-        text.contains("shipper_events_out_total{logstore=\"p/ls\",shard=\"0\"} 21"),
+        text.contains(
+            "shipper_events_out_total{logstore=\"p/ls\",shard=\"0\",sink=\"default\"} 21"
+        ),
         "{text}"
     );
 }
@@ -175,9 +236,7 @@ async fn acknowledgements_out_of_order_move_the_checkpoint_in_order() {
         ..Default::default()
     });
     // Six groups of two logs, one pulled batch each.
-    let events: Vec<_> = (0..6)
-        .map(|g| pulled(g, &[&oks(2 * g as usize, 2 * g as usize + 2)]))
-        .collect();
+    let events = batches(6, 2);
     let revocation = Arc::new(Revocation::new());
     let run = rig.run(events, true, checkpoints.clone(), revocation.clone());
     let drive = async {
@@ -287,4 +346,283 @@ async fn a_shard_taken_away_drops_its_open_batch_and_does_not_commit() {
     let (end, ()) = tokio::join!(run, drive);
     assert_eq!(end, ShardEnd::NotOurs);
     assert!(checkpoints.commits.lock().unwrap().is_empty());
+}
+
+fn sink(name: &'static str, sink: MemorySink) -> RigSink {
+    RigSink {
+        name,
+        sink,
+        caps: RateCaps::default(),
+    }
+}
+
+/// Dead-letter entries of sink `name`'s file: (seq, stage, sink field).
+fn dead_letters_of(rig: &Rig, name: &str) -> Vec<(usize, String, Option<String>)> {
+    let path = rig.dir.path().join(format!("dead-{name}.jsonl"));
+    let mut out: Vec<_> = std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["log"]["seq"].as_str().unwrap().parse().unwrap(),
+                v["stage"].as_str().unwrap().to_owned(),
+                v["sink"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn two_sinks_get_every_log_and_the_checkpoint_waits_for_the_slower() {
+    let fast = MemorySink::new(3);
+    let slow = MemorySink::new(5);
+    slow.hold.send_replace(true);
+    let rig = Rig::with_sinks(vec![sink("fast", fast.clone()), sink("slow", slow.clone())]).await;
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let revocation = Arc::new(Revocation::new());
+    let run = rig.run(batches(4, 5), true, checkpoints.clone(), revocation.clone());
+    let drive = async {
+        eventually_async(|| fast.accepted_seqs().len() == 20).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            checkpoints.last().is_none(),
+            "committed {:?} while the slow sink had nothing",
+            checkpoints.last()
+        );
+        slow.hold.send_replace(false);
+        eventually_async(|| checkpoints.last() == Some(Cursor(4))).await;
+        revocation.revoke(RevokeReason::Shutdown);
+    };
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::Committed);
+    let mut got = slow.accepted_seqs();
+    got.sort_unstable();
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
+    assert_eq!(fast.accepted_seqs(), (0..20).collect::<Vec<_>>());
+    let text = rig.ctx.metrics.encode();
+    for name in ["fast", "slow"] {
+        assert!(
+            text.contains(&format!(
+                "shipper_events_out_total{{logstore=\"p/ls\",shard=\"0\",sink=\"{name}\"}} 20"
+            )),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sink_that_settles_nothing_holds_the_pulling_and_says_so() {
+    let up = MemorySink::new(2);
+    let down = MemorySink::new(2);
+    down.hold.send_replace(true);
+    let rig = Rig::with_sinks(vec![sink("up", up.clone()), sink("down", down.clone())]).await;
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let revocation = Arc::new(Revocation::new());
+    // 100 batches of 2 logs: each fills a send of each sink.
+    let run = rig.run(
+        batches(100, 2),
+        true,
+        checkpoints.clone(),
+        revocation.clone(),
+    );
+    let drive = async {
+        tokio::time::sleep(shard::STALL_WARN_AFTER + Duration::from_secs(1)).await;
+        let max = rig.ctx.options.max_in_flight;
+        assert_eq!(down.pending(), max, "the down sink holds every slot");
+        assert!(
+            up.accepted_seqs().len() <= 2 * (max + 2),
+            "the shard stopped pulling: {} events reached the healthy sink",
+            up.accepted_seqs().len()
+        );
+        assert!(checkpoints.last().is_none());
+        let text = rig.ctx.metrics.encode();
+        assert!(
+            text.contains("shipper_sink_blocked_shards{sink=\"down\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("shipper_sink_blocked_shards{sink=\"up\"} 1"),
+            "{text}"
+        );
+        down.hold.send_replace(false);
+        eventually_async(|| checkpoints.last() == Some(Cursor(100))).await;
+        let text = rig.ctx.metrics.encode();
+        assert!(
+            text.contains("shipper_sink_blocked_shards{sink=\"down\"} 0"),
+            "{text}"
+        );
+        revocation.revoke(RevokeReason::Shutdown);
+    };
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::Committed);
+    assert_eq!(up.accepted_seqs(), (0..200).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn routes_pick_a_sink_and_failures_go_to_each_sinks_own_file() {
+    let a = MemorySink::new(10);
+    let b = MemorySink::new(10);
+    let rig = Rig::with_sinks(vec![sink("a", a.clone()), sink("b", b.clone())]).await;
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let events = vec![pulled(
+        0,
+        &[&[
+            Log::ok(0),
+            Log::routed(1, "b"),
+            Log::sink_rejected(2),
+            Log::refused(3),
+            Log::routed(4, "nowhere"),
+            Log::routed(5, "a"),
+        ]],
+    )];
+    let end = rig
+        .run(
+            events,
+            false,
+            checkpoints.clone(),
+            Arc::new(Revocation::new()),
+        )
+        .await;
+    assert_eq!(end, ShardEnd::Committed);
+    assert_eq!(a.accepted_seqs(), [0, 5]);
+    assert_eq!(b.accepted_seqs(), [0, 1]);
+    assert_eq!(checkpoints.last(), Some(Cursor(1)));
+    // Each file: the event its sink refused (named), and what the plugin failed for both.
+    for name in ["a", "b"] {
+        assert_eq!(
+            dead_letters_of(&rig, name),
+            [
+                (2, "sink".to_owned(), Some(name.to_owned())),
+                (3, "plugin".to_owned(), None),
+                (4, "host".to_owned(), None),
+            ],
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_cap_paces_every_shard_together() {
+    let capped = MemorySink::new(10);
+    let rig = Rig::with_sinks(vec![RigSink {
+        name: "capped",
+        sink: capped.clone(),
+        caps: RateCaps {
+            events_per_sec: Some(100),
+            ..RateCaps::default()
+        },
+    }])
+    .await;
+    // Two shards of 40 batches of 10 logs: 800 events at 100 a second.
+    let started = tokio::time::Instant::now();
+    let shard = |id: u32| {
+        let events: Vec<_> = (0..40)
+            .map(|g| {
+                let base = (id as usize * 400) + g as usize * 10;
+                let ReadEvent::Batch(mut b) = pulled(g, &[&oks(base, base + 10)]) else {
+                    unreachable!()
+                };
+                b.shard = id;
+                ReadEvent::Batch(b)
+            })
+            .collect();
+        let io = ShardIo {
+            shard: id,
+            start: Cursor(0),
+            events: futures::stream::iter(events.into_iter().map(Ok)).boxed(),
+            revocation: Arc::new(Revocation::new()),
+            checkpoints: Arc::new(RecordedCheckpoints::default()),
+        };
+        shard::run(rig.ctx.clone(), io)
+    };
+    let watch = async {
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        // One second's burst, then 100 a second: 450 ± one send after 3.5 s.
+        let n = capped.accepted_seqs().len();
+        assert!((430..=470).contains(&n), "{n} events after 3.5 s");
+        let mut per_shard = [0usize; 2];
+        for seq in capped.accepted_seqs() {
+            per_shard[seq / 400] += 1;
+        }
+        assert!(
+            per_shard[0].abs_diff(per_shard[1]) <= 2 * rig.ctx.options.max_in_flight * 10,
+            "shards share the cap: {per_shard:?}"
+        );
+    };
+    let (a, b, ()) = tokio::join!(shard(0), shard(1), watch);
+    assert_eq!((a, b), (ShardEnd::Committed, ShardEnd::Committed));
+    let elapsed = started.elapsed();
+    assert!(
+        (Duration::from_millis(6_900)..Duration::from_millis(7_200)).contains(&elapsed),
+        "800 events at 100/s with a 100-event burst: {elapsed:?}"
+    );
+    let text = rig.ctx.metrics.encode();
+    let throttled: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("shipper_sink_throttled_seconds_total{sink=\"capped\"} "))
+        .expect("throttled seconds")
+        .parse()
+        .unwrap();
+    assert!(throttled > 6.0, "{throttled} s throttled\n{text}");
+}
+
+#[tokio::test]
+async fn event_ids_are_attached_per_sink_and_stable() {
+    let with = MemorySink::new(10);
+    let without = MemorySink::new(10);
+    let mut rig = Rig::with_sinks(vec![
+        sink("with", with.clone()),
+        sink("without", without.clone()),
+    ])
+    .await;
+    let ctx = Arc::get_mut(&mut rig.ctx).expect("not shared yet");
+    ctx.sinks[0].event_id = Some(super::event_id::EventIdSettings {
+        hec_field: "eid".into(),
+        sd_id: "x@1".into(),
+    });
+    let run_once = || async {
+        let events = vec![pulled(7, &[&oks(0, 3), &oks(3, 5)])];
+        rig.run(
+            events,
+            false,
+            Arc::new(RecordedCheckpoints::default()),
+            Arc::new(Revocation::new()),
+        )
+        .await
+    };
+    run_once().await;
+    let first: Vec<String> = with.accepted.lock().unwrap().clone();
+    assert_eq!(
+        without.accepted.lock().unwrap().clone(),
+        ["0", "1", "2", "3", "4"]
+    );
+    let ids: BTreeSet<&str> = first
+        .iter()
+        .map(|t| t.split_once(" eid=").expect("an ID").1)
+        .collect();
+    assert_eq!(ids.len(), 5, "one ID per event: {first:?}");
+    let g = super::event_id::GroupIds::new("p", "ls", 0, Cursor(8));
+    assert_eq!(
+        first[3],
+        format!("3 eid={}", g.id(0, 0)),
+        "group 1 is at cursor 8"
+    );
+    // A replay of the same batch (after a crash) gives the same IDs.
+    run_once().await;
+    let all = with.accepted.lock().unwrap().clone();
+    assert_eq!(all[5..], first[..]);
+}
+
+/// Polls `done` every few milliseconds until it holds (test time).
+async fn eventually_async(done: impl Fn() -> bool) {
+    for _ in 0..10_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("condition not met");
 }

@@ -9,12 +9,15 @@
 //!
 //! [`load`] is pure (no sockets, no file reads beyond the config text it is given, no
 //! hostname): it checks every section and reports *every* problem at once, each naming its
-//! full key. Reading secret files and the hostname is the resolve step's job
-//! ([`SourceSettings::credentials`], [`SourceSettings::consumer_name`]).
+//! full key. Reading secret files and the hostname is the resolve step's job (the credentials
+//! provider the run command builds, [`SourceSettings::consumer_name`]).
 //!
-//! Layout: one module per table — [`source`], [`plugin`], [`sink`], [`dead_letter`],
-//! [`metrics`] — and [`values`] for what they share (durations, names, [`Problems`]).
+//! Layout: one module per table — [`source`] (with [`credentials`] for
+//! `[source.credentials]`), [`plugin`], [`sink`] (`[sink]` or `[[sinks]]`),
+//! [`dead_letter`], [`metrics`] — and [`values`] for what they share (durations, names,
+//! [`Problems`]).
 
+pub mod credentials;
 pub mod dead_letter;
 pub mod metrics;
 pub mod plugin;
@@ -26,9 +29,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use shipper_sinks::SinkSettings;
 
 pub use self::plugin::{PluginConfig, PluginSettings};
+pub use self::sink::{DEFAULT_SINK_NAME, SinkEntry};
 pub use self::source::{LogstoreTarget, SourceConfig, SourceSettings, StartPosition, env};
 pub use self::values::{ConfigDuration, Problem, Problems, parse_duration};
 
@@ -45,6 +48,9 @@ pub struct FileConfig {
     /// Where formatted events go: a table with `type = "hec"` or `type = "syslog"` and the
     /// sink's own keys (checked by [`sink::resolve`]).
     pub sink: Option<toml::Table>,
+    /// Several sinks instead of `[sink]`: `[[sinks]]` tables, each with a `name` and
+    /// optionally its own `[sinks.plugin]` and dead-letter file.
+    pub sinks: Option<Vec<toml::Table>>,
     /// Logs that cannot be delivered (plugin record errors, events the SIEM rejects).
     #[serde(default)]
     pub dead_letter: dead_letter::DeadLetterConfig,
@@ -58,11 +64,13 @@ pub struct FileConfig {
 pub struct Settings {
     /// `[source]`.
     pub source: SourceSettings,
-    /// `[plugin]`.
-    pub plugin: PluginSettings,
-    /// `[sink]`, typed.
-    pub sink: SinkSettings,
-    /// Dead-letter file.
+    /// `[plugin]`, the plugin of every sink without its own (`None` when each of the
+    /// `[[sinks]]` has its own and `[plugin]` is not set).
+    pub plugin: Option<PluginSettings>,
+    /// `[sink]` or `[[sinks]]`, typed, in configuration order.
+    pub sinks: Vec<SinkEntry>,
+    /// `[dead_letter] path`: the dead-letter file of `[sink]`, and the base of the
+    /// per-sink file names of `[[sinks]]`.
     pub dead_letter_path: PathBuf,
     /// Metrics listen address.
     pub metrics_listen: Option<String>,
@@ -107,21 +115,93 @@ fn problem_lines(problems: &[Problem]) -> String {
     }
 }
 
-/// Reads and parses a config file.
+/// The variable `${CREDENTIALS_DIRECTORY}` in `*_file` keys stands for: the directory where
+/// systemd puts the secrets `LoadCredential=` loads for a service (deploy/systemd/).
+pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+/// Reads and parses a config file (`${CREDENTIALS_DIRECTORY}` from the process environment).
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse_file(path, &text)
+    parse_file_with(path, &text, &|k| std::env::var(k).ok())
 }
 
-/// Parses config text (`path` only labels errors).
+/// Parses config text (`path` only labels errors); no variable is set.
 pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse {
+    parse_file_with(path, text, &|_| None)
+}
+
+/// Parses config text, expanding `${CREDENTIALS_DIRECTORY}` in the value of every key whose
+/// name ends in `_file` with `env`'s value; a file key that names it while it is unset is an
+/// error naming the key.
+pub fn parse_file_with(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<FileConfig, ConfigError> {
+    let parse_error = |message: String| ConfigError::Parse {
         path: path.to_owned(),
-        message: e.to_string(),
+        message,
+    };
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+    let mut problems = Problems::default();
+    expand_file_keys(&mut table, "", env, &mut problems);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems.into_vec()));
+    }
+    // Through serde_path_to_error so an unknown or mistyped key keeps its full path.
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let key = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let first = message.lines().next().unwrap_or_default().trim_end();
+        parse_error(if key == "." {
+            first.to_owned()
+        } else {
+            format!("{key}: {first}")
+        })
     })
+}
+
+fn expand_file_keys(
+    table: &mut toml::Table,
+    prefix: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Problems,
+) {
+    let var = format!("${{{CREDENTIALS_DIRECTORY}}}");
+    for (key, value) in table.iter_mut() {
+        let full = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(inner) => expand_file_keys(inner, &full, env, problems),
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if let toml::Value::Table(inner) = item {
+                        expand_file_keys(inner, &format!("{full}[{i}]"), env, problems);
+                    }
+                }
+            }
+            toml::Value::String(text) if key.ends_with("_file") && text.contains(&var) => {
+                match env(CREDENTIALS_DIRECTORY).filter(|d| !d.is_empty()) {
+                    Some(dir) => *text = text.replace(&var, dir.trim_end_matches('/')),
+                    None => problems.push(
+                        full,
+                        format!(
+                            "names {var}, but {CREDENTIALS_DIRECTORY} is not set: it is set by \
+                             systemd for a service with LoadCredential=; elsewhere, give the \
+                             file's path"
+                        ),
+                    ),
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Values given on the command line (never secrets).
@@ -148,19 +228,56 @@ pub fn load(
 ) -> Result<Settings, ConfigError> {
     let mut problems = Problems::default();
     let source = source::resolve(file.source, env, flags.consumer_name, &mut problems);
-    let plugin = plugin::resolve(file.plugin, flags.plugin, &mut problems);
-    let sink = sink::resolve(file.sink.or(flags.sink), "sink", &mut problems);
-    let metrics_listen = metrics::resolve(file.metrics, flags.metrics_listen, &mut problems);
+    // The shared [plugin] is needed unless every [[sinks]] table brings its own.
+    let every_sink_has_a_plugin = file.sink.is_none()
+        && file
+            .sinks
+            .as_ref()
+            .is_some_and(|list| !list.is_empty() && list.iter().all(|t| t.contains_key("plugin")));
+    let shared_plugin_given = file.plugin.path.is_some() || flags.plugin.is_some();
+    let plugin = if every_sink_has_a_plugin && !shared_plugin_given {
+        None
+    } else {
+        plugin::resolve(file.plugin, flags.plugin, "plugin", &mut problems)
+    };
     let dead_letter_path = dead_letter::resolve(file.dead_letter, flags.dead_letter);
-    match (source, plugin, sink) {
-        (Some(source), Some(plugin), Some(sink)) if problems.is_empty() => Ok(Settings {
+    let single_from_flags = file.sink.is_none() && flags.sink.is_some();
+    let sinks = sink::resolve(
+        sink::SinkInputs {
+            single: file.sink.or(flags.sink),
+            many: file.sinks,
+            single_from_flags,
+            shared_plugin: plugin.as_ref(),
+            dead_letter: &dead_letter_path,
+        },
+        &mut problems,
+    );
+    let metrics_listen = metrics::resolve(file.metrics, flags.metrics_listen, &mut problems);
+    match (source, sinks) {
+        (Some(source), Some(sinks)) if problems.is_empty() => Ok(Settings {
             source,
             plugin,
-            sink,
+            sinks,
             dead_letter_path,
             metrics_listen,
         }),
         _ => Err(ConfigError::Invalid(problems.into_vec())),
+    }
+}
+
+impl Settings {
+    /// The distinct plugins of the configuration, each with the sinks (indices into
+    /// [`Settings::sinks`]) it formats for: sinks with equal plugin settings share one
+    /// (one compile, one self-test against all of them, one hot-swap watcher).
+    pub fn plugin_groups(&self) -> Vec<(&SinkEntry, Vec<usize>)> {
+        let mut groups: Vec<(&SinkEntry, Vec<usize>)> = Vec::new();
+        for (i, entry) in self.sinks.iter().enumerate() {
+            match groups.iter_mut().find(|(e, _)| e.plugin == entry.plugin) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((entry, vec![i])),
+            }
+        }
+        groups
     }
 }
 
@@ -178,8 +295,37 @@ pub fn describe(settings: &Settings) -> BTreeMap<&'static str, String> {
                 .join(","),
         ),
         ("consumer_group", s.consumer_group.clone()),
-        ("plugin", settings.plugin.path.display().to_string()),
-        ("sink", settings.sink.kind().as_str().to_owned()),
+        (
+            "credentials",
+            format!(
+                "{} (from {})",
+                s.credentials.spec.name(),
+                s.credentials.origin
+            ),
+        ),
+        (
+            "signature",
+            match &s.signature {
+                shipper_sls::sign::SignatureVersion::V1 => "v1".to_owned(),
+                shipper_sls::sign::SignatureVersion::V4 { region } => format!("v4 ({region})"),
+            },
+        ),
+        (
+            "plugin",
+            settings
+                .plugin
+                .as_ref()
+                .map_or_else(|| "per sink".to_owned(), |p| p.path.display().to_string()),
+        ),
+        (
+            "sinks",
+            settings
+                .sinks
+                .iter()
+                .map(|e| format!("{}:{}", e.name, e.settings.kind().as_str()))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
     ])
 }
 
@@ -188,6 +334,7 @@ mod tests {
     use std::time::Duration;
 
     use secrecy::ExposeSecret as _;
+    use shipper_sinks::SinkSettings;
 
     use super::*;
 
@@ -226,6 +373,13 @@ mod tests {
         }
     }
 
+    fn static_credentials(s: &Settings) -> shipper_sls::sign::Credentials {
+        match &s.source.credentials.spec {
+            shipper_sls::credentials::chain::Spec::Static(p) => p.read().unwrap(),
+            other => panic!("static credentials expected, got {}", other.name()),
+        }
+    }
+
     #[test]
     fn seed_environment_alone_is_enough() {
         let s = load(FileConfig::default(), &env_of(SEED_ENV), hec_flags()).unwrap();
@@ -240,7 +394,7 @@ mod tests {
         assert_eq!(s.source.consumer_group, "sync_data");
         assert!(s.source.consumer_name().starts_with("sync_data-"));
         assert_eq!(s.source.start, StartPosition::Begin);
-        let credentials = s.source.credentials().unwrap();
+        let credentials = static_credentials(&s);
         assert_eq!(credentials.access_key_secret.expose_secret(), "sekrit");
         assert!(
             !format!("{s:?}").contains("sekrit"),
@@ -281,19 +435,22 @@ mod tests {
             Overrides::default(),
         )
         .unwrap();
-        let credentials = s.source.credentials().unwrap();
+        let credentials = static_credentials(&s);
         assert_eq!(credentials.access_key_id, "file-id");
         assert_eq!(credentials.access_key_secret.expose_secret(), "env-secret");
         assert_eq!(s.source.heartbeat_interval, Duration::from_secs(2));
         assert_eq!(s.source.timeout, Duration::from_secs(5));
         assert_eq!(s.source.start, StartPosition::At(1_767_225_600));
-        assert_eq!(s.plugin.path, PathBuf::from("x.wasm"));
-        let cfg: serde_json::Value = serde_json::from_str(&s.plugin.config_json).unwrap();
+        let plugin = s.plugin.as_ref().expect("the shared plugin");
+        assert_eq!(plugin.path, PathBuf::from("x.wasm"));
+        let cfg: serde_json::Value = serde_json::from_str(&plugin.config_json).unwrap();
         assert_eq!(cfg["json_fields"]["a"][0], "b");
-        let SinkSettings::Hec(hec) = &s.sink else {
+        assert_eq!(s.sinks.len(), 1);
+        assert_eq!(s.sinks[0].plugin, *plugin);
+        let SinkSettings::Hec(hec) = &s.sinks[0].settings else {
             panic!("an HEC sink")
         };
-        assert_eq!(hec.base.as_str(), "http://127.0.0.1:8088/");
+        assert_eq!(hec.endpoints[0].base.as_str(), "http://127.0.0.1:8088/");
     }
 
     #[test]
@@ -380,11 +537,59 @@ mod tests {
         env.retain(|(k, _)| *k != "SLS_AK_KEY");
         // The file does not exist yet: loading is pure, so it succeeds.
         let s = load(file, &env_of(&env), hec_flags()).unwrap();
-        let err = s.source.credentials().unwrap_err();
-        assert_eq!(err.key, "source.access_key_secret_file");
+        let shipper_sls::credentials::chain::Spec::Static(provider) = &s.source.credentials.spec
+        else {
+            panic!("static credentials")
+        };
+        let err = provider.read().unwrap_err();
+        assert!(
+            err.message.contains("source.access_key_secret_file"),
+            "{err}"
+        );
         std::fs::write(&path, "from-file\n").unwrap();
-        let c = s.source.credentials().unwrap();
+        let c = provider.read().unwrap();
         assert_eq!(c.access_key_secret.expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn credentials_directory_is_expanded_in_file_keys_only() {
+        let text = "[source]\naccess_key_secret_file = \"${CREDENTIALS_DIRECTORY}/sls\"\n\
+                    query = \"${CREDENTIALS_DIRECTORY}\"\n\
+                    [sink]\ntype = \"hec\"\nendpoint = \"http://h:8088\"\n\
+                    token_file = \"${CREDENTIALS_DIRECTORY}/hec\"\n";
+        let env = env_of(&[("CREDENTIALS_DIRECTORY", "/run/credentials/shipper.service/")]);
+        let f = parse_file_with(Path::new("t.toml"), text, &env).unwrap();
+        assert_eq!(
+            f.source.access_key_secret_file.as_deref(),
+            Some(Path::new("/run/credentials/shipper.service/sls"))
+        );
+        assert_eq!(f.source.query.as_deref(), Some("${CREDENTIALS_DIRECTORY}"));
+        assert_eq!(
+            f.sink.unwrap()["token_file"].as_str(),
+            Some("/run/credentials/shipper.service/hec")
+        );
+        let err = parse_file_with(Path::new("t.toml"), text, &env_of(&[])).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("`source.access_key_secret_file`")
+                && text.contains("`sink.token_file`")
+                && text.contains("LoadCredential"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_table() {
+        let err = parse_file(
+            Path::new("x.toml"),
+            "[sink]\ntype = \"hec\"\n[source]\nendpont = 1\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("x.toml") && err.contains("source.endpont"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -424,10 +629,11 @@ mod tests {
         .unwrap();
         assert_eq!(s.source.consumer_group, "shipper-siem");
         assert_eq!(s.source.heartbeat_interval, Duration::from_secs(20));
-        let cfg: serde_json::Value = serde_json::from_str(&s.plugin.config_json).unwrap();
+        let plugin = s.plugin.as_ref().expect("the shared plugin");
+        let cfg: serde_json::Value = serde_json::from_str(&plugin.config_json).unwrap();
         assert_eq!(cfg["json_fields"]["actiontrail_audit_event"][0], "event");
         assert!(
-            matches!(s.sink, SinkSettings::Hec(_)),
+            matches!(s.sinks[0].settings, SinkSettings::Hec(_)),
             "the example uses HEC"
         );
     }

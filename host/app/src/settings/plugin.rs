@@ -44,8 +44,9 @@ pub struct PluginConfig {
     pub cache_dir: Option<PathBuf>,
 }
 
-/// Validated `[plugin]`.
-#[derive(Debug, Clone)]
+/// Validated `[plugin]`. Two sinks whose settings are equal share one plugin generation
+/// (one compile, one hot-swap watcher, one format stage per shard).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginSettings {
     /// Component path.
     pub path: PathBuf,
@@ -69,33 +70,38 @@ pub struct PluginSettings {
     pub compile_cache: shipper_runtime::CacheDir,
 }
 
-/// Checks `[plugin]` merged with `--plugin`; every problem goes to `problems`.
+/// Checks a plugin table (`[plugin]` merged with `--plugin`, or a sink's own
+/// `[sinks.plugin]`) whose keys are named under `prefix`; every problem goes to `problems`.
 pub fn resolve(
     p: PluginConfig,
     path_flag: Option<PathBuf>,
+    prefix: &str,
     problems: &mut Problems,
 ) -> Option<PluginSettings> {
     let before = problems.len();
+    let key = |k: &str| format!("{prefix}.{k}");
     let path = path_flag.or(p.path);
     if path.is_none() {
-        problems.push(
-            "plugin.path",
-            "missing: pass --plugin PATH or set [plugin] path",
-        );
+        let fix = if prefix == "plugin" {
+            "missing: pass --plugin PATH or set [plugin] path"
+        } else {
+            "missing: the plugin component (.wasm) this sink's events are formatted with"
+        };
+        problems.push(key("path"), fix);
     }
     let config_json = problems.check(
-        "plugin.config",
+        &key("config"),
         serde_json::to_string(&p.config).map_err(|e| format!("cannot be expressed as JSON: {e}")),
     );
     if p.memory_mib == Some(0) {
-        problems.push("plugin.memory_mib", "must be at least 1");
+        problems.push(key("memory_mib"), "must be at least 1");
     }
     if p.timeout.is_some_and(|t| t.0.is_zero()) {
-        problems.push("plugin.timeout", "must be longer than 0");
+        problems.push(key("timeout"), "must be longer than 0");
     }
     let breaker_threshold = p.breaker_threshold.unwrap_or(DEFAULT_BREAKER_THRESHOLD);
     if breaker_threshold == 0 {
-        problems.push("plugin.breaker_threshold", "must be at least 1");
+        problems.push(key("breaker_threshold"), "must be at least 1");
     }
     if problems.len() > before {
         return None;

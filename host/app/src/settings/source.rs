@@ -2,19 +2,24 @@
 //!
 //! The seed scripts' environment variables (`SLS_ENDPOINT`, `SLS_AK_ID`, …, see [`env`](mod@env)) work
 //! as they are and win over the file, so a seed deployment moves to shipper unchanged.
-//! Secrets are never flags; a secret file is named here and read by
-//! [`SourceSettings::credentials`], not while the config is checked.
+//! Secrets are never flags; a secret file is named here and read by the credentials
+//! provider the run command builds, not while the config is checked. Which provider:
+//! [`super::credentials`]. The SLS side's proxy keys (`proxy`, `no_proxy`,
+//! `proxy_credentials_file`) are applied by `shipper_net::proxy`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Deserialize;
+use shipper_net::proxy::ProxyConfig;
 use shipper_sls::api::logs::{CursorPosition, MAX_PULL_COUNT};
 use shipper_sls::consumer::{DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_TIMEOUT};
-use shipper_sls::sign::Credentials;
+use shipper_sls::credentials::static_keys::Secret;
+use shipper_sls::sign::SignatureVersion;
 
-use super::values::{ConfigDuration, Problem, Problems, check_name};
+use super::credentials::{CredentialsChoice, CredentialsConfig, Legacy};
+use super::values::{ConfigDuration, Problems, check_name};
 
 /// The environment variables the seed scripts use (kept for drop-in compatibility).
 pub mod env {
@@ -71,6 +76,22 @@ pub struct SourceConfig {
     pub access_key_secret_file: Option<PathBuf>,
     /// STS token. `SLS_STS_TOKEN` overrides it.
     pub security_token: Option<SecretString>,
+    /// Another credentials provider (`type = "ecs_ram_role"`, …) and its keys.
+    pub credentials: Option<CredentialsConfig>,
+    /// `v1` (default) or `v4` (`SLS4-HMAC-SHA256`, needs `region`).
+    pub signature_version: Option<String>,
+    /// The SLS region for v4 (default: from the endpoint, `cn-hangzhou.log.aliyuncs.com` →
+    /// `cn-hangzhou`).
+    pub region: Option<String>,
+    /// HTTP proxy for SLS and the credential endpoints (default `HTTPS_PROXY`/`HTTP_PROXY`).
+    pub proxy: Option<String>,
+    /// Hosts never proxied (replaces `NO_PROXY`).
+    pub no_proxy: Option<String>,
+    /// File holding `user:password` for the proxy.
+    pub proxy_credentials_file: Option<PathBuf>,
+    /// PEM CA certificates trusted for an `https://` endpoint besides the system roots
+    /// (a TLS-inspecting proxy, a private endpoint).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// One entry of `[source] logstores`.
@@ -137,34 +158,19 @@ impl LogstoreTarget {
     }
 }
 
-/// Where the AccessKey secret comes from.
-#[derive(Debug, Clone)]
-pub enum SecretSource {
-    /// Given in the environment or the file.
-    Value(SecretString),
-    /// Read from this file when the credentials are resolved.
-    File(PathBuf),
-}
-
-/// The credentials as configured; [`SourceSettings::credentials`] turns them into
-/// [`Credentials`] (reading the secret file, if one is named).
-#[derive(Debug, Clone)]
-pub struct CredentialSettings {
-    /// AccessKey ID.
-    pub access_key_id: String,
-    /// AccessKey secret.
-    pub secret: SecretSource,
-    /// STS token, for temporary credentials.
-    pub security_token: Option<SecretString>,
-}
-
 /// Validated `[source]`.
 #[derive(Debug, Clone)]
 pub struct SourceSettings {
     /// SLS endpoint.
     pub endpoint: String,
-    /// Credentials (secrets redacted in Debug).
-    pub credentials: CredentialSettings,
+    /// The credentials provider (secrets redacted in Debug).
+    pub credentials: CredentialsChoice,
+    /// Signature version.
+    pub signature: SignatureVersion,
+    /// Proxy keys of the SLS side.
+    pub proxy: ProxyConfig,
+    /// Extra CA certificates for `https://` endpoints.
+    pub ca_file: Option<PathBuf>,
     /// Logstores to consume (one consumer-group membership each).
     pub logstores: Vec<LogstoreTarget>,
     /// Consumer group.
@@ -184,25 +190,6 @@ pub struct SourceSettings {
 }
 
 impl SourceSettings {
-    /// The credentials, reading the secret file when one is configured.
-    pub fn credentials(&self) -> Result<Credentials, Problem> {
-        let c = &self.credentials;
-        let secret = match &c.secret {
-            SecretSource::Value(v) => v.clone(),
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map(|t| SecretString::from(t.trim_end_matches(['\n', '\r']).to_owned()))
-                .map_err(|e| Problem {
-                    key: "source.access_key_secret_file".into(),
-                    message: format!("cannot read {}: {e}", path.display()),
-                })?,
-        };
-        Ok(Credentials {
-            access_key_id: c.access_key_id.clone(),
-            access_key_secret: secret,
-            security_token: c.security_token.clone(),
-        })
-    }
-
     /// This consumer's name: the configured one, else `<group>-<hostname>-<pid>` (unique
     /// per process and readable in the SLS console; reads the hostname).
     pub fn consumer_name(&self) -> String {
@@ -235,32 +222,79 @@ pub fn resolve(
             format!("missing: set it in the config file or {}", env::ENDPOINT),
         );
     }
-    let access_key_id = env_nonempty(env::AK_ID).or(s.access_key_id);
-    if access_key_id.is_none() {
-        problems.push(
-            "source.access_key_id",
-            format!("missing: set {} (preferred) or the config key", env::AK_ID),
-        );
-    }
-    let secret = match (
-        env_nonempty(env::AK_KEY),
-        s.access_key_secret,
-        s.access_key_secret_file,
-    ) {
-        (Some(v), _, _) => Some(SecretSource::Value(v.into())),
-        (None, Some(v), _) => Some(SecretSource::Value(v)),
-        (None, None, Some(path)) => Some(SecretSource::File(path)),
-        (None, None, None) => {
+    let origin = if env_nonempty(env::AK_ID).is_some() {
+        Some(env::AK_ID.to_owned())
+    } else if env_nonempty(env::AK_KEY).is_some() {
+        Some(env::AK_KEY.to_owned())
+    } else {
+        None
+    };
+    let from_config_keys = s.access_key_id.is_some()
+        || s.access_key_secret.is_some()
+        || s.access_key_secret_file.is_some()
+        || s.security_token.is_some();
+    let legacy = Legacy {
+        from_config_keys,
+        access_key_id: env_nonempty(env::AK_ID).or(s.access_key_id),
+        secret: match (
+            env_nonempty(env::AK_KEY),
+            s.access_key_secret,
+            s.access_key_secret_file,
+        ) {
+            (Some(v), _, _) => Some(Secret::Value(v.into())),
+            (None, Some(v), _) => Some(Secret::Value(v)),
+            (None, None, Some(path)) => Some(Secret::File {
+                path,
+                key: "source.access_key_secret_file".into(),
+            }),
+            (None, None, None) => None,
+        },
+        security_token: env_nonempty(env::STS_TOKEN)
+            .map(SecretString::from)
+            .or(s.security_token),
+        origin,
+    };
+    let credentials = super::credentials::resolve(legacy, s.credentials, env, problems);
+    let signature = match s.signature_version.as_deref().unwrap_or("v1") {
+        "v1" => Some(SignatureVersion::V1),
+        "v4" => {
+            let region = s
+                .region
+                .clone()
+                .or_else(|| endpoint.as_deref().and_then(region_of));
+            match region {
+                Some(region) => Some(SignatureVersion::V4 { region }),
+                None => {
+                    problems.push(
+                        "source.region",
+                        "missing: signature v4 needs the SLS region (e.g. cn-hangzhou); it \
+                         cannot be read from this endpoint",
+                    );
+                    None
+                }
+            }
+        }
+        other => {
             problems.push(
-                "source.access_key_secret",
-                format!("missing: set {} or `access_key_secret_file`", env::AK_KEY),
+                "source.signature_version",
+                format!("{other:?} is not \"v1\" or \"v4\""),
             );
             None
         }
     };
-    let security_token = env_nonempty(env::STS_TOKEN)
-        .map(SecretString::from)
-        .or(s.security_token);
+    let proxy = ProxyConfig {
+        proxy: s.proxy,
+        no_proxy: s.no_proxy,
+        credentials_file: s.proxy_credentials_file,
+    };
+    if let Some(url) = &proxy.proxy {
+        problems.check(
+            "source.proxy",
+            shipper_net::proxy::parse_proxy_url(url, "source.proxy")
+                .map(drop)
+                .map_err(|e| e.message),
+        );
+    }
 
     let project = env_nonempty(env::PROJECT).or(s.project);
     let single = env_nonempty(env::LOGSTORE).or(s.logstore);
@@ -316,11 +350,10 @@ pub fn resolve(
     }
     Some(SourceSettings {
         endpoint: endpoint?,
-        credentials: CredentialSettings {
-            access_key_id: access_key_id?,
-            secret: secret?,
-            security_token,
-        },
+        credentials: credentials?,
+        signature: signature?,
+        proxy,
+        ca_file: s.ca_file,
         logstores: logstores?,
         consumer_group: consumer_group?,
         consumer_name,
@@ -330,6 +363,20 @@ pub fn resolve(
         timeout,
         fetch_count,
     })
+}
+
+/// The region of an SLS endpoint name: `cn-hangzhou.log.aliyuncs.com` (and its
+/// `-intranet` / `-share` variants) → `cn-hangzhou`.
+fn region_of(endpoint: &str) -> Option<String> {
+    let host = endpoint.split("://").last()?.split(['/', ':']).next()?;
+    let (first, rest) = host.split_once('.')?;
+    if !rest.starts_with("log.aliyuncs.com") {
+        return None;
+    }
+    let region = first
+        .trim_end_matches("-intranet")
+        .trim_end_matches("-share");
+    (!region.is_empty()).then(|| region.to_owned())
 }
 
 /// The logstore list: the single-logstore form (`project` + `logstore`, or the seed's

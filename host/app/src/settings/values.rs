@@ -104,6 +104,12 @@ impl Problems {
     pub fn into_vec(self) -> Vec<Problem> {
         self.0
     }
+
+    /// The problems as the user reads them (tests compare these lines).
+    #[cfg(test)]
+    pub(crate) fn into_lines(self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
 }
 
 /// SLS names are `[A-Za-z0-9_-]`, 1 to 128 characters (projects are stricter: lower-case

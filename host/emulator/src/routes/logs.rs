@@ -19,8 +19,9 @@ use crate::server::State;
 use crate::spl::Query;
 use crate::store::{Logstore, Shard, lock, now_secs};
 
-/// Largest PullLogs `count` (docs/sls-protocol.md §12 "Limits and quotas").
-pub const MAX_PULL_COUNT: usize = 1000;
+/// Largest PullLogs `count`: the protocol's, defined once in shipper-sls
+/// (docs/sls-protocol.md §12 "Limits and quotas").
+const MAX_PULL_COUNT: usize = shipper_sls::api::logs::MAX_PULL_COUNT as usize;
 
 /// Where a PutLogs goes.
 pub(crate) enum Route {

@@ -1,4 +1,6 @@
-//! Project APIs (docs/sls-protocol.md §5.2). `GET /` is ambiguous in HTTP_PROXY mode: the
+//! Project APIs (docs/sls-protocol.md §5.2), in the forms of the official SDKs: CreateProject
+//! on the bare endpoint with `projectName` in the body (the Rust SDK) or on the project's
+//! host (Python), UpdateProject as `PUT /` on the project's host (the Rust SDK). `GET /` is ambiguous in HTTP_PROXY mode: the
 //! bare endpoint `sls.local` looks like project `sls`. ListProject always sends `offset` and
 //! `size` and GetProject sends nothing, so the parameters decide; a `GET /` without a
 //! project in the Host is a ListProject too.
@@ -27,6 +29,16 @@ struct CreateBody {
 pub(crate) fn root(state: &State, req: &Request) -> Result<Reply, ApiError> {
     match req.method {
         Method::POST => create(state, req),
+        Method::PUT => {
+            let project = project_of(state, req)?;
+            let body: UpdateBody = json_body(req)?;
+            if let Some(d) = body.description {
+                project.set_description(&d);
+            }
+            state.store.save()?;
+            tracing::info!(project = %project.name, "project updated");
+            Ok(Reply::empty())
+        }
         Method::DELETE => {
             let project = project_of(state, req)?;
             state.store.delete_project(&project.name)?;
@@ -51,13 +63,24 @@ pub(crate) fn root(state: &State, req: &Request) -> Result<Reply, ApiError> {
     }
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateBody {
+    description: Option<String>,
+}
+
 fn create(state: &State, req: &Request) -> Result<Reply, ApiError> {
     let body: CreateBody = json_body(req)?;
     let name = match (&req.project, &body.project_name) {
+        // A bare endpoint given as a name (`sls.local`, the Rust SDK's CreateProject) looks
+        // like project `sls`: the body names the project unless the Host's one exists.
         (Some(host), Some(named)) if host != named => {
-            return Err(ApiError::parameter_invalid(format!(
-                "projectName {named:?} does not match the project {host:?} of the Host header"
-            )));
+            if state.store.project(host).is_ok() {
+                return Err(ApiError::parameter_invalid(format!(
+                    "projectName {named:?} does not match the project {host:?} of the Host header"
+                )));
+            }
+            named.clone()
         }
         (Some(host), _) => host.clone(),
         (None, Some(named)) => named.clone(),
@@ -75,7 +98,7 @@ fn create(state: &State, req: &Request) -> Result<Reply, ApiError> {
 fn describe(p: &Project) -> serde_json::Value {
     json!({
         "projectName": p.name,
-        "description": p.description,
+        "description": p.description(),
         "status": "Normal",
         "region": REGION,
         "owner": REGION,

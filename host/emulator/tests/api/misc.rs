@@ -497,3 +497,35 @@ async fn generator_and_preload_write_samples() {
     assert!(raw as u64 >= stats.raw_bytes);
     emu.shutdown().await.unwrap();
 }
+
+/// The official Rust SDK's project calls: CreateProject on the bare endpoint with
+/// `projectName` in the body, UpdateProject as `PUT /` on the project's host (its
+/// description then reads back through GetProject).
+#[tokio::test]
+async fn rust_sdk_project_forms_create_on_the_bare_endpoint_and_update() {
+    let (_emu, c) = start().await;
+    let mut bare = c.clone();
+    bare.project = None;
+    bare.post_json(
+        "/",
+        &[],
+        json!({"projectName": "rust-sdk-proj", "description": "created bare"}),
+    )
+    .await
+    .ok();
+    let p = Client::new(c.addr, "rust-sdk-proj");
+    assert_eq!(
+        p.get("/", &[]).await.ok().json()["description"],
+        "created bare"
+    );
+    p.send(
+        "PUT",
+        "/",
+        &[],
+        &[("content-type", "application/json")],
+        br#"{"description":"updated","recycleBinEnabled":false}"#.to_vec(),
+    )
+    .await
+    .ok();
+    assert_eq!(p.get("/", &[]).await.ok().json()["description"], "updated");
+}

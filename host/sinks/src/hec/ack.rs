@@ -1,13 +1,17 @@
 //! Indexer acknowledgement (docs/rendering.md §3.11 "Indexer acknowledgement"). With
-//! `ack = true` every accepted POST carries an `ackId`; the request task registers it here
-//! and waits. One poller per sink asks `/services/collector/ack?channel=<GUID>` every
-//! `ack_poll_interval_ms` for all pending ids and wakes the tasks whose id turned `true`. A
-//! task that waits longer than `ack_timeout_ms` forgets its id and resends (at-least-once).
-//! An answer of 400 code 14 ("ACK is disabled") switches the sink to "200 = delivered", as
-//! Vector does.
+//! `ack = true` every accepted POST carries an `ackId`; the request task registers it with
+//! the endpoint that took it and waits. Ack ids belong to one indexer's channel, so each
+//! endpoint has its own channel, tracker and poller: it asks
+//! `/services/collector/ack?channel=<GUID>` every `ack_poll_interval_ms` for all its pending
+//! ids and wakes the tasks whose id turned `true`. A task that waits longer than
+//! `ack_timeout_ms` forgets its id and resends, on whichever endpoint is healthy then
+//! (at-least-once); a poll that cannot reach its endpoint counts as that endpoint's failure.
+//! An answer of 400 code 14 ("ACK is disabled") switches that endpoint to "200 = delivered",
+//! as Vector does.
 //!
 //! Not done: load-balancer cookie stickiness (docs/rendering.md §3.11); behind an LB that
 //! spreads requests over indexers, ids can collide and acks never turn true (→ resends).
+//! List the indexers as `endpoints` instead.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -92,9 +96,10 @@ struct AckAnswer {
     acks: HashMap<String, bool>,
 }
 
-/// The poll loop; ends when the sink's shutdown token fires.
-pub(crate) async fn run_poller(inner: Arc<Inner>) {
-    let Some(acks) = inner.acks.as_ref() else {
+/// The poll loop of endpoint `i`; ends when the sink's shutdown token fires.
+pub(crate) async fn run_poller(inner: Arc<Inner>, i: usize) {
+    let ep = &inner.endpoints[i];
+    let Some(acks) = ep.acks.as_ref() else {
         return;
     };
     let Some(settings) = inner.settings.ack else {
@@ -118,11 +123,12 @@ pub(crate) async fn run_poller(inner: Arc<Inner>) {
         }
         let body = serde_json::json!({ "acks": ids }).to_string();
         let auth = inner.auth_header();
-        let request = inner
+        let request = ep
+            .transport
             .client
-            .post(inner.ack_url.clone())
+            .post(ep.ack_url.clone())
             .header(AUTHORIZATION, auth)
-            .header(super::CHANNEL_HEADER, &inner.channel)
+            .header(super::CHANNEL_HEADER, &ep.channel)
             .header(CONTENT_TYPE, "application/json")
             .body(body);
         let answer = tokio::select! {
@@ -132,7 +138,8 @@ pub(crate) async fn run_poller(inner: Arc<Inner>) {
         let response = match answer {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(sink = %inner.name, url = %inner.ack_url, error = %error_chain(&e), "indexer ack poll failed; will poll again");
+                tracing::warn!(sink = %inner.name, url = %ep.ack_url, error = %error_chain(&e), "indexer ack poll failed; will poll again");
+                inner.endpoint_failed(i, None);
                 continue;
             }
         };
@@ -147,7 +154,7 @@ pub(crate) async fn run_poller(inner: Arc<Inner>) {
                         .filter_map(|(id, _)| id.parse().ok()),
                 ),
                 Err(e) => {
-                    tracing::warn!(sink = %inner.name, url = %inner.ack_url, error = %e, "unreadable indexer ack answer; will poll again")
+                    tracing::warn!(sink = %inner.name, url = %ep.ack_url, error = %e, "unreadable indexer ack answer; will poll again")
                 }
             }
             continue;
@@ -158,7 +165,7 @@ pub(crate) async fn run_poller(inner: Arc<Inner>) {
         if status == 400 && code == Some(14) {
             tracing::warn!(
                 sink = %inner.name,
-                url = %inner.ack_url,
+                url = %ep.ack_url,
                 "indexer acknowledgement is disabled for this token (400 code 14): counting HTTP 200 as delivered; set `ack = false` to silence this"
             );
             acks.disable();
@@ -167,7 +174,7 @@ pub(crate) async fn run_poller(inner: Arc<Inner>) {
         if matches!(status, 401 | 403) {
             inner.reload_token().await;
         }
-        tracing::warn!(sink = %inner.name, url = %inner.ack_url, status, ?code, "indexer ack poll refused; will poll again");
+        tracing::warn!(sink = %inner.name, url = %ep.ack_url, status, ?code, "indexer ack poll refused; will poll again");
     }
 }
 

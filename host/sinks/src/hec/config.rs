@@ -9,8 +9,10 @@ use std::time::Duration;
 use reqwest::Url;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
+use shipper_net::proxy::ProxyConfig;
 
 use crate::error::ConfigError;
+use crate::util::addresses::{Keys, one_or_many};
 use crate::util::batch::BatchConfig;
 use crate::util::retry::{RetryConfig, RetrySettings};
 use crate::util::tls::TlsConfig;
@@ -61,6 +63,58 @@ pub struct HecRawConfig {
     pub index: Option<String>,
 }
 
+/// One entry of `endpoints`: a URL (`"https://idx1:8088"`) or a table with a weight
+/// (`{ url = "https://idx1:8088", weight = 2 }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointConfig {
+    /// HEC base URL, in the same forms as `endpoint`.
+    pub url: String,
+    /// Relative share of requests (1..=100, default 1): the balancer picks the endpoint with
+    /// the fewest requests in flight per unit of weight.
+    pub weight: u32,
+}
+
+impl<'de> Deserialize<'de> for EndpointConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Weighted {
+            url: String,
+            #[serde(default = "default_weight")]
+            weight: u32,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Url(String),
+            Weighted(Weighted),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected a URL string or a table { url = \"https://…:8088\", weight = N }",
+            )
+        })? {
+            Raw::Url(url) => Ok(Self {
+                url,
+                weight: DEFAULT_WEIGHT,
+            }),
+            Raw::Weighted(w) => Ok(Self {
+                url: w.url,
+                weight: w.weight,
+            }),
+        }
+    }
+}
+
+fn default_weight() -> u32 {
+    DEFAULT_WEIGHT
+}
+
+/// Weight of an endpoint listed without one: every endpoint alike.
+pub const DEFAULT_WEIGHT: u32 = 1;
+/// Largest weight: enough to express any realistic ratio between indexers.
+pub const MAX_WEIGHT: u32 = 100;
+
 /// A Splunk HTTP Event Collector sink (`type = "hec"`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -68,6 +122,10 @@ pub struct HecConfig {
     /// HEC base URL, e.g. `https://splunk.example.com:8088` (a trailing
     /// `/services/collector[/event]` is accepted and ignored).
     pub endpoint: String,
+    /// Several HEC base URLs instead of `endpoint` (every indexer of a cluster, or a pair of
+    /// heavy forwarders): requests are balanced over the healthy ones and a failed request
+    /// is retried on another. All must use the same scheme (one TLS setting).
+    pub endpoints: Option<Vec<EndpointConfig>>,
     /// HEC token. Prefer `token_file` or the `SHIPPER_HEC_TOKEN` environment variable.
     pub token: Option<SecretString>,
     /// File holding the token (whitespace trimmed). Re-read after every 401/403, so a
@@ -109,12 +167,20 @@ pub struct HecConfig {
     pub retry: RetryConfig,
     /// TLS options for `https://` endpoints.
     pub tls: TlsConfig,
+    /// HTTP proxy for this sink (default `HTTPS_PROXY`/`HTTP_PROXY` by the endpoint's
+    /// scheme; never for a loopback endpoint unless set here).
+    pub proxy: Option<String>,
+    /// Hosts never proxied (replaces `NO_PROXY`).
+    pub no_proxy: Option<String>,
+    /// File holding `user:password` for the proxy.
+    pub proxy_credentials_file: Option<PathBuf>,
 }
 
 impl Default for HecConfig {
     fn default() -> Self {
         Self {
             endpoint: String::new(),
+            endpoints: None,
             token: None,
             token_file: None,
             gzip: true,
@@ -131,6 +197,9 @@ impl Default for HecConfig {
             raw: HecRawConfig::default(),
             retry: RetryConfig::default(),
             tls: TlsConfig::default(),
+            proxy: None,
+            no_proxy: None,
+            proxy_credentials_file: None,
         }
     }
 }
@@ -155,11 +224,20 @@ pub struct AckSettings {
     pub timeout: Duration,
 }
 
+/// One validated HEC endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HecEndpoint {
+    /// Base URL (no trailing slash).
+    pub base: Url,
+    /// Relative share of requests.
+    pub weight: u32,
+}
+
 /// Validated HEC settings.
 #[derive(Debug, Clone)]
 pub struct HecSettings {
-    /// Base URL (no trailing slash).
-    pub base: Url,
+    /// The endpoints, in configuration order (at least one, all of one scheme).
+    pub endpoints: Vec<HecEndpoint>,
     /// `/raw` query parameters (besides `channel`).
     pub raw_query: Vec<(&'static str, String)>,
     /// Token source.
@@ -182,13 +260,15 @@ pub struct HecSettings {
     pub ack: Option<AckSettings>,
     /// TLS options.
     pub tls: TlsConfig,
+    /// Proxy keys (applied by `shipper_net::proxy` when the sink is built).
+    pub proxy: ProxyConfig,
 }
 
 impl HecConfig {
     /// Checks every value and resolves defaults. Pure: files and the environment are read
     /// by `HecSink::build`.
     pub fn validate(&self) -> Result<HecSettings, ConfigError> {
-        let base = parse_endpoint(&self.endpoint)?;
+        let endpoints = self.endpoints()?;
         let token = match (&self.token, &self.token_file) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
@@ -239,6 +319,8 @@ impl HecConfig {
             None
         };
         self.tls.validate()?;
+        let proxy =
+            crate::util::proxy_config(&self.proxy, &self.no_proxy, &self.proxy_credentials_file)?;
         let raw = &self.raw;
         let raw_query = [
             ("host", &raw.host),
@@ -250,7 +332,7 @@ impl HecConfig {
         .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
         .collect();
         Ok(HecSettings {
-            base,
+            endpoints,
             raw_query,
             token,
             gzip: self.gzip.then_some(self.gzip_level),
@@ -266,7 +348,53 @@ impl HecConfig {
             retry: self.retry.validate()?,
             ack,
             tls: self.tls.clone(),
+            proxy,
         })
+    }
+}
+
+impl HecConfig {
+    /// `endpoint` or `endpoints`, checked: one of the two, a non-empty list, every URL
+    /// valid, one scheme for all, no URL twice, weights in 1..=[`MAX_WEIGHT`].
+    fn endpoints(&self) -> Result<Vec<HecEndpoint>, ConfigError> {
+        let keys = Keys {
+            one: "endpoint",
+            many: "endpoints",
+            example: "[\"https://idx1:8088\", \"https://idx2:8088\"]",
+        };
+        let one = EndpointConfig {
+            url: self.endpoint.clone(),
+            weight: DEFAULT_WEIGHT,
+        };
+        let list = one_or_many(
+            &keys,
+            (&one, !self.endpoint.is_empty()),
+            self.endpoints.as_deref(),
+            |e, key| {
+                if !(1..=MAX_WEIGHT).contains(&e.weight) {
+                    return Err(ConfigError::new(
+                        format!("{key}.weight"),
+                        format!("{} is not in 1..={MAX_WEIGHT}", e.weight),
+                    ));
+                }
+                Ok(HecEndpoint {
+                    base: parse_endpoint(&e.url, key)?,
+                    weight: e.weight,
+                })
+            },
+            |a, b| a.base == b.base,
+        )?;
+        let scheme = list[0].base.scheme();
+        if let Some(i) = list.iter().position(|e| e.base.scheme() != scheme) {
+            return Err(ConfigError::new(
+                format!("endpoints[{i}]"),
+                format!(
+                    "is {} but endpoints[0] is {scheme}: all endpoints share one TLS setting, so they must use one scheme",
+                    list[i].base.scheme()
+                ),
+            ));
+        }
+        Ok(list)
     }
 }
 
@@ -278,16 +406,17 @@ fn positive(field: &'static str, v: u64) -> Result<(), ConfigError> {
     }
 }
 
-fn parse_endpoint(endpoint: &str) -> Result<Url, ConfigError> {
+/// Parses one HEC base URL; errors name `key` (`endpoint` or `endpoints[i]`).
+fn parse_endpoint(endpoint: &str, key: String) -> Result<Url, ConfigError> {
     if endpoint.is_empty() {
         return Err(ConfigError::new(
-            "endpoint",
+            key,
             "is required, e.g. https://splunk.example.com:8088",
         ));
     }
     let mut url = Url::parse(endpoint).map_err(|e| {
         ConfigError::new(
-            "endpoint",
+            key.clone(),
             format!(
                 "{endpoint:?} is not a URL ({e}); expected e.g. https://splunk.example.com:8088"
             ),
@@ -295,13 +424,13 @@ fn parse_endpoint(endpoint: &str) -> Result<Url, ConfigError> {
     })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ConfigError::new(
-            "endpoint",
+            key,
             format!("scheme {:?} is not http or https", url.scheme()),
         ));
     }
     if url.query().is_some() || !url.username().is_empty() {
         return Err(ConfigError::new(
-            "endpoint",
+            key,
             "must not carry a query string or credentials (use `token`)",
         ));
     }
@@ -363,7 +492,9 @@ mod tests {
         assert_eq!(s.batch.linger, Duration::from_secs(1));
         assert_eq!(s.concurrency, 4);
         assert!(s.ack.is_none());
-        assert_eq!(s.base.as_str(), "https://splunk:8088/");
+        assert_eq!(s.endpoints.len(), 1);
+        assert_eq!(s.endpoints[0].base.as_str(), "https://splunk:8088/");
+        assert_eq!(s.endpoints[0].weight, 1);
     }
 
     #[test]
@@ -374,13 +505,15 @@ mod tests {
             "https://h:8088",
         ] {
             assert_eq!(
-                cfg(e).validate().unwrap().base.as_str(),
+                cfg(e).validate().unwrap().endpoints[0].base.as_str(),
                 "https://h:8088/",
                 "{e}"
             );
         }
         assert_eq!(
-            cfg("http://h/splunk/").validate().unwrap().base.as_str(),
+            cfg("http://h/splunk/").validate().unwrap().endpoints[0]
+                .base
+                .as_str(),
             "http://h/splunk"
         );
         for bad in [
@@ -392,6 +525,62 @@ mod tests {
         ] {
             assert_eq!(cfg(bad).validate().unwrap_err().field, "endpoint", "{bad}");
         }
+    }
+
+    fn list(json: &str) -> Result<HecSettings, ConfigError> {
+        let c: HecConfig =
+            serde_json::from_str(&format!(r#"{{"token":"t","endpoints":{json}}}"#)).unwrap();
+        c.validate()
+    }
+
+    #[test]
+    fn endpoint_lists() {
+        let s =
+            list(r#"["https://a:8088", {"url":"https://b:8088/services/collector","weight":3}]"#)
+                .unwrap();
+        assert_eq!(
+            s.endpoints,
+            [
+                HecEndpoint {
+                    base: Url::parse("https://a:8088").unwrap(),
+                    weight: 1
+                },
+                HecEndpoint {
+                    base: Url::parse("https://b:8088").unwrap(),
+                    weight: 3
+                }
+            ]
+        );
+        for (bad, field, words) in [
+            ("[]", "endpoints", "is empty"),
+            (r#"["https://a:8088", "nope"]"#, "endpoints[1]", "not a URL"),
+            (
+                r#"["https://a:8088", "https://b:8088", "http://c:8088"]"#,
+                "endpoints[2]",
+                "one scheme",
+            ),
+            (
+                r#"["https://a:8088", "https://a:8088/"]"#,
+                "endpoints[1]",
+                "twice",
+            ),
+            (
+                r#"[{"url":"https://a:8088","weight":0}]"#,
+                "endpoints[0].weight",
+                "1..=100",
+            ),
+            (r#"["ftp://a"]"#, "endpoints[0]", "scheme"),
+        ] {
+            let e = list(bad).unwrap_err();
+            assert_eq!(e.field, field, "{bad}: {e}");
+            assert!(e.message.contains(words), "{bad}: {e}");
+        }
+        let both: HecConfig =
+            serde_json::from_str(r#"{"endpoint":"https://a","endpoints":["https://b"]}"#).unwrap();
+        assert_eq!(both.validate().unwrap_err().field, "endpoints");
+        let e = serde_json::from_str::<HecConfig>(r#"{"endpoints":[{"uri":"https://a"}]}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("a URL string or a table"), "{e}");
     }
 
     #[test]

@@ -4,25 +4,33 @@
 //! - `request`: envelope rendering (docs/rendering.md §2 "Rendering rules"), `/raw` lines,
 //!   gzip bodies.
 //! - `response`: every answer → a retry class (docs/rendering.md §3.9 "HEC response classes").
-//! - `ack`: indexer acknowledgement (channel GUID, `/ack` polling, resend on timeout).
+//! - `ack`: indexer acknowledgement (`/ack` polling per endpoint, resend on timeout).
+//! - `endpoint`: one endpoint's URLs, channel GUID, request-size limit and counters.
+//! - `balance`: which endpoint a request goes to; each endpoint's backoff and breaker
+//!   (docs/rendering.md §3.13 "Several endpoints").
 //!
-//! A batch is cut into requests of at most `batch_max_bytes` (events of one endpoint each);
-//! every request runs as its own task, so gzip runs on several cores, and at most
-//! `concurrency` requests are on the wire at once (reqwest keeps the connections alive).
-//! Failures are handled per request: transient → backoff with equal jitter (honouring
-//! `Retry-After`); 413 → halves; data error → the event named by `invalid-event-number` is
-//! rejected and the rest resent (bisect without a number); configuration error → an ERROR
-//! naming the URL and the fix, then slow retries with the token file re-read, never a drop.
+//! A batch is cut into requests of at most `batch_max_bytes` (events of one HEC path each);
+//! every request runs as its own task, so gzip runs on several cores. Each request takes a
+//! slot on the endpoint the balancer picks (at most `concurrency` per endpoint on the wire;
+//! reqwest keeps the connections alive). Failures are handled per request: transient → the
+//! endpoint backs off (honouring `Retry-After`) and the request goes to another endpoint,
+//! or waits for this one; 413 → halves, and that endpoint gets smaller requests from then
+//! on; data error → the event named by `invalid-event-number` is rejected and the rest
+//! resent (bisect without a number); configuration error → an ERROR naming the URL and the
+//! fix, then slow retries with the token file re-read, never a drop.
 
 pub mod config;
 
 mod ack;
+mod balance;
+mod endpoint;
 mod gzip;
 mod request;
 mod response;
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::Url;
@@ -30,12 +38,11 @@ use reqwest::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER,
 };
 use secrecy::{ExposeSecret as _, SecretString};
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-pub use config::{HecConfig, HecRawConfig, HecSettings, TokenSource};
+pub use config::{EndpointConfig, HecConfig, HecEndpoint, HecRawConfig, HecSettings, TokenSource};
 
 /// `body` as one gzip member at `level`, the way HEC request bodies are compressed (one
 /// reused deflate state per thread). Public for the stage benchmark.
@@ -49,13 +56,15 @@ pub fn render_event_line(event: &crate::payload::HecEvent, out: &mut Vec<u8>) {
     request::render_event(event, out);
 }
 
-use crate::error::{RenderError, SinkError};
-use crate::metrics::{ErrorClass, SinkMetrics};
+use crate::error::{RenderError, SinkError, SinkErrorKind};
+use crate::metrics::{EndpointStatus, ErrorClass, SinkMetrics};
 use crate::payload::Payload;
 use crate::util::batch::{BatchConfig, EventBatch, Lane};
 use crate::util::retry::{self, Cancelled, sleep_or_cancel};
 use crate::{BoxFuture, Delivery, Rejection, Sink};
 use ack::AckTracker;
+use balance::{Balancer, Lease};
+use endpoint::{Endpoint, Transport};
 use response::{Outcome, classify, classify_transport, error_chain, never_sent};
 
 /// How many times a request that never reached the wire is resent at once, each on a new
@@ -78,7 +87,7 @@ pub(crate) async fn send(
         match request.send().await {
             Err(e)
                 if never_sent(&e)
-                    && !matches!(classify_transport(&e, ""), Outcome::Config { .. }) =>
+                    && !matches!(classify_transport(&e, "", None), Outcome::Config { .. }) =>
             {
                 tracing::debug!(error = %error_chain(&e), "HEC request not sent; resending");
                 request = again;
@@ -100,29 +109,23 @@ pub struct HecSink {
     _stop_on_drop: DropGuard,
 }
 
-/// State shared by the sink, its request tasks and the ack poller.
+/// State shared by the sink, its request tasks, the ack pollers and the health probes.
 pub(crate) struct Inner {
     name: String,
     settings: HecSettings,
-    client: reqwest::Client,
-    event_url: Url,
-    raw_url: Url,
-    ack_url: Url,
-    health_url: Url,
-    channel: String,
+    endpoints: Vec<Endpoint>,
+    balancer: Arc<Balancer>,
     auth: RwLock<HeaderValue>,
-    permits: Semaphore,
     metrics: Arc<SinkMetrics>,
-    acks: Option<AckTracker>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     last_config_log: Mutex<Option<(String, Instant)>>,
 }
 
 impl HecSink {
-    /// Reads the token and TLS files, builds the HTTP client and starts the ack poller.
-    /// No request is sent: call [`Sink::healthcheck`] for the start-up check. Everything
-    /// stops when `shutdown` fires or the sink is dropped.
+    /// Reads the token and TLS files, builds the HTTP client and starts the ack pollers
+    /// (one per endpoint). No request is sent: call [`Sink::healthcheck`] for the start-up
+    /// check. Everything stops when `shutdown` fires or the sink is dropped.
     pub async fn build(
         name: &str,
         settings: HecSettings,
@@ -130,7 +133,7 @@ impl HecSink {
     ) -> Result<Self, SinkError> {
         let token = config::resolve_token(&settings.token, |k| std::env::var(k).ok())
             .map_err(|e| SinkError::config(name, e.to_string()))?;
-        let tls = if settings.base.scheme() == "https" {
+        let tls = if settings.endpoints[0].base.scheme() == "https" {
             settings.tls.client_config(name)?
         } else {
             rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -141,61 +144,65 @@ impl HecSink {
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth()
         };
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(settings.concurrency)
-            .timeout(settings.request_timeout)
-            .connect_timeout(settings.connect_timeout)
-            .tcp_keepalive(std::time::Duration::from_secs(60))
-            .build()
-            .map_err(|e| {
-                SinkError::config(
-                    name,
-                    format!("cannot build the HTTP client: {}", error_chain(&e)),
+        let builder = || {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(settings.concurrency)
+                .timeout(settings.request_timeout)
+                .connect_timeout(settings.connect_timeout)
+                .tcp_keepalive(std::time::Duration::from_secs(60))
+        };
+        // Each endpoint has its own route (a loopback or `no_proxy` host goes direct, the
+        // others through the proxy), so each has its own client.
+        let endpoints = settings
+            .endpoints
+            .iter()
+            .map(|e| {
+                let route = shipper_net::proxy::route(
+                    &settings.proxy,
+                    "sink",
+                    &|k| std::env::var(k).ok(),
+                    e.base.scheme() == "https",
+                    e.base.host_str().unwrap_or_default(),
                 )
-            })?;
-        let channel = uuid::Uuid::new_v4().to_string();
-        let url = |path: &str| -> Result<Url, SinkError> {
-            let s = format!(
-                "{}/services/collector/{path}",
-                settings.base.as_str().trim_end_matches('/')
-            );
-            Url::parse(&s)
-                .map_err(|e| SinkError::config(name, format!("bad endpoint URL {s}: {e}")))
-        };
-        let event_url = url("event")?;
-        let mut raw_url = url("raw")?;
-        raw_url
-            .query_pairs_mut()
-            .append_pair("channel", &channel)
-            .extend_pairs(settings.raw_query.iter().map(|(k, v)| (*k, v)));
-        let ack_url = {
-            let mut u = url("ack")?;
-            u.query_pairs_mut().append_pair("channel", &channel);
-            u
-        };
-        let health_url = url("health")?;
+                .map_err(|err| SinkError::config(name, err.to_string()))?;
+                tracing::info!(sink = name, endpoint = %e.base, route = %route, "HEC network route");
+                let client = shipper_net::proxy::apply(builder(), &route)
+                    .build()
+                    .map_err(|err| {
+                        SinkError::config(
+                            name,
+                            format!("cannot build the HTTP client: {}", error_chain(&err)),
+                        )
+                    })?;
+                Endpoint::new(
+                    name,
+                    e,
+                    Transport { client, route },
+                    &settings.raw_query,
+                    settings.batch.max_bytes,
+                    settings.ack.is_some(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let weights: Vec<u32> = endpoints.iter().map(|e| e.weight).collect();
         let stop = shutdown.child_token();
         let inner = Arc::new(Inner {
             name: name.to_owned(),
-            client,
-            event_url,
-            raw_url,
-            ack_url,
-            health_url,
-            channel,
+            endpoints,
+            balancer: Balancer::new(&weights, settings.concurrency, settings.retry),
             auth: RwLock::new(auth_value(&token)?),
-            permits: Semaphore::new(settings.concurrency),
             metrics: Arc::new(SinkMetrics::default()),
-            acks: settings.ack.map(|_| AckTracker::default()),
             shutdown: stop.clone(),
             tasks: TaskTracker::new(),
             last_config_log: Mutex::new(None),
             settings,
         });
-        if inner.acks.is_some() {
-            inner.tasks.spawn(ack::run_poller(inner.clone()));
+        for i in 0..inner.endpoints.len() {
+            if inner.endpoints[i].acks.is_some() {
+                inner.tasks.spawn(ack::run_poller(inner.clone(), i));
+            }
         }
         Ok(Self {
             inner,
@@ -203,9 +210,10 @@ impl HecSink {
         })
     }
 
-    /// The channel GUID sent with every request.
+    /// The channel GUID sent with every request to the first endpoint (each endpoint has
+    /// its own).
     pub fn channel(&self) -> &str {
-        &self.inner.channel
+        &self.inner.endpoints[0].channel
     }
 }
 
@@ -310,9 +318,31 @@ impl Sink for HecSink {
         let inner = self.inner.clone();
         Box::pin(async move { inner.healthcheck().await })
     }
+
+    fn endpoints(&self) -> Vec<EndpointStatus> {
+        self.inner
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let (state, in_flight) = self.inner.balancer.status(i);
+                let (requests, failures, events) = e.counters.read();
+                EndpointStatus {
+                    endpoint: e.label.clone(),
+                    state,
+                    in_flight: in_flight as u64,
+                    weight: e.weight,
+                    max_request_bytes: Some(e.max_request_bytes() as u64),
+                    requests,
+                    failures,
+                    events,
+                }
+            })
+            .collect()
+    }
 }
 
-/// Cuts a batch into requests: runs of consecutive events of one endpoint, at most
+/// Cuts a batch into requests: runs of consecutive events of one HEC path, at most
 /// `max_bytes` each (a larger single event goes alone).
 fn plan_requests(batch: &EventBatch, max_bytes: usize) -> Vec<(Lane, Range<usize>)> {
     let mut out = Vec::new();
@@ -365,6 +395,40 @@ fn without(parts: &[Range<usize>], index: usize) -> Vec<Range<usize>> {
     out
 }
 
+/// Uncompressed bytes of the request's events.
+fn raw_len(batch: &EventBatch, parts: &[Range<usize>]) -> usize {
+    parts
+        .iter()
+        .map(|p| batch.byte_range(p.clone()).len())
+        .sum()
+}
+
+/// The request's events cut into consecutive pieces of at most `max_bytes` each (an event
+/// larger than that goes alone).
+fn fit(batch: &EventBatch, parts: &[Range<usize>], max_bytes: usize) -> Vec<Vec<Range<usize>>> {
+    let mut out = Vec::new();
+    let mut piece: Vec<Range<usize>> = Vec::new();
+    let mut bytes = 0;
+    for p in parts {
+        for i in p.clone() {
+            let len = batch.range(i).len();
+            if bytes > 0 && bytes + len > max_bytes {
+                out.push(std::mem::take(&mut piece));
+                bytes = 0;
+            }
+            match piece.last_mut() {
+                Some(r) if r.end == i => r.end = i + 1,
+                _ => piece.push(i..i + 1),
+            }
+            bytes += len;
+        }
+    }
+    if !piece.is_empty() {
+        out.push(piece);
+    }
+    out
+}
+
 /// The request's events in two halves (by event count).
 fn halves(parts: &[Range<usize>]) -> (Vec<Range<usize>>, Vec<Range<usize>>) {
     let mid = nth(parts, count(parts) / 2);
@@ -413,10 +477,19 @@ async fn deliver(
     settled
 }
 
+/// What a health probe learned.
+enum Probe {
+    /// HEC answered (anything but "busy" or a proxy's error): requests may go there.
+    Answers,
+    /// No answer, or busy / unhealthy.
+    Unavailable(String),
+}
+
 impl Inner {
-    /// Sends one request until it is accepted or turned into smaller work / rejections.
+    /// Sends one request until it is accepted or turned into smaller work / rejections,
+    /// on whichever endpoint the balancer picks for each attempt.
     async fn deliver_one(
-        &self,
+        self: &Arc<Self>,
         batch: &Arc<EventBatch>,
         lane: Lane,
         parts: &[Range<usize>],
@@ -424,27 +497,59 @@ impl Inner {
         rejected: &mut Vec<Rejection>,
     ) -> Result<(), Cancelled> {
         let n = count(parts);
-        let (body, raw_len) = request::encode_body(batch, parts, self.settings.gzip);
-        let url = if lane == Lane::Raw {
-            &self.raw_url
-        } else {
-            &self.event_url
-        };
-        let mut backoff = self.settings.retry.backoff();
+        let raw_len = raw_len(batch, parts);
+        let mut body: Option<Bytes> = None;
         let mut failures = 0u32;
         loop {
-            match self.post(url, body.clone(), raw_len).await? {
+            // No endpoint takes a request this large any more (413s lowered their limits):
+            // cut it before compressing it.
+            let largest = self
+                .endpoints
+                .iter()
+                .map(Endpoint::max_request_bytes)
+                .max()
+                .unwrap_or(usize::MAX);
+            if raw_len > largest && n > 1 {
+                work.extend(fit(batch, parts, largest).into_iter().rev());
+                return Ok(());
+            }
+            // Compressed before taking a slot, as before there were several endpoints: a slot
+            // is held only while on the wire, so gzip runs on every core meanwhile.
+            let body = body
+                .get_or_insert_with(|| request::encode_body(batch, parts, self.settings.gzip).0)
+                .clone();
+            let lease = self.balancer.acquire(&self.shutdown).await?;
+            let i = lease.index();
+            let ep = &self.endpoints[i];
+            let limit = ep.max_request_bytes();
+            if raw_len > limit && n > 1 {
+                // This endpoint refused a request this large before (413), others did not:
+                // cut to fit.
+                drop(lease);
+                work.extend(fit(batch, parts, limit).into_iter().rev());
+                return Ok(());
+            }
+            let url = if lane == Lane::Raw {
+                &ep.raw_url
+            } else {
+                &ep.event_url
+            };
+            let outcome = self.post(lease, url, body, raw_len).await?;
+            match outcome {
                 Outcome::Accepted { ack_id } => {
-                    if let (Some(acks), Some(id)) = (&self.acks, ack_id)
+                    self.balancer.succeeded(i);
+                    if let (Some(acks), Some(id)) = (&ep.acks, ack_id)
                         && !acks.is_disabled()
                         && !self.wait_for_ack(acks, id).await?
                     {
                         self.metrics.ack_timeout();
                         self.metrics.retry();
-                        tracing::warn!(sink = %self.name, ack_id = id, events = n, "no indexer acknowledgement in time; sending the request again");
+                        ep.counters.failure();
+                        tracing::warn!(sink = %self.name, endpoint = %ep.label, ack_id = id, events = n, "no indexer acknowledgement in time; sending the request again");
                         continue;
                     }
                     self.metrics.accepted(n as u64);
+                    ep.counters.events(n as u64);
                     return Ok(());
                 }
                 Outcome::Transient {
@@ -452,23 +557,25 @@ impl Inner {
                     reason,
                 } => {
                     self.metrics.error(ErrorClass::Transient, &reason);
-                    let delay = backoff.next_delay_at_least(retry::capped_retry_after(retry_after));
+                    self.endpoint_failed(i, retry::capped_retry_after(retry_after));
                     failures += 1;
                     // WARN on the 1st, 2nd, 4th, 8th… failure of a request: visible, not a flood.
                     if failures.is_power_of_two() {
-                        tracing::warn!(sink = %self.name, error = %reason, ?delay, failures, "HEC request failed; retrying");
+                        tracing::warn!(sink = %self.name, endpoint = %ep.label, error = %reason, failures, "HEC request failed; retrying");
                     } else {
-                        tracing::debug!(sink = %self.name, error = %reason, ?delay, failures, "HEC request failed; retrying");
+                        tracing::debug!(sink = %self.name, endpoint = %ep.label, error = %reason, failures, "HEC request failed; retrying");
                     }
-                    sleep_or_cancel(delay, &self.shutdown).await?;
                     self.metrics.retry();
                 }
                 Outcome::TooLarge { reason } => {
                     self.metrics.error(ErrorClass::TooLarge, &reason);
+                    self.balancer.succeeded(i);
+                    if let Some(limit) = ep.lower_max_request_bytes(raw_len) {
+                        tracing::info!(sink = %self.name, endpoint = %ep.label, refused = raw_len, limit, "HEC answered 413; this endpoint gets smaller requests from now on");
+                    }
                     if n == 1 {
                         self.reject(rejected, parts[0].start, reason);
                     } else {
-                        tracing::info!(sink = %self.name, events = n, "HEC answered 413; splitting the request in halves");
                         let (a, b) = halves(parts);
                         work.extend([b, a]);
                     }
@@ -479,6 +586,7 @@ impl Inner {
                     reason,
                 } => {
                     self.metrics.error(ErrorClass::Data, &reason);
+                    self.balancer.succeeded(i);
                     match invalid_event.filter(|&i| i < n) {
                         Some(i) => {
                             let index = nth(parts, i);
@@ -501,13 +609,80 @@ impl Inner {
                     reread_token,
                 } => {
                     self.metrics.error(ErrorClass::Config, &reason);
+                    ep.counters.failure();
+                    self.balancer
+                        .misconfigured(i, self.settings.retry.config_error);
                     if reread_token {
                         self.reload_token().await;
                     }
                     self.log_config_error(&reason);
-                    sleep_or_cancel(self.settings.retry.config_error, &self.shutdown).await?;
                     self.metrics.retry();
                 }
+            }
+        }
+    }
+
+    /// A transient failure on endpoint `i` (a request or an ack poll): it backs off, and
+    /// when that opens its breaker, a health probe starts.
+    fn endpoint_failed(self: &Arc<Self>, i: usize, retry_after: Option<Duration>) {
+        self.endpoints[i].counters.failure();
+        if let Some(delay) = self.balancer.failed(i, retry_after) {
+            tracing::warn!(
+                sink = %self.name,
+                endpoint = %self.endpoints[i].label,
+                probe_in = ?delay,
+                "HEC endpoint keeps failing; no requests go there until it answers its health check"
+            );
+            self.tasks.spawn(self.clone().probe(i, delay));
+        }
+    }
+
+    /// Probes an open endpoint's health until it answers (or shutdown), then lets requests
+    /// go there again.
+    async fn probe(self: Arc<Self>, i: usize, mut delay: Duration) {
+        loop {
+            if sleep_or_cancel(delay, &self.shutdown).await.is_err() || !self.balancer.is_open(i) {
+                return;
+            }
+            match self.probe_health(i).await {
+                Probe::Answers => {
+                    tracing::info!(sink = %self.name, endpoint = %self.endpoints[i].label, "HEC endpoint answers again; sending to it");
+                    self.balancer.probe_succeeded(i);
+                    return;
+                }
+                Probe::Unavailable(reason) => {
+                    delay = self.balancer.probe_failed(i);
+                    tracing::debug!(sink = %self.name, endpoint = %self.endpoints[i].label, error = %reason, next = ?delay, "HEC endpoint still unavailable");
+                }
+            }
+        }
+    }
+
+    /// `GET /services/collector/health` of endpoint `i`, for the breaker.
+    async fn probe_health(&self, i: usize) -> Probe {
+        let ep = &self.endpoints[i];
+        let request = ep
+            .transport
+            .client
+            .get(ep.health_url.clone())
+            .header(AUTHORIZATION, self.auth_header());
+        let answer = tokio::select! {
+            r = send(request) => r,
+            () = self.shutdown.cancelled() => return Probe::Unavailable("shutting down".into()),
+        };
+        match answer {
+            Ok(r) => match r.status().as_u16() {
+                408 | 429 | 500..=599 => {
+                    Probe::Unavailable(format!("{} answered {}", ep.health_url, r.status()))
+                }
+                _ => Probe::Answers,
+            },
+            Err(e) => {
+                let reason = error_chain(&e);
+                if e.is_connect() {
+                    self.metrics.connect_failure(&reason);
+                }
+                Probe::Unavailable(reason)
             }
         }
     }
@@ -518,21 +693,26 @@ impl Inner {
         rejected.push(Rejection { index, reason });
     }
 
-    /// One POST. Holds a concurrency permit only while on the wire.
-    async fn post(&self, url: &Url, body: Bytes, raw_len: usize) -> Result<Outcome, Cancelled> {
-        let _permit = tokio::select! {
-            p = self.permits.acquire() => p.expect("the semaphore is never closed"),
-            () = self.shutdown.cancelled() => return Err(Cancelled),
-        };
+    /// One POST on the endpoint of `lease`, which is held only while on the wire.
+    async fn post(
+        &self,
+        lease: Lease,
+        url: &Url,
+        body: Bytes,
+        raw_len: usize,
+    ) -> Result<Outcome, Cancelled> {
+        let ep = &self.endpoints[lease.index()];
         self.metrics.request(raw_len as u64, body.len() as u64);
-        let mut request = self
+        ep.counters.request();
+        let mut request = ep
+            .transport
             .client
             .post(url.clone())
             .header(AUTHORIZATION, self.auth_header())
-            .header(CHANNEL_HEADER, &self.channel)
+            .header(CHANNEL_HEADER, &ep.channel)
             .header(
                 CONTENT_TYPE,
-                if url == &self.raw_url {
+                if url == &ep.raw_url {
                     "text/plain; charset=utf-8"
                 } else {
                     "application/json"
@@ -569,6 +749,7 @@ impl Inner {
             r = exchange => r,
             () = self.shutdown.cancelled() => return Err(Cancelled),
         };
+        drop(lease);
         Ok(match result {
             Ok((status, answer, retry_after, location)) => {
                 let (outcome, code) = classify(
@@ -582,7 +763,7 @@ impl Inner {
                 outcome
             }
             Err(e) => {
-                let outcome = classify_transport(&e, url.as_str());
+                let outcome = classify_transport(&e, url.as_str(), ep.transport.route.proxy());
                 if e.is_connect() {
                     self.metrics.connect_failure(&error_chain(&e));
                 }
@@ -663,27 +844,62 @@ impl Inner {
         }
     }
 
+    /// The start-up check of every endpoint (see [`Self::check_endpoint`]). A configuration
+    /// or TLS problem on any endpoint is the answer; otherwise healthy when at least one
+    /// endpoint is, each unreachable one named in a WARN.
+    async fn healthcheck(&self) -> Result<(), SinkError> {
+        let checks =
+            futures::future::join_all((0..self.endpoints.len()).map(|i| self.check_endpoint(i)))
+                .await;
+        let mut unavailable = None;
+        let mut healthy = 0;
+        for (i, check) in checks.into_iter().enumerate() {
+            match check {
+                Ok(()) => healthy += 1,
+                Err(e) if matches!(e.kind, SinkErrorKind::Config | SinkErrorKind::Tls) => {
+                    return Err(e);
+                }
+                Err(e) => {
+                    if self.endpoints.len() > 1 {
+                        tracing::warn!(sink = %self.name, endpoint = %self.endpoints[i].label, error = %e.message, "HEC endpoint not reachable yet; the others take its share");
+                    }
+                    unavailable.get_or_insert(e);
+                }
+            }
+        }
+        match unavailable {
+            Some(e) if healthy == 0 => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// `/services/collector/health` (with the token), then the empty-POST token probe:
     /// 400 code 5 "No data" means the token is good (docs/rendering.md §3.12 "Start-up check").
-    async fn healthcheck(&self) -> Result<(), SinkError> {
+    async fn check_endpoint(&self, i: usize) -> Result<(), SinkError> {
         let name = &self.name;
-        let unreachable = |url: &Url, e: reqwest::Error| match classify_transport(&e, url.as_str())
-        {
-            Outcome::Config { reason, .. } => {
-                SinkError::tls(name, crate::error::Side::Client, reason)
-            }
-            _ => SinkError::unavailable(
-                name,
-                format!("cannot reach the HEC endpoint {url}: {}", error_chain(&e)),
-            ),
-        };
-        let health = self
+        let ep = &self.endpoints[i];
+        let proxy = ep.transport.route.proxy();
+        let unreachable =
+            |url: &Url, e: reqwest::Error| match classify_transport(&e, url.as_str(), proxy) {
+                Outcome::Config { reason, .. } if proxy.is_some() && reason.contains("proxy") => {
+                    SinkError::config(name, reason)
+                }
+                Outcome::Config { reason, .. } => {
+                    SinkError::tls(name, crate::error::Side::Client, reason)
+                }
+                _ => SinkError::unavailable(
+                    name,
+                    format!("cannot reach the HEC endpoint {url}: {}", error_chain(&e)),
+                ),
+            };
+        let health = ep
+            .transport
             .client
-            .get(self.health_url.clone())
+            .get(ep.health_url.clone())
             .header(AUTHORIZATION, self.auth_header());
         let health = send(health)
             .await
-            .map_err(|e| unreachable(&self.health_url, e))?;
+            .map_err(|e| unreachable(&ep.health_url, e))?;
         let status = health.status().as_u16();
         let body = health.bytes().await.unwrap_or_default();
         let answer = response::HecAnswer::parse(&body);
@@ -694,7 +910,7 @@ impl Inner {
                     name,
                     format!(
                         "HEC at {} reports unhealthy ({status}, code {:?}): Splunk's queues are full or its ack service is down",
-                        self.health_url,
+                        ep.health_url,
                         answer.and_then(|a| a.code)
                     ),
                 ));
@@ -704,7 +920,7 @@ impl Inner {
                     name,
                     format!(
                         "HEC at {} refused the token (status {status}): check `token` / `token_file` / SHIPPER_HEC_TOKEN",
-                        self.health_url
+                        ep.health_url
                     ),
                 ));
             }
@@ -715,7 +931,7 @@ impl Inner {
                     name,
                     format!(
                         "{} answered {status} without an HEC JSON body (a proxy in front of Splunk?)",
-                        self.health_url
+                        ep.health_url
                     ),
                 ));
             }
@@ -724,27 +940,28 @@ impl Inner {
                     name,
                     format!(
                         "{} answered {status} without an HEC JSON body: this is not an HEC endpoint; check `endpoint` (HEC listens on 8088 by default)",
-                        self.health_url
+                        ep.health_url
                     ),
                 ));
             }
             _ => {
-                tracing::warn!(sink = %name, url = %self.health_url, status, "unexpected HEC health answer; checking the token")
+                tracing::warn!(sink = %name, url = %ep.health_url, status, "unexpected HEC health answer; checking the token")
             }
         }
-        let probe = self
+        let probe = ep
+            .transport
             .client
-            .post(self.event_url.clone())
+            .post(ep.event_url.clone())
             .header(AUTHORIZATION, self.auth_header())
-            .header(CHANNEL_HEADER, &self.channel)
+            .header(CHANNEL_HEADER, &ep.channel)
             .header(CONTENT_TYPE, "application/json")
             .body(Vec::new());
         let probe = send(probe)
             .await
-            .map_err(|e| unreachable(&self.event_url, e))?;
+            .map_err(|e| unreachable(&ep.event_url, e))?;
         let status = probe.status().as_u16();
         let body = probe.bytes().await.unwrap_or_default();
-        match classify(status, &body, None, None, self.event_url.as_str()).0 {
+        match classify(status, &body, None, None, ep.event_url.as_str()).0 {
             Outcome::Data { .. } | Outcome::Accepted { .. } => Ok(()),
             Outcome::Config { reason, .. } => Err(SinkError::config(name, reason)),
             Outcome::Transient { reason, .. } | Outcome::TooLarge { reason } => {
@@ -794,6 +1011,21 @@ mod tests {
                 (d, 6..7)
             ]
         );
+    }
+
+    #[test]
+    fn fit_cuts_to_a_byte_limit() {
+        let d = Lane::Default;
+        let b = batch(&[(4, d), (4, d), (4, d), (20, d), (1, d), (1, d)]);
+        assert_eq!(
+            fit(&b, &[0..6], 8),
+            vec![vec![0..2], vec![2..3], vec![3..4], vec![4..6]]
+        );
+        assert_eq!(
+            fit(&b, &[0..1, 4..6], 5),
+            vec![vec![0..1, 4..5], vec![5..6]]
+        );
+        assert_eq!(raw_len(&b, &[0..2, 4..5]), 9);
     }
 
     #[test]

@@ -90,6 +90,12 @@ pub(crate) fn classify(
             ),
             reread_token: true,
         },
+        407 => Outcome::Config {
+            reason: format!(
+                "{url}: the HTTP proxy answered 407 (authentication required): put the user in the proxy URL (http://user:password@host:port) or set `proxy_credentials_file`"
+            ),
+            reread_token: false,
+        },
         404 => Outcome::Config {
             reason: format!(
                 "{url} answered {what}: check that `endpoint` is the HEC base URL (e.g. https://splunk:8088) and that HEC is enabled"
@@ -176,8 +182,32 @@ fn describe(status: u16, answer: Option<&HecAnswer>, body: &[u8]) -> String {
 
 /// Classifies a failure below HTTP (connect, TLS, timeout, reset). TLS certificate
 /// problems need an operator (configuration); everything else is transient.
-pub(crate) fn classify_transport(err: &reqwest::Error, url: &str) -> Outcome {
+pub(crate) fn classify_transport(
+    err: &reqwest::Error,
+    url: &str,
+    proxy: Option<&shipper_net::proxy::Proxy>,
+) -> Outcome {
     let chain = error_chain(err);
+    // Through a proxy, name it: a 407 or a refused tunnel needs an operator (config), an
+    // unreachable proxy is transient like an unreachable receiver.
+    if let Some(why) = proxy.and_then(|p| shipper_net::proxy::explain(p, &chain)) {
+        let reason = format!("{url}: {chain}; {why}");
+        let lower = chain.to_ascii_lowercase();
+        return if lower.contains("authorization required")
+            || lower.contains("407")
+            || lower.contains("tunnel")
+        {
+            Outcome::Config {
+                reason,
+                reread_token: false,
+            }
+        } else {
+            Outcome::Transient {
+                retry_after: None,
+                reason,
+            }
+        };
+    }
     let tls = causes(err).any(|e| e.downcast_ref::<rustls::Error>().is_some());
     // hyper-util wraps the rustls error in an io::Error whose `source()` skips it, so the
     // text is checked too (rustls' Display forms).

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+use crate::util::addresses::{Keys, one_or_many};
 use crate::util::batch::BatchConfig;
 use crate::util::tls::TlsConfig;
 
@@ -70,6 +71,22 @@ pub enum Framing {
     Lf,
 }
 
+/// How a sink with several `addresses` uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// One connection, to the first address that accepts it; while a later one is in use,
+    /// the earlier ones are tried again (reconnect backoff) and traffic goes back to the
+    /// first as soon as it accepts a connection. QRadar and ArcSight primary/secondary
+    /// collectors.
+    #[default]
+    Failover,
+    /// One connection per address, every batch to whichever connection is free; a
+    /// connection that fails hands its batches (and what it wrote but was not confirmed)
+    /// to the others.
+    Balance,
+}
+
 /// Message format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,6 +104,11 @@ pub enum Format {
 pub struct SyslogConfig {
     /// Receiver `host:port` (`[v6]:port` for IPv6 literals).
     pub address: String,
+    /// Several receivers instead of `address` (TCP or TLS), used as `mode` says; the first
+    /// is the primary in `failover` mode.
+    pub addresses: Option<Vec<String>>,
+    /// `failover` (default) or `balance`, for `addresses`.
+    pub mode: Mode,
     /// `udp`, `tcp` (default) or `tls`.
     pub transport: Transport,
     /// `octet_counting` (default) or `lf`; TCP only (TLS is always octet-counted).
@@ -134,12 +156,21 @@ pub struct SyslogConfig {
     pub tls_probe_ms: u64,
     /// TLS options (`transport = "tls"`).
     pub tls: TlsConfig,
+    /// HTTP proxy for TCP/TLS (an HTTP `CONNECT` tunnel; default `HTTPS_PROXY` for TLS,
+    /// `HTTP_PROXY` for TCP; never for a loopback receiver unless set here; not for UDP).
+    pub proxy: Option<String>,
+    /// Hosts never proxied (replaces `NO_PROXY`).
+    pub no_proxy: Option<String>,
+    /// File holding `user:password` for the proxy.
+    pub proxy_credentials_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SyslogConfig {
     fn default() -> Self {
         Self {
             address: String::new(),
+            addresses: None,
+            mode: Mode::Failover,
             transport: Transport::Tcp,
             framing: None,
             format: Format::Rfc5424,
@@ -157,6 +188,29 @@ impl Default for SyslogConfig {
             keepalive_secs: DEFAULT_KEEPALIVE_SECS,
             tls_probe_ms: DEFAULT_TLS_PROBE_MS,
             tls: TlsConfig::default(),
+            proxy: None,
+            no_proxy: None,
+            proxy_credentials_file: None,
+        }
+    }
+}
+
+/// One receiver address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogAddress {
+    /// Host (no brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl SyslogAddress {
+    /// `host:port`, `[v6]:port` for IPv6 literals.
+    pub fn label(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
         }
     }
 }
@@ -164,10 +218,10 @@ impl Default for SyslogConfig {
 /// Validated syslog settings.
 #[derive(Debug, Clone)]
 pub struct SyslogSettings {
-    /// Receiver host (no brackets).
-    pub host: String,
-    /// Receiver port.
-    pub port: u16,
+    /// Receivers, in configuration order (one for `address`; the primary first).
+    pub addresses: Vec<SyslogAddress>,
+    /// How several addresses are used.
+    pub mode: Mode,
     /// Transport.
     pub transport: Transport,
     /// Framing (`None` for UDP).
@@ -200,12 +254,14 @@ pub struct SyslogSettings {
     pub tls_probe: Duration,
     /// TLS options.
     pub tls: TlsConfig,
+    /// Proxy keys (applied by `shipper_net::proxy` when the sink is built).
+    pub proxy: shipper_net::proxy::ProxyConfig,
 }
 
 impl SyslogConfig {
     /// Checks every value (pure).
     pub fn validate(&self) -> Result<SyslogSettings, ConfigError> {
-        let (host, port) = parse_address(&self.address)?;
+        let addresses = self.addresses()?;
         let framing = match (self.transport, self.framing) {
             (Transport::Udp, Some(_)) => {
                 return Err(ConfigError::new(
@@ -275,8 +331,8 @@ impl SyslogConfig {
         }
         self.tls.validate()?;
         Ok(SyslogSettings {
-            host,
-            port,
+            addresses,
+            mode: self.mode,
             transport: self.transport,
             framing,
             format: self.format,
@@ -297,14 +353,46 @@ impl SyslogConfig {
             keepalive: (self.keepalive_secs > 0).then(|| Duration::from_secs(self.keepalive_secs)),
             tls_probe: Duration::from_millis(self.tls_probe_ms),
             tls: self.tls.clone(),
+            proxy: crate::util::proxy_config(
+                &self.proxy,
+                &self.no_proxy,
+                &self.proxy_credentials_file,
+            )?,
         })
     }
 }
 
-fn parse_address(address: &str) -> Result<(String, u16), ConfigError> {
+impl SyslogConfig {
+    /// `address` or `addresses`, checked: one of the two, a non-empty list, each `host:port`,
+    /// none twice, and TCP or TLS for more than one.
+    fn addresses(&self) -> Result<Vec<SyslogAddress>, ConfigError> {
+        let keys = Keys {
+            one: "address",
+            many: "addresses",
+            example: "[\"siem-a:6514\", \"siem-b:6514\"]",
+        };
+        let list = one_or_many(
+            &keys,
+            (&self.address, !self.address.is_empty()),
+            self.addresses.as_deref(),
+            |a, key| parse_address(a, key),
+            |a, b| a == b,
+        )?;
+        if list.len() > 1 && self.transport == Transport::Udp {
+            return Err(ConfigError::new(
+                "addresses",
+                "UDP sends to one address: use transport = \"tcp\" or \"tls\" for failover or balance",
+            ));
+        }
+        Ok(list)
+    }
+}
+
+/// Parses `host:port`; errors name `key` (`address` or `addresses[i]`).
+fn parse_address(address: &str, key: String) -> Result<SyslogAddress, ConfigError> {
     let bad = || {
         ConfigError::new(
-            "address",
+            key.clone(),
             format!("{address:?} is not host:port (use [addr]:port for IPv6)"),
         )
     };
@@ -320,7 +408,10 @@ fn parse_address(address: &str) -> Result<(String, u16), ConfigError> {
     if port == 0 {
         return Err(bad());
     }
-    Ok((host.to_owned(), port))
+    Ok(SyslogAddress {
+        host: host.to_owned(),
+        port,
+    })
 }
 
 fn parse_offset(s: &str) -> Option<i32> {
@@ -351,7 +442,12 @@ mod tests {
     #[test]
     fn defaults() {
         let s = cfg("siem:6514").validate().unwrap();
-        assert_eq!((s.host.as_str(), s.port), ("siem", 6514));
+        assert_eq!(s.addresses.len(), 1);
+        assert_eq!(
+            (s.addresses[0].host.as_str(), s.addresses[0].port),
+            ("siem", 6514)
+        );
+        assert_eq!(s.mode, Mode::Failover);
         assert_eq!(s.framing, Some(Framing::OctetCounting));
         assert_eq!(s.format, Format::Rfc5424);
         assert_eq!(s.max_message_bytes, 8192);
@@ -362,7 +458,7 @@ mod tests {
         .validate()
         .unwrap();
         assert_eq!(
-            (s.host.as_str(), s.framing, s.max_message_bytes),
+            (s.addresses[0].host.as_str(), s.framing, s.max_message_bytes),
             ("::1", None, 1400)
         );
     }
@@ -402,6 +498,51 @@ mod tests {
         .validate()
         .unwrap_err();
         assert_eq!(e.field, "max_message_bytes");
+    }
+
+    #[test]
+    fn address_lists() {
+        let list = |json: &str| {
+            serde_json::from_str::<SyslogConfig>(json)
+                .unwrap()
+                .validate()
+        };
+        let s = list(r#"{"addresses":["a:6514","[::1]:6514"],"mode":"balance","transport":"tls"}"#)
+            .unwrap();
+        assert_eq!(
+            s.addresses
+                .iter()
+                .map(SyslogAddress::label)
+                .collect::<Vec<_>>(),
+            ["a:6514", "[::1]:6514"]
+        );
+        assert_eq!(s.mode, Mode::Balance);
+        for (bad, field, words) in [
+            (r#"{"addresses":[]}"#, "addresses", "is empty"),
+            (
+                r#"{"addresses":["a:1","b"]}"#,
+                "addresses[1]",
+                "not host:port",
+            ),
+            (r#"{"addresses":["a:1","a:1"]}"#, "addresses[1]", "twice"),
+            (
+                r#"{"address":"a:1","addresses":["b:1"]}"#,
+                "addresses",
+                "not both",
+            ),
+            (
+                r#"{"addresses":["a:1","b:1"],"transport":"udp"}"#,
+                "addresses",
+                "UDP",
+            ),
+        ] {
+            let e = list(bad).unwrap_err();
+            assert_eq!(e.field, field, "{bad}: {e}");
+            assert!(e.message.contains(words), "{bad}: {e}");
+        }
+        let e = serde_json::from_str::<SyslogConfig>(r#"{"addresses":["a:1"],"mode":"random"}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown variant"), "{e}");
     }
 
     #[test]

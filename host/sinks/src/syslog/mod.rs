@@ -4,8 +4,8 @@
 //! - [`config`]: `SyslogConfig` → `SyslogSettings`.
 //! - `render`: header, structured data, MSG, size limit.
 //! - `framing`: octet-counting / LF / none, and LF escaping for LF framing.
-//! - `transport`: connector (TCP keepalive, TLS + rejection probe), the writer task
-//!   (one connection, reconnect, resend), UDP.
+//! - `transport`: connector (TCP keepalive, TLS + rejection probe), the writer tasks
+//!   (a connection each, reconnect, resend; failover or balance over `addresses`), UDP.
 //!
 //! Delivery semantics: `send` resolves once the batch is written and flushed to the
 //! socket. Syslog has no acknowledgement, so "written" is the best a sender can know; the
@@ -25,7 +25,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-pub use config::{Format, Framing, SyslogConfig, SyslogSettings, Transport};
+pub use config::{Format, Framing, Mode, SyslogAddress, SyslogConfig, SyslogSettings, Transport};
 
 /// One message rendered exactly as the sink renders it, but without framing and without a
 /// size limit (for previews such as `shipper plugin test`).
@@ -46,14 +46,14 @@ pub fn render_unframed(
     render::render(msg, &settings, out).map(|_truncated| ())
 }
 
-use crate::error::{RenderError, SinkError};
-use crate::metrics::SinkMetrics;
+use crate::error::{RenderError, SinkError, SinkErrorKind};
+use crate::metrics::{EndpointStatus, SinkMetrics};
 use crate::payload::Payload;
 use crate::util::batch::{BatchConfig, EventBatch, Lane};
 use crate::util::retry::RetryConfig;
 use crate::{BoxFuture, Delivery, Sink};
 use render::RenderSettings;
-use transport::{Connector, Job, Writer};
+use transport::{Connector, Job, JobQueue, Route, Target, Writer};
 
 /// Batches queued for the writer before `send` waits (back-pressure to the pipeline).
 const QUEUE_DEPTH: usize = 8;
@@ -71,7 +71,7 @@ pub struct SyslogSink {
 enum Kind {
     Stream {
         tx: mpsc::Sender<Job>,
-        connector: Arc<Connector>,
+        targets: Arc<Vec<Target>>,
     },
     Udp {
         socket: Arc<UdpSocket>,
@@ -80,8 +80,8 @@ enum Kind {
 }
 
 impl SyslogSink {
-    /// Loads TLS files, resolves the default hostname, starts the writer task (TCP/TLS,
-    /// which connects on the first batch) or binds the UDP socket. Stops when `shutdown`
+    /// Loads TLS files, resolves the default hostname, starts the writer tasks (TCP/TLS,
+    /// which connect on their first batch) or binds the UDP socket. Stops when `shutdown`
     /// fires or the sink is dropped.
     pub async fn build(
         name: &str,
@@ -101,17 +101,16 @@ impl SyslogSink {
         let stop = shutdown.child_token();
         let kind = match settings.transport {
             Transport::Udp => {
-                let peer = tokio::net::lookup_host((settings.host.as_str(), settings.port))
+                // Validation allows one address for UDP.
+                let host = settings.addresses[0].host.as_str();
+                let peer = tokio::net::lookup_host((host, settings.addresses[0].port))
                     .await
                     .map_err(|e| {
-                        SinkError::unavailable(
-                            name,
-                            format!("cannot resolve {}: {e}", settings.host),
-                        )
+                        SinkError::unavailable(name, format!("cannot resolve {host}: {e}"))
                     })?
                     .next()
                     .ok_or_else(|| {
-                        SinkError::unavailable(name, format!("{} has no address", settings.host))
+                        SinkError::unavailable(name, format!("{host} has no address"))
                     })?;
                 let local: SocketAddr = if peer.is_ipv4() {
                     ([0, 0, 0, 0], 0).into()
@@ -130,7 +129,12 @@ impl SyslogSink {
                 }
             }
             Transport::Tcp | Transport::Tls => {
-                let connector = Arc::new(Connector::new(name, &settings)?);
+                let targets = settings
+                    .addresses
+                    .iter()
+                    .map(|a| Ok(Target::new(Connector::new(name, &settings, a)?, a.label())))
+                    .collect::<Result<Vec<_>, SinkError>>()?;
+                let targets = Arc::new(targets);
                 let reconnect = RetryConfig {
                     initial_backoff_ms: settings.reconnect_min.as_millis() as u64,
                     max_backoff_ms: settings.reconnect_max.as_millis() as u64,
@@ -138,18 +142,25 @@ impl SyslogSink {
                 }
                 .validate()
                 .map_err(|e| SinkError::config(name, e.to_string()))?;
-                let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-                let writer = Writer {
-                    name: name.to_owned(),
-                    connector: connector.clone(),
-                    metrics: metrics.clone(),
-                    shutdown: stop.clone(),
-                    write_timeout: settings.write_timeout,
-                    reconnect,
-                    resend_buffer_bytes: settings.resend_buffer_bytes,
-                };
-                tokio::spawn(writer.run(rx));
-                Kind::Stream { tx, connector }
+                let (tx, queue) = JobQueue::new(QUEUE_DEPTH);
+                let routes = Route::for_mode(settings.mode, targets.len());
+                let shares_queue = routes.len() > 1;
+                for route in routes {
+                    let writer = Writer {
+                        name: name.to_owned(),
+                        targets: targets.clone(),
+                        route,
+                        shares_queue,
+                        queue: queue.clone(),
+                        metrics: metrics.clone(),
+                        shutdown: stop.clone(),
+                        write_timeout: settings.write_timeout,
+                        reconnect,
+                        resend_buffer_bytes: settings.resend_buffer_bytes,
+                    };
+                    tokio::spawn(writer.run());
+                }
+                Kind::Stream { tx, targets }
             }
         };
         Ok(Self {
@@ -207,11 +218,16 @@ impl Sink for SyslogSink {
                         };
                     }
                     let (done, rx) = oneshot::channel();
-                    if let Err(mpsc::error::SendError(job)) = tx.send(Job { batch, done }).await {
+                    if let Err(mpsc::error::SendError(job)) =
+                        tx.send(Job::Batch { batch, done }).await
+                    {
+                        let Job::Batch { batch, .. } = job else {
+                            unreachable!("a batch was sent")
+                        };
                         return Delivery {
                             rejected: Vec::new(),
                             cancelled: true,
-                            batch: job.batch,
+                            batch,
                         };
                     }
                     rx.await.unwrap_or_else(|_| Delivery {
@@ -257,15 +273,47 @@ impl Sink for SyslogSink {
         self.metrics.clone()
     }
 
-    /// TCP/TLS: opens (and closes) a connection, including the TLS rejection probe, so a
-    /// refused client certificate is reported at start-up. UDP: nothing to check.
+    /// TCP/TLS: opens (and closes) a connection to every address, including the TLS
+    /// rejection probe, so a refused client certificate is reported at start-up. A TLS
+    /// problem on any address is the answer; otherwise healthy when one address accepts
+    /// (the others are named in a WARN). UDP: nothing to check.
     fn healthcheck(&self) -> BoxFuture<'static, Result<(), SinkError>> {
         match &self.kind {
-            Kind::Stream { connector, .. } => {
-                let connector = connector.clone();
-                Box::pin(async move { connector.connect().await.map(drop) })
+            Kind::Stream { targets, .. } => {
+                let targets = targets.clone();
+                let name = self.name.clone();
+                Box::pin(async move {
+                    let checks =
+                        futures::future::join_all(targets.iter().map(|t| t.connector.connect()))
+                            .await;
+                    let mut unavailable = None;
+                    let mut healthy = 0;
+                    for (t, check) in targets.iter().zip(checks) {
+                        match check {
+                            Ok(_) => healthy += 1,
+                            Err(e) if e.kind == SinkErrorKind::Tls => return Err(e),
+                            Err(e) => {
+                                if targets.len() > 1 {
+                                    tracing::warn!(sink = %name, peer = %t.label, error = %e.message, "syslog receiver not reachable yet");
+                                }
+                                unavailable.get_or_insert(e);
+                            }
+                        }
+                    }
+                    match unavailable {
+                        Some(e) if healthy == 0 => Err(e),
+                        _ => Ok(()),
+                    }
+                })
             }
             Kind::Udp { .. } => Box::pin(async { Ok(()) }),
+        }
+    }
+
+    fn endpoints(&self) -> Vec<EndpointStatus> {
+        match &self.kind {
+            Kind::Stream { targets, .. } => targets.iter().map(Target::status).collect(),
+            Kind::Udp { .. } => Vec::new(),
         }
     }
 }

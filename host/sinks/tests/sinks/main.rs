@@ -1,10 +1,14 @@
 //! Integration tests of shipper-sinks against real receivers, in one test binary (linked
 //! once), one module per receiver:
 //! - `hec`: the HEC sink against the in-process test receiver, with every fault.
+//! - `hec_endpoints`: the HEC sink over several receivers: balancing, failover, probes.
 //! - `rsyslog`: TCP (octet-counted, LF), TLS (gtls, ossl), mutual TLS, UDP, restart.
 //! - `syslog_ng`: TLS and the octet-counted `syslog()` TCP port.
+//! - `proxy`: syslog TCP through an HTTP `CONNECT` proxy, and its 407.
 
 mod hec; // HEC sink ↔ shipper_test_support::hec_receiver
+mod hec_endpoints; // HEC sink ↔ several hec_receivers
+mod proxy; // syslog sink ↔ an HTTP CONNECT proxy
 mod rsyslog; // syslog sink ↔ a real rsyslogd
 mod syslog_ng; // syslog sink ↔ a real syslog-ng
 

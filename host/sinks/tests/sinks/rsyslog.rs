@@ -2,11 +2,12 @@
 //! checked on rsyslog's parsed fields AND its raw text (`rawmsg`): unicode, structured-data
 //! escaping, multi-line MSG over octet-counted TCP, LF escaping under LF framing. TLS with
 //! both drivers (gtls, ossl), mutual TLS with and without a client certificate (the latter
-//! must be reported, not silently lost), UDP, and a receiver restart (resend, no loss).
+//! must be reported, not silently lost), UDP, a receiver restart (resend, no loss), and two
+//! receivers in failover and in balance mode.
 
 use serde_json::{Value, json};
 use shipper_sinks::payload::{Field, Payload, SdElement, Severity, SyslogMessage, Timestamp};
-use shipper_sinks::{EventBatch, SinkErrorKind};
+use shipper_sinks::{EndpointState, EventBatch, SinkErrorKind};
 use shipper_test_support::certs::TestPki;
 use shipper_test_support::eventually::eventually_async;
 use shipper_test_support::rsyslog::{Rsyslog, RsyslogOptions};
@@ -513,4 +514,138 @@ async fn rsyslog_tls_refuses_a_wrong_name_and_an_untrusted_ca() {
             "{tag}: nothing sent"
         );
     }
+}
+
+fn two_address_config(a: u16, b: u16, mode: &str) -> Value {
+    sink_config(
+        0,
+        json!({
+            "address": "",
+            "addresses": [format!("127.0.0.1:{a}"), format!("127.0.0.1:{b}")],
+            "mode": mode,
+        }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsyslog_failover_uses_the_secondary_while_the_primary_is_down_then_goes_back() {
+    let (mut primary, secondary) = tokio::task::block_in_place(|| {
+        let fixed = || {
+            Rsyslog::start(RsyslogOptions {
+                fixed_tcp_port: true,
+                ..Default::default()
+            })
+        };
+        (fixed(), fixed())
+    });
+    let stop = CancellationToken::new();
+    let sink = build(
+        two_address_config(primary.port("tcp"), secondary.port("tcp"), "failover"),
+        &stop,
+    )
+    .await;
+    let state = |i: usize| sink.endpoints()[i].state;
+    assert!(
+        sink.send(render_all(sink.as_ref(), &numbered("first", 50)))
+            .await
+            .is_complete_success()
+    );
+    wait_raw(&primary, "first", 50).await;
+    assert_eq!(
+        (state(0), state(1)),
+        (EndpointState::Healthy, EndpointState::Standby)
+    );
+
+    tokio::task::block_in_place(|| primary.stop());
+    let during = render_all(sink.as_ref(), &numbered("during", 50));
+    let during_expected = unframed(&during);
+    assert!(sink.send(during).await.is_complete_success());
+    let got = wait_raw(&secondary, "during", 50).await;
+    let raw = raw_with(&got, "during");
+    for e in &during_expected {
+        assert!(raw.contains(e), "lost on the way to the secondary: {e}");
+    }
+    assert_eq!(state(1), EndpointState::Healthy);
+
+    tokio::task::block_in_place(|| primary.restart());
+    // The writer tries the primary again (reconnect backoff, ≤ 200 ms here) and moves back.
+    eventually_async("traffic back on the primary", || async {
+        let d = sink
+            .send(render_all(sink.as_ref(), &numbered("after", 1)))
+            .await;
+        assert!(d.is_complete_success());
+        if raw_with(&primary.messages(), "after").is_empty() {
+            Err(format!("{:?}", sink.endpoints()))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    assert_eq!(
+        (state(0), state(1)),
+        (EndpointState::Healthy, EndpointState::Standby)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsyslog_balance_spreads_batches_and_the_survivor_takes_over() {
+    let (mut a, b) = tokio::task::block_in_place(|| {
+        (
+            Rsyslog::start(RsyslogOptions::default()),
+            Rsyslog::start(RsyslogOptions::default()),
+        )
+    });
+    let stop = CancellationToken::new();
+    let sink = build(
+        two_address_config(a.port("tcp"), b.port("tcp"), "balance"),
+        &stop,
+    )
+    .await;
+    let sends: Vec<_> = (0..20)
+        .map(|i| {
+            sink.send(render_all(
+                sink.as_ref(),
+                &numbered(&format!("spread{i:02}-"), 20),
+            ))
+        })
+        .collect();
+    for d in futures::future::join_all(sends).await {
+        assert!(d.is_complete_success());
+    }
+    let total = |rs: &Rsyslog| raw_with(&rs.messages(), "spread").len();
+    eventually_async("every spread message", || async {
+        let n = total(&a) + total(&b);
+        if n >= 400 {
+            Ok(())
+        } else {
+            Err(format!("{n} of 400"))
+        }
+    })
+    .await;
+    assert!(
+        total(&a) > 0 && total(&b) > 0,
+        "both take a share: {} / {}",
+        total(&a),
+        total(&b)
+    );
+
+    tokio::task::block_in_place(|| a.stop());
+    let after = render_all(sink.as_ref(), &numbered("survivor", 200));
+    let expected = unframed(&after);
+    assert!(sink.send(after).await.is_complete_success());
+    for _ in 0..5 {
+        assert!(
+            sink.send(render_all(sink.as_ref(), &numbered("more", 10)))
+                .await
+                .is_complete_success()
+        );
+    }
+    let got = wait_raw(&b, "survivor", 200).await;
+    let raw = raw_with(&got, "survivor");
+    for e in &expected {
+        assert!(raw.contains(e), "lost: {e}");
+    }
+    let status = sink.endpoints();
+    assert_ne!(status[0].state, EndpointState::Healthy, "{status:?}");
+    assert_eq!(status[1].state, EndpointState::Healthy, "{status:?}");
 }

@@ -93,7 +93,9 @@ pub(crate) mod vectors {
                 .fold(s.to_owned(), |acc, (from, to)| acc.replace(from, to))
         };
         let date = case["headers_sent_by_sdk"]["Date"].as_str().unwrap();
-        let prepared = client.prepare(req, date);
+        let now = httpdate::parse_http_date(date).unwrap();
+        let creds = client.credentials().current();
+        let prepared = client.prepare(req, &creds.credentials, now);
         assert_eq!(req.method.as_str(), case["method"], "{name}: method");
         assert_eq!(
             prepared.target,

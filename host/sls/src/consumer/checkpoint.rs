@@ -127,7 +127,11 @@ pub(crate) async fn commit(shared: &Shared, shard: u32, cursor: Cursor) -> Resul
             Err(e) if e.is_retryable() && backoff.attempt() + 1 < COMMIT_ATTEMPTS => {
                 cfg.record_retry(RetriedCall::Checkpoint, &e);
                 let delay = backoff.next_delay();
-                tracing::warn!(shard, error = %e, ?delay, "checkpoint commit failed; retrying");
+                if e.is_credentials() {
+                    tracing::debug!(shard, error = %e, ?delay, "checkpoint commit paused: no valid credentials");
+                } else {
+                    tracing::warn!(shard, error = %e, ?delay, "checkpoint commit failed; retrying");
+                }
                 tokio::time::sleep(delay).await;
             }
             Err(e) => return Err(e),

@@ -41,6 +41,9 @@ struct Loop {
     failing_since: Option<Instant>,
     /// The shards were given up during the current failure streak (disarms the deadline).
     gave_up: bool,
+    /// The current failure streak is about credentials (expired, not refreshable yet): the
+    /// credentials holder has said so at WARN; the loop stays quieter.
+    credentials_streak: bool,
 }
 
 pub(crate) async fn run(
@@ -57,6 +60,7 @@ pub(crate) async fn run(
         last_success: Instant::now(),
         failing_since: None,
         gave_up: false,
+        credentials_streak: false,
     };
     // The give-up deadline counts from here until a heartbeat succeeds; so does the age.
     hb.record_success();
@@ -129,7 +133,17 @@ impl Loop {
             .shared
             .membership()
             .orphan_all(RevokeReason::HeartbeatLost);
-        if !shards.is_empty() {
+        if shards.is_empty() {
+        } else if self.credentials_streak {
+            // Nothing is lost: the shards are re-read from their checkpoints once the
+            // credentials are back; the holder's WARN said why.
+            tracing::info!(
+                ?shards,
+                ?silent,
+                "no valid SLS credentials for longer than timeout + interval; giving up the \
+                 shards until a credentials refresh succeeds"
+            );
+        } else {
             tracing::error!(
                 ?shards,
                 ?silent,
@@ -159,6 +173,7 @@ impl Loop {
                 self.last_success = Instant::now();
                 self.record_success();
                 self.gave_up = false;
+                self.credentials_streak = false;
                 if let Some(since) = self.failing_since.take() {
                     tracing::info!(after = ?since.elapsed(), "heartbeat recovered");
                 }
@@ -206,7 +221,10 @@ impl Loop {
                 cfg.record_retry(RetriedCall::Heartbeat, &e);
                 self.failing_since.get_or_insert_with(Instant::now);
                 let silent = self.last_success.elapsed();
-                if e.is_retryable() {
+                if e.is_credentials() {
+                    self.credentials_streak = true;
+                    tracing::debug!(error = %e, ?silent, "heartbeat not sent: no valid credentials");
+                } else if e.is_retryable() {
                     tracing::warn!(error = %e, ?silent, "heartbeat failed");
                 } else {
                     tracing::error!(error = %e, ?silent, "heartbeat rejected");

@@ -258,13 +258,18 @@ async fn run(
                 Err(e) if e.is_retryable() => {
                     cfg.record_retry(RetriedCall::Pull, &e);
                     let delay = backoff.next_delay();
-                    tracing::warn!(
-                        shard,
-                        attempt = backoff.attempt(),
-                        ?delay,
-                        error = %e,
-                        "PullLogs failed; retrying"
-                    );
+                    if e.is_credentials() {
+                        // The credentials holder has said so once, at WARN.
+                        tracing::debug!(shard, ?delay, error = %e, "PullLogs paused: no valid credentials");
+                    } else {
+                        tracing::warn!(
+                            shard,
+                            attempt = backoff.attempt(),
+                            ?delay,
+                            error = %e,
+                            "PullLogs failed; retrying"
+                        );
+                    }
                     if !pause(&revoked, delay).await {
                         return;
                     }

@@ -71,6 +71,8 @@ pub enum RetryCause {
     Quota,
     /// No HTTP answer: connect, TLS, timeout, connection closed.
     Transport,
+    /// Not sent: the credentials expired and could not be refreshed yet.
+    Credentials,
     /// Anything else (a non-retryable answer to a call that is repeated anyway, such as a
     /// rejected heartbeat).
     Other,
@@ -78,7 +80,13 @@ pub enum RetryCause {
 
 impl RetryCause {
     /// Every cause, in label order.
-    pub const ALL: [Self; 4] = [Self::Server, Self::Quota, Self::Transport, Self::Other];
+    pub const ALL: [Self; 5] = [
+        Self::Server,
+        Self::Quota,
+        Self::Transport,
+        Self::Credentials,
+        Self::Other,
+    ];
 
     /// A short snake_case name for metric labels.
     pub fn as_str(self) -> &'static str {
@@ -86,6 +94,7 @@ impl RetryCause {
             Self::Server => "server",
             Self::Quota => "quota",
             Self::Transport => "transport",
+            Self::Credentials => "credentials",
             Self::Other => "other",
         }
     }
@@ -94,6 +103,7 @@ impl RetryCause {
     pub fn of(e: &SlsError) -> Self {
         match e {
             SlsError::Transport { .. } => Self::Transport,
+            SlsError::Credentials { .. } => Self::Credentials,
             SlsError::Api(api) => {
                 let code = api.code.as_deref().unwrap_or("");
                 if api.status >= 500

@@ -24,3 +24,7 @@ mod faults;
 
 /// One Python SDK `ConsumerWorker` and one Rust consumer in the same group.
 mod mixed;
+
+/// Temporary credentials from the emulator's STS, metadata and URI endpoints; the 401
+/// refresh-and-retry; v4 signing end to end; the clock-skew report.
+mod credentials;
