@@ -2,47 +2,39 @@
 # Builds the C splunk-hec plugin (plugin.c here, the SDK from sdk/c) into a component:
 # build.sh OUT.wasm
 #
-# Toolchain (Debian 12 + registries):
-#   clang 14, lld 14, wasi-libc, libclang-rt-14-dev-wasm32   (apt)
-#   wit-bindgen-cli 0.61.1 (C bindings)                      (cargo install)
-#   jco 1.35.0 `new` (core module + adapter -> component)   (npm, plugins/js-splunk-hec)
-#   the WASI preview1 reactor adapter of wasmtime 48.0.8:    $SHIPPER_PREVIEW1_ADAPTER
-#     (crate wasi-preview1-component-adapter-provider 48.0.8; tests/artifacts writes it to
-#     target/lang-plugins/wasi_snapshot_preview1.reactor.wasm)
+# The build is the C project template's, host/app/templates/c/build.sh (what
+# `shipper plugin new --lang c` writes), run on a copy of this plugin laid out like such a
+# project: src/plugin.c, sdk/ (sdk/c), wit/, adapter/, and node_modules for `jco new` (the
+# JavaScript plugin's). That script lists the toolchain and checks it.
+#
+# The WASI preview1 reactor adapter of wasmtime 48.0.8 comes from $SHIPPER_PREVIEW1_ADAPTER
+# (crate wasi-preview1-component-adapter-provider 48.0.8; tests/artifacts writes it to
+# target/lang-plugins/wasi_snapshot_preview1.reactor.wasm).
 # Exit status 3 with the install command when something is missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${1:?usage: build.sh OUT.wasm}
-cc=${CC_WASM:-clang-14}
-want_wbg=0.61.1
+case $out in /*) ;; *) out=$PWD/$out ;; esac
 
 missing() {
   echo "c-splunk-hec: $1. Install it with:" >&2
   echo "    $2" >&2
   exit 3
 }
-command -v "$cc" >/dev/null || missing "$cc is not installed" "apt-get install clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32"
-command -v wasm-ld-14 >/dev/null || command -v wasm-ld >/dev/null || missing "wasm-ld is not installed" "apt-get install lld-14"
-[ -f /usr/include/wasm32-wasi/stdio.h ] || missing "wasi-libc is not installed" "apt-get install wasi-libc"
-ls /usr/lib/llvm-14/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 ||
-  missing "the wasm32 compiler-rt builtins are not installed" "apt-get install libclang-rt-14-dev-wasm32"
-have=$(wit-bindgen --version 2>/dev/null | awk '{print $2}')
-[ "$have" = "$want_wbg" ] ||
-  missing "wit-bindgen $want_wbg is not installed (found '${have:-none}')" \
-    "cargo install --locked --version $want_wbg wit-bindgen-cli --no-default-features --features c"
-jco=$root/plugins/js-splunk-hec/node_modules/.bin/jco
-[ -x "$jco" ] || missing "jco (for \`jco new\`) is not installed in plugins/js-splunk-hec/node_modules" "npm ci --prefix plugins/js-splunk-hec"
+modules=$root/plugins/js-splunk-hec/node_modules
+[ -x "$modules/.bin/jco" ] || missing "jco (for \`jco new\`) is not installed in plugins/js-splunk-hec/node_modules" "npm ci --prefix plugins/js-splunk-hec"
 adapter=${SHIPPER_PREVIEW1_ADAPTER:-$root/target/lang-plugins/wasi_snapshot_preview1.reactor.wasm}
 [ -f "$adapter" ] || missing "the WASI preview1 reactor adapter is not at $adapter" \
   "cargo build -p shipper-test-artifacts   (writes it), or set SHIPPER_PREVIEW1_ADAPTER"
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-wit-bindgen c "$root/wit" --world formatter --out-dir "$work/gen" >"$work/wit-bindgen.log" 2>&1 ||
-  { cat "$work/wit-bindgen.log" >&2; exit 1; }
-sdk=$root/sdk/c
-"$cc" --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
-  -I"$work/gen" -I"$sdk" -o "$work/core.wasm" \
-  "$here/plugin.c" "$sdk/shipper_sdk.c" "$work/gen/formatter.c" "$work/gen/formatter_component_type.o"
-"$jco" new "$work/core.wasm" --adapt "wasi_snapshot_preview1=$adapter" -o "$out" >/dev/null
+project=$(mktemp -d)
+trap 'rm -rf "$project"' EXIT
+mkdir -p "$project/src" "$project/sdk" "$project/wit" "$project/adapter"
+cp "$here/plugin.c" "$project/src/"
+cp "$root/sdk/c/shipper_sdk.c" "$root/sdk/c/shipper_sdk.h" "$project/sdk/"
+cp "$root/wit/shipper.wit" "$project/wit/"
+cp "$adapter" "$project/adapter/wasi_snapshot_preview1.reactor.wasm"
+ln -s "$modules" "$project/node_modules"
+sed 's/{{name}}/c-splunk-hec/g' "$root/host/app/templates/c/build.sh" >"$project/build.sh"
+bash "$project/build.sh" "$out"

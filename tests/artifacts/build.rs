@@ -40,6 +40,7 @@ fn main() {
         "sdk",
         "plugins",
         "tests/guests",
+        "host/app/templates",
         "Cargo.toml",
         "Cargo.lock",
     ] {
@@ -275,7 +276,8 @@ fn discover_lang(dir: &Path) -> Vec<String> {
 }
 
 /// Hashes the plugin's sources (not `node_modules`, not `__pycache__`), the language SDKs
-/// under `sdk/`, the WIT and the adapter: when the stamp next to the built component
+/// under `sdk/`, the project templates (a build.sh may run a template's build script, as
+/// the C plugin's does), the WIT and the adapter: when the stamp next to the built component
 /// matches, nothing is rebuilt.
 fn source_stamp(root: &Path, plugin_dir: &Path) -> u64 {
     fn walk(dir: &Path, hasher: &mut std::hash::DefaultHasher) {
@@ -311,6 +313,7 @@ fn source_stamp(root: &Path, plugin_dir: &Path) -> u64 {
     for sdk in &sdks {
         walk(sdk, &mut hasher);
     }
+    walk(&root.join("host/app/templates"), &mut hasher);
     walk(&root.join("wit"), &mut hasher);
     ADAPTER.hash(&mut hasher);
     hasher.finish()

@@ -7,6 +7,10 @@ mod plugin_golden;
 /// through `shipper plugin test`; their build scripts name missing toolchains.
 mod lang_plugins;
 
+/// `shipper plugin new`: each language's project, generated outside the repository, builds
+/// and passes its own test.sh; bad names and non-empty directories are refused.
+mod plugin_new;
+
 /// Real-process guards shared by scenarios (`harness::emulator`: `shipper emulator` on port 0).
 mod harness;
 

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use shipper_test_artifacts as artifacts;
 use shipper_test_support::hec_receiver::{HecReceiver, TEST_TOKEN};
 
-use crate::harness::shipper::RunConfig;
+use crate::harness::shipper::{RunConfig, describe_output as text};
 use crate::harness::sls::{AK_ID, AK_SECRET, LOGSTORE, PROJECT, SlsEnv};
 
 /// Writes `config` and runs `shipper validate --config FILE ARGS` with `env` only.
@@ -31,15 +31,6 @@ fn validate(
         .args(args)
         .output()
         .expect("run shipper validate")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\n--- stdout ---\n{}--- stderr ---\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn creds(secret: &str) -> [(&str, &str); 3] {

@@ -46,7 +46,7 @@ pub enum Command {
     Validate(crate::cmd::validate::ValidateArgs),
     /// Run an SLS-compatible server (for tests, demos and benchmarks).
     Emulator(Box<crate::cmd::emulator::EmulatorArgs>),
-    /// Test or inspect a formatter plugin.
+    /// Create, test or inspect a formatter plugin.
     Plugin(crate::cmd::plugin::PluginArgs),
     /// Receive like a Splunk HEC endpoint or a syslog collector, print and count (for trying
     /// a plugin or a config without a SIEM).

@@ -13,11 +13,22 @@
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use shipper_test_support::eventually::{deadline, eventually};
+
+/// The status, stdout and stderr of a finished command (a `shipper` subcommand, a
+/// project's script), for assertion messages.
+pub fn describe_output(output: &Output) -> String {
+    format!(
+        "status {}\n--- stdout ---\n{}--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
 
 /// Environment variables `shipper run` reads; removed from every child's environment.
 const SCRUBBED_ENV: &[&str] = &[

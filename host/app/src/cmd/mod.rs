@@ -3,7 +3,7 @@
 //!
 //! - [`run`]: `shipper run` (consumer group → plugin → sink).
 //! - [`emulator`]: `shipper emulator` (the SLS-compatible server).
-//! - [`plugin`]: `shipper plugin test|inspect`.
+//! - [`plugin`]: `shipper plugin new|test|inspect`; [`scaffold`] is `plugin new`.
 //! - [`receive`]: `shipper receive hec|syslog`, a development receiver.
 //! - [`validate`]: `shipper validate`, every problem of a configuration without shipping.
 
@@ -11,4 +11,5 @@ pub mod emulator;
 pub mod plugin;
 pub mod receive;
 pub mod run;
+pub mod scaffold;
 pub mod validate;

@@ -1,5 +1,6 @@
 //! `shipper plugin test|inspect`: run a plugin through the production runtime on sample logs
-//! and print what the sink would send, or describe a plugin file.
+//! and print what the sink would send, or describe a plugin file. `shipper plugin new` (a
+//! project to start from) is [`crate::cmd::scaffold`].
 //!
 //! `test` prints one line per emit on stdout: the HEC `/event` envelope, the syslog line
 //! without framing, or the raw bytes (lossy UTF-8), following docs/rendering.md.
@@ -20,15 +21,29 @@ use crate::exit::{Failure, FailureExt as _};
 
 /// Flags of `shipper plugin`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = COMPILE_CACHE_HELP)]
 pub struct PluginArgs {
     /// What to do with the plugin.
     #[command(subcommand)]
     pub command: PluginCommand,
 }
 
+/// Where compiled plugins are kept (docs/plugins.md §8), in `shipper plugin --help`.
+const COMPILE_CACHE_HELP: &str = "\
+Compile cache: the first load of a plugin compiles it (milliseconds for Rust and C, seconds
+for a Python or JavaScript component). The compiled code is kept in
+$XDG_CACHE_HOME/shipper/components, else ~/.cache/shipper/components, keyed by the plugin's
+sha256, so later loads skip compiling. `plugin test` and `plugin inspect` use that location;
+for `shipper run`, `[plugin] cache_dir = \"DIR\"` moves it and `compile_cache = false` turns it
+off.";
+
 /// `shipper plugin` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
+    /// Create a plugin project (Rust, Python, JavaScript or C) that builds and passes its
+    /// test as created: the source to edit, build.sh, test.sh, sample logs with a golden
+    /// file, a README, and the SDK and WIT it needs.
+    New(crate::cmd::scaffold::NewArgs),
     /// Run a plugin on sample logs through the production runtime and print what the sink
     /// would send, one line per emit.
     Test(TestArgs),
@@ -89,6 +104,7 @@ pub enum SyslogFormat {
 /// Runs `shipper plugin`.
 pub async fn execute(args: PluginArgs) -> Result<(), Failure> {
     match args.command {
+        PluginCommand::New(args) => crate::cmd::scaffold::execute(args),
         PluginCommand::Test(args) => test(args).await,
         PluginCommand::Inspect(args) => inspect(args).await,
     }

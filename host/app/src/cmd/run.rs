@@ -68,7 +68,10 @@ pub enum SyslogTransport {
     See examples/shipper.toml for every setting and docs/configuration.md for the table of keys."
 )]
 pub struct RunArgs {
-    /// Formatter plugin: a WebAssembly component (`.wasm`). Overrides `[plugin] path`.
+    /// Formatter plugin: a WebAssembly component (`.wasm`). Overrides `[plugin] path`. Its
+    /// compiled code is cached in `$XDG_CACHE_HOME/shipper/components`, else
+    /// `~/.cache/shipper/components`, so a restart skips compiling it; `[plugin] cache_dir`
+    /// moves the cache, `compile_cache = false` turns it off.
     #[arg(long, value_name = "PATH")]
     pub plugin: Option<PathBuf>,
     /// TOML config file (see examples/shipper.toml).
