@@ -2,8 +2,10 @@
 //! scraping `shipper run`: while the sink accepts events nothing fires; once the sink fails
 //! every request, `ShipperSinkFailing` fires. The rules are used as shipped except their time
 //! scales: `for:` durations become seconds and rate windows 10 s, so the test takes seconds
-//! instead of the minutes an operator wants before a page.
+//! instead of the minutes an operator wants before a page. Every metric the rules and the
+//! Grafana dashboard query is checked to exist in shipper's live `/metrics`.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -138,6 +140,36 @@ fn a_real_prometheus_fires_the_sink_alert_when_the_sink_fails() {
         !now.contains(&"ShipperSinkFailing".to_owned()),
         "fired while healthy: {now:?}"
     );
+    // Every series the shipped rules and dashboard query is one shipper exports: a renamed
+    // metric would otherwise leave an alert that can never fire and an empty panel.
+    let exported = shipper.scrape().expect("/metrics").0;
+    let families: BTreeSet<&str> = exported
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    for file in [
+        "deploy/prometheus/shipper-alerts.yml",
+        "deploy/grafana/shipper-dashboard.json",
+    ] {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+            .expect("shipped file");
+        // Static credentials never expire, so their expiry gauge is absent by design;
+        // run_credentials checks it with expiring ones.
+        for name in queried_metrics(&text)
+            .into_iter()
+            .filter(|n| n != "shipper_sls_credential_expiry_seconds")
+        {
+            let family = ["_total", "_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(&name);
+            assert!(
+                families.contains(family),
+                "{file} queries {name}, which shipper does not export; it exports {families:?}"
+            );
+        }
+    }
 
     // The sink fails every request from now on; new logs keep shipper trying.
     // More failures than the test can use (shipper retries within a second at most).
@@ -153,6 +185,21 @@ fn a_real_prometheus_fires_the_sink_alert_when_the_sink_fails() {
         }
     });
     shipper.kill();
+}
+
+/// The `shipper_…` metric names an alert rule file or a dashboard queries.
+fn queried_metrics(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("shipper_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {

@@ -36,6 +36,9 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, for series that start at zero.
+    pub const ALL: [Stage; 4] = [Stage::Plugin, Stage::PluginTrap, Stage::Sink, Stage::Host];
+
     /// The name in entries and in the `stage` label of `shipper_dead_lettered_total`.
     pub fn as_str(self) -> &'static str {
         match self {

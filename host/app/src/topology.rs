@@ -174,8 +174,8 @@ pub async fn check_sinks(sinks: &[(String, Arc<dyn Sink>)]) -> anyhow::Result<()
         match sink.healthcheck().await {
             Ok(()) => tracing::info!(sink = %name, "sink is healthy"),
             Err(e) if matches!(e.kind, SinkErrorKind::Config | SinkErrorKind::Tls) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("sink `{name}` refused the start-up check")));
+                // The error names the sink and the fix.
+                return Err(anyhow::Error::new(e).context("sink start-up check failed"));
             }
             Err(e) => tracing::warn!(
                 sink = %name,

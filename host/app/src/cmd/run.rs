@@ -196,6 +196,7 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
     let mut consumers = JoinSet::new();
     for (target, stats) in sls_stats {
         let consumer = join_group(settings, &target, stats, &credentials).await?;
+        metrics.zero_failure_series(&target.label());
         let ctx = Arc::new(ShardContext {
             lag: ShardLag::new(&target.project, &target.logstore, &metrics),
             target,

@@ -436,6 +436,27 @@ impl Metrics {
             .inc_by(elapsed.as_secs_f64());
     }
 
+    /// Creates the failure and dead-letter series of `logstore` at zero, so that `rate()`
+    /// and `increase()` see the first failure (a series that appears with its first
+    /// increment hides it) and every family is in `/metrics` from the start.
+    pub fn zero_failure_series(&self, logstore: &str) {
+        for kind in FailureKind::ALL {
+            self.plugin_failures
+                .get_or_create(&PluginFailureLabels {
+                    kind: kind.as_str().to_owned(),
+                })
+                .inc_by(0);
+        }
+        for stage in Stage::ALL {
+            self.dead_lettered
+                .get_or_create(&DeadLetterLabels {
+                    logstore: logstore.to_owned(),
+                    stage: stage.as_str().to_owned(),
+                })
+                .inc_by(0);
+        }
+    }
+
     /// A plugin call failed.
     pub fn plugin_failed(&self, kind: FailureKind) {
         let labels = PluginFailureLabels {

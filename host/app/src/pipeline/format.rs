@@ -78,6 +78,16 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every kind, for series that start at zero.
+    pub const ALL: [FailureKind; 6] = [
+        FailureKind::Trap(TrapKind::Timeout),
+        FailureKind::Trap(TrapKind::Memory),
+        FailureKind::Trap(TrapKind::Panic),
+        FailureKind::Trap(TrapKind::Other),
+        FailureKind::BatchError,
+        FailureKind::Contract,
+    ];
+
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
