@@ -6,6 +6,10 @@
 //! plugin, renders into each sink's [`EventBatch`]es and keeps each sink's sends in flight
 //! in its own [`OrderedAcks`] (a `Lane` per sink). The checkpoint follows the slowest
 //! sink.
+//!
+//! Layout: this file has the loop, dispatching and settling; `render` formats a pulled
+//! batch and renders its events, `lanes` holds the per-sink lanes, the switch to a new
+//! configuration generation and the stall reports, `dead_letters` writes failures.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +33,13 @@ use super::{ShardContext, Topology, convert_payload};
 use crate::checkpoint::{CheckpointStore, CommitEnd, Committer};
 use crate::dead_letter::{self, Cause, Stage};
 use crate::metrics::ShardLabels;
+
+mod dead_letters;
+mod lanes;
+mod render;
+
+use dead_letters::{Blame, Failure};
+use lanes::{Lane, lanes_for, next_settled, stages_for};
 
 /// How long a shard that cannot be read is held before its lease is released (the server
 /// would otherwise hand it straight back, in a tight loop).
@@ -92,40 +103,6 @@ struct SendEntry {
     sources: Vec<Arc<Source>>,
 }
 
-/// One sink's side of the shard: its open batch, its sends in flight, its buffers and how
-/// far it has acknowledged.
-struct Lane {
-    open: OpenBatch,
-    acks: OrderedAcks<SendEntry, Option<Delivery>, Cursor>,
-    pool: BufferPool,
-    batch: BatchConfig,
-    /// Everything before this position is settled on this sink.
-    acked_to: Cursor,
-    /// Since when every send slot of this sink has been taken (the shard cannot pull).
-    full_since: Option<Instant>,
-    /// When a send of this sink last settled.
-    last_settle: Instant,
-    /// Reported as holding the shard (see [`STALL_WARN_AFTER`]).
-    stalled: bool,
-}
-
-/// Where a failure's dead-letter entry goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Blame {
-    /// The plugin of format stage `n` (or the host before it): every sink of that plugin.
-    Format(usize),
-    /// Sink `n` alone (it refused or could not render the event).
-    Sink(usize),
-}
-
-/// A log (or one of its events) that goes to the dead-letter file(s).
-struct Failure {
-    blame: Blame,
-    origin: Origin,
-    stage: Stage,
-    reason: String,
-}
-
 /// Runs the shard until it is revoked or read to its end, then commits the last delivered
 /// position (when allowed).
 pub async fn run(ctx: Arc<ShardContext>, io: ShardIo) -> ShardEnd {
@@ -174,41 +151,6 @@ pub async fn run(ctx: Arc<ShardContext>, io: ShardIo) -> ShardEnd {
     }
 }
 
-/// One lane per sink of `topo`, each settled up to `start`.
-fn lanes_for(topo: &Topology, start: Cursor) -> Vec<Lane> {
-    let now = Instant::now();
-    topo.sinks
-        .iter()
-        .map(|s| Lane {
-            open: OpenBatch::new(EventBatch::new()),
-            acks: OrderedAcks::new(start),
-            pool: BufferPool::default(),
-            batch: s.sink.batch_config(),
-            acked_to: start,
-            full_since: None,
-            last_settle: now,
-            stalled: false,
-        })
-        .collect()
-}
-
-/// One format stage per plugin of `topo`, and the sinks (lane indices) each formats for.
-fn stages_for(topo: &Topology, labels: &ShardLabels) -> (Vec<FormatStage>, Vec<Vec<usize>>) {
-    let stages = topo
-        .formats
-        .iter()
-        .map(|f| FormatStage::new(f.clone(), labels.clone()))
-        .collect();
-    let format_sinks = (0..topo.formats.len())
-        .map(|f| {
-            (0..topo.sinks.len())
-                .filter(|&i| topo.sinks[i].format == f)
-                .collect()
-        })
-        .collect();
-    (stages, format_sinks)
-}
-
 struct ShardWorker {
     ctx: Arc<ShardContext>,
     /// The configuration generation this shard delivers through.
@@ -228,31 +170,6 @@ struct ShardWorker {
     reported: Cursor,
     committer: Committer,
     stop: Option<Stop>,
-}
-
-/// The next settled send of any lane (lane index and what settled); `None` when no lane
-/// has a send in flight.
-async fn next_settled(
-    lanes: &mut [Lane],
-) -> Option<(usize, Acked<SendEntry, Option<Delivery>, Cursor>)> {
-    std::future::poll_fn(|cx| {
-        let mut any = false;
-        for (i, lane) in lanes.iter_mut().enumerate() {
-            if lane.acks.is_empty() {
-                continue;
-            }
-            any = true;
-            if let Poll::Ready(Some(acked)) = lane.acks.poll_next(cx) {
-                return Poll::Ready(Some((i, acked)));
-            }
-        }
-        if any {
-            Poll::Pending
-        } else {
-            Poll::Ready(None)
-        }
-    })
-    .await
 }
 
 impl ShardWorker {
@@ -348,25 +265,6 @@ impl ShardWorker {
         self.stop
     }
 
-    /// Goes on with the newest topology. Called with nothing in flight and nothing open, so
-    /// every log before `reported` went through the old sinks and plugins and every log
-    /// after it goes through the new ones.
-    fn switch_topology(&mut self, topology: &mut tokio::sync::watch::Receiver<Arc<Topology>>) {
-        self.unstall_all();
-        let next = topology.borrow_and_update().clone();
-        let (formats, format_sinks) = stages_for(&next, &self.labels);
-        self.lanes = lanes_for(&next, self.reported);
-        self.formats = formats;
-        self.format_sinks = format_sinks;
-        tracing::debug!(
-            shard = self.shard,
-            from = self.topo.generation,
-            to = next.generation,
-            "configuration generation switched"
-        );
-        self.topo = next;
-    }
-
     /// After the loop: settle what is in flight. On a graceful stop (our own shutdown, or
     /// the end of the shard) the open batches are sent too, so a restart resumes exactly
     /// here; when the shard was taken away they are dropped (the new owner re-reads them
@@ -386,60 +284,6 @@ impl ShardWorker {
         }
         while let Some((i, acked)) = next_settled(&mut self.lanes).await {
             self.settle(i, acked).await;
-        }
-    }
-
-    /// True when every sink has a free send slot (the shard may pull). Keeps each lane's
-    /// "full since" and clears a stall report once its sink has room again.
-    fn note_room(&mut self) -> bool {
-        let now = Instant::now();
-        let max = self.ctx.options.max_in_flight;
-        let mut room = true;
-        for (i, lane) in self.lanes.iter_mut().enumerate() {
-            if lane.acks.len() >= max {
-                room = false;
-                lane.full_since.get_or_insert(now);
-            } else if lane.full_since.take().is_some() && lane.stalled {
-                lane.stalled = false;
-                self.ctx.metrics.sink_unblocked(&self.topo.sinks[i].name);
-            }
-        }
-        room
-    }
-
-    /// When the next lane that holds the shard passes [`STALL_WARN_AFTER`] without a
-    /// settled send.
-    fn stall_at(&self) -> Option<Instant> {
-        self.lanes
-            .iter()
-            .filter(|l| !l.stalled)
-            .filter_map(|l| Some(l.full_since?.max(l.last_settle) + STALL_WARN_AFTER))
-            .min()
-    }
-
-    /// Reports the sinks that hold the shard without settling anything. A sink held back by
-    /// its own rate cap is not stalled: throttling is by design and has its own metric.
-    fn report_stalls(&mut self) {
-        let now = Instant::now();
-        for (i, lane) in self.lanes.iter_mut().enumerate() {
-            let Some(full) = lane.full_since else {
-                continue;
-            };
-            let sink = &self.topo.sinks[i];
-            let throttled = sink.limiter.as_ref().is_some_and(|l| l.is_throttling());
-            if !lane.stalled && !throttled && full.max(lane.last_settle) + STALL_WARN_AFTER <= now {
-                lane.stalled = true;
-                self.ctx.metrics.sink_blocked(&sink.name);
-            }
-        }
-    }
-
-    /// Clears this shard's stall reports (the shard is ending).
-    fn unstall_all(&mut self) {
-        for (i, lane) in self.lanes.iter_mut().enumerate() {
-            if std::mem::take(&mut lane.stalled) {
-                self.ctx.metrics.sink_unblocked(&self.topo.sinks[i].name);
-            }
         }
     }
 
@@ -563,273 +407,6 @@ impl ShardWorker {
                 self.committer.acknowledged(done..settled);
             }
         }
-    }
-
-    /// Writes dead-letter entries for `failures` (logs of `sources`), once per distinct
-    /// file each concerns, and counts them by stage; on failure nothing more may be
-    /// checkpointed.
-    async fn write_dead_letters(
-        &mut self,
-        sources: &[Arc<Source>],
-        failures: Vec<Failure>,
-    ) -> bool {
-        if failures.is_empty() {
-            return true;
-        }
-        let ctx = self.ctx.clone();
-        let topo = self.topo.clone();
-        // (file, entries of it)
-        let mut per_file: BTreeMap<usize, Vec<dead_letter::Entry<'_>>> = BTreeMap::new();
-        let mut by_stage: BTreeMap<Stage, u64> = BTreeMap::new();
-        let mut decoded = dead_letter::DecodeCache::default();
-        for f in &failures {
-            *by_stage.entry(f.stage).or_default() += 1;
-            let source = &sources[f.origin.source as usize];
-            let (format, sinks): (usize, Vec<usize>) = match f.blame {
-                Blame::Format(n) => (n, self.format_sinks[n].clone()),
-                Blame::Sink(i) => (topo.sinks[i].format, vec![i]),
-            };
-            let cause = Cause {
-                stage: f.stage,
-                reason: &f.reason,
-                plugin: source.generations.get(format).map(|g| g.plugin.hash()),
-                sink: match f.blame {
-                    Blame::Sink(i) => Some(topo.sinks[i].name.as_str()),
-                    Blame::Format(_) => None,
-                },
-            };
-            let mut files: Vec<usize> = sinks.iter().map(|&i| topo.sinks[i].dead_letter).collect();
-            files.sort_unstable();
-            files.dedup();
-            for file in files {
-                let entry = decoded.entry(&ctx.target, self.shard, source, f.origin, cause);
-                per_file.entry(file).or_default().push(entry);
-            }
-        }
-        for (file, entries) in per_file {
-            let dl = &topo.dead_letters[file];
-            if let Err(e) = dl.write(&entries).await {
-                tracing::error!(
-                    shard = self.shard,
-                    path = %dl.path().display(),
-                    error = %e,
-                    "cannot write the dead-letter file; stopping the shard without checkpointing (fix the file or disk, then restart)"
-                );
-                self.stop = Some(Stop::Unrecoverable);
-                return false;
-            }
-        }
-        for (stage, n) in by_stage {
-            ctx.metrics.dead_lettered(&self.labels.logstore, stage, n);
-        }
-        true
-    }
-
-    /// Waits until sink `i` has a free send slot, settling deliveries of every sink in
-    /// their order meanwhile (each sink's sends only progress while polled).
-    async fn wait_for_room(&mut self, i: usize) {
-        while self.lanes[i].acks.len() >= self.ctx.options.max_in_flight && self.stop.is_none() {
-            self.note_room();
-            let stall_at = self.stall_at();
-            tokio::select! {
-                settled = next_settled(&mut self.lanes) => match settled {
-                    Some((j, acked)) => self.settle(j, acked).await,
-                    None => break,
-                },
-                () = sleep_until(stall_at), if stall_at.is_some() => self.report_stalls(),
-            }
-        }
-    }
-
-    /// Formats one pulled batch with every plugin and renders its events into each sink's
-    /// open batch, dispatching sends as they fill.
-    async fn process_batch(&mut self, batch: PulledBatch) {
-        self.ctx
-            .metrics
-            .pulled(&self.labels, batch.log_count as u64, batch.raw_size as u64);
-        self.ctx
-            .lag
-            .pulled(&self.labels, &batch, jiff::Timestamp::now().as_second());
-        // Hot swap happens here, between batches: one batch, one generation per plugin.
-        for f in &mut self.formats {
-            if let Some(previous) = f.follow_swap() {
-                tracing::info!(shard = self.shard, from = %previous.label(), to = %f.generation().label(), "plugin generation switched");
-            }
-        }
-        let end_of_shard = batch.end_of_shard;
-        let source = Arc::new(Source {
-            cursor: batch.cursor,
-            groups: batch.groups,
-            pulled_at: Instant::now(),
-            generations: self
-                .formats
-                .iter()
-                .map(|f| f.generation().clone())
-                .collect(),
-        });
-        let info = BatchInfo {
-            project: self.ctx.target.project.clone(),
-            logstore: self.ctx.target.logstore.clone(),
-            shard: self.shard,
-            received: now_timestamp(),
-        };
-        let wants_ids = self.topo.sinks.iter().any(|s| s.event_id.is_some());
-        let mut dropped: u64 = 0;
-        let mut failures: Vec<Failure> = Vec::new();
-        for (gi, view) in source.groups.iter().enumerate() {
-            let ids = wants_ids.then(|| {
-                GroupIds::new(
-                    &self.ctx.target.project,
-                    &self.ctx.target.logstore,
-                    self.shard,
-                    source.cursor.advance(gi as i64),
-                )
-            });
-            let mut start = 0;
-            while start < view.log_count {
-                let end = (start + self.ctx.options.max_logs_per_call).min(view.log_count);
-                for f in 0..self.formats.len() {
-                    let outcomes = match self.formats[f]
-                        .format(&self.revocation, &info, view, start..end)
-                        .await
-                    {
-                        Ok(outcomes) => outcomes,
-                        Err(reason) => {
-                            // Revoked while the plugin kept failing.
-                            self.stop = Some(Stop::Revoked(reason));
-                            return;
-                        }
-                    };
-                    for (li, outcome) in outcomes {
-                        let origin = Origin {
-                            source: 0,
-                            group: gi as u32,
-                            log: li as u32,
-                        };
-                        let fail = |stage, reason| Failure {
-                            blame: Blame::Format(f),
-                            origin,
-                            stage,
-                            reason,
-                        };
-                        match outcome {
-                            LogOutcome::Emits(emits) => {
-                                dropped += u64::from(emits.is_empty());
-                                self.render(f, &source, origin, emits, ids.as_ref(), &mut failures);
-                            }
-                            LogOutcome::Failed(err) => failures.push(fail(
-                                Stage::Plugin,
-                                format!("{:?}: {}", err.kind, err.message),
-                            )),
-                            LogOutcome::Trapped { message, .. } => {
-                                failures.push(fail(Stage::PluginTrap, message));
-                            }
-                            LogOutcome::Host(message) => failures.push(fail(Stage::Host, message)),
-                        }
-                    }
-                }
-                for i in 0..self.lanes.len() {
-                    if self.lanes[i].batch.is_full(&self.lanes[i].open.events) {
-                        self.dispatch(i);
-                        self.wait_for_room(i).await;
-                        if self.stop.is_some() {
-                            return;
-                        }
-                    }
-                }
-                start = end;
-            }
-        }
-        if dropped > 0 {
-            self.ctx.metrics.dropped(&self.labels, dropped);
-        }
-        // Dead letters are on disk before any send that carries this batch's position.
-        if !self
-            .write_dead_letters(std::slice::from_ref(&source), failures)
-            .await
-        {
-            return;
-        }
-        // Every event of this batch is now rendered: whichever send of each sink goes next
-        // carries its position.
-        let now = Instant::now();
-        for i in 0..self.lanes.len() {
-            let lane = &mut self.lanes[i];
-            lane.open.commit = Some(batch.next_cursor);
-            // Lingering applies to a position-only batch too (every log dropped or
-            // dead-lettered): its checkpoint must not wait for the next event.
-            lane.open.opened.get_or_insert(now);
-            if end_of_shard || lane.batch.is_full(&lane.open.events) {
-                self.dispatch(i);
-            }
-        }
-    }
-
-    /// Renders a log's emits (made by format stage `f`) into the open batch of each sink
-    /// they are for; what cannot be sent becomes a failure.
-    fn render(
-        &mut self,
-        f: usize,
-        source: &Arc<Source>,
-        origin: Origin,
-        emits: Vec<shipper_runtime::Emit>,
-        ids: Option<&GroupIds>,
-        failures: &mut Vec<Failure>,
-    ) {
-        for (ei, emit) in emits.into_iter().enumerate() {
-            let route = emit.route;
-            let mut payload = convert_payload(emit.payload);
-            let mut rendered_to_any = false;
-            for k in 0..self.format_sinks[f].len() {
-                let i = self.format_sinks[f][k];
-                let sink = &self.topo.sinks[i];
-                if route.as_deref().is_some_and(|r| r != sink.name) {
-                    continue;
-                }
-                rendered_to_any = true;
-                let attached = match (&sink.event_id, ids) {
-                    (Some(settings), Some(ids)) => {
-                        settings.attach(&mut payload, ids.id(origin.log, ei as u32))
-                    }
-                    _ => false,
-                };
-                let lane = &mut self.lanes[i];
-                match sink.sink.render(&payload, &mut lane.open.events) {
-                    Ok(()) => lane.open.push_origin(source, origin.group, origin.log),
-                    Err(e) => failures.push(Failure {
-                        blame: Blame::Sink(i),
-                        origin,
-                        stage: Stage::Host,
-                        reason: e.to_string(),
-                    }),
-                }
-                if attached {
-                    EventIdSettings::detach(&mut payload);
-                }
-            }
-            if !rendered_to_any && let Some(route) = route {
-                let names: Vec<&str> = self.format_sinks[f]
-                    .iter()
-                    .map(|&i| self.topo.sinks[i].name.as_str())
-                    .collect();
-                failures.push(Failure {
-                    blame: Blame::Format(f),
-                    origin,
-                    stage: Stage::Host,
-                    reason: format!(
-                        "the plugin routed an event to sink {route:?}, but the sinks it formats for are {names:?}"
-                    ),
-                });
-            }
-        }
-    }
-}
-
-fn now_timestamp() -> Timestamp {
-    let now = jiff::Timestamp::now();
-    Timestamp {
-        seconds: now.as_second(),
-        nanos: now.subsec_nanosecond().unsigned_abs(),
     }
 }
 

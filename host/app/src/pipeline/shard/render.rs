@@ -1,0 +1,198 @@
+//! One pulled batch through every plugin, its events rendered into each sink's open batch
+//! (with event IDs), sends dispatched as batches fill; failures collected for the
+//! dead-letter files.
+
+use super::*;
+
+impl ShardWorker {
+    /// Formats one pulled batch with every plugin and renders its events into each sink's
+    /// open batch, dispatching sends as they fill.
+    pub(super) async fn process_batch(&mut self, batch: PulledBatch) {
+        self.ctx
+            .metrics
+            .pulled(&self.labels, batch.log_count as u64, batch.raw_size as u64);
+        self.ctx
+            .lag
+            .pulled(&self.labels, &batch, jiff::Timestamp::now().as_second());
+        // Hot swap happens here, between batches: one batch, one generation per plugin.
+        for f in &mut self.formats {
+            if let Some(previous) = f.follow_swap() {
+                tracing::info!(shard = self.shard, from = %previous.label(), to = %f.generation().label(), "plugin generation switched");
+            }
+        }
+        let end_of_shard = batch.end_of_shard;
+        let source = Arc::new(Source {
+            cursor: batch.cursor,
+            groups: batch.groups,
+            pulled_at: Instant::now(),
+            generations: self
+                .formats
+                .iter()
+                .map(|f| f.generation().clone())
+                .collect(),
+        });
+        let info = BatchInfo {
+            project: self.ctx.target.project.clone(),
+            logstore: self.ctx.target.logstore.clone(),
+            shard: self.shard,
+            received: now_timestamp(),
+        };
+        let wants_ids = self.topo.sinks.iter().any(|s| s.event_id.is_some());
+        let mut dropped: u64 = 0;
+        let mut failures: Vec<Failure> = Vec::new();
+        for (gi, view) in source.groups.iter().enumerate() {
+            let ids = wants_ids.then(|| {
+                GroupIds::new(
+                    &self.ctx.target.project,
+                    &self.ctx.target.logstore,
+                    self.shard,
+                    source.cursor.advance(gi as i64),
+                )
+            });
+            let mut start = 0;
+            while start < view.log_count {
+                let end = (start + self.ctx.options.max_logs_per_call).min(view.log_count);
+                for f in 0..self.formats.len() {
+                    let outcomes = match self.formats[f]
+                        .format(&self.revocation, &info, view, start..end)
+                        .await
+                    {
+                        Ok(outcomes) => outcomes,
+                        Err(reason) => {
+                            // Revoked while the plugin kept failing.
+                            self.stop = Some(Stop::Revoked(reason));
+                            return;
+                        }
+                    };
+                    for (li, outcome) in outcomes {
+                        let origin = Origin {
+                            source: 0,
+                            group: gi as u32,
+                            log: li as u32,
+                        };
+                        let fail = |stage, reason| Failure {
+                            blame: Blame::Format(f),
+                            origin,
+                            stage,
+                            reason,
+                        };
+                        match outcome {
+                            LogOutcome::Emits(emits) => {
+                                dropped += u64::from(emits.is_empty());
+                                self.render(f, &source, origin, emits, ids.as_ref(), &mut failures);
+                            }
+                            LogOutcome::Failed(err) => failures.push(fail(
+                                Stage::Plugin,
+                                format!("{:?}: {}", err.kind, err.message),
+                            )),
+                            LogOutcome::Trapped { message, .. } => {
+                                failures.push(fail(Stage::PluginTrap, message));
+                            }
+                            LogOutcome::Host(message) => failures.push(fail(Stage::Host, message)),
+                        }
+                    }
+                }
+                for i in 0..self.lanes.len() {
+                    if self.lanes[i].batch.is_full(&self.lanes[i].open.events) {
+                        self.dispatch(i);
+                        self.wait_for_room(i).await;
+                        if self.stop.is_some() {
+                            return;
+                        }
+                    }
+                }
+                start = end;
+            }
+        }
+        if dropped > 0 {
+            self.ctx.metrics.dropped(&self.labels, dropped);
+        }
+        // Dead letters are on disk before any send that carries this batch's position.
+        if !self
+            .write_dead_letters(std::slice::from_ref(&source), failures)
+            .await
+        {
+            return;
+        }
+        // Every event of this batch is now rendered: whichever send of each sink goes next
+        // carries its position.
+        let now = Instant::now();
+        for i in 0..self.lanes.len() {
+            let lane = &mut self.lanes[i];
+            lane.open.commit = Some(batch.next_cursor);
+            // Lingering applies to a position-only batch too (every log dropped or
+            // dead-lettered): its checkpoint must not wait for the next event.
+            lane.open.opened.get_or_insert(now);
+            if end_of_shard || lane.batch.is_full(&lane.open.events) {
+                self.dispatch(i);
+            }
+        }
+    }
+
+    /// Renders a log's emits (made by format stage `f`) into the open batch of each sink
+    /// they are for; what cannot be sent becomes a failure.
+    fn render(
+        &mut self,
+        f: usize,
+        source: &Arc<Source>,
+        origin: Origin,
+        emits: Vec<shipper_runtime::Emit>,
+        ids: Option<&GroupIds>,
+        failures: &mut Vec<Failure>,
+    ) {
+        for (ei, emit) in emits.into_iter().enumerate() {
+            let route = emit.route;
+            let mut payload = convert_payload(emit.payload);
+            let mut rendered_to_any = false;
+            for k in 0..self.format_sinks[f].len() {
+                let i = self.format_sinks[f][k];
+                let sink = &self.topo.sinks[i];
+                if route.as_deref().is_some_and(|r| r != sink.name) {
+                    continue;
+                }
+                rendered_to_any = true;
+                let attached = match (&sink.event_id, ids) {
+                    (Some(settings), Some(ids)) => {
+                        settings.attach(&mut payload, ids.id(origin.log, ei as u32))
+                    }
+                    _ => false,
+                };
+                let lane = &mut self.lanes[i];
+                match sink.sink.render(&payload, &mut lane.open.events) {
+                    Ok(()) => lane.open.push_origin(source, origin.group, origin.log),
+                    Err(e) => failures.push(Failure {
+                        blame: Blame::Sink(i),
+                        origin,
+                        stage: Stage::Host,
+                        reason: e.to_string(),
+                    }),
+                }
+                if attached {
+                    EventIdSettings::detach(&mut payload);
+                }
+            }
+            if !rendered_to_any && let Some(route) = route {
+                let names: Vec<&str> = self.format_sinks[f]
+                    .iter()
+                    .map(|&i| self.topo.sinks[i].name.as_str())
+                    .collect();
+                failures.push(Failure {
+                    blame: Blame::Format(f),
+                    origin,
+                    stage: Stage::Host,
+                    reason: format!(
+                        "the plugin routed an event to sink {route:?}, but the sinks it formats for are {names:?}"
+                    ),
+                });
+            }
+        }
+    }
+}
+
+fn now_timestamp() -> Timestamp {
+    let now = jiff::Timestamp::now();
+    Timestamp {
+        seconds: now.as_second(),
+        nanos: now.subsec_nanosecond().unsigned_abs(),
+    }
+}
