@@ -18,8 +18,9 @@ pub struct Cli {
     /// Log output format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "SHIPPER_LOG_FORMAT")]
     pub log_format: LogFormat,
-    /// Log filter, e.g. `info` or `shipper=debug,info` (tracing EnvFilter syntax).
-    /// Defaults to `info`; the `RUST_LOG` environment variable is honoured too.
+    /// Log filter, e.g. `info` or `shipper=debug,info` (tracing EnvFilter syntax). Wins over
+    /// the config file's `[log] level` (which a reload can change), which wins over
+    /// `RUST_LOG`; the default is `info`.
     #[arg(long, global = true, env = "SHIPPER_LOG")]
     pub log_level: Option<String>,
     /// What to do.
