@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The issue-8 benchmark from a fresh checkout: builds everything it runs in release mode
+# The benchmark from a fresh checkout: builds everything it runs in release mode
 # (the shipper binary, the splunk-hec and syslog-kv plugins for wasm32-wasip2, the bench
 # itself), makes the Python venv with the official SLS SDK if it is missing, and runs
 # shipper-bench with the given arguments.
