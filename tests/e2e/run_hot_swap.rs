@@ -23,7 +23,7 @@ use shipper_test_support::eventually::eventually;
 use shipper_test_support::hec_receiver::HecReceiver;
 
 use crate::harness::dataset::{Dataset, Tally};
-use crate::harness::producer::{Producer, replace};
+use crate::harness::producer::{Producer, assert_one_switch_per_shard, replace, wait_for_more};
 use crate::harness::shipper::{RunConfig, ShipperProcess};
 use crate::harness::sls::{LOGSTORE, PROJECT, SlsEnv, shipper_env};
 
@@ -33,19 +33,6 @@ const CHUNK: u64 = 100;
 /// The producer stays at most this many logs ahead of the receiver.
 const BACKLOG: u64 = 3_000;
 const META: [(&str, &str); 2] = [("sourcetype", "sls:e2e"), ("index", "main")];
-
-/// Waits until the receiver has `more` events beyond `from`.
-fn wait_for_more(hec: &HecReceiver, shipper: &mut ShipperProcess, from: usize, more: usize) {
-    eventually(&format!("{more} more events after {from}"), || {
-        shipper.assert_running();
-        let n = hec.event_count();
-        if n >= from + more {
-            Ok(())
-        } else {
-            Err(format!("{n} events"))
-        }
-    });
-}
 
 /// Per shard, the (from, to) plugin names of each "plugin generation switched" line.
 fn switches(shipper: &ShipperProcess) -> BTreeMap<u64, Vec<(String, String)>> {
@@ -203,31 +190,8 @@ fn hot_swap_under_load_loses_and_duplicates_nothing_and_refuses_bad_versions() {
     }
     Tally::new(ds.len(), seqs).assert_exactly_once(&ds, "across five swap attempts");
 
-    // Per shard, in cursor order (seq order within a shard): old format, then new, never back,
-    // switching between LogGroups (a batch is whole groups, formatted by one generation).
-    for (shard, mut events) in per_shard {
-        events.sort_unstable();
-        let first_new = events
-            .iter()
-            .position(|(_, g)| *g)
-            .unwrap_or_else(|| panic!("shard {shard}: nothing formatted by the new plugin"));
-        assert!(
-            first_new > 0,
-            "shard {shard}: nothing formatted before the swap"
-        );
-        if let Some((seq, _)) = events[first_new..].iter().find(|(_, g)| !*g) {
-            panic!(
-                "shard {shard}: seq {seq} is in the old format after seq {} was in the new one",
-                events[first_new].0
-            );
-        }
-        let at = ds.placement(events[first_new].0);
-        assert_eq!(
-            at.log, 0,
-            "shard {shard}: the new format starts at seq {}, log {} of group {}, not between groups",
-            events[first_new].0, at.log, at.group
-        );
-    }
+    // Per shard: old format, then new, never back, switching between LogGroups.
+    assert_one_switch_per_shard(&ds, per_shard);
 
     // The generations, per shard, in publication order: nothing switched to a refused one.
     let want = vec![

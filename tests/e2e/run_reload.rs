@@ -7,8 +7,8 @@
 //! 4. a `[source]` change is refused with "restart needed", naming the key.
 //!
 //! Every log arrives exactly once (a splunk-hec JSON event or a CEF line); per shard, in
-//! cursor order, JSON first and CEF after, never back; the metrics count two applied and
-//! two refused reloads.
+//! cursor order, JSON first and CEF after, never back, switching between LogGroups; the
+//! metrics count two applied and two refused reloads.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,10 +16,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use shipper_test_artifacts as artifacts;
 use shipper_test_support::eventually::eventually;
-use shipper_test_support::hec_receiver::HecReceiver;
 
 use crate::harness::dataset::{Dataset, Tally, hec_seq};
-use crate::harness::producer::{Producer, replace};
+use crate::harness::producer::{Producer, assert_one_switch_per_shard, replace, wait_for_more};
 use crate::harness::shipper::{RunConfig, ShipperProcess};
 use crate::harness::sls::{SlsEnv, shipper_env};
 
@@ -41,19 +40,6 @@ fn seq_of(envelope: &Value) -> (u64, bool) {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no externalId in {text}"));
     (seq, true)
-}
-
-fn wait_for_more(hec: &HecReceiver, shipper: &mut ShipperProcess, more: usize) {
-    let from = hec.event_count();
-    eventually(&format!("{more} more events after {from}"), || {
-        shipper.assert_running();
-        let n = hec.event_count();
-        if n >= from + more {
-            Ok(())
-        } else {
-            Err(format!("{n} events"))
-        }
-    });
 }
 
 /// Waits for the `n`th line starting with `prefix`; returns it.
@@ -88,7 +74,7 @@ fn reload_under_load_swaps_plugin_config_and_sink_and_refuses_bad_and_source_cha
         3_000,
         move || delivered.event_count() as u64,
     );
-    wait_for_more(&hec, &mut shipper, 1_000);
+    wait_for_more(&hec, &mut shipper, hec.event_count(), 1_000);
 
     // 1. SIGHUP: cef with its own config, and the watcher on.
     let cef: RunConfig = base
@@ -104,7 +90,7 @@ fn reload_under_load_swaps_plugin_config_and_sink_and_refuses_bad_and_source_cha
     let applied = nth_log(&mut shipper, "configuration reloaded", 1);
     assert_eq!(applied["generation"], 2, "{applied}");
     assert_eq!(applied["trigger"], "SIGHUP", "{applied}");
-    wait_for_more(&hec, &mut shipper, 1_000);
+    wait_for_more(&hec, &mut shipper, hec.event_count(), 1_000);
 
     // 2. The file alone: a larger batch.
     let larger = cef.clone().set("sink.batch_max_bytes", 256 * 1024);
@@ -112,7 +98,7 @@ fn reload_under_load_swaps_plugin_config_and_sink_and_refuses_bad_and_source_cha
     let applied = nth_log(&mut shipper, "configuration reloaded", 2);
     assert_eq!(applied["generation"], 3, "{applied}");
     assert_eq!(applied["trigger"], "file change", "{applied}");
-    wait_for_more(&hec, &mut shipper, 1_000);
+    wait_for_more(&hec, &mut shipper, hec.event_count(), 1_000);
 
     // 3. A bad value: refused, naming the key; generation 3 keeps shipping.
     let bad = larger.clone().set("sink.batch_max_bytes", -5);
@@ -123,7 +109,7 @@ fn reload_under_load_swaps_plugin_config_and_sink_and_refuses_bad_and_source_cha
         message.contains("sink.batch_max_bytes") && refused["level"] == "ERROR",
         "{refused}"
     );
-    wait_for_more(&hec, &mut shipper, 1_000);
+    wait_for_more(&hec, &mut shipper, hec.event_count(), 1_000);
 
     // 4. A [source] change: refused, restart needed.
     let moved = larger.clone().set("source.consumer_group", "another-group");
@@ -134,7 +120,7 @@ fn reload_under_load_swaps_plugin_config_and_sink_and_refuses_bad_and_source_cha
         message.contains("`source.consumer_group`") && message.contains("restart needed"),
         "{refused}"
     );
-    wait_for_more(&hec, &mut shipper, 1_000);
+    wait_for_more(&hec, &mut shipper, hec.event_count(), 1_000);
 
     let m = shipper.scrape().expect("/metrics");
     assert_eq!(m.sum("shipper_config_generation"), 3.0, "{}", m.0);
@@ -172,17 +158,7 @@ fn reload_under_load_swaps_plugin_config_and_sink_and_refuses_bad_and_source_cha
         seqs.push(seq);
     }
     Tally::new(ds.len(), seqs).assert_exactly_once(&ds, "across two reloads and two refusals");
-    for (shard, mut events) in per_shard {
-        events.sort_unstable();
-        let first_cef = events
-            .iter()
-            .position(|(_, c)| *c)
-            .unwrap_or_else(|| panic!("shard {shard}: nothing formatted by cef"));
-        assert!(first_cef > 0, "shard {shard}: nothing before the reload");
-        if let Some((seq, _)) = events[first_cef..].iter().find(|(_, c)| !*c) {
-            panic!("shard {shard}: seq {seq} is JSON after the switch to CEF");
-        }
-    }
+    assert_one_switch_per_shard(&ds, per_shard);
     let dead = std::fs::read_to_string(env.dir().join("dead-letter.jsonl")).unwrap_or_default();
     assert!(dead.is_empty(), "dead letters:\n{dead}");
     eprintln!("reload: {} logs, each exactly once", ds.len());
