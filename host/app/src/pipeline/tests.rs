@@ -127,6 +127,21 @@ impl Rig {
         self.run_stream(events, checkpoints, revocation).await
     }
 
+    /// Runs the shard over `events` until the reader ends (nothing revokes it).
+    async fn run_to_end(
+        &self,
+        events: Vec<ReadEvent>,
+        checkpoints: &Arc<RecordedCheckpoints>,
+    ) -> ShardEnd {
+        self.run(
+            events,
+            false,
+            checkpoints.clone(),
+            Arc::new(Revocation::new()),
+        )
+        .await
+    }
+
     /// Runs the shard over a stream of read events.
     async fn run_stream(
         &self,
@@ -193,8 +208,8 @@ async fn topology(
     }
 }
 
-/// (seq, stage) of every dead-letter entry in `path`.
-fn dead_letters(path: &std::path::Path) -> Vec<(usize, String)> {
+/// (seq, stage, sink field) of every dead-letter entry in `path`, in file order.
+fn dead_letter_entries(path: &std::path::Path) -> Vec<(usize, String, Option<String>)> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -203,8 +218,17 @@ fn dead_letters(path: &std::path::Path) -> Vec<(usize, String)> {
             (
                 v["log"]["seq"].as_str().unwrap().parse().unwrap(),
                 v["stage"].as_str().unwrap().to_owned(),
+                v["sink"].as_str().map(str::to_owned),
             )
         })
+        .collect()
+}
+
+/// (seq, stage) of every dead-letter entry in `path`.
+fn dead_letters(path: &std::path::Path) -> Vec<(usize, String)> {
+    dead_letter_entries(path)
+        .into_iter()
+        .map(|(seq, stage, _)| (seq, stage))
         .collect()
 }
 
@@ -218,14 +242,7 @@ async fn every_log_is_delivered_once_and_the_checkpoint_reaches_the_end() {
         pulled(2, &[&oks(6, 13)]),
         pulled(3, &[&oks(13, 14), &oks(14, 20), &oks(20, 21)]),
     ];
-    let end = rig
-        .run(
-            events,
-            false,
-            checkpoints.clone(),
-            Arc::new(Revocation::new()),
-        )
-        .await;
+    let end = rig.run_to_end(events, &checkpoints).await;
     assert_eq!(end, ShardEnd::Committed);
     assert_eq!(rig.sink.accepted_seqs(), (0..21).collect::<Vec<_>>());
     assert_eq!(checkpoints.last(), Some(Cursor(6)));
@@ -305,14 +322,7 @@ async fn a_rejected_event_is_dead_lettered_before_the_checkpoint_passes_it() {
         pulled(1, &[&[Log::ok(3), Log::refused(4), Log::ok(5)]]),
         pulled(2, &[&[Log::ok(6), Log::ok(7), Log::poison(8)]]),
     ];
-    let end = rig
-        .run(
-            events,
-            false,
-            checkpoints.clone(),
-            Arc::new(Revocation::new()),
-        )
-        .await;
+    let end = rig.run_to_end(events, &checkpoints).await;
     assert_eq!(end, ShardEnd::Committed);
     assert_eq!(checkpoints.last(), Some(Cursor(3)));
     assert_eq!(rig.sink.accepted_seqs(), [0, 2, 3, 5, 6, 7]);
@@ -385,21 +395,9 @@ fn sink(name: &'static str, sink: MemorySink) -> RigSink {
     }
 }
 
-/// Dead-letter entries of sink `name`'s file: (seq, stage, sink field).
+/// Dead-letter entries of sink `name`'s file: (seq, stage, sink field), sorted.
 fn dead_letters_of(rig: &Rig, name: &str) -> Vec<(usize, String, Option<String>)> {
-    let path = rig.dir.path().join(format!("dead-{name}.jsonl"));
-    let mut out: Vec<_> = std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["log"]["seq"].as_str().unwrap().parse().unwrap(),
-                v["stage"].as_str().unwrap().to_owned(),
-                v["sink"].as_str().map(str::to_owned),
-            )
-        })
-        .collect();
+    let mut out = dead_letter_entries(&rig.dir.path().join(format!("dead-{name}.jsonl")));
     out.sort();
     out
 }
@@ -507,14 +505,7 @@ async fn routes_pick_a_sink_and_failures_go_to_each_sinks_own_file() {
             Log::routed(5, "a"),
         ]],
     )];
-    let end = rig
-        .run(
-            events,
-            false,
-            checkpoints.clone(),
-            Arc::new(Revocation::new()),
-        )
-        .await;
+    let end = rig.run_to_end(events, &checkpoints).await;
     assert_eq!(end, ShardEnd::Committed);
     assert_eq!(a.accepted_seqs(), [0, 5]);
     assert_eq!(b.accepted_seqs(), [0, 1]);
