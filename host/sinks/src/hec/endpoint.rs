@@ -109,7 +109,10 @@ mod tests {
             weight: 2,
         };
         let transport = Transport {
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .tls_backend_preconfigured(super::super::plain_http_tls("s").unwrap())
+                .build()
+                .unwrap(),
             route: shipper_net::proxy::Route::Direct("test"),
         };
         Endpoint::new(

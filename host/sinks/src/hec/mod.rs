@@ -122,6 +122,18 @@ pub(crate) struct Inner {
     last_config_log: Mutex<Option<(String, Instant)>>,
 }
 
+/// The TLS configuration of a client that only speaks plain HTTP: reqwest is built without
+/// a default crypto provider, so even a client that never does TLS is given one.
+pub(crate) fn plain_http_tls(name: &str) -> Result<rustls::ClientConfig, SinkError> {
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| SinkError::config(name, format!("TLS set-up: {e}")))?
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth())
+}
+
 impl HecSink {
     /// Reads the token and TLS files, builds the HTTP client and starts the ack pollers
     /// (one per endpoint). No request is sent: call [`Sink::healthcheck`] for the start-up
@@ -136,13 +148,7 @@ impl HecSink {
         let tls = if settings.endpoints[0].base.scheme() == "https" {
             settings.tls.client_config(name)?
         } else {
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SinkError::config(name, format!("TLS set-up: {e}")))?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth()
+            plain_http_tls(name)?
         };
         let builder = || {
             reqwest::Client::builder()
