@@ -336,6 +336,13 @@ async fn a_rejected_event_is_dead_lettered_before_the_checkpoint_passes_it() {
             (8, "plugin_trap".to_owned())
         ]
     );
+    // Counted once each, by stage.
+    let text = rig.ctx.metrics.encode();
+    for stage in ["sink", "plugin", "plugin_trap"] {
+        let series =
+            format!("shipper_dead_lettered_total{{logstore=\"p/ls\",stage=\"{stage}\"}} 1");
+        assert!(text.contains(&series), "{series} in\n{text}");
+    }
 }
 
 #[tokio::test]
