@@ -408,6 +408,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_instance_is_replaced_after_its_calls_and_the_next_one_lives_long() {
+        let plugin = FakePlugin::default();
+        let mut s = stage(plugin.clone(), FailurePolicy::Pause, 100);
+        s.recycle_after = 3;
+        let instances = || plugin.instances.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            run(&mut s, &logs("..")).await;
+            assert_eq!(instances(), 1, "kept for its first three calls");
+        }
+        // The third call used it up: the fourth gets a new instance, which is good for
+        // thousands of calls (RECYCLE_CALLS).
+        for _ in 0..10 {
+            run(&mut s, &logs("..")).await;
+        }
+        assert_eq!(instances(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_instance_past_three_quarters_of_its_memory_cap_is_replaced() {
+        let plugin = FakePlugin::default();
+        let cap = 64usize << 20;
+        let mut s = stage(plugin.clone(), FailurePolicy::Pause, 100);
+        let instances = || plugin.instances.load(Ordering::SeqCst);
+        plugin.memory.store(cap / 4 * 3, Ordering::SeqCst);
+        run(&mut s, &logs("..")).await;
+        run(&mut s, &logs("..")).await;
+        assert_eq!(instances(), 1, "at exactly three quarters it stays");
+        plugin.memory.store(cap / 10 * 8, Ordering::SeqCst);
+        run(&mut s, &logs("..")).await;
+        run(&mut s, &logs("..")).await;
+        assert_eq!(
+            instances(),
+            2,
+            "past three quarters it is replaced after its call"
+        );
+    }
+
+    #[tokio::test]
     async fn one_poison_log_is_isolated_and_its_neighbours_are_formatted() {
         let plugin = FakePlugin::default();
         let mut s = stage(plugin.clone(), FailurePolicy::Pause, 100);

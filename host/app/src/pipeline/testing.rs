@@ -145,6 +145,8 @@ pub struct FakePlugin {
     pub instances: Arc<AtomicUsize>,
     /// Fail every call with a batch-level error (the plugin's own `err`).
     pub fail_batches: bool,
+    /// The memory high-water mark every instance reports, bytes.
+    pub memory: Arc<AtomicUsize>,
 }
 
 impl Formatter for FakePlugin {
@@ -156,6 +158,7 @@ impl Formatter for FakePlugin {
         let instance = FakeInstance {
             fail_batches: self.fail_batches,
             calls: 0,
+            memory: self.memory.clone(),
         };
         futures::future::ready(Ok(Box::new(instance) as Box<dyn FormatInstance>)).boxed()
     }
@@ -172,6 +175,7 @@ impl Formatter for FakePlugin {
 struct FakeInstance {
     fail_batches: bool,
     calls: u64,
+    memory: Arc<AtomicUsize>,
 }
 
 impl FormatInstance for FakeInstance {
@@ -235,7 +239,7 @@ impl FormatInstance for FakeInstance {
     }
 
     fn memory_high_water(&self) -> usize {
-        0
+        self.memory.load(Ordering::SeqCst)
     }
 }
 
