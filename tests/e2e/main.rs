@@ -92,3 +92,7 @@ mod run_hec_413;
 
 /// Event IDs: three kill -9s under load, de-duplication by ID gives exactly the written logs.
 mod run_event_ids;
+
+/// Secrets (AccessKey secret, STS token, HEC token, proxy password) stay out of trace logs,
+/// the command line, metrics and dead letters.
+mod threat_secrets;
