@@ -22,6 +22,9 @@ struct Input {
     delimiter: String,
 }
 
+/// Key/value pairs as a parser reads them back.
+type Pairs = Vec<(String, String)>;
+
 fuzz_target!(|input: Input| {
     check_cef(&input);
     check_leef(&input);
@@ -66,7 +69,7 @@ fn check_cef(input: &Input) {
 /// Reads a CEF line: `CEF:v|` six header fields separated by unescaped `|` (`\|`, `\\`),
 /// then `key=value` pairs where a value runs to the space before the next `key=` and
 /// unescapes `\\`, `\=`, `\n`, `\r`.
-fn parse_cef(line: &str) -> Result<(u8, Vec<String>, Vec<(String, String)>), String> {
+fn parse_cef(line: &str) -> Result<(u8, Vec<String>, Pairs), String> {
     let rest = line.strip_prefix("CEF:").ok_or("no CEF: prefix")?;
     let mut chars = rest.chars();
     let v = chars
@@ -195,7 +198,7 @@ fn check_leef(input: &Input) {
 /// Reads a LEEF line: `LEEF:1.0|` or `LEEF:2.0|`, four header fields separated by `|`
 /// (`\|` is a literal pipe), for 2.0 the delimiter (a character or `xHH`), then attributes
 /// separated by the delimiter, each split at its first `=`.
-fn parse_leef(line: &str, v2: bool) -> Result<(Vec<String>, Vec<(String, String)>), String> {
+fn parse_leef(line: &str, v2: bool) -> Result<(Vec<String>, Pairs), String> {
     let mut rest = line
         .strip_prefix(if v2 { "LEEF:2.0|" } else { "LEEF:1.0|" })
         .ok_or("no LEEF prefix")?;
