@@ -8,7 +8,7 @@
 //!
 //! LEEF has no escape mechanism inside attribute values, so a value's delimiter characters,
 //! CR and LF are replaced by a space. Header fields have `|` escaped as `\|` (QRadar splits
-//! the header on `|`) and CR/LF replaced by a space. Attribute keys are identifiers
+//! the header on `|`), CR/LF and a trailing backslash replaced by a space. Attribute keys are identifiers
 //! ([`is_valid_key`]); plugins validate them in config.
 //!
 //! Does not own: the syslog header in front of the line, or the field mapping (the `leef`
@@ -35,7 +35,8 @@ impl Delimiter {
 
     /// Parses a LEEF 2.0 delimiter as config or a header spells it: one character (`^`),
     /// or its hex code (`x09`, `0x09`). Refuses characters that would break the line: `=`,
-    /// `|`, CR, LF, NUL and non-ASCII.
+    /// `|`, CR, LF, NUL, space, non-ASCII, and the characters of keys (letters, digits, `_`,
+    /// `-`, `.`).
     pub fn parse(spec: &str) -> Result<Delimiter, String> {
         let hex = spec
             .strip_prefix("0x")
@@ -59,7 +60,12 @@ impl Delimiter {
                     }
                 }
             };
-        if !c.is_ascii() || matches!(c, '=' | '|' | '\r' | '\n' | '\0') {
+        // A character that can be in a key would split keys; a space would not be replaced
+        // in values (a value's delimiters become a space) and would split them.
+        if !c.is_ascii()
+            || matches!(c, '=' | '|' | '\r' | '\n' | '\0' | ' ')
+            || is_valid_key(c.encode_utf8(&mut [0; 4]))
+        {
             return Err(format!(
                 "{c:?} cannot be a LEEF delimiter (it would break the line); use e.g. `^` or `x09`"
             ));
@@ -82,13 +88,17 @@ impl Delimiter {
     }
 }
 
-/// Appends `s` escaped for a LEEF header field.
+/// Appends `s` escaped for a LEEF header field. A backslash at the end of the field becomes
+/// a space: LEEF has no escape for a backslash, and one right before the separating `|`
+/// would turn it into an escaped pipe, shifting every later header field.
 pub fn escape_header_into(out: &mut String, s: &str) {
     let mut start = 0;
+    let last = s.len().wrapping_sub(1);
     for (i, b) in s.bytes().enumerate() {
         let rep = match b {
             b'|' => "\\|",
             b'\r' | b'\n' => " ",
+            b'\\' if i == last => " ",
             _ => continue,
         };
         out.push_str(&s[start..i]);
@@ -256,13 +266,24 @@ mod tests {
     }
 
     #[test]
+    fn a_trailing_backslash_cannot_escape_the_separator() {
+        let mut out = String::new();
+        let mut h = header(Version::V1, Delimiter::TAB);
+        h.vendor = "ends\\";
+        h.product = "a\\b";
+        Line::new(&mut out, &h).attr("k", "v");
+        assert_eq!(out, "LEEF:1.0|ends |a\\b|1.0|e\\1|k=v");
+    }
+
+    #[test]
     fn delimiter_parsing() {
         assert_eq!(Delimiter::parse("x09").unwrap(), Delimiter::TAB);
         assert_eq!(Delimiter::parse("0x09").unwrap(), Delimiter::TAB);
         assert_eq!(Delimiter::parse("\t").unwrap(), Delimiter::TAB);
         assert_eq!(Delimiter::parse("^").unwrap().char(), '^');
-        assert_eq!(Delimiter::parse("x").unwrap().char(), 'x');
-        for bad in ["", "ab", "=", "|", "x0a", "é", "xZZ"] {
+        for bad in [
+            "", "ab", "=", "|", "x0a", "é", "xZZ", "x", "a", "7", "_", "-", ".", " ", "x20",
+        ] {
             assert!(Delimiter::parse(bad).is_err(), "{bad:?}");
         }
         assert!(is_valid_key("devTime"));

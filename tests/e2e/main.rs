@@ -99,3 +99,7 @@ mod run_event_ids;
 
 /// Reload of the whole config under load: plugin + config, sink settings, refusals.
 mod run_reload;
+
+/// Secrets (AccessKey secret, STS token, HEC token, proxy password) stay out of trace logs,
+/// the command line, metrics and dead letters.
+mod threat_secrets;

@@ -4,7 +4,8 @@
 //! failures get SLS-shaped answers.
 //!
 //! Order, as a client sees it: an unknown AccessKeyId is `401 Unauthorized`; a wrong
-//! signature `401 SignatureNotMatch`; then, with temporary credentials
+//! signature, or (v1) a body that does not match its signed `Content-MD5`, `401
+//! SignatureNotMatch`; then, with temporary credentials
 //! (`crate::sts`), a token that is not the key's `401
 //! InvalidSecurityToken.MismatchWithAccessKey` and an expired one `401
 //! SecurityTokenExpired`; last, a `Date` (v1) or `x-log-date` (v4) more than 15 minutes from
@@ -145,7 +146,20 @@ fn verify_v1(req: &Request, secret: &str, signature: &str) -> Result<(), ApiErro
     let string_to_sign = sign::string_to_sign(&parts, headers);
     let expected = sign::signature(secret, &string_to_sign);
     if sign::signatures_equal(&expected, signature) {
-        Ok(())
+        // The signature covers the body only through `Content-MD5`: a body that does not
+        // match it (or a body sent without one) was not signed.
+        if req.body.is_empty()
+            || parts
+                .content_md5
+                .eq_ignore_ascii_case(&sign::content_md5(&req.body))
+        {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            401,
+            "SignatureNotMatch",
+            "Content-MD5 does not match the body (the signature covers the body through it)",
+        ))
     } else {
         // Showing the server-side string to sign makes client signing bugs easy to find;
         // it contains no secret.

@@ -33,6 +33,9 @@ mod auth;
 pub mod config;
 pub mod error;
 pub mod faults;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 mod groups;
 mod persist;

@@ -27,6 +27,28 @@ pub(crate) struct Request {
 }
 
 impl Request {
+    /// The request as hyper hands it over. Proxy clients send absolute-form targets
+    /// (`GET http://proj.host:80/path?q`); the URI accessors return the origin-form pieces
+    /// either way, and the Host header names the project (docs/sls-protocol.md §2.3
+    /// "Reaching a local emulator").
+    pub fn from_parts(parts: http::request::Parts, body: Bytes, peer: IpAddr) -> Self {
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+        Self {
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            query: parse_query(parts.uri.query()),
+            project: host.as_deref().and_then(project_from_host),
+            headers: parts.headers,
+            body,
+            peer,
+        }
+    }
+
     pub fn param(&self, key: &str) -> Option<&str> {
         self.query
             .iter()

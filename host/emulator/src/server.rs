@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST};
+use http::header::CONTENT_TYPE;
 use http::{HeaderName, HeaderValue, Response};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
@@ -28,7 +28,7 @@ use crate::faults::{Before, ConnectionDropped, Faults};
 use crate::generate::Generator;
 use crate::persist::Persist;
 use crate::pull::PullCache;
-use crate::request::{Reply, Request, parse_query, project_from_host};
+use crate::request::{Reply, Request};
 use crate::store::{Logstore, LogstoreMeta, Store, now_secs};
 use crate::sts::Issuer;
 use crate::{auth, routes};
@@ -244,24 +244,7 @@ fn process(
     body: Bytes,
     peer: SocketAddr,
 ) -> Result<Result<Reply, ApiError>, ConnectionDropped> {
-    // Proxy clients send absolute-form targets (`GET http://proj.host:80/path?q`); the URI
-    // accessors return the origin-form pieces either way, and the Host header names the
-    // project (docs/sls-protocol.md §2.3 "Reaching a local emulator").
-    let host = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
-    let req = Request {
-        method: parts.method,
-        path: parts.uri.path().to_owned(),
-        query: parse_query(parts.uri.query()),
-        project: host.as_deref().and_then(project_from_host),
-        headers: parts.headers,
-        body,
-        peer: peer.ip(),
-    };
+    let req = Request::from_parts(parts, body, peer.ip());
     if let Some(issuer) = &state.sts
         && let Some(answer) = issuer.serve(&req, &state.credentials)
     {

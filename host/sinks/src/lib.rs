@@ -27,6 +27,9 @@
 #![deny(missing_docs)]
 
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hec;
 pub mod metrics;
 pub mod payload;

@@ -200,6 +200,27 @@ impl ShipperProcess {
         Self::start_raw(dir, name, &["--config", &path_str(&config_path)], args, env)
     }
 
+    /// [`start`](Self::start) with `--log-level level` (e.g. `trace`) instead of `info`.
+    pub fn start_at_level(
+        dir: &Path,
+        name: &str,
+        config: &RunConfig,
+        level: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let config_path = dir.join(format!("{name}.toml"));
+        std::fs::write(&config_path, config.render()).expect("write config");
+        Self::spawn_at(
+            &[],
+            level,
+            dir,
+            name,
+            &["--config", &path_str(&config_path)],
+            &[],
+            env,
+        )
+    }
+
     /// Starts `shipper --log-format json run <config_args> --progress never <args>`.
     pub fn start_raw(
         dir: &Path,
@@ -239,6 +260,18 @@ impl ShipperProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::spawn_at(wrapper, "info", dir, name, config_args, args, env)
+    }
+
+    fn spawn_at(
+        wrapper: &[String],
+        level: &str,
+        dir: &Path,
+        name: &str,
+        config_args: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let stderr_path = dir.join(format!("{name}.stderr"));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let binary = env!("CARGO_BIN_EXE_shipper");
@@ -250,7 +283,7 @@ impl ShipperProcess {
             }
             None => Command::new(binary),
         };
-        cmd.args(["--log-format", "json", "--log-level", "info", "run"])
+        cmd.args(["--log-format", "json", "--log-level", level, "run"])
             .args(config_args)
             .args(["--progress", "never"])
             .args(args)

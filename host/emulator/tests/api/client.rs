@@ -60,6 +60,8 @@ pub struct Client {
     /// Add the v1 `Authorization` header (off: the request carries only the `extra`
     /// headers' one, if any).
     pub sign: bool,
+    /// Send this body instead of the signed one (a man in the middle who keeps the headers).
+    pub swap_body: Option<Vec<u8>>,
 }
 
 /// Form-encodes like Python's `quote_plus`.
@@ -83,6 +85,7 @@ impl Client {
             secret: AK_SECRET.to_owned(),
             absolute_form: false,
             sign: true,
+            swap_body: None,
         }
     }
 
@@ -176,6 +179,7 @@ impl Client {
         if self.sign {
             req = req.header("authorization", auth);
         }
+        let body = self.swap_body.clone().unwrap_or(body);
         let req = req
             .header("content-length", body.len())
             .body(Full::new(Bytes::from(body)))

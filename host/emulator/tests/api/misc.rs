@@ -39,6 +39,34 @@ async fn signatures_are_checked() {
     );
 }
 
+/// The v1 signature covers the body only through `Content-MD5`: a body swapped after
+/// signing (headers kept) is `401 SignatureNotMatch`, and nothing of it is stored.
+#[tokio::test]
+async fn a_body_swapped_after_signing_is_refused() {
+    use prost::Message as _;
+    let (emu, c) = start().await;
+    let signed = logs::group(2, "aaaa");
+    let mut mitm = c.clone();
+    // Same length, so only the bytes differ from what was signed.
+    mitm.swap_body = Some(logs::group(2, "bbbb").encode_to_vec());
+    let r = put(&mitm, "/logstores/store/shards/lb", &[], &signed, false).await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (401, "SignatureNotMatch")
+    );
+    let stored = |emu: &shipper_emulator::EmulatorHandle| {
+        emu.log_counts("proj", "store")
+            .unwrap()
+            .iter()
+            .sum::<usize>()
+    };
+    assert_eq!(stored(&emu), 0);
+    // The same request with the body it was signed for goes through.
+    let r = put(&c, "/logstores/store/shards/lb", &[], &signed, false).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(stored(&emu), 2);
+}
+
 /// No `Authorization` header, or one that is not `LOG <id>:<signature>`: `401 Unauthorized`
 /// (docs/sls-protocol.md §11.2 "Error codes") with a message that says what is missing or
 /// wrong.

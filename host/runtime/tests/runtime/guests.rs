@@ -244,6 +244,99 @@ async fn grow_memory() {
 }
 
 #[tokio::test]
+async fn deep_recursion() {
+    let plugin = load(artifacts::GUEST_DEEP_RECURSION);
+    let mut instance = plugin.instantiate("{}").await.unwrap();
+    let message = expect_trap(
+        process(&mut instance, &group(vec![log(1, &[("k", "v")])])).await,
+        TrapKind::Other,
+    );
+    assert!(
+        message.starts_with("plugin `deep-recursion@0.0.1` trapped: "),
+        "{message}"
+    );
+    assert!(message.contains("call stack exhausted"), "{message}");
+    assert!(message.ends_with("the instance was discarded"), "{message}");
+    assert!(instance.is_poisoned());
+    // The guest's stack is its own: the host thread and a fresh instance are fine.
+    plugin.instantiate("{}").await.unwrap();
+    assert_host_still_works().await;
+}
+
+#[tokio::test]
+async fn slow_init() {
+    let limits = PluginLimits {
+        init_budget: Duration::from_millis(200),
+        ..PluginLimits::default()
+    };
+    let plugin = load_with(artifacts::GUEST_SLOW_INIT, limits);
+    let started = std::time::Instant::now();
+    let err = plugin
+        .instantiate("{}")
+        .await
+        .expect_err("an init that never returns must not give an instance");
+    assert_eq!(err.trap_kind(), Some(TrapKind::Timeout), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("ran past its 200 ms budget for instantiation and init"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Check that init does not loop"),
+        "{message}"
+    );
+    // The epoch deadline interrupted the spinning guest itself; the outer timeout (for a
+    // guest blocked in a host call) is only the second line of defence.
+    assert!(!message.contains("while blocked"), "{message}");
+    // Interrupted near its budget, not whenever the guest would have stopped (never).
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_host_still_works().await;
+}
+
+/// Many core instances or tables (an interpreter bundling modules, or a component built to
+/// exhaust the host) are refused at instantiation when past the store's caps: the caps are
+/// enforced by the store's limiter, shown here with a real component and caps set below
+/// what it needs.
+#[tokio::test]
+async fn instance_and_table_caps_refuse_a_component_that_needs_more() {
+    for (what, limits) in [
+        (
+            "instances",
+            PluginLimits {
+                max_instances: 1,
+                ..PluginLimits::default()
+            },
+        ),
+        (
+            "tables",
+            PluginLimits {
+                max_tables: 1,
+                ..PluginLimits::default()
+            },
+        ),
+    ] {
+        let plugin = load_with(artifacts::GUEST_ECHO, limits);
+        let err = plugin
+            .instantiate("{}")
+            .await
+            .expect_err("a component past the cap must not instantiate");
+        let message = err.to_string();
+        assert!(
+            message.contains("resource limit exceeded")
+                && message.contains(what.trim_end_matches('s')),
+            "{what}: {message}"
+        );
+    }
+    // The same component instantiates under the default caps.
+    load(artifacts::GUEST_ECHO).instantiate("{}").await.unwrap();
+    assert_host_still_works().await;
+}
+
+#[tokio::test]
 async fn trap() {
     let plugin = load(artifacts::GUEST_TRAP);
     let mut instance = plugin.instantiate("{}").await.unwrap();

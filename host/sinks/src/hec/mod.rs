@@ -26,7 +26,7 @@ mod balance;
 mod endpoint;
 mod gzip;
 mod request;
-mod response;
+pub(crate) mod response;
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex, RwLock};
