@@ -63,6 +63,11 @@ pub const DEFAULT_SMALL_PULL_WAIT: Duration = Duration::from_millis(200);
 /// a shard holds about this much per pulled batch (one processed, one prefetched), instead
 /// of whatever `fetch_count` groups add up to (SLS may return 8 MiB or more).
 pub const DEFAULT_TARGET_PULL_BYTES: usize = 4 << 20;
+/// Raw bytes of answers a reader keeps ahead of its caller before it stops pulling: two
+/// pulls' worth, so the next pull goes out the moment an answer arrives even while the
+/// caller is still busy with the one before. At 4 MiB a pull, a shard 200 ms away can read
+/// 20 MB/s, twice SLS's per-shard read quota (docs/sls-protocol.md §12).
+pub const DEFAULT_PREFETCH_BYTES: usize = 2 * DEFAULT_TARGET_PULL_BYTES;
 /// First retry delay after a retryable error.
 pub const DEFAULT_RETRY_INITIAL: Duration = Duration::from_millis(200);
 /// Longest retry delay: quota errors clear within seconds, and a shard should not stall
@@ -95,6 +100,9 @@ pub struct ConsumerConfig {
     /// Raw bytes a pull aims for (fewer groups are asked for when they are large); 0 asks
     /// for `fetch_count` every time.
     pub target_pull_bytes: usize,
+    /// Raw bytes of answers not yet taken by the caller at which a reader stops pulling
+    /// (it resumes as soon as the caller takes one).
+    pub prefetch_bytes: usize,
     /// Optional SPL query applied by the server on every pull.
     pub query: Option<String>,
     /// PullLogs body compression to ask for.
@@ -131,6 +139,7 @@ impl ConsumerConfig {
             start: CursorPosition::Begin,
             fetch_count: MAX_PULL_COUNT,
             target_pull_bytes: DEFAULT_TARGET_PULL_BYTES,
+            prefetch_bytes: DEFAULT_PREFETCH_BYTES,
             query: None,
             compression: Compression::Lz4,
             idle_wait: DEFAULT_IDLE_WAIT,

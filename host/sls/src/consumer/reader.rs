@@ -1,8 +1,11 @@
 //! [`ShardReader`]: pulls one shard ahead of its consumer.
 //!
-//! A task owned by the reader keeps exactly one PullLogs in flight (or one finished batch
-//! waiting) while the caller processes the previous batch, so SLS latency overlaps with
-//! plugin and sink work, and memory stays bounded at two batches per shard.
+//! A task owned by the reader issues the next PullLogs the moment the previous answer
+//! arrives (the next cursor is in that answer), while the caller processes earlier batches:
+//! SLS's round trip overlaps with plugin and sink work, so a shard far from SLS is bound by
+//! its answer size over the round trip, not by the round trip plus the processing. The task
+//! pauses while the answers its caller has not taken yet hold `prefetch_bytes` raw bytes or
+//! more, so memory per shard stays bounded (docs/sls-protocol.md §9.4 "Reading a shard").
 //!
 //! Behaviour (docs/sls-protocol.md §5.6, §9.4 "Reading a shard", §9.5 "Read-only shards"):
 //! - caught up (`next == cursor`, no data): wait `idle_wait`, pull again. The first such pull
@@ -17,20 +20,27 @@
 //!   caller commits its `next_cursor`, which lets the server mark the shard finished;
 //! - `InvalidCursor`: WARN and restart from the configured start position (Java's choice;
 //!   Python jumps to the end and loses data silently);
-//! - retryable errors: WARN and retry with capped exponential backoff and jitter;
+//! - read quota exceeded (`ReadQuotaExceed` and the other throttling answers): retry after a
+//!   short delay of its own ([`QUOTA_RETRY_INITIAL`] doubling to [`QUOTA_RETRY_MAX`]):
+//!   SLS's per-shard quotas are per second, so a longer wait would only leave the quota
+//!   unused. Logged at DEBUG (a shard at its quota is working as intended), WARN once a
+//!   shard stays refused for [`QUOTA_WARN_AFTER`] attempts; the wait is counted in
+//!   [`ConsumerStats::quota_wait`](super::ConsumerStats::quota_wait);
+//! - other retryable errors: WARN and retry with capped exponential backoff and jitter;
 //! - other errors: yielded once, then the reader ends;
 //! - revocation of the lease or dropping the reader: the task stops (the in-flight request
 //!   is cancelled).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{RetriedCall, Shared};
+use super::{RetriedCall, RetryCause, Shared};
 use crate::api::logs::{PullRequest, PullResponse};
 use crate::api::shards::ShardStatus;
 use crate::cursor::Cursor;
@@ -44,6 +54,18 @@ const READONLY_RECHECK: Duration = Duration::from_secs(30);
 /// counts as small.
 const SMALL_PULL_GROUPS: usize = 100;
 const SMALL_PULL_BYTES: usize = 1 << 20;
+/// First delay after a throttled pull. SLS's read quotas are per shard and second
+/// (docs/sls-protocol.md §12 "Limits and quotas"): a quarter of a second lets the quota
+/// refill a little without leaving it unused.
+pub const QUOTA_RETRY_INITIAL: Duration = Duration::from_millis(250);
+/// Longest delay between throttled pulls: beyond a second the per-second quota refills to
+/// its cap and the extra wait is lost throughput.
+pub const QUOTA_RETRY_MAX: Duration = Duration::from_secs(1);
+/// Throttled pulls in a row after which the reader says so at WARN (about 3 s refused).
+pub const QUOTA_WARN_AFTER: u32 = 5;
+/// Events (batches, catch-up notices, an error) a reader queues at most, whatever their
+/// size: a bound for answers that carry no bytes (an SPL filter that kept nothing).
+const QUEUE_EVENTS: usize = 16;
 
 /// One PullLogs worth of data from one shard.
 #[derive(Debug, Clone)]
@@ -102,7 +124,37 @@ pub enum ReadEvent {
 pub struct ShardReader {
     shard: u32,
     batches: mpsc::Receiver<Result<ReadEvent, SlsError>>,
+    queued: Arc<QueuedBytes>,
     task: JoinHandle<()>,
+}
+
+/// Raw bytes of the answers a reader has queued and its caller not taken yet.
+#[derive(Debug, Default)]
+struct QueuedBytes {
+    bytes: AtomicUsize,
+    taken: Notify,
+}
+
+impl QueuedBytes {
+    fn add(&self, n: usize) {
+        self.bytes.fetch_add(n, Ordering::AcqRel);
+    }
+
+    fn take(&self, n: usize) {
+        self.bytes.fetch_sub(n, Ordering::AcqRel);
+        self.taken.notify_one();
+    }
+
+    /// Waits until fewer than `limit` bytes are queued.
+    async fn below(&self, limit: usize) {
+        loop {
+            let taken = self.taken.notified();
+            if self.bytes.load(Ordering::Acquire) < limit {
+                return;
+            }
+            taken.await;
+        }
+    }
 }
 
 impl ShardReader {
@@ -112,13 +164,14 @@ impl ShardReader {
         cursor: Cursor,
         revoked: CancellationToken,
     ) -> Self {
-        // Capacity 1 plus "reserve a slot before pulling": one batch waiting or in flight
-        // while the caller works on the previous one, never more.
-        let (tx, rx) = mpsc::channel(1);
-        let task = tokio::spawn(run(shared, shard, cursor, tx, revoked));
+        // Bounded by bytes (`prefetch_bytes`) before each pull, and by count here.
+        let (tx, rx) = mpsc::channel(QUEUE_EVENTS);
+        let queued = Arc::new(QueuedBytes::default());
+        let task = tokio::spawn(run(shared, shard, cursor, tx, queued.clone(), revoked));
         Self {
             shard,
             batches: rx,
+            queued,
             task,
         }
     }
@@ -132,7 +185,7 @@ impl ShardReader {
     /// after an `end_of_shard` batch, or after an error was returned. Cancel-safe.
     pub async fn next(&mut self) -> Option<Result<PulledBatch, SlsError>> {
         loop {
-            match self.batches.recv().await? {
+            match self.next_event().await? {
                 Ok(ReadEvent::Batch(batch)) => return Some(Ok(batch)),
                 Ok(ReadEvent::CaughtUp { .. }) => {}
                 Err(e) => return Some(Err(e)),
@@ -142,7 +195,11 @@ impl ShardReader {
 
     /// The next batch or catch-up notice. `None` as for [`next`](Self::next). Cancel-safe.
     pub async fn next_event(&mut self) -> Option<Result<ReadEvent, SlsError>> {
-        self.batches.recv().await
+        let event = self.batches.recv().await;
+        if let Some(Ok(ReadEvent::Batch(batch))) = &event {
+            self.queued.take(batch.raw_size);
+        }
+        event
     }
 }
 
@@ -166,26 +223,39 @@ async fn run(
     shard: u32,
     mut cursor: Cursor,
     tx: mpsc::Sender<Result<ReadEvent, SlsError>>,
+    queued: Arc<QueuedBytes>,
     revoked: CancellationToken,
 ) {
     let cfg = &shared.config;
     let client = &shared.client;
     let mut backoff = cfg.backoff();
+    let mut quota_backoff = shipper_net::Backoff::new(QUOTA_RETRY_INITIAL, QUOTA_RETRY_MAX);
     let mut readonly_checked: Option<Instant> = None;
     // LogGroups to ask for: adapted after each pull so one pull carries about
     // `target_pull_bytes` (bounded memory per shard however large the groups are).
     let mut count = cfg.fetch_count;
     // A `CaughtUp` was sent since the last batch (idle pulls then yield nothing).
     let mut reported_caught_up = false;
+    // Queues an event for the caller; false when the reader should stop.
+    let send = |event: Result<ReadEvent, SlsError>| {
+        let (tx, queued, revoked) = (&tx, &queued, &revoked);
+        async move {
+            if let Ok(ReadEvent::Batch(b)) = &event {
+                queued.add(b.raw_size);
+            }
+            tokio::select! {
+                biased;
+                () = revoked.cancelled() => false,
+                sent = tx.send(event) => sent.is_ok(),
+            }
+        }
+    };
     loop {
-        let permit = tokio::select! {
+        tokio::select! {
             biased;
             () = revoked.cancelled() => return,
-            permit = tx.reserve() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-        };
+            () = queued.below(cfg.prefetch_bytes.max(1)) => {}
+        }
         let event = loop {
             let pull = PullRequest {
                 cursor,
@@ -202,6 +272,7 @@ async fn run(
             match result {
                 Ok(resp) if resp.is_caught_up() => {
                     backoff.reset();
+                    quota_backoff.reset();
                     let drained = resp.end_of_cursor
                         || (readonly_checked.is_none_or(|t| t.elapsed() >= READONLY_RECHECK) && {
                             readonly_checked = Some(Instant::now());
@@ -220,6 +291,7 @@ async fn run(
                 }
                 Ok(resp) => {
                     backoff.reset();
+                    quota_backoff.reset();
                     count = next_count(cfg.fetch_count, cfg.target_pull_bytes, &resp);
                     let end = resp.end_of_cursor;
                     break ReadEvent::Batch(PulledBatch::from_response(shard, resp, end));
@@ -255,6 +327,27 @@ async fn run(
                         }
                     }
                 }
+                Err(e) if e.is_retryable() && RetryCause::of(&e) == RetryCause::Quota => {
+                    cfg.record_retry(RetriedCall::Pull, &e);
+                    let delay = quota_backoff.next_delay();
+                    if let Some(stats) = &cfg.stats {
+                        stats.record_quota_wait(delay);
+                    }
+                    if quota_backoff.attempt() == QUOTA_WARN_AFTER {
+                        tracing::warn!(
+                            shard,
+                            attempts = quota_backoff.attempt(),
+                            error = %e,
+                            "PullLogs keeps exceeding the shard's read quota; still retrying \
+                             (other readers of this shard, or a quota lowered by SLS)"
+                        );
+                    } else {
+                        tracing::debug!(shard, ?delay, error = %e, "PullLogs throttled by the read quota");
+                    }
+                    if !pause(&revoked, delay).await {
+                        return;
+                    }
+                }
                 Err(e) if e.is_retryable() => {
                     cfg.record_retry(RetriedCall::Pull, &e);
                     let delay = backoff.next_delay();
@@ -279,7 +372,7 @@ async fn run(
                     if let Some(stats) = &cfg.stats {
                         stats.record_read_error(&e);
                     }
-                    permit.send(Err(e));
+                    send(Err(e)).await;
                     return;
                 }
             }
@@ -288,7 +381,9 @@ async fn run(
             ReadEvent::Batch(batch) => batch,
             caught_up @ ReadEvent::CaughtUp { .. } => {
                 reported_caught_up = true;
-                permit.send(Ok(caught_up));
+                if !send(Ok(caught_up)).await {
+                    return;
+                }
                 if !pause(&revoked, cfg.idle_wait).await {
                     return;
                 }
@@ -299,7 +394,9 @@ async fn run(
         let small = batch.groups.len() < SMALL_PULL_GROUPS && batch.raw_size < SMALL_PULL_BYTES;
         cursor = batch.next_cursor;
         reported_caught_up = false;
-        permit.send(Ok(ReadEvent::Batch(batch)));
+        if !send(Ok(ReadEvent::Batch(batch))).await {
+            return;
+        }
         if end {
             return;
         }
