@@ -254,6 +254,18 @@ impl ScrapeCollector {
                 ConstGauge::new(m as i64).encode(max.encode_family(l)?)?;
             }
         }
+        let mut limit = encoder.encode_descriptor(
+            "shipper_sink_endpoint_concurrency_limit",
+            "Requests the HEC endpoint may have in flight now: `concurrency`, or with \
+             `concurrency = \"adaptive\"` the limit found from its answers",
+            None,
+            gauge.metric_type(),
+        )?;
+        for (l, e) in &endpoints {
+            if let Some(m) = e.concurrency_limit {
+                ConstGauge::new(m as i64).encode(limit.encode_family(l)?)?;
+            }
+        }
         let counter = ConstCounter::new(0u64);
         for (name, help, read) in [
             (
