@@ -92,3 +92,6 @@ mod run_hec_413;
 
 /// Event IDs: three kill -9s under load, de-duplication by ID gives exactly the written logs.
 mod run_event_ids;
+
+/// SLS 100 ms away with a per-shard read quota: delivered whole, refusals backed off.
+mod run_distance;
