@@ -42,6 +42,9 @@ pub struct Source {
     /// The plugin generations that formatted it, one per format stage of the shard (named
     /// in dead-letter entries).
     pub generations: Vec<Arc<Generation>>,
+    /// Its bytes in the memory budget: released with the data, when the last send that
+    /// carries one of its events settles.
+    pub memory: Option<Arc<shipper_sls::consumer::Charge>>,
 }
 
 /// The events being collected for the next send.

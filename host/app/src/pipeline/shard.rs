@@ -17,7 +17,9 @@ use futures::stream::BoxStream;
 use shipper_runtime::{BatchInfo, Timestamp};
 use shipper_sinks::{BatchConfig, Delivery, EventBatch};
 use shipper_sls::SlsError;
-use shipper_sls::consumer::{PulledBatch, ReadEvent, Revocation, RevokeReason};
+use shipper_sls::consumer::{
+    BudgetShare, Charge, PulledBatch, ReadEvent, Revocation, RevokeReason,
+};
 use shipper_sls::cursor::Cursor;
 use tokio::time::Instant;
 
@@ -50,7 +52,13 @@ pub struct ShardIo {
     pub revocation: Arc<Revocation>,
     /// Where checkpoints go.
     pub checkpoints: Arc<dyn CheckpointStore>,
+    /// The shard's part of the memory budget (`[source] max_buffer_mib`): sends in flight
+    /// are charged to it, and batches are cut to fit it. `None`: no budget.
+    pub memory: Option<Arc<BudgetShare>>,
 }
+
+/// Smallest send a memory share cuts batches to: below, per-request costs dominate.
+const MIN_BUDGET_BATCH_BYTES: usize = 64 << 10;
 
 /// Why the loop stopped before the reader ran dry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +98,8 @@ impl ShardEnd {
 struct SendEntry {
     origins: Vec<Origin>,
     sources: Vec<Arc<Source>>,
+    /// The rendered events' bytes in the memory budget, until the send settles.
+    _memory: Option<Charge>,
 }
 
 /// One sink's side of the shard: its open batch, its sends in flight, its buffers and how
@@ -173,6 +183,7 @@ pub async fn run(ctx: Arc<ShardContext>, io: ShardIo) -> ShardEnd {
         labels,
         committer,
         stop: None,
+        memory: io.memory,
         ctx,
     };
     let stop = worker.run(io.events).await;
@@ -210,6 +221,8 @@ struct ShardWorker {
     reported: Cursor,
     committer: Committer,
     stop: Option<Stop>,
+    /// See [`ShardIo::memory`].
+    memory: Option<Arc<BudgetShare>>,
 }
 
 /// The next settled send of any lane (lane index and what settled); `None` when no lane
@@ -425,6 +438,10 @@ impl ShardWorker {
         let entry = SendEntry {
             origins: open.origins,
             sources: open.sources,
+            _memory: self
+                .memory
+                .as_ref()
+                .map(|m| m.charge(open.events.bytes_len())),
         };
         if open.events.is_empty() {
             // Only a position to report (every log dropped or dead-lettered): keep it in
@@ -605,9 +622,18 @@ impl ShardWorker {
                 tracing::info!(shard = self.shard, from = %previous.label(), to = %f.generation().label(), "plugin generation switched");
             }
         }
+        if let Some(memory) = &self.memory {
+            // A shard's sends fit its share of the budget: with hundreds of shards, smaller
+            // requests rather than more memory (the share shrinks as shards are added).
+            let cap = (memory.share() / 4).max(MIN_BUDGET_BATCH_BYTES);
+            for (lane, sink) in self.lanes.iter_mut().zip(&self.ctx.sinks) {
+                lane.batch.max_bytes = sink.sink.batch_config().max_bytes.min(cap);
+            }
+        }
         let end_of_shard = batch.end_of_shard;
         let source = Arc::new(Source {
             cursor: batch.cursor,
+            memory: batch.memory,
             groups: batch.groups,
             pulled_at: Instant::now(),
             generations: self

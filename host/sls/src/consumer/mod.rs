@@ -18,9 +18,11 @@
 //! - `heartbeat`: the heartbeat loop and lease preparation (start cursor).
 //! - `reader`: [`ShardReader`], [`PulledBatch`] and [`ReadEvent`].
 //! - `checkpoint`: [`Checkpointer`] and the commit rules (ownership, `forceSuccess`).
+//! - `budget`: [`MemoryBudget`], the bytes every shard's pulled and in-flight data share.
 //! - `stats`: [`ConsumerStats`], optional counters of retries and reader stops, and the
 //!   last heartbeat.
 
+mod budget;
 mod checkpoint;
 mod heartbeat;
 mod lease;
@@ -35,6 +37,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use self::budget::{BudgetShare, Charge, MemoryBudget};
 pub use self::checkpoint::Checkpointer;
 use self::lease::Membership;
 pub use self::lease::{Revocation, RevokeReason, ShardLease};
@@ -56,8 +59,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(40);
 /// Wait before pulling again when a shard is caught up (SLS allows ~100 reads/s per shard;
 /// half a second keeps latency low at 2 reads/s per idle shard).
 pub const DEFAULT_IDLE_WAIT: Duration = Duration::from_millis(500);
-/// Wait after a small pull (< 100 groups and < 1 MiB, Python's first throttle tier) so a
-/// trickle of writes does not turn into a pull per LogGroup.
+/// Spacing of small pulls (< 100 groups and < 1 MiB, Python's first throttle tier), counted
+/// from when the pull was sent, so a trickle of writes does not turn into a pull per
+/// LogGroup.
 pub const DEFAULT_SMALL_PULL_WAIT: Duration = Duration::from_millis(200);
 /// Raw bytes one pull aims for: the reader sizes `count` from the LogGroup sizes it sees so
 /// a shard holds about this much per pulled batch (one processed, one prefetched), instead
@@ -117,6 +121,10 @@ pub struct ConsumerConfig {
     pub retry_max: Duration,
     /// Bound on the wait for lease holders in [`Consumer::shutdown`].
     pub release_grace: Duration,
+    /// The process's memory budget for pulled and in-flight data: each reader takes a
+    /// share, reserves before it pulls and sizes its pulls to a quarter of its share;
+    /// `None` (the default): only `prefetch_bytes` bounds a reader.
+    pub budget: Option<Arc<MemoryBudget>>,
     /// Where to count retries, reader stops and heartbeats (for metrics); `None` (the
     /// default) counts nothing.
     pub stats: Option<Arc<ConsumerStats>>,
@@ -147,6 +155,7 @@ impl ConsumerConfig {
             retry_initial: DEFAULT_RETRY_INITIAL,
             retry_max: DEFAULT_RETRY_MAX,
             release_grace: DEFAULT_RELEASE_GRACE,
+            budget: None,
             stats: None,
         }
     }

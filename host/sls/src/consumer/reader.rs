@@ -40,6 +40,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::budget::{BudgetShare, Charge};
 use super::{RetriedCall, RetryCause, Shared};
 use crate::api::logs::{PullRequest, PullResponse};
 use crate::api::shards::ShardStatus;
@@ -63,6 +64,10 @@ pub const QUOTA_RETRY_INITIAL: Duration = Duration::from_millis(250);
 pub const QUOTA_RETRY_MAX: Duration = Duration::from_secs(1);
 /// Throttled pulls in a row after which the reader says so at WARN (about 3 s refused).
 pub const QUOTA_WARN_AFTER: u32 = 5;
+/// Smallest pull a memory share sizes requests to: below, per-request costs dominate.
+const MIN_BUDGET_PULL_BYTES: usize = 64 << 10;
+/// LogGroup size assumed for a shard's first pull under a budget (before any was seen).
+const ASSUMED_GROUP_BYTES: usize = 64 << 10;
 /// Events (batches, catch-up notices, an error) a reader queues at most, whatever their
 /// size: a bound for answers that carry no bytes (an SPL filter that kept nothing).
 const QUEUE_EVENTS: usize = 16;
@@ -87,10 +92,18 @@ pub struct PulledBatch {
     pub end_of_shard: bool,
     /// Server receive time (unix s) at the cursor position, when SLS sends it.
     pub cursor_time: Option<i64>,
+    /// The batch's bytes in the memory budget, when there is one: keep it as long as the
+    /// batch's data lives (its groups are slices of the answer), then drop it.
+    pub memory: Option<Arc<Charge>>,
 }
 
 impl PulledBatch {
-    fn from_response(shard: u32, resp: PullResponse, end_of_shard: bool) -> Self {
+    fn from_response(
+        shard: u32,
+        resp: PullResponse,
+        end_of_shard: bool,
+        memory: Option<Charge>,
+    ) -> Self {
         let log_count = resp.log_count();
         Self {
             shard,
@@ -101,6 +114,7 @@ impl PulledBatch {
             log_count,
             end_of_shard,
             cursor_time: resp.cursor_time,
+            memory: memory.map(Arc::new),
         }
     }
 }
@@ -125,6 +139,7 @@ pub struct ShardReader {
     shard: u32,
     batches: mpsc::Receiver<Result<ReadEvent, SlsError>>,
     queued: Arc<QueuedBytes>,
+    memory: Option<Arc<BudgetShare>>,
     task: JoinHandle<()>,
 }
 
@@ -167,11 +182,21 @@ impl ShardReader {
         // Bounded by bytes (`prefetch_bytes`) before each pull, and by count here.
         let (tx, rx) = mpsc::channel(QUEUE_EVENTS);
         let queued = Arc::new(QueuedBytes::default());
-        let task = tokio::spawn(run(shared, shard, cursor, tx, queued.clone(), revoked));
+        let memory = shared.config.budget.as_ref().map(|b| Arc::new(b.share()));
+        let task = tokio::spawn(run(
+            shared,
+            shard,
+            cursor,
+            tx,
+            queued.clone(),
+            memory.clone(),
+            revoked,
+        ));
         Self {
             shard,
             batches: rx,
             queued,
+            memory,
             task,
         }
     }
@@ -179,6 +204,13 @@ impl ShardReader {
     /// The shard being read.
     pub fn shard(&self) -> u32 {
         self.shard
+    }
+
+    /// This shard's part of the memory budget (`None` without one): what the pipeline
+    /// charges the events it renders and sends to, so the reader pulls less while they are
+    /// in flight.
+    pub fn memory(&self) -> Option<Arc<BudgetShare>> {
+        self.memory.clone()
     }
 
     /// The next batch (skipping [`ReadEvent::CaughtUp`]). `None` once the lease is revoked,
@@ -224,6 +256,7 @@ async fn run(
     mut cursor: Cursor,
     tx: mpsc::Sender<Result<ReadEvent, SlsError>>,
     queued: Arc<QueuedBytes>,
+    memory: Option<Arc<BudgetShare>>,
     revoked: CancellationToken,
 ) {
     let cfg = &shared.config;
@@ -233,7 +266,17 @@ async fn run(
     let mut readonly_checked: Option<Instant> = None;
     // LogGroups to ask for: adapted after each pull so one pull carries about
     // `target_pull_bytes` (bounded memory per shard however large the groups are).
-    let mut count = cfg.fetch_count;
+    // With a budget the first pull cannot wait to learn the group size: assume groups of
+    // `ASSUMED_GROUP_BYTES` (Logtail's are smaller) so it stays near its reservation.
+    let mut count = match &memory {
+        None => cfg.fetch_count,
+        Some(m) => {
+            let target = budget_pull_bytes(cfg.target_pull_bytes, m.share());
+            u32::try_from(target / ASSUMED_GROUP_BYTES)
+                .unwrap_or(u32::MAX)
+                .clamp(1, cfg.fetch_count)
+        }
+    };
     // A `CaughtUp` was sent since the last batch (idle pulls then yield nothing).
     let mut reported_caught_up = false;
     // Queues an event for the caller; false when the reader should stop.
@@ -256,6 +299,21 @@ async fn run(
             () = revoked.cancelled() => return,
             () = queued.below(cfg.prefetch_bytes.max(1)) => {}
         }
+        // With a budget, a pull is a quarter of the shard's share at most, reserved before
+        // it is sent (the answer's real size is charged when it is known).
+        let target = memory.as_ref().map_or(cfg.target_pull_bytes, |m| {
+            budget_pull_bytes(cfg.target_pull_bytes, m.share())
+        });
+        let mut charge = match &memory {
+            None => None,
+            Some(m) => tokio::select! {
+                biased;
+                () = revoked.cancelled() => return,
+                c = m.reserve(target) => Some(c),
+            },
+        };
+        // When the pull that made the event was sent.
+        let mut sent_at;
         let event = loop {
             let pull = PullRequest {
                 cursor,
@@ -264,6 +322,7 @@ async fn run(
                 query: cfg.query.clone(),
                 compression: cfg.compression,
             };
+            sent_at = Instant::now();
             let result = tokio::select! {
                 biased;
                 () = revoked.cancelled() => return,
@@ -280,7 +339,9 @@ async fn run(
                         });
                     if drained {
                         tracing::info!(shard, %cursor, "read-only shard drained");
-                        break ReadEvent::Batch(PulledBatch::from_response(shard, resp, true));
+                        break ReadEvent::Batch(PulledBatch::from_response(
+                            shard, resp, true, None,
+                        ));
                     }
                     if !reported_caught_up {
                         break ReadEvent::CaughtUp { cursor };
@@ -292,9 +353,13 @@ async fn run(
                 Ok(resp) => {
                     backoff.reset();
                     quota_backoff.reset();
-                    count = next_count(cfg.fetch_count, cfg.target_pull_bytes, &resp);
+                    count = next_count(cfg.fetch_count, target, &resp);
                     let end = resp.end_of_cursor;
-                    break ReadEvent::Batch(PulledBatch::from_response(shard, resp, end));
+                    let memory = charge.take().map(|mut c| {
+                        c.resize(resp.raw_size);
+                        c
+                    });
+                    break ReadEvent::Batch(PulledBatch::from_response(shard, resp, end, memory));
                 }
                 Err(e) if e.is_invalid_cursor() => {
                     tracing::warn!(
@@ -400,7 +465,10 @@ async fn run(
         if end {
             return;
         }
-        if small && !cfg.small_pull_wait.is_zero() && !pause(&revoked, cfg.small_pull_wait).await {
+        // At most one small pull per `small_pull_wait`: a round trip that took as long
+        // already spaced them (a server far away caps answers under the small size too).
+        let small_wait = cfg.small_pull_wait.saturating_sub(sent_at.elapsed());
+        if small && !small_wait.is_zero() && !pause(&revoked, small_wait).await {
             return;
         }
     }
@@ -416,6 +484,14 @@ fn next_count(max: u32, target_bytes: usize, resp: &PullResponse) -> u32 {
     u32::try_from(target_bytes / per_group)
         .unwrap_or(u32::MAX)
         .clamp(1, max)
+}
+
+/// The raw bytes one pull aims for under a memory share: a quarter of the share (answers
+/// queued, the one being processed and its events in flight all fit), never more than the
+/// configured target (0: none), never less than [`MIN_BUDGET_PULL_BYTES`].
+fn budget_pull_bytes(target: usize, share: usize) -> usize {
+    let cap = (share / 4).max(MIN_BUDGET_PULL_BYTES);
+    if target == 0 { cap } else { target.min(cap) }
 }
 
 /// Whether ListShards reports the shard read-only (false when it cannot tell).
@@ -448,6 +524,17 @@ mod tests {
             read_last_cursor: None,
             request_id: None,
         }
+    }
+
+    #[test]
+    fn a_memory_share_sizes_pulls_to_a_quarter_of_it() {
+        // 256 MiB over 4 shards: the configured 4 MiB stands.
+        assert_eq!(budget_pull_bytes(4 << 20, 64 << 20), 4 << 20);
+        // Over 256 shards: 1 MiB each, pulls of 256 KiB.
+        assert_eq!(budget_pull_bytes(4 << 20, 1 << 20), 256 << 10);
+        // Never below the floor, and a share with no configured target still sizes pulls.
+        assert_eq!(budget_pull_bytes(4 << 20, 16 << 10), MIN_BUDGET_PULL_BYTES);
+        assert_eq!(budget_pull_bytes(0, 8 << 20), 2 << 20);
     }
 
     #[test]
