@@ -95,3 +95,6 @@ mod run_event_ids;
 
 /// SLS 100 ms away with a per-shard read quota: delivered whole, refusals backed off.
 mod run_distance;
+
+/// Peak memory at 4, 64 and 256 shards against the memory budget (a measurement, ignored).
+mod run_memory;

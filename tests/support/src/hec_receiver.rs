@@ -454,7 +454,8 @@ impl HecReceiver {
     }
 
     /// While set, every request to `/event` or `/raw` waits this long before it is
-    /// processed (a slow indexer), unlike [`Fault::Delay`], which delays one request.
+    /// processed (a slow indexer; discarding receivers too), unlike [`Fault::Delay`], which
+    /// delays one request.
     pub fn set_delay(&self, delay: Option<Duration>) {
         self.state().delay = delay;
     }
@@ -629,6 +630,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, s
         return count(&shared, tally, req, endpoint).await;
     }
     if shared.discard && endpoint.is_some() {
+        let delay = shared.state.lock().expect("receiver state poisoned").delay;
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         let body = req
             .into_body()
             .collect()

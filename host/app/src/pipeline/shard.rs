@@ -441,7 +441,7 @@ impl ShardWorker {
             _memory: self
                 .memory
                 .as_ref()
-                .map(|m| m.charge(open.events.bytes_len())),
+                .map(|m| m.charge(open.events.allocated_bytes())),
         };
         if open.events.is_empty() {
             // Only a position to report (every log dropped or dead-lettered): keep it in
@@ -515,7 +515,9 @@ impl ShardWorker {
             if let Some(first) = entry.sources.first() {
                 self.ctx.metrics.batch_latency(first.pulled_at.elapsed());
             }
-            self.lanes[i].pool.give_back(delivery.batch);
+            self.lanes[i]
+                .pool
+                .give_back(delivery.batch, self.memory.as_deref());
         }
         if let Some(range) = range {
             self.lanes[i].acked_to = range.end;
@@ -624,8 +626,9 @@ impl ShardWorker {
         }
         if let Some(memory) = &self.memory {
             // A shard's sends fit its share of the budget: with hundreds of shards, smaller
-            // requests rather than more memory (the share shrinks as shards are added).
-            let cap = (memory.share() / 4).max(MIN_BUDGET_BATCH_BYTES);
+            // requests rather than more memory (the share shrinks as shards are added). An
+            // eighth: the batch being filled is not charged until it is sent.
+            let cap = (memory.share() / 8).max(MIN_BUDGET_BATCH_BYTES);
             for (lane, sink) in self.lanes.iter_mut().zip(&self.ctx.sinks) {
                 lane.batch.max_bytes = sink.sink.batch_config().max_bytes.min(cap);
             }
