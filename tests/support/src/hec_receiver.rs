@@ -629,6 +629,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, s
     if let (Some(tally), Some(endpoint)) = (&shared.tally, endpoint) {
         return count(&shared, tally, req, endpoint).await;
     }
+    if endpoint.is_some() {
+        let max = shared
+            .state
+            .lock()
+            .expect("receiver state poisoned")
+            .max_concurrent;
+        if max.is_some_and(|max| shared.in_flight.load(Ordering::SeqCst) > max) {
+            shared.busy_refusals.fetch_add(1, Ordering::SeqCst);
+            return Ok(coded(503, 9, "Server is busy"));
+        }
+    }
     if shared.discard && endpoint.is_some() {
         let delay = shared.state.lock().expect("receiver state poisoned").delay;
         if let Some(d) = delay {
@@ -648,13 +659,6 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, s
     if endpoint.is_some() {
         let (fault, delay) = {
             let mut st = shared.state.lock().expect("receiver state poisoned");
-            if st
-                .max_concurrent
-                .is_some_and(|max| shared.in_flight.load(Ordering::SeqCst) > max)
-            {
-                shared.busy_refusals.fetch_add(1, Ordering::SeqCst);
-                return Ok(coded(503, 9, "Server is busy"));
-            }
             (st.faults.pop_front(), st.delay)
         };
         if let Some(d) = delay {
