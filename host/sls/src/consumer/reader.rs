@@ -309,7 +309,10 @@ async fn run(
             Some(m) => tokio::select! {
                 biased;
                 () = revoked.cancelled() => return,
-                c = m.reserve(target) => Some(c),
+                // Never more than the share: a larger reservation could wait forever while
+                // the other shards hold theirs (a pull is at least 64 KiB, shares can be
+                // smaller with thousands of shards; the answer is charged in full anyway).
+                c = m.reserve(target.min(m.share().max(1))) => Some(c),
             },
         };
         // When the pull that made the event was sent.
