@@ -103,3 +103,9 @@ mod run_reload;
 /// Secrets (AccessKey secret, STS token, HEC token, proxy password) stay out of trace logs,
 /// the command line, metrics and dead letters.
 mod threat_secrets;
+
+/// SLS 100 ms away with a per-shard read quota: delivered whole, refusals backed off.
+mod run_distance;
+
+/// Peak memory at 4, 64 and 256 shards against the memory budget (a measurement, ignored).
+mod run_memory;

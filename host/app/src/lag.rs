@@ -247,6 +247,7 @@ mod tests {
             log_count: 0,
             end_of_shard: false,
             cursor_time: received,
+            memory: None,
         }
     }
 

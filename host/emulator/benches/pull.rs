@@ -67,9 +67,10 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let emu = Emulator::start(EmulatorConfig::new(AK_ID, AK_SECRET))
-            .await
-            .expect("start");
+        // Serving cost, not the per-shard read quota.
+        let mut config = EmulatorConfig::new(AK_ID, AK_SECRET);
+        config.read_quota = shipper_emulator::ReadQuota::OFF;
+        let emu = Emulator::start(config).await.expect("start");
         emu.create_logstore("bench", "bench", SHARDS).expect("logstore");
         let t = Instant::now();
         let stats = emu

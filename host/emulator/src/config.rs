@@ -11,6 +11,7 @@ use shipper_sls::sign::Credentials;
 
 use crate::error::EmulatorError;
 use crate::generate::SampleKind;
+use crate::quota::ReadQuota;
 use crate::sts::StsConfig;
 
 /// Default PullLogs response cap (raw, before compression). SLS documents no cap
@@ -58,6 +59,11 @@ pub struct EmulatorConfig {
     /// Seconds the emulator's clock is ahead of the real one (negative: behind), to test
     /// how clients report clock skew.
     pub clock_offset_secs: i64,
+    /// Delay added to every response, as if the server were this far away (a WAN between a
+    /// cloud region and an on-premises consumer): each request costs at least this round trip.
+    pub latency: std::time::Duration,
+    /// Per-shard read limits of PullLogs (`crate::quota`); [`ReadQuota::OFF`] disables them.
+    pub read_quota: ReadQuota,
 }
 
 impl EmulatorConfig {
@@ -73,6 +79,8 @@ impl EmulatorConfig {
             pull_cache_bytes: DEFAULT_PULL_CACHE_BYTES,
             sts: None,
             clock_offset_secs: 0,
+            latency: std::time::Duration::ZERO,
+            read_quota: ReadQuota::default(),
         }
     }
 

@@ -29,8 +29,10 @@
 //! Cost when unused: one relaxed atomic load per request. The lock, the request
 //! classification and the log are only touched while a rule is armed.
 //!
-//! Deliberately not here: latency injection (a slow server; use a proxy) and faults that
-//! happen *after* the API took effect (a lost response to a committed checkpoint).
+//! Deliberately not here: latency (every answer is delayed by `EmulatorConfig::latency`, a
+//! server far away), read quotas (`crate::quota`, refused by the rules SLS documents rather
+//! than by a test's choice), and faults that happen *after* the API took effect (a lost
+//! response to a committed checkpoint).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -40,6 +40,7 @@ pub mod generate;
 mod groups;
 mod persist;
 mod pull;
+pub mod quota;
 mod request;
 mod routes;
 mod server;
@@ -60,6 +61,7 @@ pub use config::{EmulatorConfig, GenerateConfig, LogstoreSpec};
 pub use error::{ApiError, EmulatorError};
 pub use faults::{Api, Fault, FaultRule, Faults, Injected};
 pub use generate::{Generator, SampleKind};
+pub use quota::ReadQuota;
 pub use sts::{IssuedCredentials, StsConfig, StsStats};
 
 use server::State;
@@ -213,6 +215,14 @@ impl EmulatorHandle {
     /// `None` when temporary credentials are off.
     pub fn issue_credentials(&self) -> Option<IssuedCredentials> {
         self.state.sts.as_ref().map(crate::sts::Issuer::issue)
+    }
+
+    /// PullLogs answered with data or an empty page so far (refusals, for a quota or a fault,
+    /// not counted), all shards together.
+    pub fn pulls_served(&self) -> u64 {
+        self.state
+            .pulls_served
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Fault injection: make chosen requests fail (500, 503, quota, dropped connection,

@@ -28,6 +28,7 @@ use crate::faults::{Before, ConnectionDropped, Faults};
 use crate::generate::Generator;
 use crate::persist::Persist;
 use crate::pull::PullCache;
+use crate::quota::ReadQuotas;
 use crate::request::{Reply, Request};
 use crate::store::{Logstore, LogstoreMeta, Store, now_secs};
 use crate::sts::Issuer;
@@ -43,6 +44,12 @@ pub(crate) struct State {
     pub max_pull_bytes: usize,
     pub max_body_bytes: usize,
     pub pull_cache: PullCache,
+    /// Per-shard read quotas of PullLogs.
+    pub read_quota: ReadQuotas,
+    /// PullLogs admitted (see `EmulatorHandle::pulls_served`).
+    pub pulls_served: AtomicU64,
+    /// `--latency`: added to every response.
+    latency: Duration,
     /// Injected faults (tests); inert until a rule is added.
     pub faults: Faults,
     /// Temporary credentials, when enabled.
@@ -69,6 +76,9 @@ impl State {
             max_pull_bytes: config.max_pull_bytes,
             max_body_bytes: config.max_body_bytes,
             pull_cache: PullCache::new(config.pull_cache_bytes),
+            read_quota: ReadQuotas::new(config.read_quota),
+            latency: config.latency,
+            pulls_served: AtomicU64::new(0),
             faults: Faults::default(),
             sts: config.sts.clone().map(Issuer::new),
             clock_offset_secs: config.clock_offset_secs,
@@ -226,6 +236,11 @@ async fn handle(
             "cannot read the request body: {e}"
         ))),
     };
+    if !state.latency.is_zero() {
+        // The distance: the answer is computed at once (a quota is charged when the request
+        // arrives) and reaches the client one round trip after it asked.
+        tokio::time::sleep(state.latency).await;
+    }
     if let Err(e) = &result {
         if e.status >= 500 {
             tracing::warn!(request_id, error = %e, "request failed");

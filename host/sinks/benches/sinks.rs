@@ -8,7 +8,7 @@
 //! fail on.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -94,6 +94,17 @@ fn cpu_seconds() -> f64 {
 
 /// Renders and sends batches for `secs`, keeping `IN_FLIGHT` sends outstanding.
 async fn run(label: &str, sink: Arc<dyn Sink>, payloads: &[Payload], secs: f64) {
+    run_with(label, sink, payloads, secs, IN_FLIGHT).await;
+}
+
+/// [`run`] with `in_flight` batches handed to the sink at once; the rendered MB/s.
+async fn run_with(
+    label: &str,
+    sink: Arc<dyn Sink>,
+    payloads: &[Payload],
+    secs: f64,
+    in_flight_batches: usize,
+) -> f64 {
     let max = sink.batch_config().max_bytes;
     let start = Instant::now();
     let cpu0 = cpu_seconds();
@@ -113,7 +124,7 @@ async fn run(label: &str, sink: Arc<dyn Sink>, payloads: &[Payload], secs: f64) 
         events += batch.len() as u64;
         bytes += batch.bytes_len() as u64;
         inflight.push(sink.send(batch));
-        if inflight.len() >= IN_FLIGHT {
+        if inflight.len() >= in_flight_batches {
             let d = inflight.next().await.expect("in flight");
             assert!(d.is_complete_success(), "{label}: {d:?}");
             let mut b = d.batch;
@@ -137,6 +148,7 @@ async fn run(label: &str, sink: Arc<dyn Sink>, payloads: &[Payload], secs: f64) 
         wall,
         cpu
     );
+    mb / wall
 }
 
 async fn build(config: serde_json::Value, stop: &CancellationToken) -> Arc<dyn Sink> {
@@ -226,6 +238,36 @@ fn main() {
         )
         .await;
         run("syslog 5424 TLS octet", sink, &syslog, secs).await;
+
+        // A SIEM 100 ms away that serves 8 requests at a time and answers 503 beyond
+        // (docs/rendering.md §3.16): fixed against adaptive concurrency, 16 batches offered
+        // at once, against the same sink on loopback. Adaptive starts at 1 and needs a few
+        // round trips to climb, so these cases run at least 10 s.
+        let far_secs = secs.max(10.0);
+        let loopback = {
+            let sink = build(json!({"type": "hec", "endpoint": rx.url(), "token": TEST_TOKEN}), &stop).await;
+            run_with("HEC loopback, 16 offered", sink, &hec, far_secs, 16).await
+        };
+        for concurrency in [json!(4), json!(8), json!("adaptive")] {
+            let far = HecReceiver::start(HecReceiverConfig { discard: true, ..Default::default() }).await;
+            far.set_delay(Some(Duration::from_millis(100)));
+            far.set_max_concurrent(Some(8));
+            let sink = build(
+                json!({"type": "hec", "endpoint": far.url(), "token": TEST_TOKEN, "concurrency": concurrency}),
+                &stop,
+            )
+            .await;
+            let label = format!("HEC 100 ms, serves 8, {concurrency}");
+            let rate = run_with(&label, sink, &hec, far_secs, 16).await;
+            let (served, _) = far.discarded();
+            let refused = far.busy_refusals();
+            println!(
+                "    {:.0} % of loopback; {refused} of {} requests refused (503): {:.2} %",
+                100.0 * rate / loopback,
+                served + refused,
+                100.0 * refused as f64 / (served + refused).max(1) as f64
+            );
+        }
         stop.cancel();
     });
 }

@@ -160,6 +160,8 @@ pub struct EndpointStatus {
     pub weight: u32,
     /// Largest uncompressed request body sent to it now (HEC: lowered after a 413).
     pub max_request_bytes: Option<u64>,
+    /// Requests it may have in flight now (HEC: `concurrency`, or the adaptive limit).
+    pub concurrency_limit: Option<u64>,
     /// Requests sent (HEC, retries included) or batches written (syslog).
     pub requests: u64,
     /// Requests that failed (any class) or connections that failed or were lost.

@@ -93,9 +93,10 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let emu = Emulator::start(EmulatorConfig::new("bench-id", "bench-secret"))
-            .await
-            .expect("start the emulator");
+        // Client-side cost, not SLS's per-shard read quota.
+        let mut config = EmulatorConfig::new("bench-id", "bench-secret");
+        config.read_quota = shipper_emulator::ReadQuota::OFF;
+        let emu = Emulator::start(config).await.expect("start the emulator");
         // Two identical logstores, one per reader, so neither run finds the other's
         // warm caches.
         let mut stats = None;

@@ -45,8 +45,9 @@ pub use api::logs::{CursorPosition, PullRequest, PullResponse, Route};
 pub use api::shards::{ShardInfo, ShardStatus};
 pub use client::{Client, ClientConfig};
 pub use consumer::{
-    Checkpointer, Consumer, ConsumerConfig, ConsumerStats, PulledBatch, ReadErrorKind, ReadEvent,
-    RetriedCall, RetryCause, Revocation, RevokeReason, ShardLease, ShardReader, ShutdownReport,
+    BudgetShare, Charge, Checkpointer, Consumer, ConsumerConfig, ConsumerStats, MemoryBudget,
+    PulledBatch, ReadErrorKind, ReadEvent, RetriedCall, RetryCause, Revocation, RevokeReason,
+    ShardLease, ShardReader, ShutdownReport,
 };
 pub use credentials::{CredentialStats, RefreshingCredentials};
 pub use cursor::Cursor;

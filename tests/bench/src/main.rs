@@ -208,6 +208,8 @@ async fn start_rig(
     // Room for every compressed reply (lz4 ≈ 3.7×), so re-reads by later subjects cost the
     // rig no compression.
     config.pull_cache_bytes = config.pull_cache_bytes.max((full / 2) as usize);
+    // The loopback figures measure shipper, not SLS's per-shard quota.
+    config.read_quota = shipper_emulator::ReadQuota::OFF;
     let emulator = Emulator::start(config)
         .await
         .context("starting the emulator")?;

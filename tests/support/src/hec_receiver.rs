@@ -222,6 +222,8 @@ struct State {
     omit_invalid_event_number: bool,
     hold_acks: bool,
     delay: Option<Duration>,
+    /// Requests to `/event` or `/raw` served at once; beyond, 503 "Server is busy".
+    max_concurrent: Option<usize>,
     stored_requests: u64,
     /// Set by [`HecReceiver::kill`]: nothing more is stored.
     dead: bool,
@@ -240,6 +242,8 @@ struct Shared {
     connections: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Requests refused for [`HecReceiver::set_max_concurrent`].
+    busy_refusals: AtomicU64,
 }
 
 /// Counts one request as in flight while alive.
@@ -307,6 +311,7 @@ impl HecReceiver {
             connections: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            busy_refusals: AtomicU64::new(0),
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -436,8 +441,21 @@ impl HecReceiver {
         self.state().hold_acks = hold;
     }
 
+    /// While set, an indexer that serves this many `/event` or `/raw` requests at a time and
+    /// answers the others at once with 503 code 9 "Server is busy" (counted in
+    /// [`busy_refusals`](Self::busy_refusals), not in [`requests`](Self::requests)).
+    pub fn set_max_concurrent(&self, max: Option<usize>) {
+        self.state().max_concurrent = max;
+    }
+
+    /// Requests refused for [`set_max_concurrent`](Self::set_max_concurrent) so far.
+    pub fn busy_refusals(&self) -> u64 {
+        self.shared.busy_refusals.load(Ordering::SeqCst)
+    }
+
     /// While set, every request to `/event` or `/raw` waits this long before it is
-    /// processed (a slow indexer), unlike [`Fault::Delay`], which delays one request.
+    /// processed (a slow indexer; discarding receivers too), unlike [`Fault::Delay`], which
+    /// delays one request.
     pub fn set_delay(&self, delay: Option<Duration>) {
         self.state().delay = delay;
     }
@@ -611,7 +629,22 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, s
     if let (Some(tally), Some(endpoint)) = (&shared.tally, endpoint) {
         return count(&shared, tally, req, endpoint).await;
     }
+    if endpoint.is_some() {
+        let max = shared
+            .state
+            .lock()
+            .expect("receiver state poisoned")
+            .max_concurrent;
+        if max.is_some_and(|max| shared.in_flight.load(Ordering::SeqCst) > max) {
+            shared.busy_refusals.fetch_add(1, Ordering::SeqCst);
+            return Ok(coded(503, 9, "Server is busy"));
+        }
+    }
     if shared.discard && endpoint.is_some() {
+        let delay = shared.state.lock().expect("receiver state poisoned").delay;
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         let body = req
             .into_body()
             .collect()

@@ -11,7 +11,10 @@ use anyhow::Context as _;
 
 use crate::exit::{Failure, FailureExt as _};
 use shipper_emulator::config::{DEFAULT_MAX_PULL_BYTES, DEFAULT_PULL_CACHE_BYTES, DEFAULT_SEED};
-use shipper_emulator::{EmulatorConfig, GenerateConfig, LogstoreSpec, SampleKind, StsConfig};
+use shipper_emulator::quota::{DEFAULT_SHARD_READ_BYTES_PER_SEC, DEFAULT_SHARD_READS_PER_SEC};
+use shipper_emulator::{
+    EmulatorConfig, GenerateConfig, LogstoreSpec, ReadQuota, SampleKind, StsConfig,
+};
 
 /// Flags of `shipper emulator`.
 #[derive(Debug, clap::Args)]
@@ -84,6 +87,18 @@ pub struct EmulatorArgs {
         allow_negative_numbers = true
     )]
     pub clock_offset: i64,
+    /// Milliseconds added to every response, as if SLS were this far away (e.g. 100 or 200
+    /// for a cloud region seen from an on-premises SIEM).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency: u64,
+    /// Raw bytes PullLogs may serve per second and shard before it answers 403
+    /// ReadQuotaExceed (SLS's documented soft limit; 0 = unlimited).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SHARD_READ_BYTES_PER_SEC)]
+    pub shard_read_bytes_per_sec: u64,
+    /// PullLogs per second and shard before 403 ReadQuotaExceed (SLS's documented soft
+    /// limit; 0 = unlimited).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SHARD_READS_PER_SEC)]
+    pub shard_reads_per_sec: u32,
 }
 
 impl EmulatorArgs {
@@ -94,6 +109,11 @@ impl EmulatorArgs {
         config.max_pull_bytes = self.max_pull_bytes;
         config.pull_cache_bytes = self.pull_cache_bytes;
         config.clock_offset_secs = self.clock_offset;
+        config.latency = std::time::Duration::from_millis(self.latency);
+        config.read_quota = ReadQuota {
+            bytes_per_sec: self.shard_read_bytes_per_sec,
+            reads_per_sec: self.shard_reads_per_sec,
+        };
         config.sts = self.token_lifetime.map(|token_lifetime| StsConfig {
             token_lifetime,
             require_temporary: self.require_temporary_credentials,

@@ -194,8 +194,10 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
 
     let (publish, topology) = tokio::sync::watch::channel(built.topology.clone());
     let mut consumers = JoinSet::new();
+    // One budget for every shard of every logstore.
+    let budget = shipper_sls::MemoryBudget::new(settings.source.max_buffer_bytes);
     for (target, stats) in sls_stats {
-        let consumer = join_group(settings, &target, stats, &credentials).await?;
+        let consumer = join_group(settings, &target, stats, &credentials, &budget).await?;
         metrics.zero_failure_series(&target.label());
         let ctx = Arc::new(ShardContext {
             lag: ShardLag::new(&target.project, &target.logstore, &metrics),
@@ -335,6 +337,7 @@ async fn join_group(
     target: &LogstoreTarget,
     stats: Arc<ConsumerStats>,
     credentials: &RefreshingCredentials,
+    budget: &Arc<shipper_sls::MemoryBudget>,
 ) -> Result<Consumer, Failure> {
     let s = &settings.source;
     let client = sls_client(s, target, credentials)?;
@@ -350,6 +353,7 @@ async fn join_group(
     config.query = s.query.clone();
     config.start = s.start.cursor_position();
     config.stats = Some(stats);
+    config.budget = Some(budget.clone());
     let consumer = Consumer::join(client, config).await.map_err(|e| {
         let config_problem = e.is_config();
         let failure = anyhow::Error::new(e).context(format!(

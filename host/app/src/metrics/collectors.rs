@@ -257,6 +257,18 @@ impl ScrapeCollector {
                 ConstGauge::new(m as i64).encode(max.encode_family(l)?)?;
             }
         }
+        let mut limit = encoder.encode_descriptor(
+            "shipper_sink_endpoint_concurrency_limit",
+            "Requests the HEC endpoint may have in flight now: `concurrency`, or with \
+             `concurrency = \"adaptive\"` the limit found from its answers",
+            None,
+            gauge.metric_type(),
+        )?;
+        for (l, e) in &endpoints {
+            if let Some(m) = e.concurrency_limit {
+                ConstGauge::new(m as i64).encode(limit.encode_family(l)?)?;
+            }
+        }
         let counter = ConstCounter::new(0u64);
         for (name, help, read) in [
             (
@@ -365,6 +377,23 @@ impl Collector for SlsCollector {
             }
         }
 
+        let seconds = ConstCounter::new(0.0f64);
+        let mut quota_wait = encoder.encode_descriptor(
+            "shipper_sls_pull_quota_wait_seconds",
+            "Seconds shard readers waited after SLS refused a pull for the shard's read quota \
+             (403 ReadQuotaExceed), all shards together; about one second per second and \
+             shard means the shards read at their quota",
+            None,
+            seconds.metric_type(),
+        )?;
+        for (logstore, stats) in &self.consumers {
+            let labels = LogstoreLabels {
+                logstore: logstore.clone(),
+            };
+            ConstCounter::new(stats.quota_wait().as_secs_f64())
+                .encode(quota_wait.encode_family(&labels)?)?;
+        }
+
         let gauge = ConstGauge::new(0.0f64);
         let mut age = encoder.encode_descriptor(
             "shipper_sls_heartbeat_age_seconds",
@@ -448,6 +477,8 @@ mod tests {
             "shipper_sls_retries_total{logstore=\"p/b\",api=\"create_group\",cause=\"other\"} 0",
             "# TYPE shipper_sls_read_errors counter",
             "shipper_sls_read_errors_total{logstore=\"p/a\",kind=\"decode\"} 0",
+            "# TYPE shipper_sls_pull_quota_wait_seconds counter",
+            "shipper_sls_pull_quota_wait_seconds_total{logstore=\"p/b\"} 0.0",
             "# TYPE shipper_sls_heartbeat_age_seconds gauge",
             "shipper_sls_credential_refreshes_total{provider=\"ecs_ram_role\"} 0",
             "shipper_sls_credential_refresh_failures_total{provider=\"ecs_ram_role\"} 0",

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use shipper_sinks::EventBatch;
+use shipper_sls::consumer::{BudgetShare, Charge};
 use shipper_sls::cursor::Cursor;
 use shipper_sls::proto::LogGroupView;
 use tokio::time::Instant;
@@ -42,6 +43,9 @@ pub struct Source {
     /// The plugin generations that formatted it, one per format stage of the shard (named
     /// in dead-letter entries).
     pub generations: Vec<Arc<Generation>>,
+    /// Its bytes in the memory budget: released with the data, when the last send that
+    /// carries one of its events settles.
+    pub memory: Option<Arc<shipper_sls::consumer::Charge>>,
 }
 
 /// The events being collected for the next send.
@@ -93,26 +97,45 @@ impl OpenBatch {
 }
 
 /// Event buffers handed back by settled sends, reused for the next open batch so rendering
-/// never grows a fresh buffer by reallocation.
+/// never grows a fresh buffer by reallocation. Under a memory budget a kept buffer is
+/// charged to the shard, and kept only while the shard is within its share.
 #[derive(Debug, Default)]
 pub struct BufferPool {
-    spare: Vec<EventBatch>,
+    spare: Vec<(EventBatch, Option<Charge>)>,
 }
 
 impl BufferPool {
     /// A buffer: a reused one, or a new one sized for a full batch of `max_bytes`.
     pub fn take(&mut self, max_bytes: usize) -> EventBatch {
-        self.spare.pop().unwrap_or_else(|| {
-            EventBatch::with_capacity(max_bytes.saturating_add(BATCH_SLACK).min(MAX_PRESIZE), 1024)
-        })
+        self.spare.pop().map_or_else(
+            || {
+                EventBatch::with_capacity(
+                    max_bytes.saturating_add(BATCH_SLACK).min(MAX_PRESIZE),
+                    1024,
+                )
+            },
+            |(batch, _charge)| batch,
+        )
     }
 
-    /// Keeps `batch` (cleared) for reuse, unless enough are kept already.
-    pub fn give_back(&mut self, mut batch: EventBatch) {
-        if self.spare.len() < MAX_SPARE_BATCHES {
-            batch.clear();
-            self.spare.push(batch);
+    /// Keeps `batch` (cleared) for reuse, unless enough are kept already or (with a memory
+    /// share) the shard has no room for it.
+    pub fn give_back(&mut self, mut batch: EventBatch, memory: Option<&BudgetShare>) {
+        if self.spare.len() >= MAX_SPARE_BATCHES {
+            return;
         }
+        let charge = match memory {
+            None => None,
+            Some(m) => {
+                let bytes = batch.allocated_bytes();
+                if m.used() + bytes > m.share() {
+                    return;
+                }
+                Some(m.charge(bytes))
+            }
+        };
+        batch.clear();
+        self.spare.push((batch, charge));
     }
 }
 
@@ -126,12 +149,30 @@ mod tests {
         let mut b = pool.take(100);
         assert!(b.is_empty());
         b.push(b"event");
-        pool.give_back(b);
+        pool.give_back(b, None);
         let reused = pool.take(100);
         assert!(reused.is_empty(), "a reused buffer comes back cleared");
         for _ in 0..5 {
-            pool.give_back(EventBatch::new());
+            pool.give_back(EventBatch::new(), None);
         }
         assert_eq!(pool.spare.len(), MAX_SPARE_BATCHES);
+    }
+
+    #[test]
+    fn under_a_budget_kept_buffers_are_charged_and_kept_only_with_room() {
+        let budget = shipper_sls::MemoryBudget::new(1 << 20);
+        let share = budget.share();
+        let mut pool = BufferPool::default();
+        pool.give_back(EventBatch::with_capacity(100_000, 0), Some(&share));
+        assert_eq!(budget.used(), 100_000, "a kept buffer is charged");
+        // No room for a buffer larger than what is left of the share.
+        pool.give_back(EventBatch::with_capacity(2 << 20, 0), Some(&share));
+        assert_eq!(pool.spare.len(), 1);
+        drop(pool.take(10));
+        assert_eq!(
+            budget.used(),
+            0,
+            "a buffer taken out is no longer the pool's"
+        );
     }
 }

@@ -176,6 +176,7 @@ pub async fn run_shard(ctx: Arc<ShardContext>, lease: ShardLease, checkpointer: 
     ctx.metrics.shard_acquired();
     ctx.lag.acquired(shard, lease.start_cursor());
     let reader = lease.reader();
+    let memory = reader.memory();
     let io = shard::ShardIo {
         shard,
         start: lease.start_cursor(),
@@ -185,6 +186,7 @@ pub async fn run_shard(ctx: Arc<ShardContext>, lease: ShardLease, checkpointer: 
         .boxed(),
         revocation: lease.revocation(),
         checkpoints: Arc::new(checkpointer),
+        memory,
     };
     let end = shard::run(ctx.clone(), io).await;
     ctx.lag.released(&labels);

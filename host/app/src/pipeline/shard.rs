@@ -21,7 +21,9 @@ use futures::stream::BoxStream;
 use shipper_runtime::{BatchInfo, Timestamp};
 use shipper_sinks::{BatchConfig, Delivery, EventBatch};
 use shipper_sls::SlsError;
-use shipper_sls::consumer::{PulledBatch, ReadEvent, Revocation, RevokeReason};
+use shipper_sls::consumer::{
+    BudgetShare, Charge, PulledBatch, ReadEvent, Revocation, RevokeReason,
+};
 use shipper_sls::cursor::Cursor;
 use tokio::time::Instant;
 
@@ -61,7 +63,13 @@ pub struct ShardIo {
     pub revocation: Arc<Revocation>,
     /// Where checkpoints go.
     pub checkpoints: Arc<dyn CheckpointStore>,
+    /// The shard's part of the memory budget (`[source] max_buffer_mib`): sends in flight
+    /// are charged to it, and batches are cut to fit it. `None`: no budget.
+    pub memory: Option<Arc<BudgetShare>>,
 }
+
+/// Smallest send a memory share cuts batches to: below, per-request costs dominate.
+const MIN_BUDGET_BATCH_BYTES: usize = 64 << 10;
 
 /// Why the loop stopped before the reader ran dry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +109,8 @@ impl ShardEnd {
 struct SendEntry {
     origins: Vec<Origin>,
     sources: Vec<Arc<Source>>,
+    /// The rendered events' bytes in the memory budget, until the send settles.
+    _memory: Option<Charge>,
 }
 
 /// Runs the shard until it is revoked or read to its end, then commits the last delivered
@@ -129,6 +139,7 @@ pub async fn run(ctx: Arc<ShardContext>, io: ShardIo) -> ShardEnd {
         labels,
         committer,
         stop: None,
+        memory: io.memory,
         ctx,
     };
     let stop = worker.run(io.events).await;
@@ -170,6 +181,8 @@ struct ShardWorker {
     reported: Cursor,
     committer: Committer,
     stop: Option<Stop>,
+    /// See [`ShardIo::memory`].
+    memory: Option<Arc<BudgetShare>>,
 }
 
 impl ShardWorker {
@@ -319,6 +332,10 @@ impl ShardWorker {
         let entry = SendEntry {
             origins: open.origins,
             sources: open.sources,
+            _memory: self
+                .memory
+                .as_ref()
+                .map(|m| m.charge(open.events.allocated_bytes())),
         };
         if open.events.is_empty() {
             // Only a position to report (every log dropped or dead-lettered): keep it in
@@ -392,7 +409,9 @@ impl ShardWorker {
             if let Some(first) = entry.sources.first() {
                 self.ctx.metrics.batch_latency(first.pulled_at.elapsed());
             }
-            self.lanes[i].pool.give_back(delivery.batch);
+            self.lanes[i]
+                .pool
+                .give_back(delivery.batch, self.memory.as_deref());
         }
         if let Some(range) = range {
             self.lanes[i].acked_to = range.end;

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use shipper_sinks::SinkKind;
-use shipper_sls::consumer::{PulledBatch, ReadEvent, Revocation, RevokeReason};
+use shipper_sls::consumer::{
+    BudgetShare, MemoryBudget, PulledBatch, ReadEvent, Revocation, RevokeReason,
+};
 use shipper_sls::cursor::Cursor;
 
 use super::format::FormatContext;
@@ -33,6 +35,7 @@ fn pulled(cursor: i64, groups: &[&[Log]]) -> ReadEvent {
         log_count,
         end_of_shard: false,
         cursor_time: None,
+        memory: None,
     })
 }
 
@@ -118,13 +121,27 @@ impl Rig {
         checkpoints: Arc<RecordedCheckpoints>,
         revocation: Arc<Revocation>,
     ) -> ShardEnd {
+        self.run_with_memory(events, open_end, checkpoints, revocation, None)
+            .await
+    }
+
+    /// [`run`](Self::run) with the shard's part of a memory budget.
+    async fn run_with_memory(
+        &self,
+        events: Vec<ReadEvent>,
+        open_end: bool,
+        checkpoints: Arc<RecordedCheckpoints>,
+        revocation: Arc<Revocation>,
+        memory: Option<Arc<BudgetShare>>,
+    ) -> ShardEnd {
         let stream = futures::stream::iter(events.into_iter().map(Ok));
         let events = if open_end {
             stream.chain(futures::stream::pending()).boxed()
         } else {
             stream.boxed()
         };
-        self.run_stream(events, checkpoints, revocation).await
+        self.run_stream(events, checkpoints, revocation, memory)
+            .await
     }
 
     /// Runs the shard over `events` until the reader ends (nothing revokes it).
@@ -148,6 +165,7 @@ impl Rig {
         events: futures::stream::BoxStream<'static, Result<ReadEvent, shipper_sls::SlsError>>,
         checkpoints: Arc<RecordedCheckpoints>,
         revocation: Arc<Revocation>,
+        memory: Option<Arc<BudgetShare>>,
     ) -> ShardEnd {
         let io = ShardIo {
             shard: 0,
@@ -155,6 +173,7 @@ impl Rig {
             events,
             revocation,
             checkpoints,
+            memory,
         };
         // A shard loop that never ends is a failure, not a hung test.
         tokio::time::timeout(Duration::from_secs(20), shard::run(self.ctx.clone(), io))
@@ -495,6 +514,57 @@ async fn a_sink_that_settles_nothing_holds_the_pulling_and_says_so() {
     assert_eq!(up.accepted_seqs(), (0..200).collect::<Vec<_>>());
 }
 
+/// With a memory budget, a pulled batch holds its bytes until its last send settles, and
+/// every send holds its rendered bytes until it settles: while the sink holds everything the
+/// budget shows both, and once all is delivered it is back to zero.
+#[tokio::test(start_paused = true)]
+async fn pulled_and_in_flight_bytes_are_held_in_the_budget_until_settled() {
+    let sink = MemorySink::new(2);
+    sink.hold.send_replace(true);
+    let rig = Rig::new(sink.clone()).await;
+    let budget = MemoryBudget::new(1 << 20);
+    let share = Arc::new(budget.share());
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let revocation = Arc::new(Revocation::new());
+    // Each pulled batch reserved 1000 bytes, as a reader does.
+    let events: Vec<ReadEvent> = batches(4, 2)
+        .into_iter()
+        .map(|e| match e {
+            ReadEvent::Batch(mut b) => {
+                b.memory = Some(Arc::new(share.charge(1_000)));
+                ReadEvent::Batch(b)
+            }
+            other => other,
+        })
+        .collect();
+    let run = rig.run_with_memory(
+        events,
+        true,
+        checkpoints.clone(),
+        revocation.clone(),
+        Some(share.clone()),
+    );
+    let drive = async {
+        eventually_async(|| sink.pending() == 4).await;
+        // Four pulled batches, each still carried by its held send, plus the four sends'
+        // rendered events.
+        assert!(
+            share.used() > 4 * 1_000,
+            "pulled and rendered bytes are held: {}",
+            share.used()
+        );
+        sink.hold.send_replace(false);
+        eventually_async(|| checkpoints.last() == Some(Cursor(4))).await;
+        revocation.revoke(RevokeReason::Shutdown);
+    };
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::Committed);
+    let mut seqs = sink.accepted_seqs();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..8).collect::<Vec<_>>());
+    assert_eq!(budget.used(), 0, "everything given back once settled");
+}
+
 #[tokio::test]
 async fn routes_pick_a_sink_and_failures_go_to_each_sinks_own_file() {
     let a = MemorySink::new(10);
@@ -562,6 +632,7 @@ async fn a_rate_cap_paces_every_shard_together() {
             events: futures::stream::iter(events.into_iter().map(Ok)).boxed(),
             revocation: Arc::new(Revocation::new()),
             checkpoints: Arc::new(RecordedCheckpoints::default()),
+            memory: None,
         };
         shard::run(rig.ctx.clone(), io)
     };
@@ -667,7 +738,12 @@ async fn a_reload_switches_sinks_between_batches_losing_and_repeating_nothing() 
     let checkpoints = Arc::new(RecordedCheckpoints::default());
     let revocation = Arc::new(Revocation::new());
     let (tx, rx) = futures::channel::mpsc::unbounded();
-    let run = rig.run_stream(rx.map(Ok).boxed(), checkpoints.clone(), revocation.clone());
+    let run = rig.run_stream(
+        rx.map(Ok).boxed(),
+        checkpoints.clone(),
+        revocation.clone(),
+        None,
+    );
     let drive = async {
         let send = |g: i64| {
             let first = 4 * g as usize;

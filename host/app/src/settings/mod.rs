@@ -513,6 +513,7 @@ mod tests {
                 "source.timeout",
             ),
             ("fetch_count = 5000", "source.fetch_count"),
+            ("max_buffer_mib = 1", "source.max_buffer_mib"),
             ("start = \"yesterday\"", "source.start"),
             ("heartbeat_interval = \"5 parsecs\"", "parsecs"),
             ("consumer_group = \"has space\"", "source.consumer_group"),

@@ -39,6 +39,16 @@ pub mod env {
     pub const CONSUMER_GROUP: &str = "SLS_CG";
 }
 
+/// Default of `[source] max_buffer_mib`: the pulled and in-flight data of all shards
+/// together. 256 MiB leaves 4 shards their full pulls and sends (about 20 MiB each), and gives
+/// each of 256 shards 1 MiB (pulls of 256 KiB), so memory stays flat as shards are added
+/// (docs/architecture.md §6).
+pub const DEFAULT_MAX_BUFFER_MIB: u64 = 256;
+/// Smallest `max_buffer_mib`: below, pulls and sends get too small to be efficient.
+pub const MIN_BUFFER_MIB: u64 = 16;
+/// Largest `max_buffer_mib` (1 TiB): a typo guard.
+pub const MAX_BUFFER_MIB: u64 = 1 << 20;
+
 /// `[source]` as written in the file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +77,9 @@ pub struct SourceConfig {
     pub timeout: Option<ConfigDuration>,
     /// LogGroups per PullLogs, 1..=1000 (default 1000).
     pub fetch_count: Option<u32>,
+    /// MiB for pulled and in-flight data of all shards together (default
+    /// [`DEFAULT_MAX_BUFFER_MIB`]).
+    pub max_buffer_mib: Option<u64>,
     /// AccessKey ID. `SLS_AK_ID` overrides it.
     pub access_key_id: Option<String>,
     /// AccessKey secret. `SLS_AK_KEY` overrides it. Prefer the environment or
@@ -187,6 +200,8 @@ pub struct SourceSettings {
     pub timeout: Duration,
     /// LogGroups per pull.
     pub fetch_count: u32,
+    /// Bytes for pulled and in-flight data of all shards together.
+    pub max_buffer_bytes: usize,
 }
 
 impl SourceSettings {
@@ -343,6 +358,16 @@ pub fn resolve(
             format!("must be between 1 and {MAX_PULL_COUNT} (an SLS limit)"),
         );
     }
+    let max_buffer_mib = s.max_buffer_mib.unwrap_or(DEFAULT_MAX_BUFFER_MIB);
+    if !(MIN_BUFFER_MIB..=MAX_BUFFER_MIB).contains(&max_buffer_mib) {
+        problems.push(
+            "source.max_buffer_mib",
+            format!(
+                "must be between {MIN_BUFFER_MIB} and {MAX_BUFFER_MIB} (MiB for the pulled and \
+                 in-flight data of all shards)"
+            ),
+        );
+    }
     let query = s.query.filter(|q| !q.trim().is_empty());
 
     if problems.len() > before {
@@ -362,6 +387,7 @@ pub fn resolve(
         heartbeat_interval,
         timeout,
         fetch_count,
+        max_buffer_bytes: usize::try_from(max_buffer_mib << 20).unwrap_or(usize::MAX),
     })
 }
 

@@ -190,6 +190,11 @@ pub(crate) fn pull(state: &State, req: &Request, shard: &Shard) -> Result<Reply,
         None => None,
     };
     let start = shard.index_of(cursor.0)?;
+    let arrived = std::time::Instant::now();
+    state.read_quota.admit(shard.uid, shard.id, arrived)?;
+    state
+        .pulls_served
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let end = match req.param("end_cursor").filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => {
@@ -261,6 +266,7 @@ pub(crate) fn pull(state: &State, req: &Request, shard: &Shard) -> Result<Reply,
             (groups.len(), body.groups, raw_len, payload)
         }
     };
+    state.read_quota.charge(shard.uid, raw_len, arrived);
     let next = start + read;
     let next_cursor = shard.cursor_at(next);
 

@@ -3,7 +3,8 @@
 //! outcome here and runs the health probes this module asks for (`mod.rs`).
 //!
 //! Selection: among the endpoints that may take a request and have a free slot (fewer than
-//! `concurrency` requests on the wire), the one with the fewest requests in flight per unit
+//! `concurrency` requests on the wire, or than the endpoint's adaptive limit with
+//! `concurrency = "adaptive"`, `adaptive.rs`), the one with the fewest requests in flight per unit
 //! of weight; ties go to the one picked least recently, so idle endpoints share evenly
 //! whichever others are busy or down. A slow endpoint holds its slots longer and so gets
 //! fewer requests.
@@ -31,6 +32,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::adaptive::{AdaptiveLimit, Observed};
+use super::config::Concurrency;
 use crate::metrics::EndpointState;
 use crate::util::retry::{Cancelled, RetrySettings};
 
@@ -61,6 +64,14 @@ struct Slot {
     backoff: Backoff,
     /// When it was last picked (a pick counter): breaks ties.
     last_pick: u64,
+    /// Its limit when adaptive; `None`: the fixed `concurrency`.
+    adaptive: Option<AdaptiveLimit>,
+}
+
+impl Slot {
+    fn limit(&self, fixed: usize) -> usize {
+        self.adaptive.as_ref().map_or(fixed, AdaptiveLimit::limit)
+    }
 }
 
 #[derive(Debug)]
@@ -101,7 +112,12 @@ impl Drop for Lease {
 
 impl Balancer {
     /// Endpoints of these weights, each taking up to `concurrency` requests at once.
-    pub(crate) fn new(weights: &[u32], concurrency: usize, retry: RetrySettings) -> Arc<Self> {
+    pub(crate) fn new(
+        weights: &[u32],
+        concurrency: Concurrency,
+        retry: RetrySettings,
+    ) -> Arc<Self> {
+        let now = Instant::now();
         let slots = weights
             .iter()
             .map(|&weight| Slot {
@@ -111,12 +127,13 @@ impl Balancer {
                 failures: 0,
                 backoff: retry.backoff(),
                 last_pick: 0,
+                adaptive: (concurrency == Concurrency::Adaptive).then(|| AdaptiveLimit::new(now)),
             })
             .collect();
         Arc::new(Self {
             state: Mutex::new(State { slots, picks: 0 }),
             changed: Notify::new(),
-            concurrency: concurrency.max(1),
+            concurrency: concurrency.max().max(1),
         })
     }
 
@@ -167,7 +184,7 @@ impl Balancer {
                 }
                 Phase::Open => continue,
             }
-            if s.in_flight >= self.concurrency {
+            if s.in_flight >= s.limit(self.concurrency) {
                 continue;
             }
             // Fewer in flight per unit of weight wins; of equals, the one picked least
@@ -190,6 +207,9 @@ impl Balancer {
         let s = &mut st.slots[i];
         s.in_flight += 1;
         s.last_pick = pick;
+        if let Some(a) = &mut s.adaptive {
+            a.taken(s.in_flight);
+        }
         Ok(i)
     }
 
@@ -206,6 +226,29 @@ impl Balancer {
         if was != Phase::Healthy {
             self.changed.notify_waiters();
         }
+    }
+
+    /// What a request to endpoint `i` that took `rtt` on the wire says about its adaptive
+    /// limit; `back_pressure` for a transient failure. With a fixed limit: nothing
+    /// ([`Observed::Noted`]), and a failure is handled by [`failed`](Self::failed).
+    pub(crate) fn observe(&self, i: usize, rtt: Duration, back_pressure: bool) -> Observed {
+        let mut st = self.lock();
+        let Some(a) = &mut st.slots[i].adaptive else {
+            return if back_pressure {
+                Observed::Failed
+            } else {
+                Observed::Noted
+            };
+        };
+        let before = a.limit();
+        let observed = a.observe(Instant::now(), rtt, back_pressure);
+        let raised = a.limit() > before;
+        drop(st);
+        if raised {
+            // Requests waiting for a slot may take the new one.
+            self.changed.notify_waiters();
+        }
+        observed
     }
 
     /// A transient failure on endpoint `i`; `retry_after` is the server's requested wait.
@@ -268,6 +311,11 @@ impl Balancer {
         self.changed.notify_waiters();
     }
 
+    /// Endpoint `i`'s requests-in-flight limit now.
+    pub(crate) fn limit(&self, i: usize) -> usize {
+        self.lock().slots[i].limit(self.concurrency)
+    }
+
     /// Endpoint `i`'s state and requests in flight.
     pub(crate) fn status(&self, i: usize) -> (EndpointState, usize) {
         let st = self.lock();
@@ -326,7 +374,7 @@ mod tests {
 
     #[test]
     fn idle_endpoints_take_turns_and_weights_bias_the_choice() {
-        let b = Balancer::new(&[1, 1, 1], 4, retry());
+        let b = Balancer::new(&[1, 1, 1], Concurrency::Fixed(4), retry());
         let mut turns = Vec::new();
         for _ in 0..6 {
             let (i, _lease) = take(&b, 1);
@@ -360,7 +408,7 @@ mod tests {
         assert_eq!(per, [4, 4, 4]);
         assert_eq!(b.try_take(Instant::now()), Err(None), "every slot taken");
 
-        let w = Balancer::new(&[1, 3], 8, retry());
+        let w = Balancer::new(&[1, 3], Concurrency::Fixed(8), retry());
         let (got, _held) = take(&w, 8);
         let heavy = got.iter().filter(|&&i| i == 1).count();
         assert_eq!(heavy, 6, "weight 3 carries three times the load: {got:?}");
@@ -368,7 +416,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failure_cools_the_endpoint_and_requests_go_elsewhere() {
-        let b = Balancer::new(&[1, 1], 4, retry());
+        let b = Balancer::new(&[1, 1], Concurrency::Fixed(4), retry());
         assert_eq!(b.failed(0, None), None);
         assert_eq!(b.status(0).0, EndpointState::BackingOff);
         let (got, held) = take(&b, 3);
@@ -382,7 +430,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retry_after_is_a_floor_of_the_cooling() {
-        let b = Balancer::new(&[1], 4, retry());
+        let b = Balancer::new(&[1], Concurrency::Fixed(4), retry());
         b.failed(0, Some(Duration::from_secs(5)));
         assert_eq!(
             b.try_take(Instant::now()).map(|_| ()),
@@ -392,7 +440,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn three_failures_open_the_breaker_until_a_probe_answers() {
-        let b = Balancer::new(&[1, 1], 4, retry());
+        let b = Balancer::new(&[1, 1], Concurrency::Fixed(4), retry());
         assert_eq!(b.failed(1, None), None);
         assert_eq!(b.failed(1, None), None);
         let probe_in = b
@@ -423,7 +471,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn acquire_waits_for_a_free_slot_or_the_end_of_a_backoff() {
-        let b = Balancer::new(&[1], 1, retry());
+        let b = Balancer::new(&[1], Concurrency::Fixed(1), retry());
         let stop = CancellationToken::new();
         let first = b.acquire(&stop).await.unwrap();
         let waiter = tokio::spawn({

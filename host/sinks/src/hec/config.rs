@@ -35,6 +35,50 @@ pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 /// Requests in flight at once. Enough to hide a WAN round trip and to gzip on several
 /// cores; small enough not to trip Splunk's 503 "server is busy".
 pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// `concurrency`: requests in flight per endpoint, a fixed number or found by the sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// At most this many, always (1..=64).
+    Fixed(usize),
+    /// As many as the endpoint's answers allow: raised while latency holds, cut on
+    /// back-pressure or rising latency (`hec/adaptive.rs`, docs/rendering.md §3.16).
+    Adaptive,
+}
+
+impl Concurrency {
+    /// The most requests that can ever be in flight to one endpoint.
+    pub fn max(self) -> usize {
+        match self {
+            Self::Fixed(n) => n,
+            Self::Adaptive => super::adaptive::MAX_LIMIT,
+        }
+    }
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Self::Fixed(DEFAULT_CONCURRENCY)
+    }
+}
+
+impl<'de> Deserialize<'de> for Concurrency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(usize),
+            Word(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(Self::Fixed(n)),
+            Raw::Word(w) if w == "adaptive" => Ok(Self::Adaptive),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "{w:?} is neither a number of requests (1..=64) nor \"adaptive\""
+            ))),
+        }
+    }
+}
 /// Whole-request timeout (connect + send + answer). Vector uses 60 s: an indexer under
 /// load can take tens of seconds to answer a 1 MB batch.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
@@ -144,8 +188,9 @@ pub struct HecConfig {
     /// Largest rendered event in bytes; larger events are refused at render time.
     #[serde(deserialize_with = "crate::util::units::bytes")]
     pub max_event_bytes: usize,
-    /// Requests in flight at once (each one compresses its own body, in parallel).
-    pub concurrency: usize,
+    /// Requests in flight at once per endpoint (each one compresses its own body, in
+    /// parallel), or `"adaptive"`.
+    pub concurrency: Concurrency,
     /// Whole-request timeout in milliseconds.
     #[serde(deserialize_with = "crate::util::units::millis")]
     pub request_timeout_ms: u64,
@@ -188,7 +233,7 @@ impl Default for HecConfig {
             batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
             batch_linger_ms: DEFAULT_BATCH_LINGER_MS,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
-            concurrency: DEFAULT_CONCURRENCY,
+            concurrency: Concurrency::default(),
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             ack: false,
@@ -248,8 +293,8 @@ pub struct HecSettings {
     pub batch: BatchConfig,
     /// Largest rendered event.
     pub max_event_bytes: usize,
-    /// Requests in flight.
-    pub concurrency: usize,
+    /// Requests in flight per endpoint.
+    pub concurrency: Concurrency,
     /// Whole-request timeout.
     pub request_timeout: Duration,
     /// Connect timeout.
@@ -294,10 +339,12 @@ impl HecConfig {
         positive("max_event_bytes", self.max_event_bytes as u64)?;
         positive("request_timeout_ms", self.request_timeout_ms)?;
         positive("connect_timeout_ms", self.connect_timeout_ms)?;
-        if !(1..=64).contains(&self.concurrency) {
+        if let Concurrency::Fixed(n) = self.concurrency
+            && !(1..=64).contains(&n)
+        {
             return Err(ConfigError::new(
                 "concurrency",
-                format!("{} is not in 1..=64", self.concurrency),
+                format!("{n} is not in 1..=64 (or use \"adaptive\")"),
             ));
         }
         let ack = if self.ack {
@@ -490,7 +537,7 @@ mod tests {
         assert_eq!(s.gzip, Some(1));
         assert_eq!(s.batch.max_bytes, 1_000_000);
         assert_eq!(s.batch.linger, Duration::from_secs(1));
-        assert_eq!(s.concurrency, 4);
+        assert_eq!(s.concurrency, Concurrency::Fixed(4));
         assert!(s.ack.is_none());
         assert_eq!(s.endpoints.len(), 1);
         assert_eq!(s.endpoints[0].base.as_str(), "https://splunk:8088/");
@@ -596,8 +643,26 @@ mod tests {
         c.ack_timeout_ms = 1;
         assert_eq!(c.validate().unwrap_err().field, "ack_timeout_ms");
         let mut c = cfg("https://h");
-        c.concurrency = 0;
+        c.concurrency = Concurrency::Fixed(0);
         assert_eq!(c.validate().unwrap_err().field, "concurrency");
+    }
+
+    #[test]
+    fn concurrency_is_a_number_or_adaptive() {
+        let parse = |v: &str| {
+            serde_json::from_str::<HecConfig>(&format!(
+                r#"{{"endpoint":"https://h","token":"t","concurrency":{v}}}"#
+            ))
+        };
+        assert_eq!(parse("8").unwrap().concurrency, Concurrency::Fixed(8));
+        let adaptive = parse(r#""adaptive""#).unwrap();
+        assert_eq!(adaptive.concurrency, Concurrency::Adaptive);
+        assert_eq!(
+            adaptive.validate().unwrap().concurrency.max(),
+            super::super::adaptive::MAX_LIMIT
+        );
+        let e = parse(r#""fast""#).unwrap_err().to_string();
+        assert!(e.contains("\"fast\"") && e.contains("adaptive"), "{e}");
     }
 
     #[test]

@@ -22,6 +22,7 @@
 pub mod config;
 
 mod ack;
+mod adaptive;
 mod balance;
 mod endpoint;
 mod gzip;
@@ -63,6 +64,7 @@ use crate::util::batch::{BatchConfig, EventBatch, Lane};
 use crate::util::retry::{self, Cancelled, sleep_or_cancel};
 use crate::{BoxFuture, Delivery, Rejection, Sink};
 use ack::AckTracker;
+use adaptive::Observed;
 use balance::{Balancer, Lease};
 use endpoint::{Endpoint, Transport};
 use response::{Outcome, classify, classify_transport, error_chain, never_sent};
@@ -154,7 +156,7 @@ impl HecSink {
             reqwest::Client::builder()
                 .tls_backend_preconfigured(tls.clone())
                 .redirect(reqwest::redirect::Policy::none())
-                .pool_max_idle_per_host(settings.concurrency)
+                .pool_max_idle_per_host(settings.concurrency.max())
                 .timeout(settings.request_timeout)
                 .connect_timeout(settings.connect_timeout)
                 .tcp_keepalive(std::time::Duration::from_secs(60))
@@ -339,6 +341,7 @@ impl Sink for HecSink {
                     in_flight: in_flight as u64,
                     weight: e.weight,
                     max_request_bytes: Some(e.max_request_bytes() as u64),
+                    concurrency_limit: Some(self.inner.balancer.limit(i) as u64),
                     requests,
                     failures,
                     events,
@@ -540,7 +543,16 @@ impl Inner {
             } else {
                 &ep.event_url
             };
+            let sent = Instant::now();
             let outcome = self.post(lease, url, body, raw_len).await?;
+            let rtt = sent.elapsed();
+            if matches!(
+                outcome,
+                Outcome::Accepted { .. } | Outcome::TooLarge { .. } | Outcome::Data { .. }
+            ) {
+                // An answer about the request, not about the endpoint's load: latency only.
+                self.balancer.observe(i, rtt, false);
+            }
             match outcome {
                 Outcome::Accepted { ack_id } => {
                     self.balancer.succeeded(i);
@@ -563,7 +575,18 @@ impl Inner {
                     reason,
                 } => {
                     self.metrics.error(ErrorClass::Transient, &reason);
-                    self.endpoint_failed(i, retry::capped_retry_after(retry_after));
+                    self.metrics.retry();
+                    let retry_after = retry::capped_retry_after(retry_after);
+                    if retry_after.is_none() && self.balancer.observe(i, rtt, true) == Observed::Cut
+                    {
+                        // Adaptive concurrency: the lower limit is the answer to the
+                        // endpoint's back-pressure; the request goes again at once, behind
+                        // the requests that still fit.
+                        ep.counters.failure();
+                        tracing::debug!(sink = %self.name, endpoint = %ep.label, error = %reason, limit = self.balancer.limit(i), "HEC endpoint pushed back; fewer requests in flight");
+                        continue;
+                    }
+                    self.endpoint_failed(i, retry_after);
                     failures += 1;
                     // WARN on the 1st, 2nd, 4th, 8th… failure of a request: visible, not a flood.
                     if failures.is_power_of_two() {
@@ -571,7 +594,6 @@ impl Inner {
                     } else {
                         tracing::debug!(sink = %self.name, endpoint = %ep.label, error = %reason, failures, "HEC request failed; retrying");
                     }
-                    self.metrics.retry();
                 }
                 Outcome::TooLarge { reason } => {
                     self.metrics.error(ErrorClass::TooLarge, &reason);

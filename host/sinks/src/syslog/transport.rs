@@ -427,6 +427,7 @@ impl Target {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             weight: 1,
             max_request_bytes: None,
+            concurrency_limit: None,
             requests,
             failures,
             events,

@@ -57,6 +57,12 @@ impl EventBatch {
         self.buf.len()
     }
 
+    /// Bytes of memory the batch holds, used or reserved (its allocations' capacity): what a
+    /// memory budget charges for it.
+    pub fn allocated_bytes(&self) -> usize {
+        self.buf.capacity() + self.spans.capacity() * std::mem::size_of::<Span>()
+    }
+
     /// The rendered bytes of event `index`, as they go on the wire (framing included).
     pub fn event(&self, index: usize) -> Option<&[u8]> {
         (index < self.spans.len()).then(|| &self.buf[self.range(index)])

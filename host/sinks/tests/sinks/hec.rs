@@ -856,6 +856,53 @@ async fn hec_concurrency_puts_up_to_n_requests_in_flight() {
     }
 }
 
+/// `concurrency = "adaptive"` against an indexer 50 ms away that serves 4 requests at a time
+/// and answers 503 beyond: the sink starts at one request in flight, climbs to the
+/// receiver's capacity, and is refused only when it probes past it (a handful of times, not
+/// once per window); everything arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hec_adaptive_concurrency_climbs_to_the_receivers_capacity() {
+    let rx = HecReceiver::start_default().await;
+    rx.set_delay(Some(Duration::from_millis(50)));
+    rx.set_max_concurrent(Some(4));
+    let stop = CancellationToken::new();
+    let sink = build(
+        config(
+            &rx,
+            json!({"concurrency": "adaptive", "batch_max_bytes": 600}),
+        ),
+        &stop,
+    )
+    .await;
+    let d = sink
+        .send(render_all(sink.as_ref(), &events_from(0, 240)))
+        .await;
+    assert!(d.is_complete_success(), "{d:?}");
+    assert_eq!(seqs(&rx), all(240));
+    let posts = rx
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/event") && r.events > 0)
+        .count();
+    let refused = rx.busy_refusals() as usize;
+    assert!(posts >= 80, "the batch was cut into {posts} requests");
+    assert!(
+        rx.max_in_flight() >= 3,
+        "the limit rose from 1 towards the receiver's 4: at most {} at once",
+        rx.max_in_flight()
+    );
+    assert!(
+        refused * 20 <= posts,
+        "{refused} refusals for {posts} requests: the level that failed is not retried \
+         every window"
+    );
+    let limit = sink.endpoints()[0].concurrency_limit;
+    assert!(
+        limit.is_some_and(|l| (1..=5).contains(&l)),
+        "the limit stays around the receiver's capacity: {limit:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hec_mutual_tls_delivers_with_a_client_cert_and_names_its_absence() {
     let pki = TestPki::generate();

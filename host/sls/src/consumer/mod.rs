@@ -18,9 +18,11 @@
 //! - `heartbeat`: the heartbeat loop and lease preparation (start cursor).
 //! - `reader`: [`ShardReader`], [`PulledBatch`] and [`ReadEvent`].
 //! - `checkpoint`: [`Checkpointer`] and the commit rules (ownership, `forceSuccess`).
+//! - `budget`: [`MemoryBudget`], the bytes every shard's pulled and in-flight data share.
 //! - `stats`: [`ConsumerStats`], optional counters of retries and reader stops, and the
 //!   last heartbeat.
 
+mod budget;
 mod checkpoint;
 mod heartbeat;
 mod lease;
@@ -35,6 +37,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use self::budget::{BudgetShare, Charge, MemoryBudget};
 pub use self::checkpoint::Checkpointer;
 use self::lease::Membership;
 pub use self::lease::{Revocation, RevokeReason, ShardLease};
@@ -56,13 +59,19 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(40);
 /// Wait before pulling again when a shard is caught up (SLS allows ~100 reads/s per shard;
 /// half a second keeps latency low at 2 reads/s per idle shard).
 pub const DEFAULT_IDLE_WAIT: Duration = Duration::from_millis(500);
-/// Wait after a small pull (< 100 groups and < 1 MiB, Python's first throttle tier) so a
-/// trickle of writes does not turn into a pull per LogGroup.
+/// Spacing of small pulls (< 100 groups and < 1 MiB, Python's first throttle tier), counted
+/// from when the pull was sent, so a trickle of writes does not turn into a pull per
+/// LogGroup.
 pub const DEFAULT_SMALL_PULL_WAIT: Duration = Duration::from_millis(200);
 /// Raw bytes one pull aims for: the reader sizes `count` from the LogGroup sizes it sees so
 /// a shard holds about this much per pulled batch (one processed, one prefetched), instead
 /// of whatever `fetch_count` groups add up to (SLS may return 8 MiB or more).
 pub const DEFAULT_TARGET_PULL_BYTES: usize = 4 << 20;
+/// Raw bytes of answers a reader keeps ahead of its caller before it stops pulling: two
+/// pulls' worth, so the next pull goes out the moment an answer arrives even while the
+/// caller is still busy with the one before. At 4 MiB a pull, a shard 200 ms away can read
+/// 20 MB/s, twice SLS's per-shard read quota (docs/sls-protocol.md §12).
+pub const DEFAULT_PREFETCH_BYTES: usize = 2 * DEFAULT_TARGET_PULL_BYTES;
 /// First retry delay after a retryable error.
 pub const DEFAULT_RETRY_INITIAL: Duration = Duration::from_millis(200);
 /// Longest retry delay: quota errors clear within seconds, and a shard should not stall
@@ -95,6 +104,9 @@ pub struct ConsumerConfig {
     /// Raw bytes a pull aims for (fewer groups are asked for when they are large); 0 asks
     /// for `fetch_count` every time.
     pub target_pull_bytes: usize,
+    /// Raw bytes of answers not yet taken by the caller at which a reader stops pulling
+    /// (it resumes as soon as the caller takes one).
+    pub prefetch_bytes: usize,
     /// Optional SPL query applied by the server on every pull.
     pub query: Option<String>,
     /// PullLogs body compression to ask for.
@@ -109,6 +121,10 @@ pub struct ConsumerConfig {
     pub retry_max: Duration,
     /// Bound on the wait for lease holders in [`Consumer::shutdown`].
     pub release_grace: Duration,
+    /// The process's memory budget for pulled and in-flight data: each reader takes a
+    /// share, reserves before it pulls and sizes its pulls to a quarter of its share;
+    /// `None` (the default): only `prefetch_bytes` bounds a reader.
+    pub budget: Option<Arc<MemoryBudget>>,
     /// Where to count retries, reader stops and heartbeats (for metrics); `None` (the
     /// default) counts nothing.
     pub stats: Option<Arc<ConsumerStats>>,
@@ -131,6 +147,7 @@ impl ConsumerConfig {
             start: CursorPosition::Begin,
             fetch_count: MAX_PULL_COUNT,
             target_pull_bytes: DEFAULT_TARGET_PULL_BYTES,
+            prefetch_bytes: DEFAULT_PREFETCH_BYTES,
             query: None,
             compression: Compression::Lz4,
             idle_wait: DEFAULT_IDLE_WAIT,
@@ -138,6 +155,7 @@ impl ConsumerConfig {
             retry_initial: DEFAULT_RETRY_INITIAL,
             retry_max: DEFAULT_RETRY_MAX,
             release_grace: DEFAULT_RELEASE_GRACE,
+            budget: None,
             stats: None,
         }
     }

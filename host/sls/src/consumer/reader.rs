@@ -1,8 +1,11 @@
 //! [`ShardReader`]: pulls one shard ahead of its consumer.
 //!
-//! A task owned by the reader keeps exactly one PullLogs in flight (or one finished batch
-//! waiting) while the caller processes the previous batch, so SLS latency overlaps with
-//! plugin and sink work, and memory stays bounded at two batches per shard.
+//! A task owned by the reader issues the next PullLogs the moment the previous answer
+//! arrives (the next cursor is in that answer), while the caller processes earlier batches:
+//! SLS's round trip overlaps with plugin and sink work, so a shard far from SLS is bound by
+//! its answer size over the round trip, not by the round trip plus the processing. The task
+//! pauses while the answers its caller has not taken yet hold `prefetch_bytes` raw bytes or
+//! more, so memory per shard stays bounded (docs/sls-protocol.md §9.4 "Reading a shard").
 //!
 //! Behaviour (docs/sls-protocol.md §5.6, §9.4 "Reading a shard", §9.5 "Read-only shards"):
 //! - caught up (`next == cursor`, no data): wait `idle_wait`, pull again. The first such pull
@@ -17,20 +20,28 @@
 //!   caller commits its `next_cursor`, which lets the server mark the shard finished;
 //! - `InvalidCursor`: WARN and restart from the configured start position (Java's choice;
 //!   Python jumps to the end and loses data silently);
-//! - retryable errors: WARN and retry with capped exponential backoff and jitter;
+//! - read quota exceeded (`ReadQuotaExceed` and the other throttling answers): retry after a
+//!   short delay of its own ([`QUOTA_RETRY_INITIAL`] doubling to [`QUOTA_RETRY_MAX`]):
+//!   SLS's per-shard quotas are per second, so a longer wait would only leave the quota
+//!   unused. Logged at DEBUG (a shard at its quota is working as intended), WARN once a
+//!   shard stays refused for [`QUOTA_WARN_AFTER`] attempts; the wait is counted in
+//!   [`ConsumerStats::quota_wait`](super::ConsumerStats::quota_wait);
+//! - other retryable errors: WARN and retry with capped exponential backoff and jitter;
 //! - other errors: yielded once, then the reader ends;
 //! - revocation of the lease or dropping the reader: the task stops (the in-flight request
 //!   is cancelled).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{RetriedCall, Shared};
+use super::budget::{BudgetShare, Charge};
+use super::{RetriedCall, RetryCause, Shared};
 use crate::api::logs::{PullRequest, PullResponse};
 use crate::api::shards::ShardStatus;
 use crate::cursor::Cursor;
@@ -44,6 +55,22 @@ const READONLY_RECHECK: Duration = Duration::from_secs(30);
 /// counts as small.
 const SMALL_PULL_GROUPS: usize = 100;
 const SMALL_PULL_BYTES: usize = 1 << 20;
+/// First delay after a throttled pull. SLS's read quotas are per shard and second
+/// (docs/sls-protocol.md §12 "Limits and quotas"): a quarter of a second lets the quota
+/// refill a little without leaving it unused.
+pub const QUOTA_RETRY_INITIAL: Duration = Duration::from_millis(250);
+/// Longest delay between throttled pulls: beyond a second the per-second quota refills to
+/// its cap and the extra wait is lost throughput.
+pub const QUOTA_RETRY_MAX: Duration = Duration::from_secs(1);
+/// Throttled pulls in a row after which the reader says so at WARN (about 3 s refused).
+pub const QUOTA_WARN_AFTER: u32 = 5;
+/// Smallest pull a memory share sizes requests to: below, per-request costs dominate.
+const MIN_BUDGET_PULL_BYTES: usize = 64 << 10;
+/// LogGroup size assumed for a shard's first pull under a budget (before any was seen).
+const ASSUMED_GROUP_BYTES: usize = 64 << 10;
+/// Events (batches, catch-up notices, an error) a reader queues at most, whatever their
+/// size: a bound for answers that carry no bytes (an SPL filter that kept nothing).
+const QUEUE_EVENTS: usize = 16;
 
 /// One PullLogs worth of data from one shard.
 #[derive(Debug, Clone)]
@@ -65,10 +92,18 @@ pub struct PulledBatch {
     pub end_of_shard: bool,
     /// Server receive time (unix s) at the cursor position, when SLS sends it.
     pub cursor_time: Option<i64>,
+    /// The batch's bytes in the memory budget, when there is one: keep it as long as the
+    /// batch's data lives (its groups are slices of the answer), then drop it.
+    pub memory: Option<Arc<Charge>>,
 }
 
 impl PulledBatch {
-    fn from_response(shard: u32, resp: PullResponse, end_of_shard: bool) -> Self {
+    fn from_response(
+        shard: u32,
+        resp: PullResponse,
+        end_of_shard: bool,
+        memory: Option<Charge>,
+    ) -> Self {
         let log_count = resp.log_count();
         Self {
             shard,
@@ -79,6 +114,7 @@ impl PulledBatch {
             log_count,
             end_of_shard,
             cursor_time: resp.cursor_time,
+            memory: memory.map(Arc::new),
         }
     }
 }
@@ -102,7 +138,38 @@ pub enum ReadEvent {
 pub struct ShardReader {
     shard: u32,
     batches: mpsc::Receiver<Result<ReadEvent, SlsError>>,
+    queued: Arc<QueuedBytes>,
+    memory: Option<Arc<BudgetShare>>,
     task: JoinHandle<()>,
+}
+
+/// Raw bytes of the answers a reader has queued and its caller not taken yet.
+#[derive(Debug, Default)]
+struct QueuedBytes {
+    bytes: AtomicUsize,
+    taken: Notify,
+}
+
+impl QueuedBytes {
+    fn add(&self, n: usize) {
+        self.bytes.fetch_add(n, Ordering::AcqRel);
+    }
+
+    fn take(&self, n: usize) {
+        self.bytes.fetch_sub(n, Ordering::AcqRel);
+        self.taken.notify_one();
+    }
+
+    /// Waits until fewer than `limit` bytes are queued.
+    async fn below(&self, limit: usize) {
+        loop {
+            let taken = self.taken.notified();
+            if self.bytes.load(Ordering::Acquire) < limit {
+                return;
+            }
+            taken.await;
+        }
+    }
 }
 
 impl ShardReader {
@@ -112,13 +179,24 @@ impl ShardReader {
         cursor: Cursor,
         revoked: CancellationToken,
     ) -> Self {
-        // Capacity 1 plus "reserve a slot before pulling": one batch waiting or in flight
-        // while the caller works on the previous one, never more.
-        let (tx, rx) = mpsc::channel(1);
-        let task = tokio::spawn(run(shared, shard, cursor, tx, revoked));
+        // Bounded by bytes (`prefetch_bytes`) before each pull, and by count here.
+        let (tx, rx) = mpsc::channel(QUEUE_EVENTS);
+        let queued = Arc::new(QueuedBytes::default());
+        let memory = shared.config.budget.as_ref().map(|b| Arc::new(b.share()));
+        let task = tokio::spawn(run(
+            shared,
+            shard,
+            cursor,
+            tx,
+            queued.clone(),
+            memory.clone(),
+            revoked,
+        ));
         Self {
             shard,
             batches: rx,
+            queued,
+            memory,
             task,
         }
     }
@@ -128,11 +206,18 @@ impl ShardReader {
         self.shard
     }
 
+    /// This shard's part of the memory budget (`None` without one): what the pipeline
+    /// charges the events it renders and sends to, so the reader pulls less while they are
+    /// in flight.
+    pub fn memory(&self) -> Option<Arc<BudgetShare>> {
+        self.memory.clone()
+    }
+
     /// The next batch (skipping [`ReadEvent::CaughtUp`]). `None` once the lease is revoked,
     /// after an `end_of_shard` batch, or after an error was returned. Cancel-safe.
     pub async fn next(&mut self) -> Option<Result<PulledBatch, SlsError>> {
         loop {
-            match self.batches.recv().await? {
+            match self.next_event().await? {
                 Ok(ReadEvent::Batch(batch)) => return Some(Ok(batch)),
                 Ok(ReadEvent::CaughtUp { .. }) => {}
                 Err(e) => return Some(Err(e)),
@@ -142,7 +227,11 @@ impl ShardReader {
 
     /// The next batch or catch-up notice. `None` as for [`next`](Self::next). Cancel-safe.
     pub async fn next_event(&mut self) -> Option<Result<ReadEvent, SlsError>> {
-        self.batches.recv().await
+        let event = self.batches.recv().await;
+        if let Some(Ok(ReadEvent::Batch(batch))) = &event {
+            self.queued.take(batch.raw_size);
+        }
+        event
     }
 }
 
@@ -166,26 +255,68 @@ async fn run(
     shard: u32,
     mut cursor: Cursor,
     tx: mpsc::Sender<Result<ReadEvent, SlsError>>,
+    queued: Arc<QueuedBytes>,
+    memory: Option<Arc<BudgetShare>>,
     revoked: CancellationToken,
 ) {
     let cfg = &shared.config;
     let client = &shared.client;
     let mut backoff = cfg.backoff();
+    let mut quota_backoff = shipper_net::Backoff::new(QUOTA_RETRY_INITIAL, QUOTA_RETRY_MAX);
     let mut readonly_checked: Option<Instant> = None;
     // LogGroups to ask for: adapted after each pull so one pull carries about
     // `target_pull_bytes` (bounded memory per shard however large the groups are).
-    let mut count = cfg.fetch_count;
+    // With a budget the first pull cannot wait to learn the group size: assume groups of
+    // `ASSUMED_GROUP_BYTES` (Logtail's are smaller) so it stays near its reservation.
+    let mut count = match &memory {
+        None => cfg.fetch_count,
+        Some(m) => {
+            let target = budget_pull_bytes(cfg.target_pull_bytes, m.share());
+            u32::try_from(target / ASSUMED_GROUP_BYTES)
+                .unwrap_or(u32::MAX)
+                .clamp(1, cfg.fetch_count)
+        }
+    };
     // A `CaughtUp` was sent since the last batch (idle pulls then yield nothing).
     let mut reported_caught_up = false;
+    // Queues an event for the caller; false when the reader should stop.
+    let send = |event: Result<ReadEvent, SlsError>| {
+        let (tx, queued, revoked) = (&tx, &queued, &revoked);
+        async move {
+            if let Ok(ReadEvent::Batch(b)) = &event {
+                queued.add(b.raw_size);
+            }
+            tokio::select! {
+                biased;
+                () = revoked.cancelled() => false,
+                sent = tx.send(event) => sent.is_ok(),
+            }
+        }
+    };
     loop {
-        let permit = tokio::select! {
+        tokio::select! {
             biased;
             () = revoked.cancelled() => return,
-            permit = tx.reserve() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
+            () = queued.below(cfg.prefetch_bytes.max(1)) => {}
+        }
+        // With a budget, a pull is a quarter of the shard's share at most, reserved before
+        // it is sent (the answer's real size is charged when it is known).
+        let target = memory.as_ref().map_or(cfg.target_pull_bytes, |m| {
+            budget_pull_bytes(cfg.target_pull_bytes, m.share())
+        });
+        let mut charge = match &memory {
+            None => None,
+            Some(m) => tokio::select! {
+                biased;
+                () = revoked.cancelled() => return,
+                // Never more than the share: a larger reservation could wait forever while
+                // the other shards hold theirs (a pull is at least 64 KiB, shares can be
+                // smaller with thousands of shards; the answer is charged in full anyway).
+                c = m.reserve(target.min(m.share().max(1))) => Some(c),
             },
         };
+        // When the pull that made the event was sent.
+        let mut sent_at;
         let event = loop {
             let pull = PullRequest {
                 cursor,
@@ -194,6 +325,7 @@ async fn run(
                 query: cfg.query.clone(),
                 compression: cfg.compression,
             };
+            sent_at = Instant::now();
             let result = tokio::select! {
                 biased;
                 () = revoked.cancelled() => return,
@@ -202,6 +334,7 @@ async fn run(
             match result {
                 Ok(resp) if resp.is_caught_up() => {
                     backoff.reset();
+                    quota_backoff.reset();
                     let drained = resp.end_of_cursor
                         || (readonly_checked.is_none_or(|t| t.elapsed() >= READONLY_RECHECK) && {
                             readonly_checked = Some(Instant::now());
@@ -209,7 +342,9 @@ async fn run(
                         });
                     if drained {
                         tracing::info!(shard, %cursor, "read-only shard drained");
-                        break ReadEvent::Batch(PulledBatch::from_response(shard, resp, true));
+                        break ReadEvent::Batch(PulledBatch::from_response(
+                            shard, resp, true, None,
+                        ));
                     }
                     if !reported_caught_up {
                         break ReadEvent::CaughtUp { cursor };
@@ -220,9 +355,14 @@ async fn run(
                 }
                 Ok(resp) => {
                     backoff.reset();
-                    count = next_count(cfg.fetch_count, cfg.target_pull_bytes, &resp);
+                    quota_backoff.reset();
+                    count = next_count(cfg.fetch_count, target, &resp);
                     let end = resp.end_of_cursor;
-                    break ReadEvent::Batch(PulledBatch::from_response(shard, resp, end));
+                    let memory = charge.take().map(|mut c| {
+                        c.resize(resp.raw_size);
+                        c
+                    });
+                    break ReadEvent::Batch(PulledBatch::from_response(shard, resp, end, memory));
                 }
                 Err(e) if e.is_invalid_cursor() => {
                     tracing::warn!(
@@ -255,6 +395,27 @@ async fn run(
                         }
                     }
                 }
+                Err(e) if e.is_retryable() && RetryCause::of(&e) == RetryCause::Quota => {
+                    cfg.record_retry(RetriedCall::Pull, &e);
+                    let delay = quota_backoff.next_delay();
+                    if let Some(stats) = &cfg.stats {
+                        stats.record_quota_wait(delay);
+                    }
+                    if quota_backoff.attempt() == QUOTA_WARN_AFTER {
+                        tracing::warn!(
+                            shard,
+                            attempts = quota_backoff.attempt(),
+                            error = %e,
+                            "PullLogs keeps exceeding the shard's read quota; still retrying \
+                             (other readers of this shard, or a quota lowered by SLS)"
+                        );
+                    } else {
+                        tracing::debug!(shard, ?delay, error = %e, "PullLogs throttled by the read quota");
+                    }
+                    if !pause(&revoked, delay).await {
+                        return;
+                    }
+                }
                 Err(e) if e.is_retryable() => {
                     cfg.record_retry(RetriedCall::Pull, &e);
                     let delay = backoff.next_delay();
@@ -279,7 +440,7 @@ async fn run(
                     if let Some(stats) = &cfg.stats {
                         stats.record_read_error(&e);
                     }
-                    permit.send(Err(e));
+                    send(Err(e)).await;
                     return;
                 }
             }
@@ -288,7 +449,9 @@ async fn run(
             ReadEvent::Batch(batch) => batch,
             caught_up @ ReadEvent::CaughtUp { .. } => {
                 reported_caught_up = true;
-                permit.send(Ok(caught_up));
+                if !send(Ok(caught_up)).await {
+                    return;
+                }
                 if !pause(&revoked, cfg.idle_wait).await {
                     return;
                 }
@@ -299,11 +462,16 @@ async fn run(
         let small = batch.groups.len() < SMALL_PULL_GROUPS && batch.raw_size < SMALL_PULL_BYTES;
         cursor = batch.next_cursor;
         reported_caught_up = false;
-        permit.send(Ok(ReadEvent::Batch(batch)));
+        if !send(Ok(ReadEvent::Batch(batch))).await {
+            return;
+        }
         if end {
             return;
         }
-        if small && !cfg.small_pull_wait.is_zero() && !pause(&revoked, cfg.small_pull_wait).await {
+        // At most one small pull per `small_pull_wait`: a round trip that took as long
+        // already spaced them (a server far away caps answers under the small size too).
+        let small_wait = cfg.small_pull_wait.saturating_sub(sent_at.elapsed());
+        if small && !small_wait.is_zero() && !pause(&revoked, small_wait).await {
             return;
         }
     }
@@ -319,6 +487,14 @@ fn next_count(max: u32, target_bytes: usize, resp: &PullResponse) -> u32 {
     u32::try_from(target_bytes / per_group)
         .unwrap_or(u32::MAX)
         .clamp(1, max)
+}
+
+/// The raw bytes one pull aims for under a memory share: a quarter of the share (answers
+/// queued, the one being processed and its events in flight all fit), never more than the
+/// configured target (0: none), never less than [`MIN_BUDGET_PULL_BYTES`].
+fn budget_pull_bytes(target: usize, share: usize) -> usize {
+    let cap = (share / 4).max(MIN_BUDGET_PULL_BYTES);
+    if target == 0 { cap } else { target.min(cap) }
 }
 
 /// Whether ListShards reports the shard read-only (false when it cannot tell).
@@ -351,6 +527,17 @@ mod tests {
             read_last_cursor: None,
             request_id: None,
         }
+    }
+
+    #[test]
+    fn a_memory_share_sizes_pulls_to_a_quarter_of_it() {
+        // 256 MiB over 4 shards: the configured 4 MiB stands.
+        assert_eq!(budget_pull_bytes(4 << 20, 64 << 20), 4 << 20);
+        // Over 256 shards: 1 MiB each, pulls of 256 KiB.
+        assert_eq!(budget_pull_bytes(4 << 20, 1 << 20), 256 << 10);
+        // Never below the floor, and a share with no configured target still sizes pulls.
+        assert_eq!(budget_pull_bytes(4 << 20, 16 << 10), MIN_BUDGET_PULL_BYTES);
+        assert_eq!(budget_pull_bytes(0, 8 << 20), 2 << 20);
     }
 
     #[test]

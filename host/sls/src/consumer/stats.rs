@@ -176,6 +176,8 @@ const KINDS: usize = ReadErrorKind::ALL.len();
 pub struct ConsumerStats {
     retries: [[AtomicU64; CAUSES]; CALLS],
     read_errors: [AtomicU64; KINDS],
+    /// Nanoseconds readers waited after throttled pulls.
+    quota_wait_nanos: AtomicU64,
     /// Origin of `membership_confirmed`.
     epoch: Instant,
     /// Nanoseconds from `epoch` to the last confirmation, plus one; 0 = none yet.
@@ -194,6 +196,7 @@ impl ConsumerStats {
         Self {
             retries: Default::default(),
             read_errors: Default::default(),
+            quota_wait_nanos: AtomicU64::new(0),
             epoch: Instant::now(),
             membership_confirmed: AtomicU64::new(0),
         }
@@ -207,6 +210,13 @@ impl ConsumerStats {
     /// Readers stopped by a `kind` error so far.
     pub fn read_errors(&self, kind: ReadErrorKind) -> u64 {
         self.read_errors[kind as usize].load(Ordering::Relaxed)
+    }
+
+    /// Time the readers of this consumer spent waiting after a pull was refused for the
+    /// shard's read quota, all shards together. Growing by about one second per second and
+    /// shard means the shard reads at its quota.
+    pub fn quota_wait(&self) -> Duration {
+        Duration::from_nanos(self.quota_wait_nanos.load(Ordering::Relaxed))
     }
 
     /// When the server last confirmed this consumer's membership: the last successful
@@ -229,6 +239,11 @@ impl ConsumerStats {
 
     pub(crate) fn record_retry(&self, call: RetriedCall, e: &SlsError) {
         self.retries[call as usize][RetryCause::of(e) as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_quota_wait(&self, delay: Duration) {
+        let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        self.quota_wait_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
     pub(crate) fn record_read_error(&self, e: &SlsError) {
@@ -306,6 +321,9 @@ mod tests {
         }
         assert_eq!(s.read_errors(ReadErrorKind::Decode), 1);
         assert_eq!(s.read_errors(ReadErrorKind::Api), 0);
+        s.record_quota_wait(Duration::from_millis(250));
+        s.record_quota_wait(Duration::from_millis(500));
+        assert_eq!(s.quota_wait(), Duration::from_millis(750));
     }
 
     #[test]

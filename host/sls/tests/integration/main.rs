@@ -28,3 +28,7 @@ mod mixed;
 /// Temporary credentials from the emulator's STS, metadata and URI endpoints; the 401
 /// refresh-and-retry; v4 signing end to end; the clock-skew report.
 mod credentials;
+
+/// A shard far from SLS and at its read quota: the reader pulls ahead of its caller up to
+/// its prefetch bytes, and rides out `403 ReadQuotaExceed` with its own short backoff.
+mod distance;

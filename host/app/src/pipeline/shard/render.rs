@@ -20,9 +20,19 @@ impl ShardWorker {
                 tracing::info!(shard = self.shard, from = %previous.label(), to = %f.generation().label(), "plugin generation switched");
             }
         }
+        if let Some(memory) = &self.memory {
+            // A shard's sends fit its share of the budget: with hundreds of shards, smaller
+            // requests rather than more memory (the share shrinks as shards are added). An
+            // eighth: the batch being filled is not charged until it is sent.
+            let cap = (memory.share() / 8).max(MIN_BUDGET_BATCH_BYTES);
+            for (lane, sink) in self.lanes.iter_mut().zip(&self.topo.sinks) {
+                lane.batch.max_bytes = sink.sink.batch_config().max_bytes.min(cap);
+            }
+        }
         let end_of_shard = batch.end_of_shard;
         let source = Arc::new(Source {
             cursor: batch.cursor,
+            memory: batch.memory,
             groups: batch.groups,
             pulled_at: Instant::now(),
             generations: self

@@ -1,0 +1,364 @@
+//! [`MemoryBudget`]: one budget of bytes for the pulled and in-flight data of every shard of
+//! the process, shared fairly (docs/architecture.md §6 "Bounded memory").
+//!
+//! Each shard holds a [`BudgetShare`] while it is read. Its *share* is the budget divided by
+//! the shards holding one, and is guaranteed: a shard may always reserve up to it, whatever
+//! the others do. Beyond it a shard may borrow free memory, but only as long as every other
+//! shard can still reach its own share afterwards, so a hot shard uses what idle ones leave
+//! and cannot take what they are owed; borrowed memory comes back as its batches settle.
+//!
+//! Two ways in:
+//! - [`BudgetShare::reserve`] waits until the rule above lets `n` bytes in (the reader, before
+//!   each pull, for the size it asks for);
+//! - [`BudgetShare::charge`] never waits: for memory that exists already (an answer larger
+//!   than reserved, events rendered from an admitted pull). Waiting there could deadlock a
+//!   shard on its own data; its size is bounded by what was reserved before it.
+//!
+//! Every [`Charge`] gives its bytes back when dropped, so memory is accounted exactly as
+//! long as the data lives (a pulled batch until its last send settles).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+/// The process's budget. See the module docs.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    total: usize,
+    state: Mutex<State>,
+    released: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    used: usize,
+    /// Bytes held, per share.
+    holders: HashMap<u64, usize>,
+    next_id: u64,
+}
+
+impl State {
+    fn share(&self, total: usize) -> usize {
+        total / self.holders.len().max(1)
+    }
+
+    /// Whether holder `id` may take `n` more bytes now.
+    fn admits(&self, total: usize, id: u64, n: usize) -> bool {
+        if self.used + n > total {
+            // Reservations never go beyond the budget (only charges of existing data do).
+            return false;
+        }
+        let own = self.holders.get(&id).copied().unwrap_or(0);
+        let share = self.share(total);
+        if own + n <= share {
+            return true;
+        }
+        // Borrowing: only what leaves every other holder room to reach its share.
+        let owed: usize = self
+            .holders
+            .iter()
+            .filter(|(h, _)| **h != id)
+            .map(|(_, used)| share.saturating_sub(*used))
+            .sum();
+        self.used + n + owed <= total
+    }
+}
+
+impl MemoryBudget {
+    /// A budget of `total` bytes.
+    pub fn new(total: usize) -> Arc<Self> {
+        Arc::new(Self {
+            total,
+            state: Mutex::default(),
+            released: Notify::new(),
+        })
+    }
+
+    /// The budget in bytes.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Bytes held now, all shards together.
+    pub fn used(&self) -> usize {
+        self.lock().used
+    }
+
+    /// Shares held now.
+    pub fn holders(&self) -> usize {
+        self.lock().holders.len()
+    }
+
+    /// A share for one more shard (the others' shares shrink accordingly).
+    pub fn share(self: &Arc<Self>) -> BudgetShare {
+        let mut st = self.lock();
+        let id = st.next_id;
+        st.next_id += 1;
+        st.holders.insert(id, 0);
+        BudgetShare {
+            budget: self.clone(),
+            id,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, id: u64, n: usize) {
+        let mut st = self.lock();
+        st.used += n;
+        if let Some(own) = st.holders.get_mut(&id) {
+            *own += n;
+        }
+    }
+
+    fn sub(&self, id: u64, n: usize) {
+        let mut st = self.lock();
+        st.used = st.used.saturating_sub(n);
+        if let Some(own) = st.holders.get_mut(&id) {
+            *own = own.saturating_sub(n);
+        }
+        drop(st);
+        if n > 0 {
+            self.released.notify_waiters();
+        }
+    }
+}
+
+/// One shard's part of a [`MemoryBudget`]; leaving (drop) gives its share back to the
+/// others. Bytes still charged to it are released by their [`Charge`]s as usual.
+#[derive(Debug)]
+pub struct BudgetShare {
+    budget: Arc<MemoryBudget>,
+    id: u64,
+}
+
+impl BudgetShare {
+    /// The guaranteed part now: the budget over the shards holding a share.
+    pub fn share(&self) -> usize {
+        self.budget.lock().share(self.budget.total)
+    }
+
+    /// Bytes this shard holds now.
+    pub fn used(&self) -> usize {
+        self.budget
+            .lock()
+            .holders
+            .get(&self.id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Reserves `n` bytes, waiting until the fairness rule lets them in. Ask for at most
+    /// [`share`](Self::share): more is only let in while the other shards are not owed
+    /// theirs. Cancel-safe: nothing is held until it returns.
+    pub async fn reserve(&self, n: usize) -> Charge {
+        loop {
+            let released = self.budget.released.notified();
+            tokio::pin!(released);
+            // Registered before looking, so a release between the look and the wait wakes us.
+            released.as_mut().enable();
+            {
+                let mut st = self.budget.lock();
+                if st.admits(self.budget.total, self.id, n) {
+                    st.used += n;
+                    if let Some(own) = st.holders.get_mut(&self.id) {
+                        *own += n;
+                    }
+                    return self.charge_of(n);
+                }
+            }
+            released.await;
+        }
+    }
+
+    /// Charges `n` bytes at once, whatever the budget (memory that exists already).
+    pub fn charge(&self, n: usize) -> Charge {
+        self.budget.add(self.id, n);
+        self.charge_of(n)
+    }
+
+    fn charge_of(&self, bytes: usize) -> Charge {
+        Charge {
+            budget: self.budget.clone(),
+            holder: self.id,
+            bytes,
+        }
+    }
+}
+
+impl Drop for BudgetShare {
+    fn drop(&mut self) {
+        self.budget.lock().holders.remove(&self.id);
+        // The others' shares grew.
+        self.budget.released.notify_waiters();
+    }
+}
+
+/// Bytes held against a [`MemoryBudget`]; given back on drop.
+#[derive(Debug)]
+pub struct Charge {
+    budget: Arc<MemoryBudget>,
+    holder: u64,
+    bytes: usize,
+}
+
+impl Charge {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Holds `n` bytes instead (the data turned out larger or smaller than reserved); never
+    /// waits.
+    pub fn resize(&mut self, n: usize) {
+        if n > self.bytes {
+            self.budget.add(self.holder, n - self.bytes);
+        } else {
+            self.budget.sub(self.holder, self.bytes - n);
+        }
+        self.bytes = n;
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.budget.sub(self.holder, self.bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    /// Polls `f` once: `Some` if it completed without waiting.
+    fn now<F: Future>(f: F) -> Option<F::Output> {
+        let mut f = pin!(f);
+        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn a_shard_gets_its_share_whatever_the_others_hold() {
+        let b = MemoryBudget::new(100);
+        let (hot, cold) = (b.share(), b.share());
+        assert_eq!(hot.share(), 50);
+        let _h = now(hot.reserve(50)).expect("its share");
+        // The hot shard may borrow nothing: the cold one is owed 50.
+        assert!(now(hot.reserve(1)).is_none());
+        let _c = now(cold.reserve(50)).expect("the cold shard's share is there");
+        assert_eq!(b.used(), 100);
+    }
+
+    #[test]
+    fn a_hot_shard_borrows_what_idle_ones_do_not_need_but_not_what_they_are_owed() {
+        let b = MemoryBudget::new(100);
+        let (hot, a, c) = (b.share(), b.share(), b.share());
+        assert_eq!(hot.share(), 33);
+        let _a = now(a.reserve(30)).unwrap();
+        let _c = now(c.reserve(30)).unwrap();
+        // a and c are owed 3 each: the hot shard may hold up to 100 - 60 - 6 = 34.
+        let _h = now(hot.reserve(34)).expect("within its share plus what is free");
+        assert!(
+            now(hot.reserve(1)).is_none(),
+            "not what the others are owed"
+        );
+        // They can still reach their shares.
+        let _a2 = now(a.reserve(3)).unwrap();
+        let _c2 = now(c.reserve(3)).unwrap();
+        assert_eq!(b.used(), 100);
+    }
+
+    #[test]
+    fn a_waiting_shard_gets_in_once_memory_is_released() {
+        let b = MemoryBudget::new(100);
+        let (x, y) = (b.share(), b.share());
+        let held = now(x.reserve(50)).unwrap();
+        let mut xs = vec![held];
+        let _y = now(y.reserve(50)).unwrap();
+        let mut waiting = pin!(x.reserve(20));
+        let cx = &mut Context::from_waker(Waker::noop());
+        assert!(waiting.as_mut().poll(cx).is_pending());
+        xs.clear();
+        let got = match waiting.as_mut().poll(cx) {
+            Poll::Ready(c) => c,
+            Poll::Pending => panic!("released memory lets the waiter in"),
+        };
+        assert_eq!(got.bytes(), 20);
+        assert_eq!(b.used(), 70);
+    }
+
+    #[test]
+    fn shares_follow_the_number_of_shards() {
+        let b = MemoryBudget::new(256);
+        let shares: Vec<BudgetShare> = (0..64).map(|_| b.share()).collect();
+        assert_eq!(shares[0].share(), 4);
+        drop(shares);
+        let one = b.share();
+        assert_eq!(one.share(), 256);
+        assert_eq!(b.holders(), 1);
+    }
+
+    #[test]
+    fn charges_never_wait_and_are_given_back_on_drop_and_resize() {
+        let b = MemoryBudget::new(10);
+        let s = b.share();
+        let mut c = s.charge(25);
+        assert_eq!((b.used(), s.used()), (25, 25));
+        assert!(
+            now(s.reserve(1)).is_none(),
+            "over the budget: reservations wait"
+        );
+        c.resize(5);
+        assert_eq!(b.used(), 5);
+        let _r = now(s.reserve(5)).expect("room again");
+        drop(c);
+        assert_eq!(b.used(), 5);
+    }
+
+    #[test]
+    fn more_than_a_share_comes_only_from_what_no_one_is_owed() {
+        let b = MemoryBudget::new(100);
+        let (x, _y) = (b.share(), b.share());
+        assert!(now(x.reserve(60)).is_none(), "60 > 50 while y is owed 50");
+        let b = MemoryBudget::new(100);
+        let x = b.share();
+        let _c = now(x.reserve(100)).expect("alone, the whole budget is its share");
+    }
+
+    /// 64 shards that each want more than their share, round after round, one of them (the
+    /// hot one) asking twice as often, each finishing one batch per round: after every round
+    /// each holds exactly its share. A first-come budget would let the hot shard and the
+    /// shards asked first take it all.
+    #[test]
+    fn under_contention_every_shard_keeps_its_share() {
+        let b = MemoryBudget::new(64 * 10);
+        let shares: Vec<BudgetShare> = (0..64).map(|_| b.share()).collect();
+        let mut held: Vec<Vec<Charge>> = (0..64).map(|_| Vec::new()).collect();
+        for _round in 0..50 {
+            for (i, s) in shares.iter().enumerate() {
+                let asks = if i == 0 { 4 } else { 2 };
+                for _ in 0..asks {
+                    if let Some(c) = now(s.reserve(5)) {
+                        held[i].push(c);
+                    }
+                }
+            }
+            for (i, s) in shares.iter().enumerate() {
+                assert_eq!(s.used(), 10, "shard {i} holds its share, no more, no less");
+            }
+            assert_eq!(b.used(), b.total());
+            for h in &mut held {
+                h.remove(0);
+            }
+        }
+    }
+}
