@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
+use shipper_net::Backoff;
 use shipper_runtime::{BatchInfo, Timestamp};
 use shipper_sinks::{BatchConfig, Delivery, EventBatch};
 use shipper_sls::SlsError;
@@ -30,6 +31,10 @@ use crate::checkpoint::{CheckpointStore, CommitEnd, Committer};
 use crate::dead_letter::{self, Cause, Stage};
 use crate::metrics::ShardLabels;
 
+/// First and longest wait between two tries of a dead-letter write that failed (a full
+/// disk): short enough that the shard goes on soon after space is freed.
+const DEAD_LETTER_RETRY_WAIT: Duration = Duration::from_millis(200);
+const MAX_DEAD_LETTER_RETRY_WAIT: Duration = Duration::from_secs(5);
 /// How long a shard that cannot be read is held before its lease is released (the server
 /// would otherwise hand it straight back, in a tight loop).
 const READ_FAILURE_PAUSE: Duration = Duration::from_secs(30);
@@ -319,8 +324,8 @@ impl ShardWorker {
 
     /// After the loop: settle what is in flight. On a graceful stop (our own shutdown, or
     /// the end of the shard) the open batches are sent too, so a restart resumes exactly
-    /// here; when the shard was taken away they are dropped (the new owner re-reads them
-    /// from the checkpoint).
+    /// here; when the shard was taken away the open batches and the sends in flight are
+    /// dropped (the new owner re-reads them from the checkpoint).
     async fn drain(&mut self) {
         let graceful = match self.stop {
             None => true,
@@ -556,14 +561,14 @@ impl ShardWorker {
             }
         }
         for (file, entries) in per_file {
-            let dl = &ctx.dead_letters[file];
-            if let Err(e) = dl.write(&entries).await {
-                tracing::error!(
-                    shard = self.shard,
-                    path = %dl.path().display(),
-                    error = %e,
-                    "cannot write the dead-letter file; stopping the shard without checkpointing (fix the file or disk, then restart)"
-                );
+            let written = write_until_written(
+                self.shard,
+                &self.revocation,
+                &ctx.dead_letters[file],
+                &entries,
+            )
+            .await;
+            if !written {
                 self.stop = Some(Stop::Unrecoverable);
                 return false;
             }
@@ -786,5 +791,57 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Writes `entries` to `dl`, retrying while it fails (a full disk): the checkpoint must
+/// not pass an entry that is not on disk, so the shard waits here, says so once, and goes
+/// on by itself once there is room. `false`: the shard was revoked meanwhile (nothing
+/// more may be checkpointed; the next owner or run delivers these logs again).
+async fn write_until_written(
+    shard: u32,
+    revocation: &Revocation,
+    dl: &crate::dead_letter::DeadLetter,
+    entries: &[dead_letter::Entry<'_>],
+) -> bool {
+    let mut retry = Backoff::new(DEAD_LETTER_RETRY_WAIT, MAX_DEAD_LETTER_RETRY_WAIT);
+    let mut since: Option<Instant> = None;
+    loop {
+        match dl.write(entries).await {
+            Ok(()) => {
+                if let Some(since) = since {
+                    tracing::info!(
+                        shard = shard,
+                        path = %dl.path().display(),
+                        waited_ms = since.elapsed().as_millis() as u64,
+                        "dead-letter file writable again; the shard goes on"
+                    );
+                }
+                return true;
+            }
+            Err(e) => {
+                if since.is_none() {
+                    tracing::error!(
+                        shard = shard,
+                        path = %dl.path().display(),
+                        error = %e,
+                        "cannot write the dead-letter file; the shard waits without checkpointing and retries (free space on its disk or fix the file)"
+                    );
+                    since = Some(Instant::now());
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            reason = revocation.revoked() => {
+                tracing::warn!(
+                    shard = shard,
+                    %reason,
+                    "shard released while its dead-letter file was not writable; its logs will be delivered again"
+                );
+                return false;
+            }
+            () = tokio::time::sleep(retry.next_delay()) => {}
+        }
     }
 }

@@ -300,6 +300,48 @@ async fn a_rejected_event_is_dead_lettered_before_the_checkpoint_passes_it() {
 }
 
 #[tokio::test]
+async fn a_full_dead_letter_disk_holds_the_checkpoint_and_the_shard_goes_on_once_there_is_room() {
+    let rig = Rig::new(MemorySink::new(2)).await;
+    let path = rig.dead_letter_path();
+    let dead_letter = rig.ctx.dead_letters[0].clone();
+    dead_letter.set_full(true);
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let events = vec![
+        pulled(0, &[&[Log::ok(0), Log::sink_rejected(1)]]),
+        pulled(1, &[&oks(2, 4)]),
+        pulled(2, &[&oks(4, 6)]),
+    ];
+    let run = rig.run(
+        events,
+        false,
+        checkpoints.clone(),
+        Arc::new(Revocation::new()),
+    );
+    let drive = async {
+        // Several failed tries (the first retry waits 200 ms).
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(
+            checkpoints.last().is_none(),
+            "the checkpoint passed log 1 while its dead-letter entry was not on disk: {:?}",
+            checkpoints.last()
+        );
+        assert!(
+            dead_letters(&path).is_empty(),
+            "a failed write left a line behind"
+        );
+        dead_letter.set_full(false);
+    };
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::Committed);
+    assert_eq!(checkpoints.last(), Some(Cursor(3)));
+    // One whole entry: the half-written tries were cut off.
+    assert_eq!(dead_letters(&path), [(1, "sink".to_owned())]);
+    let mut accepted = rig.sink.accepted_seqs();
+    accepted.sort_unstable();
+    assert_eq!(accepted, [0, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
 async fn a_shutdown_drains_the_sends_in_flight_and_commits_them() {
     let sink = MemorySink::new(4);
     let rig = Rig::new(sink.clone()).await;
