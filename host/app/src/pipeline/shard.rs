@@ -335,8 +335,20 @@ impl ShardWorker {
         if graceful {
             self.dispatch_all();
         } else {
+            // Nothing more is ours to commit: the open batches are dropped, and so are the
+            // sends in flight, with their retries (a zombie that wakes up, a partition that
+            // heals): what was not written yet is left to the next owner, which re-reads it
+            // from the checkpoint. Waiting for them would deliver it twice.
             for lane in &mut self.lanes {
                 lane.open = OpenBatch::new(EventBatch::new());
+                if !lane.acks.is_empty() {
+                    tracing::debug!(
+                        shard = self.shard,
+                        sends = lane.acks.len(),
+                        "shard not ours any more; abandoning its sends in flight"
+                    );
+                }
+                lane.acks = OrderedAcks::new(lane.acked_to);
             }
         }
         while let Some((i, acked)) = next_settled(&mut self.lanes).await {

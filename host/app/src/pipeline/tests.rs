@@ -390,6 +390,65 @@ async fn a_shard_taken_away_drops_its_open_batch_and_does_not_commit() {
     assert!(checkpoints.commits.lock().unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn a_shard_lost_with_sends_in_flight_abandons_them_instead_of_delivering_them_late() {
+    // A zombie (paused past the group timeout) or a cut-off consumer: its sends are stuck
+    // in the sink when the shard is taken away. The next owner re-reads them from the
+    // checkpoint, so delivering them once the sink answers again would only duplicate.
+    let sink = MemorySink::new(2);
+    let rig = Rig::new(sink.clone()).await;
+    sink.hold.send_replace(true);
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let revocation = Arc::new(Revocation::new());
+    let events = vec![pulled(0, &[&oks(0, 2)]), pulled(1, &[&oks(2, 4)])];
+    let run = rig.run(events, true, checkpoints.clone(), revocation.clone());
+    let drive = async {
+        while sink.sends.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        revocation.revoke(RevokeReason::HeartbeatLost);
+    };
+    // The shard ends while the sink still holds both sends.
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::NotOurs);
+    sink.hold.send_replace(false);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        rig.sink.accepted_seqs(),
+        Vec::<usize>::new(),
+        "a send of a lost shard was delivered after the shard ended"
+    );
+    assert!(checkpoints.commits.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_shutdown_still_waits_for_its_sends_in_flight() {
+    // The contrast: our own shutdown keeps the shard until its sends settle, then commits.
+    let sink = MemorySink::new(2);
+    let rig = Rig::new(sink.clone()).await;
+    sink.hold.send_replace(true);
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let revocation = Arc::new(Revocation::new());
+    let run = rig.run(
+        vec![pulled(0, &[&oks(0, 2)])],
+        true,
+        checkpoints.clone(),
+        revocation.clone(),
+    );
+    let drive = async {
+        while sink.sends.load(std::sync::atomic::Ordering::SeqCst) < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        revocation.revoke(RevokeReason::Shutdown);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        sink.hold.send_replace(false);
+    };
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::Committed);
+    assert_eq!(rig.sink.accepted_seqs(), [0, 1]);
+    assert_eq!(checkpoints.last(), Some(Cursor(1)));
+}
+
 fn sink(name: &'static str, sink: MemorySink) -> RigSink {
     RigSink {
         name,
