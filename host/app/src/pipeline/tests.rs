@@ -422,31 +422,34 @@ async fn a_shard_lost_with_sends_in_flight_abandons_them_instead_of_delivering_t
 }
 
 #[tokio::test]
-async fn a_shutdown_still_waits_for_its_sends_in_flight() {
-    // The contrast: our own shutdown keeps the shard until its sends settle, then commits.
-    let sink = MemorySink::new(2);
-    let rig = Rig::new(sink.clone()).await;
-    sink.hold.send_replace(true);
-    let checkpoints = Arc::new(RecordedCheckpoints::default());
-    let revocation = Arc::new(Revocation::new());
-    let run = rig.run(
-        vec![pulled(0, &[&oks(0, 2)])],
-        true,
-        checkpoints.clone(),
-        revocation.clone(),
-    );
-    let drive = async {
-        while sink.sends.load(std::sync::atomic::Ordering::SeqCst) < 1 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        revocation.revoke(RevokeReason::Shutdown);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        sink.hold.send_replace(false);
-    };
-    let (end, ()) = tokio::join!(run, drive);
-    assert_eq!(end, ShardEnd::Committed);
-    assert_eq!(rig.sink.accepted_seqs(), [0, 1]);
-    assert_eq!(checkpoints.last(), Some(Cursor(1)));
+async fn a_shutdown_or_an_announced_rebalance_still_waits_for_its_sends_in_flight() {
+    // The contrast: when the release may commit, the sends in flight settle and are
+    // committed, so the next owner (or the next run) does not deliver them again.
+    for reason in [RevokeReason::Shutdown, RevokeReason::Reassigned] {
+        let sink = MemorySink::new(2);
+        let rig = Rig::new(sink.clone()).await;
+        sink.hold.send_replace(true);
+        let checkpoints = Arc::new(RecordedCheckpoints::default());
+        let revocation = Arc::new(Revocation::new());
+        let run = rig.run(
+            vec![pulled(0, &[&oks(0, 2)])],
+            true,
+            checkpoints.clone(),
+            revocation.clone(),
+        );
+        let drive = async {
+            while sink.sends.load(std::sync::atomic::Ordering::SeqCst) < 1 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            revocation.revoke(reason);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            sink.hold.send_replace(false);
+        };
+        let (end, ()) = tokio::join!(run, drive);
+        assert_eq!(end, ShardEnd::Committed, "{reason}");
+        assert_eq!(rig.sink.accepted_seqs(), [0, 1], "{reason}");
+        assert_eq!(checkpoints.last(), Some(Cursor(1)), "{reason}");
+    }
 }
 
 fn sink(name: &'static str, sink: MemorySink) -> RigSink {
