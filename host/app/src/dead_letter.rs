@@ -84,6 +84,9 @@ pub struct Entry<'a> {
 pub struct DeadLetter {
     path: PathBuf,
     file: Arc<Mutex<tokio::fs::File>>,
+    /// Unit tests: writes stop half-way with "no space left" while set.
+    #[cfg(test)]
+    full: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DeadLetter {
@@ -100,7 +103,15 @@ impl DeadLetter {
         Ok(Self {
             path: path.to_owned(),
             file: Arc::new(Mutex::new(file)),
+            #[cfg(test)]
+            full: Arc::default(),
         })
+    }
+
+    /// Unit tests: make every write fail half-way, as on a full disk, until cleared.
+    #[cfg(test)]
+    pub(crate) fn set_full(&self, full: bool) {
+        self.full.store(full, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The file's path (for log messages).
@@ -108,7 +119,9 @@ impl DeadLetter {
         &self.path
     }
 
-    /// Writes the entries and flushes them to the OS before returning.
+    /// Writes the entries and flushes them to the OS before returning. On failure (a full
+    /// disk) the file is cut back to its length before the call, so a retry of the same
+    /// entries leaves no torn line behind.
     pub async fn write(&self, entries: &[Entry<'_>]) -> std::io::Result<()> {
         if entries.is_empty() {
             return Ok(());
@@ -119,10 +132,24 @@ impl DeadLetter {
             buf.push(b'\n');
         }
         let mut file = self.file.lock().await;
-        file.write_all(&buf).await?;
-        file.flush().await?;
-        // The checkpoint moves past these logs next: make them survive a power cut too.
-        file.sync_data().await
+        let before = file.metadata().await?.len();
+        let written = async {
+            #[cfg(test)]
+            if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+                file.write_all(&buf[..buf.len() / 2]).await?;
+                return Err(std::io::ErrorKind::StorageFull.into());
+            }
+            file.write_all(&buf).await?;
+            file.flush().await?;
+            // The checkpoint moves past these logs next: make them survive a power cut too.
+            file.sync_data().await
+        }
+        .await;
+        if written.is_err() {
+            // Best effort: the error that matters is the write's.
+            let _ = file.set_len(before).await;
+        }
+        written
     }
 }
 

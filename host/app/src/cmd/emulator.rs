@@ -99,6 +99,11 @@ pub struct EmulatorArgs {
     /// limit; 0 = unlimited).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SHARD_READS_PER_SEC)]
     pub shard_reads_per_sec: u32,
+    /// Test harnesses only: inject SLS faults from this file's rules, re-read whenever it
+    /// changes (`API FAULT [PROBABILITY]` lines, e.g. `pull 503 0.5`; see
+    /// `cmd/emulator_faults.rs`).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub fault_file: Option<PathBuf>,
 }
 
 impl EmulatorArgs {
@@ -166,7 +171,26 @@ pub async fn execute(args: EmulatorArgs) -> Result<(), Failure> {
         data_dir = ?config.data_dir,
         "SLS emulator ready"
     );
-    shipper_emulator::run(listener, config, shutdown_signal())
+    let Some(fault_file) = args.fault_file else {
+        return shipper_emulator::run(listener, config, shutdown_signal())
+            .await
+            .context("the SLS emulator failed")
+            .runtime_error();
+    };
+    // The faults are reached through an in-process handle: serve through one.
+    drop(listener);
+    let emulator = shipper_emulator::Emulator::start_on(addr, config)
+        .await
+        .context("the SLS emulator failed")
+        .runtime_error()?;
+    let watcher = tokio::spawn(super::emulator_faults::watch(
+        fault_file,
+        emulator.faults().clone(),
+    ));
+    shutdown_signal().await;
+    watcher.abort();
+    emulator
+        .shutdown()
         .await
         .context("the SLS emulator failed")
         .runtime_error()

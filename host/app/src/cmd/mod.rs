@@ -2,12 +2,14 @@
 //! and returns a typed [`Failure`](crate::exit::Failure). No delivery logic lives here.
 //!
 //! - [`run`]: `shipper run` (consumer group → plugin → sink).
-//! - [`emulator`]: `shipper emulator` (the SLS-compatible server).
+//! - [`emulator`]: `shipper emulator` (the SLS-compatible server); [`emulator_faults`] its
+//!   test-only fault file.
 //! - [`plugin`]: `shipper plugin new|test|inspect`; [`scaffold`] is `plugin new`.
 //! - [`receive`]: `shipper receive hec|syslog`, a development receiver.
 //! - [`validate`]: `shipper validate`, every problem of a configuration without shipping.
 
 pub mod emulator;
+pub mod emulator_faults;
 pub mod plugin;
 pub mod receive;
 pub mod run;

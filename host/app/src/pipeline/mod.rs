@@ -19,10 +19,13 @@
 //!   event was rendered, and reported to the committer only when that send (and every earlier
 //!   one) is settled: [`acks::OrderedAcks`] hands acknowledgements out in send order;
 //! - dead-letter entries are written and synced before the cursor that passes them is
-//!   reported;
+//!   reported; while the file cannot be written (a full disk) the shard waits and retries;
 //! - a cancelled delivery (shutdown while the sink was down) stops reporting for good;
-//! - when the shard is taken away (rebalance, lost heartbeat), the open batch is dropped and
-//!   nothing new is sent: the next owner starts from the last checkpoint;
+//! - when the shard is taken away (lost heartbeat, expired consumer, refused checkpoint),
+//!   the open batch and the sends in flight are dropped and nothing new is sent: the next
+//!   owner starts from the last checkpoint (a rebalance the server announces is graceful,
+//!   like a shutdown: the open batch is sent, the sends settle, the last position is
+//!   committed before the lease goes);
 //! - with several sinks, every sink keeps its own [`acks::OrderedAcks`], and the checkpoint
 //!   moves to the smallest position all of them acknowledged: a log is committed only once
 //!   every sink has it (or dead-lettered it).

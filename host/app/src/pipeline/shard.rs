@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
+use shipper_net::Backoff;
 use shipper_runtime::{BatchInfo, Timestamp};
 use shipper_sinks::{BatchConfig, Delivery, EventBatch};
 use shipper_sls::SlsError;
@@ -278,21 +279,35 @@ impl ShardWorker {
         self.stop
     }
 
-    /// After the loop: settle what is in flight. On a graceful stop (our own shutdown, or
-    /// the end of the shard) the open batches are sent too, so a restart resumes exactly
-    /// here; when the shard was taken away they are dropped (the new owner re-reads them
-    /// from the checkpoint).
+    /// After the loop: settle what is in flight. When the release may still commit (our own
+    /// shutdown, the end of the shard, or a rebalance the server announced: it waits for
+    /// our release) the open batches are sent too and everything is committed, so the next
+    /// owner or run resumes exactly here. When the shard was taken away (lost, or a
+    /// delivery failed for good) the open batches and the sends in flight are dropped: the
+    /// new owner re-reads them from the checkpoint.
     async fn drain(&mut self) {
-        let graceful = match self.stop {
+        let may_commit = match self.stop {
             None => true,
-            Some(Stop::Revoked(reason)) => reason == RevokeReason::Shutdown,
+            Some(Stop::Revoked(reason)) => reason.may_commit(),
             Some(Stop::Unrecoverable | Stop::Lost) => false,
         };
-        if graceful {
+        if may_commit {
             self.dispatch_all();
         } else {
             for lane in &mut self.lanes {
                 lane.open = OpenBatch::new(EventBatch::new());
+                // Nothing more is ours to commit: the sends in flight are dropped too, with
+                // their retries (a zombie that wakes up, a partition that heals). What was
+                // not written yet is left to the next owner; waiting for them would
+                // deliver it twice.
+                if !lane.acks.is_empty() {
+                    tracing::debug!(
+                        shard = self.shard,
+                        sends = lane.acks.len(),
+                        "shard not ours any more; abandoning its sends in flight"
+                    );
+                }
+                lane.acks = OrderedAcks::new(lane.acked_to);
             }
         }
         while let Some((i, acked)) = next_settled(&mut self.lanes).await {

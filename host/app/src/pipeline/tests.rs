@@ -365,6 +365,48 @@ async fn a_rejected_event_is_dead_lettered_before_the_checkpoint_passes_it() {
 }
 
 #[tokio::test]
+async fn a_full_dead_letter_disk_holds_the_checkpoint_and_the_shard_goes_on_once_there_is_room() {
+    let rig = Rig::new(MemorySink::new(2)).await;
+    let path = rig.dead_letter_path();
+    let dead_letter = rig.ctx.topology.borrow().dead_letters[0].clone();
+    dead_letter.set_full(true);
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let events = vec![
+        pulled(0, &[&[Log::ok(0), Log::sink_rejected(1)]]),
+        pulled(1, &[&oks(2, 4)]),
+        pulled(2, &[&oks(4, 6)]),
+    ];
+    let run = rig.run(
+        events,
+        false,
+        checkpoints.clone(),
+        Arc::new(Revocation::new()),
+    );
+    let drive = async {
+        // Several failed tries (the first retry waits 200 ms).
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(
+            checkpoints.last().is_none(),
+            "the checkpoint passed log 1 while its dead-letter entry was not on disk: {:?}",
+            checkpoints.last()
+        );
+        assert!(
+            dead_letters(&path).is_empty(),
+            "a failed write left a line behind"
+        );
+        dead_letter.set_full(false);
+    };
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::Committed);
+    assert_eq!(checkpoints.last(), Some(Cursor(3)));
+    // One whole entry: the half-written tries were cut off.
+    assert_eq!(dead_letters(&path), [(1, "sink".to_owned())]);
+    let mut accepted = rig.sink.accepted_seqs();
+    accepted.sort_unstable();
+    assert_eq!(accepted, [0, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
 async fn a_shutdown_drains_the_sends_in_flight_and_commits_them() {
     let sink = MemorySink::new(4);
     let rig = Rig::new(sink.clone()).await;
@@ -411,6 +453,68 @@ async fn a_shard_taken_away_drops_its_open_batch_and_does_not_commit() {
     let (end, ()) = tokio::join!(run, drive);
     assert_eq!(end, ShardEnd::NotOurs);
     assert!(checkpoints.commits.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_shard_lost_with_sends_in_flight_abandons_them_instead_of_delivering_them_late() {
+    // A zombie (paused past the group timeout) or a cut-off consumer: its sends are stuck
+    // in the sink when the shard is taken away. The next owner re-reads them from the
+    // checkpoint, so delivering them once the sink answers again would only duplicate.
+    let sink = MemorySink::new(2);
+    let rig = Rig::new(sink.clone()).await;
+    sink.hold.send_replace(true);
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let revocation = Arc::new(Revocation::new());
+    let events = vec![pulled(0, &[&oks(0, 2)]), pulled(1, &[&oks(2, 4)])];
+    let run = rig.run(events, true, checkpoints.clone(), revocation.clone());
+    let drive = async {
+        while sink.sends.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        revocation.revoke(RevokeReason::HeartbeatLost);
+    };
+    // The shard ends while the sink still holds both sends.
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::NotOurs);
+    sink.hold.send_replace(false);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        rig.sink.accepted_seqs(),
+        Vec::<usize>::new(),
+        "a send of a lost shard was delivered after the shard ended"
+    );
+    assert!(checkpoints.commits.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_shutdown_or_an_announced_rebalance_still_waits_for_its_sends_in_flight() {
+    // The contrast: when the release may commit, the sends in flight settle and are
+    // committed, so the next owner (or the next run) does not deliver them again.
+    for reason in [RevokeReason::Shutdown, RevokeReason::Reassigned] {
+        let sink = MemorySink::new(2);
+        let rig = Rig::new(sink.clone()).await;
+        sink.hold.send_replace(true);
+        let checkpoints = Arc::new(RecordedCheckpoints::default());
+        let revocation = Arc::new(Revocation::new());
+        let run = rig.run(
+            vec![pulled(0, &[&oks(0, 2)])],
+            true,
+            checkpoints.clone(),
+            revocation.clone(),
+        );
+        let drive = async {
+            while sink.sends.load(std::sync::atomic::Ordering::SeqCst) < 1 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            revocation.revoke(reason);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            sink.hold.send_replace(false);
+        };
+        let (end, ()) = tokio::join!(run, drive);
+        assert_eq!(end, ShardEnd::Committed, "{reason}");
+        assert_eq!(rig.sink.accepted_seqs(), [0, 1], "{reason}");
+        assert_eq!(checkpoints.last(), Some(Cursor(1)), "{reason}");
+    }
 }
 
 fn sink(name: &'static str, sink: MemorySink) -> RigSink {

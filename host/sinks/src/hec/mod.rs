@@ -279,20 +279,24 @@ impl Sink for HecSink {
                 };
             }
             let batch = Arc::new(batch);
-            let handles: Vec<_> = plan_requests(&batch, inner.settings.batch.max_bytes)
-                .into_iter()
-                .map(|(lane, parts)| {
-                    inner.tasks.spawn(deliver(
-                        inner.clone(),
-                        batch.clone(),
-                        lane,
-                        Vec::from([parts]),
-                    ))
-                })
-                .collect();
+            // Dropping this send (its shard was taken away) stops its requests and their
+            // retries: the new owner delivers these events again from its checkpoint.
+            let mut handles = AbortOnDrop(
+                plan_requests(&batch, inner.settings.batch.max_bytes)
+                    .into_iter()
+                    .map(|(lane, parts)| {
+                        inner.tasks.spawn(deliver(
+                            inner.clone(),
+                            batch.clone(),
+                            lane,
+                            Vec::from([parts]),
+                        ))
+                    })
+                    .collect(),
+            );
             let mut rejected = Vec::new();
             let mut cancelled = false;
-            for h in handles {
+            for h in handles.0.iter_mut() {
                 match h.await {
                     Ok(r) => {
                         rejected.extend(r.rejected);
@@ -995,6 +999,17 @@ impl Inner {
             Outcome::Transient { reason, .. } | Outcome::TooLarge { reason } => {
                 Err(SinkError::unavailable(name, reason))
             }
+        }
+    }
+}
+
+/// The request tasks of one send; aborted if the send is dropped before they finish.
+struct AbortOnDrop<T>(Vec<tokio::task::JoinHandle<T>>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
         }
     }
 }

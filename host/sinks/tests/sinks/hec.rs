@@ -193,6 +193,36 @@ async fn hec_retries_a_503_burst_honouring_retry_after() {
 }
 
 #[tokio::test]
+async fn a_dropped_send_stops_its_retries() {
+    // The pipeline drops the sends of a shard it lost; their retries must stop with them,
+    // or they would reach the SIEM after the next owner re-delivered the same logs.
+    let rx = HecReceiver::start_default().await;
+    rx.push_fault(Fault::busy(), 1_000);
+    let stop = CancellationToken::new();
+    let sink = build(config(&rx, json!({})), &stop).await;
+    let send = sink.send(render_all(sink.as_ref(), &events(5)));
+    let retried = tokio::time::timeout(Duration::from_millis(300), send).await;
+    assert!(retried.is_err(), "503s are retried until dropped");
+    let tried = rx.requests().len();
+    assert!(tried >= 2, "retried before the drop: {tried}");
+    // The request on the wire at the drop may still be recorded; nothing after it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let settled = rx.requests().len();
+    assert!(
+        settled <= tried + 1,
+        "{tried} before the drop, {settled} after"
+    );
+    // Retries come every 10–50 ms here: 300 ms would show several.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        rx.requests().len(),
+        settled,
+        "requests went on after the send was dropped"
+    );
+    assert!(rx.events().is_empty());
+}
+
+#[tokio::test]
 async fn hec_survives_slow_answers_resets_and_timeouts() {
     let rx = HecReceiver::start_default().await;
     let stop = CancellationToken::new();

@@ -12,6 +12,9 @@
 //! - anything else: keep the shards until no heartbeat succeeded for `timeout + interval`
 //!   (by then the server has moved them), then orphan everything.
 //!
+//! A heartbeat due after a silence longer than `timeout` without any failure (the process
+//! was paused) first orphans everything: the server expired us meanwhile.
+//!
 //! Preparation tasks live in a `JoinSet` owned by the loop: they die with it.
 
 use std::sync::Arc;
@@ -153,8 +156,33 @@ impl Loop {
         }
     }
 
+    /// Our own lease clock, checked before each heartbeat: when the last successful one is
+    /// older than the group timeout although none failed since, this process was paused
+    /// (SIGSTOP, a frozen VM or host). The server has expired us meanwhile and may have
+    /// handed our shards to others, whatever it answers next: drop them as lost now (no
+    /// final commit, nothing more sent) rather than after the heartbeat's round trip.
+    fn give_up_after_pause(&mut self) {
+        let silent = self.last_success.elapsed();
+        if self.failing_since.is_some() || silent <= self.shared.config.timeout {
+            return;
+        }
+        let shards = self
+            .shared
+            .membership()
+            .orphan_all(RevokeReason::HeartbeatLost);
+        if !shards.is_empty() {
+            tracing::warn!(
+                ?shards,
+                ?silent,
+                "no heartbeat for longer than the group timeout (was this process paused?); \
+                 giving up the shards (another consumer may own them now)"
+            );
+        }
+    }
+
     /// One heartbeat. Returns whether to beat again at once (re-join).
     async fn beat(&mut self) -> bool {
+        self.give_up_after_pause();
         let shared = self.shared.clone();
         let cfg = &shared.config;
         let body = shared.membership().heartbeat_body();

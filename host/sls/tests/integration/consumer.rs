@@ -659,6 +659,51 @@ async fn an_expired_consumer_drops_its_shards_and_rejoins() {
     assert_eq!(r.leases.iter().filter(|l| l.3).count(), 2);
 }
 
+/// A process paused past the group timeout (SIGSTOP, a frozen VM): the whole runtime, the
+/// emulator included, stops for longer than the timeout. On waking, the consumer's own lease
+/// clock gives the shards up as lost before its next heartbeat goes out, rather than after
+/// the server's answer (which would say the consumer expired): meanwhile another consumer
+/// may already be reading them.
+#[tokio::test(flavor = "current_thread")]
+async fn a_consumer_paused_past_the_timeout_gives_its_shards_up_before_the_next_heartbeat() {
+    let emu = emulator().await;
+    let c = client(&emu);
+    setup(&c, "logs", 2).await;
+    let mut written = fill(&c, "logs", "a", 2, 5).await;
+    let record = Recorder::default();
+    let consumer = TestConsumer::start(c.clone(), config("logs", "cg", "c1"), record.clone()).await;
+    eventually("c1 holds both shards", || async {
+        let r = record.lock().unwrap();
+        r.shards_of("c1").len() == 2 && r.seen.len() >= written.len()
+    })
+    .await;
+
+    // Freeze every task of this runtime for longer than the 3 s group timeout.
+    std::thread::sleep(Duration::from_secs(5));
+    eventually("both leases revoked as lost", || async {
+        revoked_for(&record, RevokeReason::HeartbeatLost).len() == 2
+    })
+    .await;
+    assert!(
+        revoked_for(&record, RevokeReason::ConsumerExpired).is_empty(),
+        "the shards were still held when the server's answer came"
+    );
+
+    written.extend(fill(&c, "logs", "b", 2, 5).await);
+    eventually(
+        "c1 re-joined, got the shards back and read the new logs",
+        || async {
+            let r = record.lock().unwrap();
+            r.shards_of("c1").len() == 2 && r.seen.len() >= written.len()
+        },
+    )
+    .await;
+    consumer.stop().await;
+    let r = record.lock().unwrap();
+    written.sort();
+    assert_eq!(r.ids(), written, "resumed from the checkpoints");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_are_revoked_when_heartbeats_fail_past_the_timeout() {
     let emu = emulator().await;

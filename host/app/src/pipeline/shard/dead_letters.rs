@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// First and longest wait between two tries of a dead-letter write that failed (a full
+/// disk): short enough that the shard goes on soon after space is freed.
+const DEAD_LETTER_RETRY_WAIT: Duration = Duration::from_millis(200);
+const MAX_DEAD_LETTER_RETRY_WAIT: Duration = Duration::from_secs(5);
+
 /// Where a failure's dead-letter entry goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Blame {
@@ -63,14 +68,14 @@ impl ShardWorker {
             }
         }
         for (file, entries) in per_file {
-            let dl = &topo.dead_letters[file];
-            if let Err(e) = dl.write(&entries).await {
-                tracing::error!(
-                    shard = self.shard,
-                    path = %dl.path().display(),
-                    error = %e,
-                    "cannot write the dead-letter file; stopping the shard without checkpointing (fix the file or disk, then restart)"
-                );
+            let written = write_until_written(
+                self.shard,
+                &self.revocation,
+                &topo.dead_letters[file],
+                &entries,
+            )
+            .await;
+            if !written {
                 self.stop = Some(Stop::Unrecoverable);
                 return false;
             }
@@ -79,5 +84,57 @@ impl ShardWorker {
             ctx.metrics.dead_lettered(&self.labels.logstore, stage, n);
         }
         true
+    }
+}
+
+/// Writes `entries` to `dl`, retrying while it fails (a full disk): the checkpoint must
+/// not pass an entry that is not on disk, so the shard waits here, says so once, and goes
+/// on by itself once there is room. `false`: the shard was revoked meanwhile (nothing
+/// more may be checkpointed; the next owner or run delivers these logs again).
+async fn write_until_written(
+    shard: u32,
+    revocation: &Revocation,
+    dl: &crate::dead_letter::DeadLetter,
+    entries: &[dead_letter::Entry<'_>],
+) -> bool {
+    let mut retry = Backoff::new(DEAD_LETTER_RETRY_WAIT, MAX_DEAD_LETTER_RETRY_WAIT);
+    let mut since: Option<Instant> = None;
+    loop {
+        match dl.write(entries).await {
+            Ok(()) => {
+                if let Some(since) = since {
+                    tracing::info!(
+                        shard = shard,
+                        path = %dl.path().display(),
+                        waited_ms = since.elapsed().as_millis() as u64,
+                        "dead-letter file writable again; the shard goes on"
+                    );
+                }
+                return true;
+            }
+            Err(e) => {
+                if since.is_none() {
+                    tracing::error!(
+                        shard = shard,
+                        path = %dl.path().display(),
+                        error = %e,
+                        "cannot write the dead-letter file; the shard waits without checkpointing and retries (free space on its disk or fix the file)"
+                    );
+                    since = Some(Instant::now());
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            reason = revocation.revoked() => {
+                tracing::warn!(
+                    shard = shard,
+                    %reason,
+                    "shard released while its dead-letter file was not writable; its logs will be delivered again"
+                );
+                return false;
+            }
+            () = tokio::time::sleep(retry.next_delay()) => {}
+        }
     }
 }
