@@ -184,6 +184,13 @@ pub struct ShipperProcess {
     status: Option<ExitStatus>,
 }
 
+/// Writes `config` to `DIR/NAME.toml`; returns the path for `--config`.
+fn write_config(dir: &Path, name: &str, config: &RunConfig) -> String {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config.render()).expect("write config");
+    path_str(&path)
+}
+
 impl ShipperProcess {
     /// Writes `config` to `DIR/NAME.toml` and starts `shipper --log-format json run --config
     /// … --progress never [args]` with only `env` added to the scrubbed environment. Its log
@@ -195,9 +202,8 @@ impl ShipperProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
-        let config_path = dir.join(format!("{name}.toml"));
-        std::fs::write(&config_path, config.render()).expect("write config");
-        Self::start_raw(dir, name, &["--config", &path_str(&config_path)], args, env)
+        let config_path = write_config(dir, name, config);
+        Self::start_raw(dir, name, &["--config", &config_path], args, env)
     }
 
     /// [`start`](Self::start) with `--log-level level` (e.g. `trace`) instead of `info`.
@@ -208,17 +214,8 @@ impl ShipperProcess {
         level: &str,
         env: &[(&str, &str)],
     ) -> Self {
-        let config_path = dir.join(format!("{name}.toml"));
-        std::fs::write(&config_path, config.render()).expect("write config");
-        Self::spawn_at(
-            &[],
-            level,
-            dir,
-            name,
-            &["--config", &path_str(&config_path)],
-            &[],
-            env,
-        )
+        let config_path = write_config(dir, name, config);
+        Self::spawn_at(&[], level, dir, name, &["--config", &config_path], &[], env)
     }
 
     /// Starts `shipper --log-format json run <config_args> --progress never <args>`.
@@ -240,16 +237,8 @@ impl ShipperProcess {
         config: &RunConfig,
         env: &[(&str, &str)],
     ) -> Self {
-        let config_path = dir.join(format!("{name}.toml"));
-        std::fs::write(&config_path, config.render()).expect("write config");
-        Self::spawn(
-            wrapper,
-            dir,
-            name,
-            &["--config", &path_str(&config_path)],
-            &[],
-            env,
-        )
+        let config_path = write_config(dir, name, config);
+        Self::spawn(wrapper, dir, name, &["--config", &config_path], &[], env)
     }
 
     fn spawn(
