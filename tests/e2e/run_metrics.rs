@@ -20,7 +20,6 @@
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use shipper_test_artifacts as artifacts;
@@ -39,15 +38,8 @@ const LOGS_PER_GROUP: u64 = 100;
 const FETCH_COUNT: u32 = 10;
 
 fn config(env: &SlsEnv, group: &str, url: &str) -> RunConfig {
-    RunConfig::new(
-        &env.endpoint(),
-        PROJECT,
-        LOGSTORE,
-        group,
-        Path::new(artifacts::PLUGIN_SPLUNK_HEC),
-        &env.dir().join("dead-letter.jsonl"),
-    )
-    .hec_sink(url)
+    env.run_config(group, artifacts::PLUGIN_SPLUNK_HEC)
+        .hec_sink(url)
 }
 
 /// One sample of the text exposition format: `name{k="v",…} value`.
