@@ -35,6 +35,10 @@ AK_KEY = "chaos-secret"
 PROJECT = "chaos"
 LOGSTORE = "logs"
 SHARDS = 16
+# Sends in flight per shard (the pipeline's `DEFAULT_MAX_IN_FLIGHT`) and the share of delivered
+# logs duplicates may reach: the bounds of docs/reliability.md §2 that the run is held to.
+SENDS_IN_FLIGHT = 8
+DUPLICATE_BUDGET = 0.03
 GROUP = "chaos"
 HEC_TOKEN = "00000000-1111-2222-3333-444444444444"
 SEQ_RE = re.compile(rb"chaos_seq\W{1,8}(\d+)")
@@ -93,6 +97,7 @@ class Receiver:
         self.lock = threading.Lock()
         self.copies = defaultdict(list)  # seq -> [(t, fault)]
         self.requests = Counter()
+        self.largest = Counter()  # fault -> most events in one accepted request
         self.mode = {"p503": 0.0, "slow": 0.0, "reject": 0.0}
         self.server = None
         self.start()
@@ -136,8 +141,11 @@ class Receiver:
                                              "invalid-event-number": 0})
                 now, fault = time.time(), rcv.clock.get()
                 with rcv.lock:
+                    events = 0
                     for m in SEQ_RE.finditer(body):
                         rcv.copies[int(m.group(1))].append((now, fault))
+                        events += 1
+                    rcv.largest[fault] = max(rcv.largest[fault], events)
                     rcv.requests["200"] += 1
                 self.answer(200, {"text": "Success", "code": 0})
 
@@ -429,8 +437,10 @@ class Chaos:
 
     def fault(self, name):
         rng = self.rng
-        self.clock.set(name)
         self.counts[name] += 1
+        # Each occurrence its own label ("kill9#3"), so its duplicates can be held to the
+        # per-fault bound of docs/reliability.md §2.
+        self.clock.set(f"{name}#{self.counts[name]}")
         t0 = time.time()
         detail = ""
         if name == "kill9":
@@ -572,10 +582,14 @@ class Chaos:
         unique = len(copies)
         lost = [s for s in written if s not in copies and s not in dl]
         unknown = [s for s in copies if s not in written]
-        dups_by_fault = Counter()
+        dups_by_occurrence = Counter()
         for s, c in copies.items():
             for _, fault in sorted(c)[1:]:
-                dups_by_fault[fault] += 1
+                dups_by_occurrence[fault] += 1
+        dups_by_fault = Counter()
+        for label, n in dups_by_occurrence.items():
+            dups_by_fault[label.split("#")[0]] += n
+        over_bound = self.over_bound(dups_by_occurrence)
         # A log both dead-lettered and delivered is one duplicate; each extra entry another.
         dl_dups = sum(n - 1 for n in dl.values()) + sum(1 for s in dl if s in copies)
         duplicates = delivered - unique + dl_dups
@@ -600,12 +614,26 @@ class Chaos:
         ]
         for name in FAULTS + ["none", "drain"]:
             if self.counts[name] or dups_by_fault[name]:
-                lines.append(f"  {name:<18} x{self.counts[name]:<3} duplicates {dups_by_fault[name]}")
+                most = max((n for label, n in dups_by_occurrence.items()
+                            if label.split("#")[0] == name), default=0)
+                lines.append(f"  {name:<18} x{self.counts[name]:<3} duplicates "
+                             f"{dups_by_fault[name]:<6} (most after one: {most})")
         if dl_dups:
             lines.append(f"  {'(dead-letter)':<18}      duplicates {dl_dups}")
         lines.append("max RSS per instance:")
         for inst in self.instances:
             lines.append(f"  {inst.name:<12} {inst.max_rss_kib / 1024:.1f} MiB over {inst.starts} starts")
+        worst = max(dups_by_occurrence.items(), key=lambda kv: kv[1] / self.bound(kv[0]),
+                    default=None)
+        if worst:
+            lines.append(f"worst fault vs bound {worst[0]}: {worst[1]} duplicates, bound "
+                         f"{self.bound(worst[0])} (docs/reliability.md §2)")
+        for label, n, bound in over_bound:
+            lines.append(f"OVER BOUND: {label} delivered {n} duplicates, bound {bound}")
+        share = duplicates / max(1, delivered)
+        if share > DUPLICATE_BUDGET:
+            lines.append(f"OVER BUDGET: duplicates are {100 * share:.2f} % of delivered, "
+                         f"budget {100 * DUPLICATE_BUDGET:.0f} %")
         if self.counts["unexpected_exit"]:
             lines.append(f"unexpected exits     {self.counts['unexpected_exit']}")
         if lost:
@@ -617,6 +645,8 @@ class Chaos:
                 json.dump({"seed": self.args.seed, "minutes": self.args.minutes,
                            "written": len(written), "delivered": delivered, "lost": len(lost),
                            "duplicates": duplicates, "duplicates_by_fault": dups_by_fault,
+                           "duplicates_by_occurrence": dups_by_occurrence,
+                           "over_bound": over_bound,
                            "faults": self.counts, "max_lag_s": lag,
                            "max_rss_mib": {i.name: i.max_rss_kib / 1024 for i in self.instances}},
                           f, indent=1)
@@ -624,7 +654,18 @@ class Chaos:
             print(f"nothing was {'written' if not written else 'delivered'}: the run proves "
                   f"nothing (last write error: {self.writer.last_error})", flush=True)
             return 1
-        return 1 if lost else 0
+        return 1 if lost or over_bound or share > DUPLICATE_BUDGET else 0
+
+    def bound(self, label):
+        """Duplicates one fault occurrence may cost (docs/reliability.md §2): every shard
+        moved, each re-sending its sends in flight plus the prefetched answer, each as large
+        as the largest request the receiver accepted while that fault was the latest."""
+        largest = max(1, self.receiver.largest[label])
+        return SHARDS * (SENDS_IN_FLIGHT + 1) * largest
+
+    def over_bound(self, dups_by_occurrence):
+        return [(label, n, self.bound(label)) for label, n in sorted(dups_by_occurrence.items())
+                if n > self.bound(label)]
 
     def cleanup(self):
         for c in self.cleanups:
