@@ -151,10 +151,8 @@ pub async fn run(ctx: Arc<ShardContext>, io: ShardIo) -> ShardEnd {
             committer.abandon();
             ShardEnd::NotOurs
         }
-        Some(Stop::Lost) => {
-            committer.abandon();
-            ShardEnd::NotOurs
-        }
+        // `Stop::Lost` needs no arm of its own: it is only set once the committer saw the
+        // refusal and stopped, so finishing it returns `ShardLost` without committing.
         _ => match committer.finish().await {
             CommitEnd::Complete => ShardEnd::Committed,
             CommitEnd::ShardLost => ShardEnd::NotOurs,
@@ -294,19 +292,18 @@ impl ShardWorker {
         if may_commit {
             self.dispatch_all();
         } else {
+            // Nothing more is ours to commit: the sends in flight are dropped too, with
+            // their retries (a zombie that wakes up, a partition that heals). What was not
+            // written yet is left to the next owner; waiting for them would deliver it
+            // twice.
+            let abandoned: usize = self.lanes.iter().map(|l| l.acks.len()).sum();
+            tracing::debug!(
+                shard = self.shard,
+                sends = abandoned,
+                "shard not ours any more; abandoning its open batches and sends in flight"
+            );
             for lane in &mut self.lanes {
                 lane.open = OpenBatch::new(EventBatch::new());
-                // Nothing more is ours to commit: the sends in flight are dropped too, with
-                // their retries (a zombie that wakes up, a partition that heals). What was
-                // not written yet is left to the next owner; waiting for them would
-                // deliver it twice.
-                if !lane.acks.is_empty() {
-                    tracing::debug!(
-                        shard = self.shard,
-                        sends = lane.acks.len(),
-                        "shard not ours any more; abandoning its sends in flight"
-                    );
-                }
                 lane.acks = OrderedAcks::new(lane.acked_to);
             }
         }

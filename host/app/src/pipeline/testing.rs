@@ -326,6 +326,12 @@ impl MemorySink {
         }
     }
 
+    /// The same sink with batches that linger `linger` (20 ms by default).
+    pub fn with_linger(mut self, linger: Duration) -> Self {
+        self.batch.linger = linger;
+        self
+    }
+
     /// The accepted events as numbers (the text before any field).
     pub fn accepted_seqs(&self) -> Vec<usize> {
         self.accepted

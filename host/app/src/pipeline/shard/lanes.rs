@@ -162,12 +162,27 @@ impl ShardWorker {
     }
 
     /// Waits until sink `i` has a free send slot, settling deliveries of every sink in
-    /// their order meanwhile (each sink's sends only progress while polled).
+    /// their order meanwhile (each sink's sends only progress while polled). A revocation
+    /// that forbids committing ends the wait: a consumer cut off with every slot taken by a
+    /// sink that does not answer must still notice that the shard is gone, or it would
+    /// deliver those sends once the sink comes back, after the next owner re-read them. A
+    /// release that may commit (shutdown, announced rebalance) lets the batch finish, so
+    /// its position can be committed and nothing of it is sent twice.
     pub(super) async fn wait_for_room(&mut self, i: usize) {
+        let revocation = self.revocation.clone();
+        let mut release_seen = false;
         while self.lanes[i].acks.len() >= self.ctx.options.max_in_flight && self.stop.is_none() {
             self.note_room();
             let stall_at = self.stall_at();
             tokio::select! {
+                biased;
+                reason = revocation.revoked(), if !release_seen => {
+                    if reason.may_commit() {
+                        release_seen = true;
+                    } else {
+                        self.stop = Some(Stop::Revoked(reason));
+                    }
+                }
                 settled = next_settled(&mut self.lanes) => match settled {
                     Some((j, acked)) => self.settle(j, acked).await,
                     None => break,

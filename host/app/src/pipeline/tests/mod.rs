@@ -26,6 +26,7 @@ use crate::lag::ShardLag;
 use crate::settings::LogstoreTarget;
 
 mod delivery;
+mod shard_loop;
 mod sinks;
 
 /// One pulled batch at `cursor`: one LogGroup per entry of `groups`.
