@@ -26,6 +26,7 @@
 //!   methods, `/metrics` + `/health`, and the terminal progress line.
 //! - [`convert`]: plugin output types → sink payload types.
 //! - [`telemetry`]: the tracing subscriber and its reloadable filter.
+//! - [`replay`]: `shipper replay`'s window, per-shard cursor ranges, reader and state file.
 
 pub mod checkpoint;
 pub mod cli;
@@ -41,6 +42,7 @@ pub mod metrics_server;
 pub mod pipeline;
 pub mod progress;
 pub mod reload;
+pub mod replay;
 pub mod settings;
 pub mod telemetry;
 pub mod topology;
