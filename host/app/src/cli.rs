@@ -55,4 +55,6 @@ pub enum Command {
     /// Send the logs SLS received in a time window again, through the plugin to the sinks,
     /// without touching the consumer group (resumable with --state).
     Replay(Box<crate::cmd::replay::ReplayArgs>),
+    /// Work with dead-letter files: `replay` re-drives one through a (fixed) plugin.
+    DeadLetter(crate::cmd::dead_letter::DeadLetterArgs),
 }
