@@ -34,7 +34,7 @@ pub enum RedriveError {
     },
     /// A line that is not a dead-letter entry.
     #[error(
-        "{path} line {line} is not a shipper dead-letter entry ({message}); the file must be the JSON lines a dead-letter file holds (docs/reliability.md), nothing was sent"
+        "{path} line {line} is not a shipper dead-letter entry ({message}); the file must be the JSON lines a dead-letter file holds (README section on the dead-letter file); nothing was sent"
     )]
     Line {
         /// The file.
