@@ -109,3 +109,6 @@ mod run_distance;
 
 /// Peak memory at 4, 64 and 256 shards against the memory budget (a measurement, ignored).
 mod run_memory;
+
+/// `shipper replay` (a window of 8 shards beside a live run, kill -9 and `--state`) and `shipper dead-letter replay`; bad input exits 2.
+mod replay;

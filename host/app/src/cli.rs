@@ -52,4 +52,9 @@ pub enum Command {
     /// Receive like a Splunk HEC endpoint or a syslog collector, print and count (for trying
     /// a plugin or a config without a SIEM).
     Receive(crate::cmd::receive::ReceiveArgs),
+    /// Send the logs SLS received in a time window again, through the plugin to the sinks,
+    /// without touching the consumer group (resumable with --state).
+    Replay(Box<crate::cmd::replay::ReplayArgs>),
+    /// Work with dead-letter files: `replay` re-drives one through a (fixed) plugin.
+    DeadLetter(crate::cmd::dead_letter::DeadLetterArgs),
 }

@@ -26,6 +26,8 @@
 //!   methods, `/metrics` + `/health`, and the terminal progress line.
 //! - [`convert`]: plugin output types → sink payload types.
 //! - [`telemetry`]: the tracing subscriber and its reloadable filter.
+//! - [`redrive`]: a dead-letter file read back for `shipper dead-letter replay`.
+//! - [`replay`]: `shipper replay`'s window, per-shard cursor ranges, reader and state file.
 
 pub mod checkpoint;
 pub mod cli;
@@ -40,7 +42,9 @@ pub mod metrics;
 pub mod metrics_server;
 pub mod pipeline;
 pub mod progress;
+pub mod redrive;
 pub mod reload;
+pub mod replay;
 pub mod settings;
 pub mod telemetry;
 pub mod topology;

@@ -26,6 +26,8 @@ fn main() -> std::process::ExitCode {
             Command::Emulator(args) => cmd::emulator::execute(*args).await,
             Command::Plugin(args) => cmd::plugin::execute(args).await,
             Command::Receive(args) => cmd::receive::execute(args).await,
+            Command::Replay(args) => cmd::replay::execute(*args).await,
+            Command::DeadLetter(args) => cmd::dead_letter::execute(args).await,
         }
     });
     match result {

@@ -7,11 +7,15 @@
 //! - [`plugin`]: `shipper plugin new|test|inspect`; [`scaffold`] is `plugin new`.
 //! - [`receive`]: `shipper receive hec|syslog`, a development receiver.
 //! - [`validate`]: `shipper validate`, every problem of a configuration without shipping.
+//! - [`replay`]: `shipper replay`, a time window sent again without the consumer group.
+//! - [`dead_letter`]: `shipper dead-letter replay`, a dead-letter file re-driven.
 
+pub mod dead_letter;
 pub mod emulator;
 pub mod emulator_faults;
 pub mod plugin;
 pub mod receive;
+pub mod replay;
 pub mod run;
 pub mod scaffold;
 pub mod validate;

@@ -51,6 +51,7 @@
 //! - [`batch`]: the open batch, event origins, buffer reuse.
 //! - [`rate`]: per-sink rate caps, a token bucket shared by every shard.
 //! - [`event_id`]: the stable event IDs of `event_id = true`.
+//! - [`replay`]: the replay marker and `__time__` filter of `shipper replay`.
 
 pub mod acks;
 pub mod batch;
@@ -59,6 +60,7 @@ pub mod format;
 pub mod formatter;
 pub mod passthrough;
 pub mod rate;
+pub mod replay;
 pub mod shard;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -94,6 +96,9 @@ pub struct PipelineOptions {
     pub max_in_flight: usize,
     /// Minimum spacing of checkpoint commits.
     pub min_commit_interval: Duration,
+    /// Set by `shipper replay` and `shipper dead-letter replay`: the marker and the
+    /// `__time__` filter ([`replay::ReplayOptions`]).
+    pub replay: Option<Arc<replay::ReplayOptions>>,
 }
 
 impl Default for PipelineOptions {
@@ -102,6 +107,7 @@ impl Default for PipelineOptions {
             max_logs_per_call: DEFAULT_MAX_LOGS_PER_CALL,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             min_commit_interval: DEFAULT_MIN_COMMIT_INTERVAL,
+            replay: None,
         }
     }
 }

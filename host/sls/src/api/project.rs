@@ -1,6 +1,6 @@
 //! Project and logstore setup (docs/sls-protocol.md §5.2 "Projects and logstores"): what
 //! tests, the benchmark and a newcomer's demo need to create their data. `shipper run` never
-//! calls these.
+//! calls these; `shipper replay` reads a logstore's retention (GetLogStore).
 
 use reqwest::Method;
 
@@ -37,6 +37,19 @@ impl Client {
             .json(body, Some(0));
         self.send(req).await?;
         Ok(())
+    }
+
+    /// GetLogStore's retention: the logstore's `ttl` in days. SLS deletes data older than
+    /// this, so a time before `now - ttl` has nothing left to read (`shipper replay` refuses
+    /// such a window rather than replay part of it).
+    pub async fn get_logstore_ttl_days(&self, logstore: &str) -> Result<u32, SlsError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            ttl: u32,
+        }
+        let req = ApiRequest::new("GetLogStore", Method::GET, super::logstore_path(logstore));
+        let resp = self.send(req).await?;
+        Ok(super::parse_json::<Answer>("GetLogStore", &resp.body)?.ttl)
     }
 
     /// ListLogstores: the names of the project's logstores (first 500).

@@ -63,7 +63,17 @@ impl ShardWorker {
             files.sort_unstable();
             files.dedup();
             for file in files {
-                let entry = decoded.entry(&ctx.target, self.shard, source, f.origin, cause);
+                let mut entry = decoded.entry(&ctx.target, self.shard, source, f.origin, cause);
+                // A re-driven dead letter fails again: the new entry names the log where
+                // SLS holds it, so it can be re-driven once more.
+                let at = source.cursor.advance(i64::from(f.origin.group));
+                if let Some(o) = ctx.options.replay.as_deref().and_then(|r| r.original(at)) {
+                    entry.project = &o.project;
+                    entry.logstore = &o.logstore;
+                    entry.shard = o.shard;
+                    entry.cursor = o.cursor.encode();
+                    entry.log_index = o.log_index as usize;
+                }
                 per_file.entry(file).or_default().push(entry);
             }
         }

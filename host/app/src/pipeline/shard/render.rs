@@ -3,6 +3,7 @@
 //! dead-letter files.
 
 use super::*;
+use crate::pipeline::replay::{self, ReplayMarker, ReplayOptions};
 
 impl ShardWorker {
     /// Formats one pulled batch with every plugin and renders its events into each sink's
@@ -51,14 +52,41 @@ impl ShardWorker {
         let mut dropped: u64 = 0;
         let mut failures: Vec<Failure> = Vec::new();
         for (gi, view) in source.groups.iter().enumerate() {
+            // A re-driven dead letter is named by its original position (one log per
+            // made-up group): its ID is the one the original log had.
             let ids = wants_ids.then(|| {
-                GroupIds::new(
-                    &self.ctx.target.project,
-                    &self.ctx.target.logstore,
-                    self.shard,
-                    source.cursor.advance(gi as i64),
-                )
-            });
+                let at = source.cursor.advance(gi as i64);
+                match self
+                    .ctx
+                    .options
+                    .replay
+                    .as_deref()
+                    .and_then(|r| r.original(at))
+                {
+                    Some(o) => (
+                        GroupIds::new(&o.project, &o.logstore, o.shard, o.cursor),
+                        o.log_index,
+                    ),
+                    None => (
+                        GroupIds::new(
+                            &self.ctx.target.project,
+                            &self.ctx.target.logstore,
+                            self.shard,
+                            at,
+                        ),
+                        0,
+                    ),
+                }
+            }); // `shipper replay --filter-log-time`: logs outside the window are formatted
+            // like the others (their neighbours' indices, hence event IDs, stay) but not
+            // sent.
+            let outside = match self.ctx.options.replay.as_deref() {
+                Some(ReplayOptions {
+                    log_time: Some(window),
+                    ..
+                }) => replay::outside_window(view, window),
+                _ => Vec::new(),
+            };
             let mut start = 0;
             while start < view.log_count {
                 let end = (start + self.ctx.options.max_logs_per_call).min(view.log_count);
@@ -86,6 +114,10 @@ impl ShardWorker {
                             stage,
                             reason,
                         };
+                        if outside.get(li).copied().unwrap_or(false) {
+                            dropped += 1;
+                            continue;
+                        }
                         match outcome {
                             LogOutcome::Emits(emits) => {
                                 dropped += u64::from(emits.is_empty());
@@ -147,7 +179,7 @@ impl ShardWorker {
         source: &Arc<Source>,
         origin: Origin,
         emits: Vec<shipper_runtime::Emit>,
-        ids: Option<&GroupIds>,
+        ids: Option<&(GroupIds, u32)>,
         failures: &mut Vec<Failure>,
     ) {
         for (ei, emit) in emits.into_iter().enumerate() {
@@ -163,10 +195,17 @@ impl ShardWorker {
                 rendered_to_any = true;
                 let attached = match (&sink.event_id, ids) {
                     (Some(settings), Some(ids)) => {
-                        settings.attach(&mut payload, ids.id(origin.log, ei as u32))
+                        settings.attach(&mut payload, ids.0.id(ids.1 + origin.log, ei as u32))
                     }
                     _ => false,
                 };
+                let marked = self
+                    .ctx
+                    .options
+                    .replay
+                    .as_ref()
+                    .and_then(|r| r.marker.as_ref())
+                    .map(|m| m.attach(&mut payload, attached));
                 let lane = &mut self.lanes[i];
                 match sink.sink.render(&payload, &mut lane.open.events) {
                     Ok(()) => lane.open.push_origin(source, origin.group, origin.log),
@@ -176,6 +215,9 @@ impl ShardWorker {
                         stage: Stage::Host,
                         reason: e.to_string(),
                     }),
+                }
+                if let Some(how) = marked {
+                    ReplayMarker::detach(&mut payload, how);
                 }
                 if attached {
                     EventIdSettings::detach(&mut payload);
