@@ -22,6 +22,8 @@
 //!   dead-letter files, rate caps); [`config_reload`]: SIGHUP and watched files → the next
 //!   generation, or a refusal that leaves the running one in place.
 //! - [`lag`]: per-shard lag gauges and their sampler.
+//! - [`ledger`]: the completeness ledger (acknowledged cursor ranges per shard and sink)
+//!   that `shipper reconcile` checks, and its watermark events.
 //! - [`metrics`], [`metrics_server`], [`progress`]: the Prometheus registry and its event
 //!   methods, `/metrics` + `/health`, and the terminal progress line.
 //! - [`convert`]: plugin output types → sink payload types.
@@ -36,6 +38,7 @@ pub mod dead_letter;
 pub mod exit;
 pub mod generation;
 pub mod lag;
+pub mod ledger;
 pub mod metrics;
 pub mod metrics_server;
 pub mod pipeline;

@@ -88,7 +88,12 @@ impl ShardWorker {
                         };
                         match outcome {
                             LogOutcome::Emits(emits) => {
-                                dropped += u64::from(emits.is_empty());
+                                if emits.is_empty() {
+                                    dropped += 1;
+                                    for &i in &self.format_sinks[f] {
+                                        self.lanes[i].pending.dropped += 1;
+                                    }
+                                }
                                 self.render(f, &source, origin, emits, ids.as_ref(), &mut failures);
                             }
                             LogOutcome::Failed(err) => failures.push(fail(
@@ -116,6 +121,21 @@ impl ShardWorker {
         }
         if dropped > 0 {
             self.ctx.metrics.dropped(&self.labels, dropped);
+        }
+        // The ledger counts each failure for the sinks it concerns (one log of a plugin
+        // counts for each of that plugin's sinks).
+        for f in &failures {
+            match f.blame {
+                Blame::Format(n) => {
+                    for &i in &self.format_sinks[n] {
+                        self.lanes[i].pending.dead_lettered += 1;
+                    }
+                }
+                Blame::Sink(i) => self.lanes[i].pending.dead_lettered += 1,
+            }
+        }
+        for lane in &mut self.lanes {
+            lane.pending.received(batch.cursor_time);
         }
         // Dead letters are on disk before any send that carries this batch's position.
         if !self
