@@ -35,6 +35,9 @@ mod run_syslog;
 /// Two instances split the shards; SIGKILL one, the other takes over; duplicates = uncommitted.
 mod run_two_instances;
 
+/// `shipper reconcile`: OK after a full run; exactly the shard and range a test hook took out of the ledger.
+mod run_reconcile;
+
 /// Poison (trap), record-error and HEC-refused logs → dead-letter file; neighbours delivered.
 mod run_dead_letter;
 

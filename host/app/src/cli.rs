@@ -52,4 +52,7 @@ pub enum Command {
     /// Receive like a Splunk HEC endpoint or a syslog collector, print and count (for trying
     /// a plugin or a config without a SIEM).
     Receive(crate::cmd::receive::ReceiveArgs),
+    /// Check from the completeness ledger that every log SLS received in a time window was
+    /// acknowledged by the sinks; name the missing cursor ranges (exit 1 on a gap).
+    Reconcile(crate::cmd::reconcile::ReconcileArgs),
 }

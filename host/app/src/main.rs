@@ -26,6 +26,7 @@ fn main() -> std::process::ExitCode {
             Command::Emulator(args) => cmd::emulator::execute(*args).await,
             Command::Plugin(args) => cmd::plugin::execute(args).await,
             Command::Receive(args) => cmd::receive::execute(args).await,
+            Command::Reconcile(args) => cmd::reconcile::execute(args).await,
         }
     });
     match result {

@@ -6,12 +6,14 @@
 //!   test-only fault file.
 //! - [`plugin`]: `shipper plugin new|test|inspect`; [`scaffold`] is `plugin new`.
 //! - [`receive`]: `shipper receive hec|syslog`, a development receiver.
+//! - [`reconcile`]: `shipper reconcile`, a time window checked against the ledger.
 //! - [`validate`]: `shipper validate`, every problem of a configuration without shipping.
 
 pub mod emulator;
 pub mod emulator_faults;
 pub mod plugin;
 pub mod receive;
+pub mod reconcile;
 pub mod run;
 pub mod scaffold;
 pub mod validate;
