@@ -13,6 +13,7 @@
 //!   module per config table.
 //! - [`pipeline`]: one shard's loop: pull → format (bisection, breaker, passthrough) →
 //!   render → send → ordered acknowledgements.
+//! - [`canary`]: a new plugin version run in shadow on sampled batches, compared, never sent.
 //! - [`checkpoint`]: per-shard committer of acknowledged positions.
 //! - [`dead_letter`]: the dead-letter JSON-lines file.
 //! - [`generation`]: the plugin generation in use (swapped atomically), the crash-loop
@@ -29,6 +30,7 @@
 //! - [`convert`]: plugin output types → sink payload types.
 //! - [`telemetry`]: the tracing subscriber and its reloadable filter.
 
+pub mod canary;
 pub mod checkpoint;
 pub mod cli;
 pub mod cmd;

@@ -48,6 +48,13 @@ impl ShardWorker {
             received: now_timestamp(),
         };
         let wants_ids = self.topo.sinks.iter().any(|s| s.event_id.is_some());
+        // The canaries that format this batch too (one decision per pulled batch).
+        let canaries: Vec<Option<Arc<crate::canary::Canary>>> = self
+            .topo
+            .formats
+            .iter()
+            .map(|f| f.canary.clone().filter(|c| c.sampled()))
+            .collect();
         let mut dropped: u64 = 0;
         let mut failures: Vec<Failure> = Vec::new();
         for (gi, view) in source.groups.iter().enumerate() {
@@ -74,6 +81,22 @@ impl ShardWorker {
                             return;
                         }
                     };
+                    if let Some(canary) = &canaries[f] {
+                        canary.submit(crate::canary::Job {
+                            shard: self.shard,
+                            cursor: source.cursor.advance(gi as i64).0,
+                            info: info.clone(),
+                            view: view.clone(),
+                            range: start..end,
+                            current: outcomes
+                                .iter()
+                                .filter_map(|(li, o)| match o {
+                                    LogOutcome::Emits(e) => Some((*li, e.clone())),
+                                    _ => None,
+                                })
+                                .collect(),
+                        });
+                    }
                     for (li, outcome) in outcomes {
                         let origin = Origin {
                             source: 0,

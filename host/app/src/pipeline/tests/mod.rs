@@ -249,6 +249,7 @@ async fn topology(
                 .map(|s| (s.name.to_owned(), SinkKind::Hec))
                 .collect(),
             metrics: metrics.clone(),
+            canary: None,
         }],
         dead_letters,
     }
