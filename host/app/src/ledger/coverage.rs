@@ -22,13 +22,16 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<Record>, LedgerError> {
     Ok(records)
 }
 
+/// Which names in a directory are ledger files.
+type NameFilter = Box<dyn Fn(&str) -> bool>;
+
 fn files_of(path: &Path) -> Result<Vec<PathBuf>, LedgerError> {
     let io = |source| LedgerError::Io {
         path: path.to_owned(),
         source,
     };
     let meta = std::fs::metadata(path).map_err(io)?;
-    let (dir, wanted): (&Path, Box<dyn Fn(&str) -> bool>) = if meta.is_dir() {
+    let (dir, wanted): (&Path, NameFilter) = if meta.is_dir() {
         (
             path,
             Box::new(|name: &str| {
@@ -168,12 +171,12 @@ mod tests {
             rec(1, "a", 0..40, 1),
         ]);
         let c = cover(&merged, "p/l", 0, "a", 5..30);
-        assert_eq!(c.missing, [20..25]);
+        assert_eq!(c.missing, vec![20..25]);
         assert_eq!(c.missing_groups(), 5);
         assert_eq!(c.tally.events, 3, "two merged ranges overlap the window");
         assert!(cover(&merged, "p/l", 1, "a", 5..30).missing.is_empty());
-        assert_eq!(cover(&merged, "p/l", 0, "a", 35..50).missing, [40..50]);
-        assert_eq!(cover(&merged, "p/l", 2, "a", 3..4).missing, [3..4]);
+        assert_eq!(cover(&merged, "p/l", 0, "a", 35..50).missing, vec![40..50]);
+        assert_eq!(cover(&merged, "p/l", 2, "a", 3..4).missing, vec![3..4]);
         assert_eq!(
             cover(&merged, "p/l", 0, "b", 3..3).missing,
             [],

@@ -81,7 +81,7 @@ impl ShardWorker {
                             return;
                         }
                     };
-                    if let Some(canary) = &canaries[f] {
+                    if let Some(canary) = canaries.get(f).and_then(Option::as_ref) {
                         canary.submit(crate::canary::Job {
                             shard: self.shard,
                             cursor: source.cursor.advance(gi as i64).0,
