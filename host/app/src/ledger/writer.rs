@@ -213,7 +213,8 @@ mod tests {
             assert_eq!(rotated.lines().count(), 1, "compacted: {rotated}");
         }
         assert!(!rotated_name(&s.path, 4).exists(), "only 3 kept");
-        let merged = merge(super::super::coverage::read_paths(std::slice::from_ref(&s.path)).unwrap());
+        let merged =
+            merge(super::super::coverage::read_paths(std::slice::from_ref(&s.path)).unwrap());
         assert_eq!(merged.len(), 1, "the kept files join up: {merged:?}");
         assert_eq!(merged[0].to, 200);
         assert!(merged[0].from > 0, "the oldest file was deleted");
