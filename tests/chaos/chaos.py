@@ -343,7 +343,7 @@ class Tmpfs:
         sh("umount", self.path, check=False)
 
 
-def config_text(endpoint, hec_url, plugin, dead_letter, name):
+def config_text(endpoint, hec_url, plugin, dead_letter, name, ledger):
     return f"""[source]
 endpoint = "{endpoint}"
 project = "{PROJECT}"
@@ -360,6 +360,9 @@ watch = false
 
 [dead_letter]
 path = "{dead_letter}"
+
+[ledger]
+path = "{ledger}"
 
 [sink]
 type = "hec"
@@ -404,7 +407,8 @@ class Chaos:
             cfg = os.path.join(self.work, f"{name}.toml")
             with open(cfg, "w") as f:
                 f.write(config_text(endpoint, self.receiver.url(), a.plugin,
-                                    os.path.join(self.dlq.path, f"{name}.jsonl"), name))
+                                    os.path.join(self.dlq.path, f"{name}.jsonl"), name,
+                                    os.path.join(self.work, "ledgers", f"{name}.jsonl")))
             self.instances.append(Instance(name, a.shipper, cfg, self.net.ns if i == 0 else None,
                                            self.work))
         self.cleanups.insert(0, self.stop_instances)
@@ -532,6 +536,7 @@ class Chaos:
     # --- the run ------------------------------------------------------------------------
     def run(self):
         a = self.args
+        self.started = int(time.time()) - 1
         self.setup()
         end = time.time() + a.minutes * 60
         time.sleep(10)
@@ -557,7 +562,18 @@ class Chaos:
             time.sleep(2)
         time.sleep(3)  # late duplicates of the last batches
         self.stop_instances()
-        return self.report(written)
+        gap = self.reconcile()
+        return self.report(written) or gap
+
+    def reconcile(self):
+        """`shipper reconcile` over the run's window with every instance's ledger: 1 on a gap."""
+        cmd = [self.args.shipper, "reconcile", "-c", self.instances[0].config,
+               "--from", str(self.started), "--to", str(int(time.time()) + 1),
+               "--ledger", os.path.join(self.work, "ledgers")]
+        env = dict(os.environ, SLS_AK_ID=AK_ID, SLS_AK_KEY=AK_KEY)
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        print(f"=== reconcile (exit {r.returncode})\n{r.stdout}{r.stderr}", flush=True)
+        return 0 if r.returncode == 0 else 1
 
     def dead_lettered(self):
         seqs = Counter()

@@ -35,6 +35,12 @@ mod run_syslog;
 /// Two instances split the shards; SIGKILL one, the other takes over; duplicates = uncommitted.
 mod run_two_instances;
 
+/// `[plugin.canary]`: a canary changing one field is reported by that field (also after a reload) and ships nothing.
+mod run_canary;
+
+/// `shipper reconcile`: OK after a full run; exactly the shard and range a test hook took out of the ledger.
+mod run_reconcile;
+
 /// Poison (trap), record-error and HEC-refused logs → dead-letter file; neighbours delivered.
 mod run_dead_letter;
 

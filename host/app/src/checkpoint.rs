@@ -5,6 +5,9 @@
 //! pending one, so after a crash at most the in-flight batches (plus one commit round trip)
 //! are delivered again.
 //!
+//! Before each commit the completeness ledger is flushed ([`Ledger::flush`]), so it always
+//! covers what the consumer group has committed.
+//!
 //! Commits go to a [`CheckpointStore`]: the consumer group's [`Checkpointer`] in
 //! production, a recorder in the unit tests.
 
@@ -20,6 +23,7 @@ use shipper_sls::cursor::Cursor;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::ledger::Ledger;
 use crate::metrics::{Metrics, ShardLabels};
 
 /// Why a commit failed.
@@ -93,6 +97,7 @@ impl Committer {
         labels: ShardLabels,
         metrics: Arc<Metrics>,
         min_interval: Duration,
+        ledger: Option<Ledger>,
     ) -> Self {
         let (tx, rx) = watch::channel(None);
         let (lost_tx, lost) = watch::channel(false);
@@ -101,7 +106,7 @@ impl Committer {
             shard,
             labels,
             metrics,
-            min_interval,
+            (min_interval, ledger),
             rx,
             lost_tx,
         ));
@@ -144,7 +149,7 @@ async fn run(
     shard: u32,
     labels: ShardLabels,
     metrics: Arc<Metrics>,
-    min_interval: Duration,
+    (min_interval, ledger): (Duration, Option<Ledger>),
     mut rx: watch::Receiver<Option<Cursor>>,
     lost: watch::Sender<bool>,
 ) -> CommitEnd {
@@ -160,6 +165,11 @@ async fn run(
             continue;
         };
         if committed != Some(target) {
+            // The ledger first: it must never be behind the checkpoint, or a crash would
+            // leave a range that nobody re-delivers and nobody recorded (docs/ledger.md).
+            if let Some(ledger) = &ledger {
+                ledger.flush().await;
+            }
             match checkpointer.commit(shard, target).await {
                 Ok(()) => {
                     committed = Some(target);

@@ -57,4 +57,7 @@ pub enum Command {
     Replay(Box<crate::cmd::replay::ReplayArgs>),
     /// Work with dead-letter files: `replay` re-drives one through a (fixed) plugin.
     DeadLetter(crate::cmd::dead_letter::DeadLetterArgs),
+    /// Check from the completeness ledger that every log SLS received in a time window was
+    /// acknowledged by the sinks; name the missing cursor ranges (exit 1 on a gap).
+    Reconcile(crate::cmd::reconcile::ReconcileArgs),
 }

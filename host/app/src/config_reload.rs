@@ -7,8 +7,9 @@
 //! What happens (docs/configuration.md "Reload"):
 //! - the file is read and checked like at start; any problem refuses the reload with one
 //!   ERROR line naming it, and the running configuration stays;
-//! - a change to `[source]` or `[metrics]` is refused with "restart needed" (the consumer
-//!   group, its credentials and the listener live as long as the process);
+//! - a change to `[source]`, `[metrics]` or `[ledger]` is refused with "restart needed"
+//!   (the consumer group, its credentials, the listener and the ledger live as long as the
+//!   process);
 //! - a file whose text did not change only has its plugin files checked: a plugin file
 //!   with new content is loaded, self-tested and swapped into its slot (the hot swap);
 //! - any other change builds the next generation (sinks, plugins with their config,
@@ -35,7 +36,7 @@ pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// A changed file must stay unchanged this long before it is loaded (copy in progress).
 const SETTLE_TIME: Duration = Duration::from_millis(500);
 /// Tables a reload may not change.
-const FIXED_TABLES: [&str; 2] = ["source", "metrics"];
+const FIXED_TABLES: [&str; 3] = ["source", "metrics", "ledger"];
 
 /// Where the configuration comes from: the file (if any) and the command-line flags.
 #[derive(Debug, Clone)]
@@ -246,7 +247,7 @@ impl Reloader {
         let fixed = fixed_changes(&self.running.loaded.table, &loaded.table);
         if !fixed.is_empty() {
             anyhow::bail!(
-                "{} changed: restart needed (the consumer group, its credentials and the metrics listener are fixed for the life of the process); put the old value back, or restart to apply it",
+                "{} changed: restart needed (the consumer group, its credentials, the metrics listener and the ledger are fixed for the life of the process); put the old value back, or restart to apply it",
                 fixed
                     .iter()
                     .map(|k| format!("config key `{k}`"))

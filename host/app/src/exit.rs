@@ -3,7 +3,7 @@
 //! | code | meaning |
 //! |---:|---|
 //! | 0 | success (including a clean stop on SIGINT/SIGTERM) |
-//! | 1 | failure while running (a consumer-group membership ended, a plugin failed its test) |
+//! | 1 | failure while running (a consumer-group membership ended, a plugin failed its test, `reconcile` found a gap) |
 //! | 2 | usage or configuration error: bad flags, a bad config key, a file that cannot be read, a plugin that is not a valid component |
 //! | 3 | a dependency cannot be reached or refuses our credentials at start-up (SLS, the sink) |
 //!
@@ -15,7 +15,8 @@ use std::fmt;
 /// The exit-code table as `shipper --help` prints it.
 pub const EXIT_CODES_HELP: &str = "Exit codes:
   0  success, including a clean stop on SIGINT/SIGTERM
-  1  failure while running (a consumer-group membership ended, a plugin test failed)
+  1  failure while running (a consumer-group membership ended, a plugin test failed,
+     `reconcile` found a gap)
   2  usage or configuration error (flags, config keys, unreadable files, invalid plugin)
   3  a dependency (SLS, the sink) cannot be reached or refuses the credentials at start-up";
 

@@ -13,6 +13,7 @@
 //!   module per config table.
 //! - [`pipeline`]: one shard's loop: pull → format (bisection, breaker, passthrough) →
 //!   render → send → ordered acknowledgements.
+//! - [`canary`]: a new plugin version run in shadow on sampled batches, compared, never sent.
 //! - [`checkpoint`]: per-shard committer of acknowledged positions.
 //! - [`dead_letter`]: the dead-letter JSON-lines file.
 //! - [`generation`]: the plugin generation in use (swapped atomically), the crash-loop
@@ -22,6 +23,8 @@
 //!   dead-letter files, rate caps); [`config_reload`]: SIGHUP and watched files → the next
 //!   generation, or a refusal that leaves the running one in place.
 //! - [`lag`]: per-shard lag gauges and their sampler.
+//! - [`ledger`]: the completeness ledger (acknowledged cursor ranges per shard and sink)
+//!   that `shipper reconcile` checks, and its watermark events.
 //! - [`metrics`], [`metrics_server`], [`progress`]: the Prometheus registry and its event
 //!   methods, `/metrics` + `/health`, and the terminal progress line.
 //! - [`convert`]: plugin output types → sink payload types.
@@ -29,6 +32,7 @@
 //! - [`redrive`]: a dead-letter file read back for `shipper dead-letter replay`.
 //! - [`replay`]: `shipper replay`'s window, per-shard cursor ranges, reader and state file.
 
+pub mod canary;
 pub mod checkpoint;
 pub mod cli;
 pub mod cmd;
@@ -38,6 +42,7 @@ pub mod dead_letter;
 pub mod exit;
 pub mod generation;
 pub mod lag;
+pub mod ledger;
 pub mod metrics;
 pub mod metrics_server;
 pub mod pipeline;

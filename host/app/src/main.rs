@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
             Command::Receive(args) => cmd::receive::execute(args).await,
             Command::Replay(args) => cmd::replay::execute(*args).await,
             Command::DeadLetter(args) => cmd::dead_letter::execute(args).await,
+            Command::Reconcile(args) => cmd::reconcile::execute(args).await,
         }
     });
     match result {

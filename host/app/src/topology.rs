@@ -13,13 +13,15 @@ use shipper_runtime::PluginEngine;
 use shipper_sinks::{Sink, SinkErrorKind};
 use tokio_util::sync::CancellationToken;
 
+use crate::canary::Canary;
 use crate::dead_letter::DeadLetter;
 use crate::generation::PluginSlot;
 use crate::metrics::{Metrics, SinkView};
 use crate::pipeline::format::FormatContext;
 use crate::pipeline::rate::RateLimiter;
 use crate::pipeline::{SinkContext, Topology};
-use crate::settings::{PluginSettings, Settings};
+use crate::settings::plugin::CanarySettings;
+use crate::settings::{PluginSettings, Settings, SinkEntry};
 
 /// One distinct plugin of a generation.
 #[derive(Clone)]
@@ -30,6 +32,8 @@ pub struct BuiltPlugin {
     pub slot: Arc<PluginSlot>,
     /// The sinks it formats for.
     pub targets: Vec<(String, Arc<dyn Sink>)>,
+    /// Its canary, when `[plugin.canary]` is set.
+    pub canary: Option<Arc<Canary>>,
 }
 
 /// A configuration generation, built and self-tested, not yet published.
@@ -95,10 +99,16 @@ pub async fn build(
             .await
             .with_context(|| format!("plugin of `{}`", entry.plugin_key))?;
         tracing::info!(plugin = %loaded.label(), path = %loaded.path.display(), sinks = ?targets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), "plugin loaded and self-tested");
+        let slot = PluginSlot::new(loaded);
+        let canary = match &entry.plugin.canary {
+            Some(c) => Some(start_canary(engine, entry, c, &slot, &targets, metrics).await?),
+            None => None,
+        };
         plugins.push(BuiltPlugin {
             settings: entry.plugin.clone(),
-            slot: PluginSlot::new(loaded),
+            slot,
             targets,
+            canary,
         });
     }
     let mut dead_letters: Vec<DeadLetter> = Vec::new();
@@ -135,6 +145,7 @@ pub async fn build(
                 .map(|&i| (sinks[i].0.clone(), settings.sinks[i].settings.kind()))
                 .collect(),
             metrics: metrics.clone(),
+            canary: plugin.canary.clone(),
         })
         .collect();
     // Rate caps are per process: every shard of every logstore shares a sink's bucket.
@@ -165,6 +176,33 @@ pub async fn build(
         plugins,
         sinks,
     })
+}
+
+/// Loads and self-tests the canary of `entry`'s plugin (like any plugin, against the same
+/// sinks) and starts its worker, comparing with `slot`'s generation.
+async fn start_canary(
+    engine: &PluginEngine,
+    entry: &SinkEntry,
+    c: &CanarySettings,
+    slot: &Arc<PluginSlot>,
+    targets: &[(String, Arc<dyn Sink>)],
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Arc<Canary>> {
+    let mut settings = entry.plugin.clone();
+    settings.path.clone_from(&c.path);
+    settings.config_json.clone_from(&c.config_json);
+    settings.canary = None;
+    let loaded = crate::reload::load_generation(engine, &settings, targets)
+        .await
+        .with_context(|| format!("canary plugin of `{}.canary`", entry.plugin_key))?;
+    tracing::info!(canary = %loaded.label(), current = %slot.current().label(), sample = c.sample, report = %c.report.display(), "canary plugin loaded and self-tested; it runs in shadow, nothing it makes is sent");
+    Ok(Canary::start(
+        loaded,
+        slot.clone(),
+        targets[0].1.clone(),
+        c,
+        metrics.clone(),
+    ))
 }
 
 /// Each sink's health check. A sink that refuses us (bad token, TLS rejected) is an error

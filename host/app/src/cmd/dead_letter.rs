@@ -181,6 +181,8 @@ async fn redrive(args: RedriveArgs) -> Result<(), Failure> {
             topology: rx,
             metrics: d.metrics.clone(),
             options: options.clone(),
+            // The positions here are made up (one group per entry), not SLS cursors.
+            ledger: None,
         });
         let last = Cursor(part.last().map_or(0, |(k, _)| *k as i64 + 1));
         let batches = redrive::batches(&part);

@@ -6,6 +6,7 @@
 //!   test-only fault file.
 //! - [`plugin`]: `shipper plugin new|test|inspect`; [`scaffold`] is `plugin new`.
 //! - [`receive`]: `shipper receive hec|syslog`, a development receiver.
+//! - [`reconcile`]: `shipper reconcile`, a time window checked against the ledger.
 //! - [`validate`]: `shipper validate`, every problem of a configuration without shipping.
 //! - [`replay`]: `shipper replay`, a time window sent again without the consumer group.
 //! - [`dead_letter`]: `shipper dead-letter replay`, a dead-letter file re-driven.
@@ -15,6 +16,7 @@ pub mod emulator;
 pub mod emulator_faults;
 pub mod plugin;
 pub mod receive;
+pub mod reconcile;
 pub mod replay;
 pub mod run;
 pub mod scaffold;

@@ -235,6 +235,10 @@ pub async fn execute(args: ReplayArgs) -> Result<(), Failure> {
             topology: topology_rx.clone(),
             metrics: d.metrics.clone(),
             options: options.clone(),
+            // A replay sends again what the live run already accounted for (or not): it
+            // is not evidence of the live delivery, so it stays out of the ledger
+            // (docs/ledger.md).
+            ledger: None,
         });
         let checkpoints = Arc::new(ReplayCheckpoints {
             tracker: tracker.clone(),

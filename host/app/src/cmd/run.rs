@@ -192,7 +192,18 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         ));
     }
 
+    let ledger = open_ledger(settings)?;
     let (publish, topology) = tokio::sync::watch::channel(built.topology.clone());
+    if let Some(ledger) = &ledger
+        && let Some(interval) = settings.ledger.as_ref().and_then(|l| l.watermark_interval)
+    {
+        background.spawn(crate::ledger::watermark::run(
+            ledger.clone(),
+            interval,
+            topology.clone(),
+            shutdown.clone(),
+        ));
+    }
     let mut consumers = JoinSet::new();
     // One budget for every shard of every logstore.
     let budget = shipper_sls::MemoryBudget::new(settings.source.max_buffer_bytes);
@@ -205,6 +216,7 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
             topology: topology.clone(),
             metrics: metrics.clone(),
             options: PipelineOptions::default(),
+            ledger: ledger.clone(),
         });
         background.spawn(
             ctx.lag
@@ -255,6 +267,18 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
         .runtime_error();
     }
     Ok(())
+}
+
+/// Opens `[ledger]` (none when disabled): a file that cannot be created is a configuration
+/// error, like a dead-letter file.
+fn open_ledger(settings: &Settings) -> Result<Option<crate::ledger::Ledger>, Failure> {
+    let Some(s) = &settings.ledger else {
+        return Ok(None);
+    };
+    let hook = std::env::var(crate::ledger::TEST_DROP_ENV).ok();
+    let ledger = crate::ledger::Ledger::open(s, hook.as_deref()).config_error()?;
+    tracing::info!(path = %s.path.display(), watermark_interval = ?s.watermark_interval, "completeness ledger");
+    Ok(Some(ledger))
 }
 
 /// The flags that override the config file (never secrets).

@@ -4,9 +4,9 @@
 //!
 //! What it checks: the config file and environment (every key, [`settings::load`]); the
 //! files the configuration names (the plugins, their self-test inputs, the AccessKey secret
-//! file, each sink's token and TLS files, the dead-letter directories); each plugin itself
-//! (loaded, `init`-ed with its config and self-tested against its sinks' renderers, exactly
-//! as at start-up). With `--connect` it also authenticates to SLS with read-only calls
+//! file, each sink's token and TLS files, the dead-letter directories, the ledger and the
+//! canary report); each plugin and its canary (loaded, `init`-ed with its config and
+//! self-tested against its sinks' renderers, exactly as at start-up). With `--connect` it also authenticates to SLS with read-only calls
 //! (ListShards on every logstore) and asks each sink's health endpoint(s).
 //!
 //! Exit codes as the binary documents them: 0 valid, 2 invalid, 3 valid but a dependency is
@@ -206,6 +206,21 @@ fn check_files(settings: &Settings, findings: &mut Vec<Finding>) {
             findings.push(Finding::invalid(key, message));
         }
     }
+    if let Some(ledger) = &settings.ledger
+        && let Err(message) = writable(&ledger.path)
+    {
+        findings.push(Finding::invalid("ledger.path", message));
+    }
+    for (entry, _) in settings.plugin_groups() {
+        if let Some(canary) = &entry.plugin.canary
+            && let Err(message) = writable(&canary.report)
+        {
+            findings.push(Finding::invalid(
+                format!("{}.canary.report", entry.plugin_key),
+                message,
+            ));
+        }
+    }
 }
 
 /// Whether the dead-letter file can be appended to (or created) without creating it.
@@ -267,8 +282,8 @@ async fn check_plugins(
             .iter()
             .map(|&i| Some((settings.sinks[i].name.clone(), sinks[i].clone()?)))
             .collect();
-        let loaded = match targets {
-            Some(targets) => crate::reload::load_generation(&engine, &entry.plugin, &targets)
+        let loaded = match &targets {
+            Some(targets) => crate::reload::load_generation(&engine, &entry.plugin, targets)
                 .await
                 .map(drop),
             None => crate::reload::load_plugin(&engine, &entry.plugin)
@@ -285,6 +300,24 @@ async fn check_plugins(
                 format!("{}.{key}", entry.plugin_key),
                 format!("{e:#}"),
             ));
+        }
+        // The canary is loaded and self-tested exactly like the plugin it shadows.
+        if let (Some(c), Some(targets)) = (&entry.plugin.canary, &targets) {
+            let mut canary = entry.plugin.clone();
+            canary.path.clone_from(&c.path);
+            canary.config_json.clone_from(&c.config_json);
+            canary.canary = None;
+            if let Err(e) = crate::reload::load_generation(&engine, &canary, targets).await {
+                let key = if format!("{e:#}").contains("rejected its config") {
+                    "config"
+                } else {
+                    "path"
+                };
+                findings.push(Finding::invalid(
+                    format!("{}.canary.{key}", entry.plugin_key),
+                    format!("{e:#}"),
+                ));
+            }
         }
     }
 }

@@ -76,10 +76,11 @@ pub(crate) struct Views {
     pub(crate) plugins: Vec<Arc<PluginSlot>>,
 }
 
-/// Labels of reload counts.
+/// Labels of reload and canary counts.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabels {
-    /// `applied`, `plugin`, `unchanged` or `refused`.
+    /// Reloads: `applied`, `plugin`, `unchanged` or `refused`; canary events: `same`,
+    /// `different` or `error`.
     pub result: String,
 }
 
@@ -185,6 +186,10 @@ pub struct Metrics {
     config_generation: Gauge,
     /// Reloads by result (`applied`, `plugin`, `unchanged`, `refused`).
     config_reloads: Family<ReloadLabels, Counter>,
+    /// Batches the canary plugin formatted in shadow.
+    canary_batches: Counter,
+    /// Canary events by result of the comparison.
+    canary_events: Family<ReloadLabels, Counter>,
     /// Totals for the progress line.
     pub totals: Totals,
 }
@@ -225,6 +230,8 @@ impl Metrics {
             credentials: credentials.clone(),
             config_generation: Gauge::default(),
             config_reloads: Family::default(),
+            canary_batches: Counter::default(),
+            canary_events: Family::default(),
             totals: Totals::default(),
             registry: Registry::default(),
         };
@@ -320,6 +327,16 @@ impl Metrics {
             "Reloads by result: applied (a new configuration generation), plugin (plugin files swapped only), unchanged, refused",
             m.config_reloads.clone(),
         );
+        registry.register(
+            "shipper_canary_batches",
+            "Sampled batches the canary plugin formatted in shadow and compared",
+            m.canary_batches.clone(),
+        );
+        registry.register(
+            "shipper_canary_events",
+            "Canary events compared with the current plugin's: same, different, error",
+            m.canary_events.clone(),
+        );
         registry.register_collector(Box::new(ScrapeCollector { views }));
         registry.register_collector(Box::new(SlsCollector {
             consumers: sls,
@@ -401,6 +418,18 @@ impl Metrics {
         self.views.store(Arc::new(Views { sinks, plugins }));
         self.config_generation
             .set(i64::try_from(generation).unwrap_or(i64::MAX));
+    }
+
+    /// The canary compared one batch: events `same`, `different`, `error`.
+    pub fn canary_compared(&self, same: u64, different: u64, error: u64) {
+        self.canary_batches.inc();
+        for (result, n) in [("same", same), ("different", different), ("error", error)] {
+            self.canary_events
+                .get_or_create(&ReloadLabels {
+                    result: result.into(),
+                })
+                .inc_by(n);
+        }
     }
 
     /// A reload ended: `applied` (a new generation), `plugin` (only plugin files were

@@ -121,6 +121,8 @@ pub struct FormatContext {
     pub passthrough: Vec<(String, SinkKind)>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The canary plugin run in shadow on sampled batches (`[plugin.canary]`).
+    pub canary: Option<Arc<crate::canary::Canary>>,
 }
 
 /// One shard's format stage. See the module docs.
@@ -372,6 +374,7 @@ mod tests {
             failure_policy: policy,
             passthrough: vec![("default".into(), SinkKind::Hec)],
             metrics: testing::metrics(),
+            canary: None,
         };
         FormatStage::new(ctx, testing::labels(0))
     }

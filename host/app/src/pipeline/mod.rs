@@ -28,7 +28,9 @@
 //!   committed before the lease goes);
 //! - with several sinks, every sink keeps its own [`acks::OrderedAcks`], and the checkpoint
 //!   moves to the smallest position all of them acknowledged: a log is committed only once
-//!   every sink has it (or dead-lettered it).
+//!   every sink has it (or dead-lettered it);
+//! - each sink's acknowledged ranges go to the completeness ledger ([`crate::ledger`]),
+//!   which is written before the checkpoint that passes them is committed.
 //!
 //! Reload: the sinks, plugins and dead-letter files are one [`Topology`]; a reload publishes
 //! a new one, and each shard stops pulling, sends its open batches, waits until every send
@@ -157,6 +159,8 @@ pub struct ShardContext {
     pub options: PipelineOptions,
     /// Lag gauges of this logstore's held shards.
     pub lag: Arc<ShardLag>,
+    /// Where acknowledged ranges are recorded (`None`: `[ledger] enabled = false`).
+    pub ledger: Option<crate::ledger::Ledger>,
 }
 
 impl ShardContext {

@@ -35,6 +35,7 @@ use super::format::{FormatStage, LogOutcome};
 use super::{ShardContext, Topology, convert_payload};
 use crate::checkpoint::{CheckpointStore, CommitEnd, Committer};
 use crate::dead_letter::{self, Cause, Stage};
+use crate::ledger::Tally;
 use crate::metrics::ShardLabels;
 
 mod dead_letters;
@@ -112,6 +113,9 @@ struct SendEntry {
     sources: Vec<Arc<Source>>,
     /// The rendered events' bytes in the memory budget, until the send settles.
     _memory: Option<Charge>,
+    /// What the ledger counts for this send besides its events (logs dead-lettered or
+    /// dropped before it, receive times).
+    tally: Tally,
 }
 
 /// Runs the shard until it is revoked or read to its end, then commits the last delivered
@@ -124,6 +128,7 @@ pub async fn run(ctx: Arc<ShardContext>, io: ShardIo) -> ShardEnd {
         labels.clone(),
         ctx.metrics.clone(),
         ctx.options.min_commit_interval,
+        ctx.ledger.clone(),
     );
     let mut topology = ctx.topology.clone();
     let topo = topology.borrow_and_update().clone();
@@ -342,6 +347,7 @@ impl ShardWorker {
         let fresh = lane.pool.take(lane.batch.max_bytes);
         let open = std::mem::replace(&mut lane.open, OpenBatch::new(fresh));
         let entry = SendEntry {
+            tally: std::mem::take(&mut lane.pending),
             origins: open.origins,
             sources: open.sources,
             _memory: self
@@ -386,6 +392,7 @@ impl ShardWorker {
         }
         let Acked { entry, ack, range } = acked;
         self.lanes[i].last_settle = Instant::now();
+        self.lanes[i].settled.add(&entry.tally);
         if let Some(delivery) = ack {
             let sink = &self.topo.sinks[i].name;
             if delivery.cancelled {
@@ -401,6 +408,9 @@ impl ShardWorker {
             self.ctx
                 .metrics
                 .delivered(&self.labels, sink, accepted as u64);
+            let settled = &mut self.lanes[i].settled;
+            settled.events += accepted as u64;
+            settled.dead_lettered += delivery.rejected.len() as u64;
             if !delivery.rejected.is_empty() {
                 let failures = delivery
                     .rejected
@@ -426,6 +436,16 @@ impl ShardWorker {
                 .give_back(delivery.batch, self.memory.as_deref());
         }
         if let Some(range) = range {
+            let tally = std::mem::take(&mut self.lanes[i].settled);
+            if let Some(ledger) = &self.ctx.ledger {
+                ledger.record(
+                    &self.labels.logstore,
+                    self.shard,
+                    &self.topo.sinks[i].name,
+                    range.start.0..range.end.0,
+                    tally,
+                );
+            }
             self.lanes[i].acked_to = range.end;
             let settled = self
                 .lanes

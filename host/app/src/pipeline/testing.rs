@@ -64,6 +64,13 @@ impl Log {
             kind: "sink-reject".into(),
         }
     }
+    /// The plugin drops it on purpose (no event).
+    pub fn dropped(seq: usize) -> Self {
+        Self {
+            seq,
+            kind: "drop".into(),
+        }
+    }
     /// Formatted and routed to sink `to` only.
     pub fn routed(seq: usize, to: &'static str) -> Self {
         Self {
@@ -222,6 +229,7 @@ impl FormatInstance for FakeInstance {
                             message: format!("log {seq} refused"),
                         }),
                         "sink-reject" => Ok(vec![hec_text(format!("reject:{seq}"))]),
+                        "drop" => Ok(Vec::new()),
                         kind => {
                             let mut emit = hec_text(seq);
                             emit.route = kind.strip_prefix("route:").map(str::to_owned);

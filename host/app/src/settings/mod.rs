@@ -14,11 +14,12 @@
 //!
 //! Layout: one module per table — [`source`] (with [`credentials`] for
 //! `[source.credentials]`), [`plugin`], [`sink`] (`[sink]` or `[[sinks]]`),
-//! [`dead_letter`], [`metrics`], [`reload`] (`[reload]` and `[log]`) — and [`values`] for
+//! [`dead_letter`], [`ledger`], [`metrics`], [`reload`] (`[reload]` and `[log]`) — and [`values`] for
 //! what they share (durations, names, [`Problems`]).
 
 pub mod credentials;
 pub mod dead_letter;
+pub mod ledger;
 pub mod metrics;
 pub mod plugin;
 pub mod reload;
@@ -64,6 +65,9 @@ pub struct FileConfig {
     /// The log filter.
     #[serde(default)]
     pub log: reload::LogConfig,
+    /// The completeness ledger and its watermark events.
+    #[serde(default)]
+    pub ledger: ledger::LedgerConfig,
 }
 
 /// Everything `shipper run` needs, validated.
@@ -85,6 +89,8 @@ pub struct Settings {
     pub reload_watch: bool,
     /// `[log] level`, when set.
     pub log_level: Option<String>,
+    /// `[ledger]`, `None` when `enabled = false`.
+    pub ledger: Option<ledger::LedgerSettings>,
 }
 
 /// A configuration that cannot be used: unreadable, not TOML, or with bad values (all of
@@ -265,6 +271,7 @@ pub fn load(
     );
     let metrics_listen = metrics::resolve(file.metrics, flags.metrics_listen, &mut problems);
     let log_level = reload::resolve_level(file.log, &mut problems);
+    let ledger = ledger::resolve(file.ledger, &mut problems);
     match (source, sinks) {
         (Some(source), Some(sinks)) if problems.is_empty() => Ok(Settings {
             source,
@@ -274,6 +281,7 @@ pub fn load(
             metrics_listen,
             reload_watch: file.reload.watch,
             log_level,
+            ledger,
         }),
         _ => Err(ConfigError::Invalid(problems.into_vec())),
     }

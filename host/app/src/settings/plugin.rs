@@ -42,7 +42,51 @@ pub struct PluginConfig {
     /// Directory of the compile cache; default `$XDG_CACHE_HOME/shipper/components` or
     /// `~/.cache/shipper/components`.
     pub cache_dir: Option<PathBuf>,
+    /// A new plugin version run in shadow on sampled batches (docs/plugins.md "Canary").
+    pub canary: Option<CanaryConfig>,
 }
+
+/// `[plugin.canary]` as written in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// The canary component (`.wasm`).
+    pub path: Option<PathBuf>,
+    /// Its `init` config, like `[plugin.config]`.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Share of pulled batches formatted by the canary too, 0..=1 (default 0.1).
+    pub sample: Option<f64>,
+    /// The diff report (JSON); default `shipper-canary.json`.
+    pub report: Option<PathBuf>,
+    /// Differing events kept in the report (default 20).
+    pub max_differences: Option<usize>,
+}
+
+/// Share of batches a canary formats unless configured.
+pub const DEFAULT_CANARY_SAMPLE: f64 = 0.1;
+/// Where the canary report goes unless configured.
+pub const DEFAULT_CANARY_REPORT: &str = "shipper-canary.json";
+/// Differing events kept in the report unless configured.
+pub const DEFAULT_CANARY_DIFFERENCES: usize = 20;
+
+/// Validated `[plugin.canary]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanarySettings {
+    /// Component path.
+    pub path: PathBuf,
+    /// Its `init` config, as JSON text.
+    pub config_json: String,
+    /// Share of batches, 0..=1.
+    pub sample: f64,
+    /// The report file.
+    pub report: PathBuf,
+    /// Differing events kept in the report.
+    pub max_differences: usize,
+}
+
+// `sample` is checked to be a number in 0..=1, never NaN, so equality is total.
+impl Eq for CanarySettings {}
 
 /// Validated `[plugin]`. Two sinks whose settings are equal share one plugin generation
 /// (one compile, one hot-swap watcher, one format stage per shard).
@@ -68,6 +112,8 @@ pub struct PluginSettings {
     pub breaker_window: Duration,
     /// Compile cache location (or disabled).
     pub compile_cache: shipper_runtime::CacheDir,
+    /// `[plugin.canary]`, when set.
+    pub canary: Option<CanarySettings>,
 }
 
 /// Checks a plugin table (`[plugin]` merged with `--plugin`, or a sink's own
@@ -103,6 +149,9 @@ pub fn resolve(
     if breaker_threshold == 0 {
         problems.push(key("breaker_threshold"), "must be at least 1");
     }
+    let canary = p
+        .canary
+        .and_then(|c| resolve_canary(c, &key("canary"), problems));
     if problems.len() > before {
         return None;
     }
@@ -121,5 +170,43 @@ pub fn resolve(
             (_, Some(dir)) => shipper_runtime::CacheDir::Path(dir),
             _ => shipper_runtime::CacheDir::Default,
         },
+        canary,
+    })
+}
+
+fn resolve_canary(
+    c: CanaryConfig,
+    prefix: &str,
+    problems: &mut Problems,
+) -> Option<CanarySettings> {
+    let before = problems.len();
+    if c.path.is_none() {
+        problems.push(
+            format!("{prefix}.path"),
+            "missing: the new plugin version (.wasm) to run in shadow",
+        );
+    }
+    let sample = c.sample.unwrap_or(DEFAULT_CANARY_SAMPLE);
+    if !(0.0..=1.0).contains(&sample) {
+        problems.push(
+            format!("{prefix}.sample"),
+            format!("{sample} is not a share of batches between 0 and 1 (e.g. 0.1)"),
+        );
+    }
+    let config_json = problems.check(
+        &format!("{prefix}.config"),
+        serde_json::to_string(&c.config).map_err(|e| format!("cannot be expressed as JSON: {e}")),
+    );
+    if problems.len() > before {
+        return None;
+    }
+    Some(CanarySettings {
+        path: c.path?,
+        config_json: config_json?,
+        sample,
+        report: c
+            .report
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CANARY_REPORT)),
+        max_differences: c.max_differences.unwrap_or(DEFAULT_CANARY_DIFFERENCES),
     })
 }

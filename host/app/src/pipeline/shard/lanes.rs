@@ -19,6 +19,12 @@ pub(super) struct Lane {
     pub(super) last_settle: Instant,
     /// Reported as holding the shard (see [`STALL_WARN_AFTER`]).
     pub(super) stalled: bool,
+    /// Ledger counts of the open batch not carried by its events (logs dead-lettered or
+    /// dropped, receive times); they go with its send.
+    pub(super) pending: Tally,
+    /// Ledger counts of settled sends not yet reported with a range (a send without a
+    /// position: its batch continues in the next one).
+    pub(super) settled: Tally,
 }
 
 /// One lane per sink of `topo`, each settled up to `start`.
@@ -35,6 +41,8 @@ pub(super) fn lanes_for(topo: &Topology, start: Cursor) -> Vec<Lane> {
             full_since: None,
             last_settle: now,
             stalled: false,
+            pending: Tally::default(),
+            settled: Tally::default(),
         })
         .collect()
 }

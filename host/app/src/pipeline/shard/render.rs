@@ -49,6 +49,13 @@ impl ShardWorker {
             received: now_timestamp(),
         };
         let wants_ids = self.topo.sinks.iter().any(|s| s.event_id.is_some());
+        // The canaries that format this batch too (one decision per pulled batch).
+        let canaries: Vec<Option<Arc<crate::canary::Canary>>> = self
+            .topo
+            .formats
+            .iter()
+            .map(|f| f.canary.clone().filter(|c| c.sampled()))
+            .collect();
         let mut dropped: u64 = 0;
         let mut failures: Vec<Failure> = Vec::new();
         for (gi, view) in source.groups.iter().enumerate() {
@@ -102,6 +109,22 @@ impl ShardWorker {
                             return;
                         }
                     };
+                    if let Some(canary) = canaries.get(f).and_then(Option::as_ref) {
+                        canary.submit(crate::canary::Job {
+                            shard: self.shard,
+                            cursor: source.cursor.advance(gi as i64).0,
+                            info: info.clone(),
+                            view: view.clone(),
+                            range: start..end,
+                            current: outcomes
+                                .iter()
+                                .filter_map(|(li, o)| match o {
+                                    LogOutcome::Emits(e) => Some((*li, e.clone())),
+                                    _ => None,
+                                })
+                                .collect(),
+                        });
+                    }
                     for (li, outcome) in outcomes {
                         let origin = Origin {
                             source: 0,
@@ -120,7 +143,12 @@ impl ShardWorker {
                         }
                         match outcome {
                             LogOutcome::Emits(emits) => {
-                                dropped += u64::from(emits.is_empty());
+                                if emits.is_empty() {
+                                    dropped += 1;
+                                    for &i in &self.format_sinks[f] {
+                                        self.lanes[i].pending.dropped += 1;
+                                    }
+                                }
                                 self.render(f, &source, origin, emits, ids.as_ref(), &mut failures);
                             }
                             LogOutcome::Failed(err) => failures.push(fail(
@@ -148,6 +176,21 @@ impl ShardWorker {
         }
         if dropped > 0 {
             self.ctx.metrics.dropped(&self.labels, dropped);
+        }
+        // The ledger counts each failure for the sinks it concerns (one log of a plugin
+        // counts for each of that plugin's sinks).
+        for f in &failures {
+            match f.blame {
+                Blame::Format(n) => {
+                    for &i in &self.format_sinks[n] {
+                        self.lanes[i].pending.dead_lettered += 1;
+                    }
+                }
+                Blame::Sink(i) => self.lanes[i].pending.dead_lettered += 1,
+            }
+        }
+        for lane in &mut self.lanes {
+            lane.pending.received(batch.cursor_time);
         }
         // Dead letters are on disk before any send that carries this batch's position.
         if !self

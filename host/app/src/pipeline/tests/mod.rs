@@ -2,7 +2,8 @@
 //! recorded checkpoints. Each test checks a delivery rule of the module docs. This file
 //! holds the rig; [`delivery`] tests one sink's delivery, dead letters and hand-offs,
 //! [`sinks`] several sinks, back-pressure, rate caps, event IDs, the memory budget and the
-//! switch to a new configuration generation.
+//! switch to a new configuration generation; [`ledger`] what the completeness ledger
+//! records.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::lag::ShardLag;
 use crate::settings::LogstoreTarget;
 
 mod delivery;
+mod ledger;
 mod shard_loop;
 mod sinks;
 
@@ -107,6 +109,7 @@ impl Rig {
                 min_commit_interval: Duration::from_millis(1),
                 ..PipelineOptions::default()
             },
+            ledger: None,
         });
         Self {
             ctx,
@@ -114,6 +117,24 @@ impl Rig {
             sink: sinks[0].sink.clone(),
             dir,
         }
+    }
+
+    /// The rig with a ledger at `ledger.jsonl` in its directory. Not for paused-time
+    /// tests: the ledger answers flushes from its own thread, which paused time does not
+    /// wait for.
+    fn with_ledger(mut self) -> Self {
+        let ledger = crate::ledger::Ledger::open(
+            &crate::settings::ledger::LedgerSettings {
+                path: self.dir.path().join("ledger.jsonl"),
+                max_file_bytes: 1 << 20,
+                keep_files: 1,
+                watermark_interval: None,
+            },
+            None,
+        )
+        .unwrap();
+        Arc::get_mut(&mut self.ctx).expect("not shared yet").ledger = Some(ledger);
+        self
     }
 
     fn dead_letter_path(&self) -> std::path::PathBuf {
@@ -229,6 +250,7 @@ async fn topology(
                 .map(|s| (s.name.to_owned(), SinkKind::Hec))
                 .collect(),
             metrics: metrics.clone(),
+            canary: None,
         }],
         dead_letters,
     }
