@@ -4,7 +4,7 @@
 //! shard and range (exit 1) while the receiver still got every log once. The watermark
 //! events the runs send (`[ledger] watermark_interval`) join up per shard, except across
 //! the dropped range. A window whose
-//! end is before its start is refused (exit 2) before anything is read.
+//! end is before its start, or whose start SLS no longer keeps, is refused (exit 2).
 
 use std::process::{Command, Output};
 
@@ -209,7 +209,25 @@ fn reconcile_proves_a_full_run_and_names_the_one_range_the_ledger_lost() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("is not after --from"),
+        String::from_utf8_lossy(&o.stderr).contains("must be after --from"),
+        "{}",
+        text(&o)
+    );
+    // A window SLS has deleted (before now minus the logstore's ttl, 30 days here) cannot be
+    // proven: refused, naming the oldest start that can be.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (from, to) = (now - 40 * 86_400, now - 39 * 86_400);
+    let o = reconcile(
+        &env,
+        &config,
+        &["--from", &from.to_string(), "--to", &to.to_string()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("keeps logs for 30 days"),
         "{}",
         text(&o)
     );

@@ -30,7 +30,8 @@
 //! - [`convert`]: plugin output types → sink payload types.
 //! - [`telemetry`]: the tracing subscriber and its reloadable filter.
 //! - [`redrive`]: a dead-letter file read back for `shipper dead-letter replay`.
-//! - [`replay`]: `shipper replay`'s window, per-shard cursor ranges, reader and state file.
+//! - [`replay`]: `shipper replay`'s per-shard cursor ranges, reader and state file;
+//!   [`window`]: the `--from`/`--to` window it shares with `shipper reconcile`.
 
 pub mod canary;
 pub mod checkpoint;
@@ -53,3 +54,4 @@ pub mod replay;
 pub mod settings;
 pub mod telemetry;
 pub mod topology;
+pub mod window;

@@ -20,6 +20,7 @@ use crate::config_reload::ConfigSource;
 use crate::exit::{Failure, FailureExt as _};
 use crate::ledger::coverage::{self, Coverage};
 use crate::settings::Overrides;
+use crate::window::{Window, rfc3339};
 
 /// Flags of `shipper reconcile`.
 #[derive(Debug, clap::Args)]
@@ -37,11 +38,11 @@ shipper reconcile --config shipper.toml --from 2026-03-03T10:00:00Z --to 2026-03
 pub struct ReconcileArgs {
     /// Start of the window: an RFC 3339 time (`2026-03-03T10:00:00Z`) or unix seconds; SLS
     /// receive time, as GetCursor reads it.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub from: i64,
+    #[arg(long, value_name = "TIME")]
+    pub from: String,
     /// End of the window (exclusive), after `--from`.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub to: i64,
+    #[arg(long, value_name = "TIME")]
+    pub to: String,
     /// The configuration `shipper run` used (its `[source]`, sinks and `[ledger] path`).
     #[arg(long, short = 'c', value_name = "FILE", env = "SHIPPER_CONFIG")]
     pub config: Option<PathBuf>,
@@ -51,33 +52,10 @@ pub struct ReconcileArgs {
     pub ledger: Vec<PathBuf>,
 }
 
-/// Parses an RFC 3339 time or a number of unix seconds.
-pub fn parse_time(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    if let Ok(secs) = t.parse::<i64>() {
-        return Ok(secs);
-    }
-    t.parse::<jiff::Timestamp>()
-        .map(|ts| ts.as_second())
-        .map_err(|_| {
-            format!("{t:?} is not an RFC 3339 time like 2026-03-03T10:00:00Z nor unix seconds")
-        })
-}
-
-fn show(t: i64) -> String {
-    jiff::Timestamp::from_second(t).map_or_else(|_| t.to_string(), |ts| ts.to_string())
-}
-
 /// Runs `shipper reconcile`.
 pub async fn execute(args: ReconcileArgs) -> Result<(), Failure> {
-    if args.to <= args.from {
-        return Err(anyhow!(
-            "--to {} is not after --from {}: give the window's start first",
-            show(args.to),
-            show(args.from)
-        ))
-        .config_error();
-    }
+    let now = jiff::Timestamp::now().as_second();
+    let window = Window::parse(&args.from, &args.to, now).config_error()?;
     let loaded = ConfigSource {
         path: args.config.clone(),
         overrides: Overrides::default(),
@@ -106,6 +84,15 @@ pub async fn execute(args: ReconcileArgs) -> Result<(), Failure> {
     let mut missing_groups = 0i64;
     for target in &settings.source.logstores {
         let client = super::run::sls_client(&settings.source, target, &credentials)?;
+        // A window SLS has already deleted cannot be proven either way.
+        let ttl = client
+            .get_logstore_ttl_days(&target.logstore)
+            .await
+            .with_context(|| format!("cannot read logstore {}", target.label()))
+            .unavailable()?;
+        window
+            .check_retention(&target.label(), ttl, now)
+            .config_error()?;
         let mut shards = client
             .list_shards(&target.logstore)
             .await
@@ -115,15 +102,15 @@ pub async fn execute(args: ReconcileArgs) -> Result<(), Failure> {
         let logstore = target.label();
         println!(
             "reconcile {logstore} from {} to {} ({} shards, {} ledger records)",
-            show(args.from),
-            show(args.to),
+            rfc3339(window.from),
+            rfc3339(window.to),
             shards.len(),
             merged.len()
         );
         for shard in shards {
             let id = shard.shard_id;
             let cursor = |t| client.get_cursor(&target.logstore, id, CursorPosition::At(t));
-            let (c1, c2) = futures::try_join!(cursor(args.from), cursor(args.to))
+            let (c1, c2) = futures::try_join!(cursor(window.from), cursor(window.to))
                 .with_context(|| format!("GetCursor of shard {id} of {logstore}"))
                 .unavailable()?;
             for sink in &settings.sinks {
@@ -177,13 +164,6 @@ fn line(shard: u32, sink: &str, c: &Coverage) -> String {
 mod tests {
     use super::*;
     use crate::ledger::Tally;
-
-    #[test]
-    fn times_are_rfc3339_or_unix_seconds() {
-        assert_eq!(parse_time("1700000000"), Ok(1_700_000_000));
-        assert_eq!(parse_time("2023-11-14T22:13:20Z"), Ok(1_700_000_000));
-        assert!(parse_time("yesterday").unwrap_err().contains("RFC 3339"));
-    }
 
     #[test]
     fn a_gap_line_names_each_missing_range_and_its_size() {

@@ -24,10 +24,10 @@ use crate::pipeline::shard::ShardIo;
 use crate::pipeline::{PipelineOptions, ShardContext};
 use crate::replay::reader::RangeRead;
 use crate::replay::state::{self, ReplayCheckpoints, State, Tracker};
-use crate::replay::window::Window;
 use crate::replay::{plan, progress};
 use crate::settings::Overrides;
 use crate::topology::{self, Built};
+use crate::window::Window;
 
 /// Flags of `shipper replay`.
 #[derive(Debug, clap::Args)]

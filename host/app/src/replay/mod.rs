@@ -8,7 +8,7 @@
 //! (memory, or `--state FILE`), never to a consumer group: a replay does not join the
 //! group, so the live `shipper run` keeps its shards and checkpoints.
 //!
-//! - [`window`]: `--from`/`--to` and the retention check.
+//! - [`crate::window`]: `--from`/`--to` and the retention check (shared with `reconcile`).
 //! - [`plan`]: the cursor range of every shard (or the ranges a state file resumes).
 //! - [`reader`]: the bounded PullLogs stream of one shard.
 //! - [`state`]: the acknowledged positions and the state file.
@@ -18,4 +18,3 @@ pub mod plan;
 pub mod progress;
 pub mod reader;
 pub mod state;
-pub mod window;

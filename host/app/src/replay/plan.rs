@@ -9,7 +9,7 @@ use shipper_sls::client::Client;
 use shipper_sls::cursor::Cursor;
 
 use super::state::ShardState;
-use super::window::Window;
+use crate::window::Window;
 
 /// Each shard's range `[GetCursor(from), GetCursor(to))` by server receive time, with
 /// nothing acknowledged yet. Read-only shards (split or merged since) are included: the

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use shipper_sls::cursor::Cursor;
 use tokio::sync::Mutex;
 
-use super::window::{Window, rfc3339};
 use crate::checkpoint::{CheckpointStore, CommitError};
+use crate::window::{Window, rfc3339};
 
 /// Version of the file format.
 const VERSION: u32 = 1;

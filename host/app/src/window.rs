@@ -1,5 +1,6 @@
-//! The time window of `shipper replay`: `--from` and `--to` as RFC 3339 or unix seconds,
-//! checked against each other, the clock and the logstore's retention.
+//! The time window of `shipper replay` and `shipper reconcile`: `--from` and `--to` as
+//! RFC 3339 or unix seconds, checked against each other, the clock and the logstore's
+//! retention.
 
 use std::fmt;
 
