@@ -3,8 +3,8 @@
 //! fault hook drops one acknowledged range's ledger record, reconcile names exactly that
 //! shard and range (exit 1) while the receiver still got every log once. The watermark
 //! events the runs send (`[ledger] watermark_interval`) join up per shard, except across
-//! the dropped range. A window whose
-//! end is before its start, or whose start SLS no longer keeps, is refused (exit 2).
+//! the dropped range. A window whose end is before its start, or whose start SLS no
+//! longer keeps, is refused (exit 2).
 
 use std::process::{Command, Output};
 
