@@ -79,11 +79,11 @@ pub async fn execute(args: ReconcileArgs) -> Result<(), Failure> {
     let merged = coverage::read_merged(&paths)
         .context("cannot read the ledger (--ledger, or `[ledger] path`)")
         .config_error()?;
-    let credentials = super::run::start_credentials(&settings.source).await?;
+    let credentials = super::sls::start_credentials(&settings.source).await?;
     let mut gaps = 0usize;
     let mut missing_groups = 0i64;
     for target in &settings.source.logstores {
-        let client = super::run::sls_client(&settings.source, target, &credentials)?;
+        let client = super::sls::sls_client(&settings.source, target, &credentials)?;
         // A window SLS has already deleted cannot be proven either way.
         let ttl = client
             .get_logstore_ttl_days(&target.logstore)

@@ -157,7 +157,7 @@ pub async fn execute(args: ReplayArgs) -> Result<(), Failure> {
     )
     .await?;
     let settings = &d.loaded.settings;
-    let credentials = super::run::start_credentials(&settings.source).await?;
+    let credentials = super::sls::start_credentials(&settings.source).await?;
 
     // The plan: each logstore's retention, then each shard's range, or the state file's.
     let labels: Vec<String> = settings
@@ -173,7 +173,7 @@ pub async fn execute(args: ReplayArgs) -> Result<(), Failure> {
     };
     let mut clients = Vec::new();
     for target in &settings.source.logstores {
-        let client = super::run::sls_client(&settings.source, target, &credentials)?;
+        let client = super::sls::sls_client(&settings.source, target, &credentials)?;
         let ttl = client
             .get_logstore_ttl_days(&target.logstore)
             .await
