@@ -691,7 +691,10 @@ mod tests {
     #[test]
     fn only_adaptive_requests_grow_past_batch_max_bytes() {
         let mut c = cfg("https://h");
-        assert_eq!(c.validate().unwrap().max_request_bytes, DEFAULT_BATCH_MAX_BYTES);
+        assert_eq!(
+            c.validate().unwrap().max_request_bytes,
+            DEFAULT_BATCH_MAX_BYTES
+        );
         c.concurrency = Concurrency::Adaptive;
         assert_eq!(
             c.validate().unwrap().max_request_bytes,
@@ -700,7 +703,10 @@ mod tests {
         // A ceiling below batch_max_bytes is batch_max_bytes: adaptive never makes
         // requests smaller than configured.
         c.adaptive_max_request_bytes = 1000;
-        assert_eq!(c.validate().unwrap().max_request_bytes, DEFAULT_BATCH_MAX_BYTES);
+        assert_eq!(
+            c.validate().unwrap().max_request_bytes,
+            DEFAULT_BATCH_MAX_BYTES
+        );
         c.adaptive_max_request_bytes = 0;
         assert_eq!(
             c.validate().unwrap_err().field,

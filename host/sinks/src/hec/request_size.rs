@@ -81,7 +81,11 @@ mod tests {
         for want in [2, 4, 8, 16] {
             assert_eq!(s.saturated(s.current(), usize::MAX), Some(want * MB));
         }
-        assert_eq!(s.saturated(s.current(), usize::MAX), None, "the ceiling holds");
+        assert_eq!(
+            s.saturated(s.current(), usize::MAX),
+            None,
+            "the ceiling holds"
+        );
         assert_eq!(s.current(), 16 * MB);
     }
 
