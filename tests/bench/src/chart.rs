@@ -23,6 +23,9 @@ const COLOURS: [&str; 6] = [
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
 ];
 
+/// What a panel plots of a point.
+type Value = fn(&Point) -> f64;
+
 /// One measured point.
 #[derive(Debug, Clone, Copy)]
 struct Point {
@@ -68,7 +71,7 @@ fn render(points: &[Point]) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let panels: [(&str, fn(&Point) -> f64); 2] = [
+    let panels: [(&str, Value); 2] = [
         ("raw MB/s (first → last event)", |p| p.mb_s),
         ("peak RSS, MiB", |p| p.rss_mib),
     ];
@@ -100,7 +103,7 @@ fn panel(
     points: &[Point],
     latencies: &[u64],
     shards: &[u32],
-    value: fn(&Point) -> f64,
+    value: Value,
 ) {
     let top = MARGIN_T;
     let bottom = MARGIN_T + PANEL_H;

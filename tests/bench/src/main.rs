@@ -218,11 +218,15 @@ struct Rig {
     _syslog: (SyslogReceiver, SyslogReceiver),
 }
 
+/// How a rig's emulator and receivers become a [`Launch`].
+type LaunchFor<'a> =
+    dyn Fn(&EmulatorHandle, &HecReceiver, &SyslogReceiver, &SyslogReceiver) -> Launch + 'a;
+
 async fn start_rig(
     shards_per_logstore: u32,
     latency: Duration,
     data: &[(DataSet, &Shards)],
-    launch: &dyn Fn(&EmulatorHandle, &HecReceiver, &SyslogReceiver, &SyslogReceiver) -> Launch,
+    launch: &LaunchFor<'_>,
     pki: &TestPki,
 ) -> anyhow::Result<Rig> {
     let mut config = EmulatorConfig::new(AK_ID, AK_SECRET);
