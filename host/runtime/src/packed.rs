@@ -204,7 +204,7 @@ mod tests {
         // A raw payload need not be text (and makes the buffer not text as a whole, which
         // the HEC bodies before it survive).
         let last = &results[3].as_ref().unwrap()[0];
-        assert_eq!(last.payload, Payload::Raw(vec![0xff]));
+        assert!(matches!(&last.payload, Payload::Raw(b) if b == &[0xff]));
         assert_eq!(last.route.as_deref(), Some("r"));
     }
 
