@@ -9,12 +9,16 @@
 
 use std::borrow::Cow;
 
+use crate::batch::EmitBuffer;
 use crate::config::Config;
 use crate::decode::{self, Group, GroupCache, Log, LogError};
 use crate::{BatchInfo, Emit, Plugin, PluginInfo, RecordError};
 
 /// The `sdk` string of [`PluginInfo`].
 pub const SDK_ID: &str = concat!("shipper-sdk-rust/", env!("CARGO_PKG_VERSION"));
+
+/// Result of one `process-batch` call.
+pub type ProcessBatchResult = Result<crate::batch::BatchOutput, String>;
 
 /// Result of one `process` call.
 pub type ProcessResult = Result<Vec<Result<Vec<Emit>, RecordError>>, String>;
@@ -43,8 +47,55 @@ pub fn init<P: Plugin>(config: &str) -> Result<P, String> {
     Ok(plugin)
 }
 
-/// Formats one encoded `LogGroup` with `plugin`.
+/// Formats one encoded `LogGroup` with `plugin` (world `formatter`).
 pub fn process<P: Plugin>(plugin: &P, batch: &BatchInfo, group: &[u8]) -> ProcessResult {
+    let mut results = Vec::new();
+    for_each_log(batch, group, |group_view, log| {
+        let result = match log {
+            Ok(DecodedLog::Log(log)) => plugin.format(group_view, log),
+            Ok(DecodedLog::Lossy(bytes)) => format_lossy(plugin, group_view, bytes),
+            Err(e) => Err(e),
+        };
+        results.push(result);
+    })?;
+    Ok(results)
+}
+
+/// Formats one encoded `LogGroup` with `plugin` into one packed output (world
+/// `batch-formatter`): the same logs, the same per-log outcomes as [`process`].
+pub fn process_batch<P: Plugin>(plugin: &P, batch: &BatchInfo, group: &[u8]) -> ProcessBatchResult {
+    // Event text is about the size of the input: one allocation for the whole call.
+    let mut out = EmitBuffer::with_capacity(0, group.len() + group.len() / 4);
+    for_each_log(batch, group, |group_view, log| {
+        let mark = out.mark();
+        let result = match log {
+            Ok(DecodedLog::Log(log)) => plugin.format_into(group_view, log, &mut out),
+            Ok(DecodedLog::Lossy(bytes)) => format_lossy(plugin, group_view, bytes).map(|emits| {
+                for emit in emits {
+                    out.push(emit);
+                }
+            }),
+            Err(e) => Err(e),
+        };
+        out.end_log(mark, result);
+    })?;
+    Ok(out.finish())
+}
+
+/// One log as the decoder left it.
+enum DecodedLog<'l, 'b> {
+    /// Decoded in place.
+    Log(&'b Log<'l>),
+    /// Holds invalid UTF-8: to be repaired (the slow path).
+    Lossy(&'b [u8]),
+}
+
+/// Decodes `group` and calls `each` once per log, in order, with the log or its record error.
+fn for_each_log(
+    batch: &BatchInfo,
+    group: &[u8],
+    mut each: impl FnMut(&Group<'_>, Result<DecodedLog<'_, '_>, RecordError>),
+) -> Result<(), String> {
     let header = decode::scan_group(group).map_err(|e| {
         format!(
             "the LogGroup passed to `process` is not valid protobuf ({e}); \
@@ -59,21 +110,19 @@ pub fn process<P: Plugin>(plugin: &P, batch: &BatchInfo, group: &[u8]) -> Proces
     let cache = GroupCache::default();
     let group_view = Group::new(batch, &header.topic, &header.source, &tags).with_cache(&cache);
 
-    let mut results = Vec::with_capacity(header.logs.len());
     let mut fields: Vec<(&str, &str)> = Vec::with_capacity(16);
     for range in &header.logs {
         let bytes = &group[range.clone()];
-        let result = match decode::decode_log(bytes, &mut fields) {
+        match decode::decode_log(bytes, &mut fields) {
             Ok(t) => {
                 let log = Log::decoded(t, &fields, bytes.len());
-                plugin.format(&group_view, &log)
+                each(&group_view, Ok(DecodedLog::Log(&log)));
             }
-            Err(LogError::Utf8) => format_lossy(plugin, &group_view, bytes),
-            Err(LogError::Wire(e)) => Err(malformed(&e)),
-        };
-        results.push(result);
+            Err(LogError::Utf8) => each(&group_view, Ok(DecodedLog::Lossy(bytes))),
+            Err(LogError::Wire(e)) => each(&group_view, Err(malformed(&e))),
+        }
     }
-    Ok(results)
+    Ok(())
 }
 
 fn malformed(e: &decode::WireError) -> RecordError {
@@ -175,6 +224,69 @@ mod tests {
         );
         let Err(e) = &results[1] else { panic!() };
         assert!(e.message.contains("Time_ns"), "{}", e.message);
+    }
+
+    /// Pushes one emit, then fails on logs without `k`: the failed log's emit is rolled back.
+    #[derive(Debug)]
+    struct HalfWay;
+
+    impl Plugin for HalfWay {
+        fn init(_: &mut Config) -> Result<Self, ConfigError> {
+            Ok(HalfWay)
+        }
+
+        fn format(&self, group: &Group<'_>, log: &Log<'_>) -> Result<Vec<Emit>, RecordError> {
+            Echo.format(group, log)
+        }
+
+        fn format_into(
+            &self,
+            _: &Group<'_>,
+            log: &Log<'_>,
+            out: &mut crate::batch::EmitBuffer,
+        ) -> Result<(), RecordError> {
+            out.push_hec_body(false, |s| s.push_str("half"));
+            out.push(Emit::raw(vec![0xff, b'r']));
+            let k = log
+                .get("k")
+                .ok_or_else(|| RecordError::unsupported("no k"))?;
+            out.push_hec_body(true, |s| s.push_str(k));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_batch_path_has_the_same_outcomes_and_drops_a_failed_logs_emits() {
+        let mut group = frame(1, &log("a"));
+        group.extend(frame(1, &[0x08, 0x01, 0x20, 0x01]));
+        group.extend(frame(1, &[0x08, 0x01]));
+        group.extend(frame(1, &log("\"1\"")));
+        let per_log = process(&Echo, &test_batch(), &group).unwrap();
+        let batch = crate::batch::unpack(process_batch(&Echo, &test_batch(), &group).unwrap());
+        assert_eq!(batch, per_log);
+
+        let output = process_batch(&HalfWay, &test_batch(), &group).unwrap();
+        assert_eq!(output.emits.len(), 6, "two logs of three emits each");
+        let results = crate::batch::unpack(output);
+        let kinds: Vec<_> = results
+            .iter()
+            .map(|r| r.as_ref().map(Vec::len).map_err(|e| e.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                Ok(3),
+                Err(ErrorKind::InvalidInput),
+                Err(ErrorKind::Unsupported),
+                Ok(3)
+            ]
+        );
+        let last = results[3].as_ref().unwrap();
+        assert_eq!(last[1].payload, Payload::Raw(vec![0xff, b'r']));
+        assert_eq!(
+            last[2].payload,
+            Payload::Hec(crate::HecEvent::json("\"1\"".into()))
+        );
     }
 
     #[test]

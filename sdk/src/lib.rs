@@ -76,8 +76,32 @@ pub mod bindings {
 }
 
 #[doc(hidden)]
+pub mod batch_bindings {
+    //! The raw wit-bindgen output of world `batch-formatter`, sharing the types of
+    //! [`bindings`](super::bindings).
+    #![allow(
+        missing_docs,
+        clippy::too_many_arguments,
+        reason = "generated code; the WIT documents its items"
+    )]
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "batch-formatter",
+        pub_export_macro: true,
+        export_macro_name: "__export_batch_formatter",
+        default_bindings_module: "shipper_sdk::batch_bindings",
+        runtime_path: "shipper_sdk::__wit_bindgen_rt",
+        with: {
+            "shipper:plugin/types@0.1.1": crate::bindings::shipper::plugin::types,
+            "shipper:plugin/host@0.1.1": crate::bindings::shipper::plugin::host,
+        },
+    });
+}
+
+#[doc(hidden)]
 pub use wit_bindgen::rt as __wit_bindgen_rt;
 
+pub mod batch;
 pub mod cef;
 pub mod config;
 pub mod decode;
@@ -113,6 +137,24 @@ pub trait Plugin: Sized + 'static {
 
     /// Formats one log: zero emits drop it, several fan it out, an error dead-letters it.
     fn format(&self, group: &Group<'_>, log: &Log<'_>) -> Result<Vec<Emit>, RecordError>;
+
+    /// Formats one log into the packed output of world `batch-formatter`
+    /// ([`export!(batch plugin = …)`](crate::export)). The default pushes what
+    /// [`format`](Plugin::format) returns; override it to write event text straight into
+    /// `out` ([`EmitBuffer::push_hec_body`](batch::EmitBuffer::push_hec_body)). It must emit
+    /// what `format` would: the host renders both the same way. On `Err` whatever this log
+    /// pushed is dropped.
+    fn format_into(
+        &self,
+        group: &Group<'_>,
+        log: &Log<'_>,
+        out: &mut batch::EmitBuffer,
+    ) -> Result<(), RecordError> {
+        for emit in self.format(group, log)? {
+            out.push(emit);
+        }
+        Ok(())
+    }
 }
 
 /// Exports a plugin as the component's `formatter` world. Use it once, at the crate root:
@@ -120,12 +162,55 @@ pub trait Plugin: Sized + 'static {
 /// - `shipper_sdk::export!(format);` for a function
 ///   `fn format(group: &Group, log: &Log) -> Result<Vec<Emit>, RecordError>`; the plugin
 ///   then takes no config (`init` refuses any key);
-/// - `shipper_sdk::export!(plugin = MyPlugin);` for a type implementing [`Plugin`].
+/// - `shipper_sdk::export!(plugin = MyPlugin);` for a type implementing [`Plugin`];
+/// - `shipper_sdk::export!(batch plugin = MyPlugin);` exports world `batch-formatter`
+///   instead (one packed output per call, [`Plugin::format_into`]; needs a shipper that
+///   runs WIT 0.1.1 or later, docs/plugins.md §12).
 ///
 /// The plugin's name is the crate name without a `shipper-plugin-` prefix, its version the
 /// crate version.
 #[macro_export]
 macro_rules! export {
+    (batch plugin = $plugin:ty) => {
+        const _: () = {
+            struct __ShipperGuest;
+
+            ::std::thread_local! {
+                static __SHIPPER_PLUGIN: ::core::cell::RefCell<::core::option::Option<$plugin>> =
+                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
+            }
+
+            impl $crate::__private::BatchGuest for __ShipperGuest {
+                fn init(
+                    config: ::std::string::String,
+                ) -> ::core::result::Result<$crate::PluginInfo, ::std::string::String> {
+                    let plugin = $crate::__private::init::<$plugin>(&config)?;
+                    __SHIPPER_PLUGIN
+                        .with_borrow_mut(|slot| *slot = ::core::option::Option::Some(plugin));
+                    ::core::result::Result::Ok($crate::__private::plugin_info(
+                        ::core::env!("CARGO_PKG_NAME"),
+                        ::core::env!("CARGO_PKG_VERSION"),
+                    ))
+                }
+
+                fn process_batch(
+                    batch: $crate::BatchInfo,
+                    group: ::std::vec::Vec<u8>,
+                ) -> $crate::__private::ProcessBatchResult {
+                    __SHIPPER_PLUGIN.with_borrow(|slot| match slot {
+                        ::core::option::Option::Some(plugin) => {
+                            $crate::__private::process_batch(plugin, &batch, &group)
+                        }
+                        ::core::option::Option::None => ::core::result::Result::Err(
+                            "`process-batch` was called before a successful `init`".into(),
+                        ),
+                    })
+                }
+            }
+
+    $crate::batch_bindings::__export_batch_formatter!(__ShipperGuest with_types_in $crate::batch_bindings);
+        };
+    };
     (plugin = $plugin:ty) => {
         const _: () = {
             struct __ShipperGuest;
@@ -195,6 +280,9 @@ macro_rules! export {
 /// What `export!` expands to use; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::batch_bindings::Guest as BatchGuest;
     pub use crate::bindings::Guest;
-    pub use crate::glue::{ProcessResult, init, plugin_info, process};
+    pub use crate::glue::{
+        ProcessBatchResult, ProcessResult, init, plugin_info, process, process_batch,
+    };
 }

@@ -329,6 +329,24 @@ pub fn process_encoded<P: Plugin>(
     glue::process(plugin, &test_batch(), group)
 }
 
+/// As [`process_encoded`], through world `batch-formatter`'s path
+/// ([`Plugin::format_into`] into one packed output), unpacked into the same per-log results.
+pub fn process_batch_encoded<P: Plugin>(
+    plugin: &P,
+    group: &[u8],
+) -> Result<Vec<Result<Vec<Emit>, RecordError>>, String> {
+    glue::process_batch(plugin, &test_batch(), group).map(crate::batch::unpack)
+}
+
+/// The packed output of world `batch-formatter` for one encoded group, not unpacked (for
+/// benchmarks of the plugin's own work).
+pub fn process_batch_packed<P: Plugin>(
+    plugin: &P,
+    group: &[u8],
+) -> Result<crate::batch::BatchOutput, String> {
+    glue::process_batch(plugin, &test_batch(), group)
+}
+
 fn opt(obj: &mut ObjectWriter<'_>, key: &str, value: &Option<String>) {
     match value {
         Some(v) => obj.str(key, v),

@@ -47,6 +47,25 @@ pub enum WindowError {
     },
 }
 
+/// The `--from`/`--to` flags of the commands that take a window of SLS receive times.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WindowArgs {
+    /// Start of the window (included), by SLS receive time (as GetCursor reads it): RFC 3339
+    /// (`2025-06-03T10:00:00Z`) or unix seconds.
+    #[arg(long, value_name = "TIME")]
+    pub from: String,
+    /// End of the window (excluded), after `--from`: RFC 3339 or unix seconds.
+    #[arg(long, value_name = "TIME")]
+    pub to: String,
+}
+
+impl WindowArgs {
+    /// The window, checked against `now` (unix s): see [`Window::parse`].
+    pub fn parse(&self, now: i64) -> Result<Window, WindowError> {
+        Window::parse(&self.from, &self.to, now)
+    }
+}
+
 /// `[from, to)` in unix seconds, by SLS receive time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {

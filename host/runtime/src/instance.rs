@@ -13,16 +13,29 @@ use std::time::Duration;
 
 use wasmtime::{Store, UpdateDeadline};
 
+use crate::bindings::batch::BatchFormatter;
 use crate::bindings::shipper::plugin::types::{ErrorKind, HecBody, Payload};
-use crate::bindings::{BatchInfo, Emit, Formatter, FormatterPre, PluginInfo, RecordError};
+use crate::bindings::{BatchInfo, Emit, Formatter, PluginInfo, RecordError};
 use crate::engine::EPOCH_TICK;
 use crate::error::{PluginError, TrapKind};
 use crate::host::HostState;
 use crate::limits::Refusal;
-use crate::plugin::Plugin;
+use crate::plugin::{Plugin, WorldPre};
+
+/// The instance's exports, of whichever world the plugin targets.
+enum WorldBindings {
+    PerLog(Formatter),
+    Batch(BatchFormatter),
+}
 
 /// What `process` returns for each log: its emits, or why it could not be formatted.
 pub type RecordResult = Result<Vec<Emit>, RecordError>;
+
+/// What a call returned, before unpacking.
+enum Returned {
+    PerLog(Vec<RecordResult>),
+    Batch(crate::bindings::shipper::plugin::types::BatchOutput),
+}
 
 /// Extra wall time past the epoch budget before the host abandons a call that is blocked in
 /// a host function (e.g. a WASI sleep, where epoch checks do not run).
@@ -32,7 +45,7 @@ const BLOCKED_CALL_GRACE: Duration = Duration::from_millis(500);
 pub struct PluginInstance {
     plugin: Plugin,
     store: Store<HostState>,
-    bindings: Formatter,
+    bindings: WorldBindings,
     info: PluginInfo,
     label: String,
     poisoned: Option<TrapKind>,
@@ -59,7 +72,7 @@ impl PluginInstance {
     pub(crate) async fn start(
         plugin: Plugin,
         mut store: Store<HostState>,
-        pre: &FormatterPre<HostState>,
+        pre: &WorldPre,
         config_json: &str,
     ) -> Result<Self, PluginError> {
         store.limiter(|state| &mut state.limiter);
@@ -82,9 +95,18 @@ impl PluginInstance {
         store.set_epoch_deadline(1);
 
         let started = tokio::time::timeout(budget + BLOCKED_CALL_GRACE, async {
-            let bindings = pre.instantiate_async(&mut store).await?;
-            let init = bindings.call_init(&mut store, config_json).await?;
-            wasmtime::Result::Ok((bindings, init))
+            wasmtime::Result::Ok(match pre {
+                WorldPre::PerLog(pre) => {
+                    let bindings = pre.instantiate_async(&mut store).await?;
+                    let init = bindings.call_init(&mut store, config_json).await?;
+                    (WorldBindings::PerLog(bindings), init)
+                }
+                WorldPre::Batch(pre) => {
+                    let bindings = pre.instantiate_async(&mut store).await?;
+                    let init = bindings.call_init(&mut store, config_json).await?;
+                    (WorldBindings::Batch(bindings), init)
+                }
+            })
         })
         .await;
         let (bindings, init) = match started {
@@ -163,10 +185,18 @@ impl PluginInstance {
         // Drop stderr from earlier calls so a trap quotes only its own output.
         let _ = self.store.data().log.take_stderr_tail();
 
-        let call = tokio::time::timeout(
-            budget + BLOCKED_CALL_GRACE,
-            self.bindings.call_process(&mut self.store, batch, group),
-        )
+        let call = tokio::time::timeout(budget + BLOCKED_CALL_GRACE, async {
+            match &self.bindings {
+                WorldBindings::PerLog(b) => {
+                    let returned = b.call_process(&mut self.store, batch, group).await?;
+                    wasmtime::Result::Ok(returned.map(Returned::PerLog))
+                }
+                WorldBindings::Batch(b) => {
+                    let returned = b.call_process_batch(&mut self.store, batch, group).await?;
+                    wasmtime::Result::Ok(returned.map(Returned::Batch))
+                }
+            }
+        })
         .await;
         let returned = match call {
             Ok(Ok(returned)) => returned,
@@ -180,10 +210,21 @@ impl PluginInstance {
                 return Err(blocked_timeout(&self.label, budget, Some(log_count)));
             }
         };
-        let results = returned.map_err(|message| PluginError::Guest {
-            plugin: self.label.clone(),
-            message,
-        })?;
+        let results = match returned {
+            Ok(Returned::PerLog(results)) => results,
+            Ok(Returned::Batch(output)) => {
+                crate::packed::unpack(output, log_count).map_err(|message| PluginError::Output {
+                    plugin: self.label.clone(),
+                    message,
+                })?
+            }
+            Err(message) => {
+                return Err(PluginError::Guest {
+                    plugin: self.label.clone(),
+                    message,
+                });
+            }
+        };
         self.validate(results, log_count)
     }
 

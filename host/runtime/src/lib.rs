@@ -1,7 +1,8 @@
 //! The wasmtime component host for shipper formatter plugins.
 //!
-//! A plugin is a WebAssembly component of world `shipper:plugin/formatter@0.1.0`
-//! (`wit/shipper.wit`). The pipeline hands it one SLS `LogGroup` at a time as protobuf bytes
+//! A plugin is a WebAssembly component of world `shipper:plugin/formatter@0.1.x` or, since
+//! 0.1.1, `shipper:plugin/batch-formatter` (`wit/shipper.wit`; the runtime detects which
+//! from the exports). The pipeline hands it one SLS `LogGroup` at a time as protobuf bytes
 //! and gets back one result per log: the emits (HEC events, syslog messages, raw bytes) or a
 //! per-log error. This crate compiles and checks plugins, runs them in a sandbox (no files,
 //! no network, no environment; memory cap; time budget per call) and validates what they
@@ -19,6 +20,7 @@
 //! - `engine`: [`PluginEngine`] and [`EngineSettings`] (engine, linker, epoch ticker).
 //! - `cache`: the on-disk compile cache ([`CacheDir`], [`CacheStats`]).
 //! - `plugin`: [`Plugin`] and the load-time checks (component? right world? allowed imports?).
+//! - `packed`: a `batch-output` unpacked into the same per-log results, checked.
 //! - `instance`: [`PluginInstance`] (store, deadline, call, output validation, poisoning).
 //! - `limits`: [`PluginLimits`] with the `DEFAULT_*` values and the store's resource limiter.
 //! - `host`: the store data, the sandboxed WASI context and the `host` imports.
@@ -37,6 +39,7 @@ mod guest_log;
 mod host;
 mod instance;
 pub mod limits;
+mod packed;
 mod plugin;
 
 pub use bindings::shipper::plugin::host::Level;
@@ -50,4 +53,6 @@ pub use engine::{EPOCH_TICK, EngineSettings, PluginEngine};
 pub use error::{LoadErrorKind, PluginError, TrapKind};
 pub use instance::{PluginInstance, RecordResult, emit_size};
 pub use limits::PluginLimits;
-pub use plugin::{ALLOWED_WASI_INTERFACES, Plugin, PluginMetadata, WIT_VERSION, WORLD};
+pub use plugin::{
+    ALLOWED_WASI_INTERFACES, BATCH_WORLD, Plugin, PluginMetadata, WIT_VERSION, WORLD,
+};

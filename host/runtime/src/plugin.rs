@@ -4,6 +4,10 @@
 //!
 //! Load policy (what a plugin may import), checked in [`check_imports`]:
 //! - `shipper:plugin/host` and `shipper:plugin/types` at `0.1.x` (this host's WIT);
+//!
+//! Which world a plugin targets is read from its exports: `process-batch` means
+//! `batch-formatter` (since 0.1.1), otherwise it must export `process` (`formatter`, the
+//! world of 0.1.0, still accepted: docs/plugins.md §12).
 //! - WASI 0.2.x interfaces that the usual toolchains import: Rust std (`wasm32-wasip2`),
 //!   componentize-py, componentize-js and the C preview1 adapter — `wasi:cli/*`,
 //!   `wasi:io/*`, `wasi:clocks/*`, `wasi:random/*`, `wasi:filesystem/{types,preopens}` and
@@ -25,6 +29,7 @@ use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
 use crate::bindings::FormatterPre;
+use crate::bindings::batch::BatchFormatterPre;
 use crate::counters::PluginCounters;
 use crate::engine::EngineShared;
 use crate::error::{LoadErrorKind, PluginError};
@@ -33,10 +38,13 @@ use crate::instance::PluginInstance;
 use crate::limits::PluginLimits;
 
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.1.1";
 
-/// The world plugins must target.
-pub const WORLD: &str = "shipper:plugin/formatter@0.1.0";
+/// The per-log world (`process`), the only one before 0.1.1.
+pub const WORLD: &str = "shipper:plugin/formatter@0.1.1";
+
+/// The batch world (`process-batch`), since 0.1.1.
+pub const BATCH_WORLD: &str = "shipper:plugin/batch-formatter@0.1.1";
 
 /// WASI interfaces a plugin may import (any 0.2.x version); see the module docs.
 pub const ALLOWED_WASI_INTERFACES: &[&str] = &[
@@ -72,8 +80,20 @@ pub const ALLOWED_WASI_INTERFACES: &[&str] = &[
 /// Our own interfaces a plugin may import (at `0.1.x`).
 const OWN_INTERFACES: &[&str] = &["shipper:plugin/host", "shipper:plugin/types"];
 
-/// Exports a formatter must have.
+/// Exports a formatter of world `formatter` must have.
 const REQUIRED_EXPORTS: &[&str] = &["init", "process"];
+
+/// Exports a formatter of world `batch-formatter` must have.
+const REQUIRED_BATCH_EXPORTS: &[&str] = &["init", "process-batch"];
+
+/// The instantiation recipe of either world.
+#[derive(Clone)]
+pub(crate) enum WorldPre {
+    /// `formatter`: one `list<emit>` per log.
+    PerLog(FormatterPre<HostState>),
+    /// `batch-formatter`: one packed `batch-output` per call.
+    Batch(BatchFormatterPre<HostState>),
+}
 
 /// What a loaded plugin is, without running it (`shipper plugin inspect`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +123,7 @@ pub struct Plugin {
 
 struct PluginInner {
     engine: Arc<EngineShared>,
-    pre: FormatterPre<HostState>,
+    pre: WorldPre,
     metadata: PluginMetadata,
     limits: PluginLimits,
     counters: PluginCounters,
@@ -176,26 +196,32 @@ impl Plugin {
             })
             .collect();
         check_imports(&imports)?;
-        check_exports(&exports)?;
+        let batch = check_exports(&exports)?;
+        let world = if batch { BATCH_WORLD } else { WORLD };
 
         let instance_pre = engine.linker.instantiate_pre(&component).map_err(|e| {
             PluginError::load(
                 LoadErrorKind::WrongWorld,
                 format!(
                     "the plugin does not link against this host: {e:#}; it was probably built \
-                     against a different WIT than {WORLD}"
+                     against a different WIT than {world}"
                 ),
             )
         })?;
-        let pre = FormatterPre::new(instance_pre).map_err(|e| {
+        let wrong_exports = |e: wasmtime::Error| {
             PluginError::load(
                 LoadErrorKind::WrongWorld,
                 format!(
-                    "the plugin's exports do not match {WORLD}: {e:#}; rebuild it with an SDK \
+                    "the plugin's exports do not match {world}: {e:#}; rebuild it with an SDK \
                      for shipper:plugin@{WIT_VERSION}"
                 ),
             )
-        })?;
+        };
+        let pre = if batch {
+            WorldPre::Batch(BatchFormatterPre::new(instance_pre).map_err(wrong_exports)?)
+        } else {
+            WorldPre::PerLog(FormatterPre::new(instance_pre).map_err(wrong_exports)?)
+        };
 
         // Only a component that passed every check is worth keeping.
         if !from_cache && let Some(cache) = &engine.cache {
@@ -211,7 +237,7 @@ impl Plugin {
         let metadata = PluginMetadata {
             hash,
             size: wasm.len(),
-            world: WORLD.to_owned(),
+            world: world.to_owned(),
             imports,
             exports: exports.into_iter().map(|(name, _)| name).collect(),
             from_cache,
@@ -357,25 +383,30 @@ pub(crate) fn check_imports(imports: &[String]) -> Result<(), PluginError> {
     ))
 }
 
-pub(crate) fn check_exports(exports: &[(String, bool)]) -> Result<(), PluginError> {
-    let missing: Vec<&str> = REQUIRED_EXPORTS
-        .iter()
-        .copied()
-        .filter(|required| {
-            !exports
-                .iter()
-                .any(|(name, is_func)| name == required && *is_func)
-        })
-        .collect();
+/// Checks the exports of either world; `Ok(true)` for `batch-formatter`.
+pub(crate) fn check_exports(exports: &[(String, bool)]) -> Result<bool, PluginError> {
+    let has = |required: &str| {
+        exports
+            .iter()
+            .any(|(name, is_func)| name == required && *is_func)
+    };
+    let batch = has("process-batch");
+    let required = if batch {
+        REQUIRED_BATCH_EXPORTS
+    } else {
+        REQUIRED_EXPORTS
+    };
+    let missing: Vec<&str> = required.iter().copied().filter(|r| !has(r)).collect();
     if missing.is_empty() {
-        return Ok(());
+        return Ok(batch);
     }
     let found: Vec<&str> = exports.iter().map(|(name, _)| name.as_str()).collect();
     Err(PluginError::load(
         LoadErrorKind::WrongWorld,
         format!(
             "the plugin does not export {} (it exports: {}); a formatter must target world \
-             {WORLD} and export `init` and `process` — with the Rust SDK, add the `export!` line",
+             {WORLD} and export `init` and `process`, or world {BATCH_WORLD} and export \
+             `init` and `process-batch` — with the Rust SDK, add the `export!` line",
             missing
                 .iter()
                 .map(|m| format!("`{m}`"))
@@ -450,6 +481,13 @@ mod tests {
             err.to_string().contains("does not export `process`"),
             "{err}"
         );
+        // `process-batch` selects world `batch-formatter`, which needs `init` too.
+        let batch = ("process-batch".to_owned(), true);
+        let err = check_exports(std::slice::from_ref(&batch)).unwrap_err();
+        assert!(err.to_string().contains("does not export `init`"), "{err}");
+        assert!(check_exports(&[("init".to_owned(), true), batch]).unwrap());
+        let per_log = [("init".to_owned(), true), ("process".to_owned(), true)];
+        assert!(!check_exports(&per_log).unwrap());
     }
 
     #[test]

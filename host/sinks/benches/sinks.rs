@@ -3,7 +3,8 @@
 //! TCP and TLS against an in-process tokio sink that reads and drops (rsyslog itself would
 //! be the bottleneck). Rendering is included: it is the sink's share of the pipeline.
 //!
-//! `cargo bench -p shipper-sinks` (optionally `-- SECONDS`, default 3 per case). Figures are
+//! `cargo bench -p shipper-sinks` (optionally `-- SECONDS`, default 3 per case; `-- far`
+//! runs only the far-SIEM cases). Figures are
 //! printed, never asserted: timings on a shared machine vary too much between runs to pass or
 //! fail on.
 
@@ -94,25 +95,33 @@ fn cpu_seconds() -> f64 {
 
 /// Renders and sends batches for `secs`, keeping `IN_FLIGHT` sends outstanding.
 async fn run(label: &str, sink: Arc<dyn Sink>, payloads: &[Payload], secs: f64) {
-    run_with(label, sink, payloads, secs, IN_FLIGHT).await;
+    let _ = run_with(label, sink, payloads, secs, IN_FLIGHT).await;
 }
 
-/// [`run`] with `in_flight` batches handed to the sink at once; the rendered MB/s.
+/// [`run`] with `in_flight` batches handed to the sink at once; the rendered MB/s over the
+/// whole run and over its second half (after any climb of an adaptive limit).
 async fn run_with(
     label: &str,
     sink: Arc<dyn Sink>,
     payloads: &[Payload],
     secs: f64,
     in_flight_batches: usize,
-) -> f64 {
-    let max = sink.batch_config().max_bytes;
+) -> (f64, f64) {
     let start = Instant::now();
     let cpu0 = cpu_seconds();
     let (mut events, mut bytes) = (0u64, 0u64);
     let mut inflight = FuturesUnordered::new();
     let mut spare: Vec<EventBatch> = Vec::new();
     let mut i = 0;
+    // Bytes acknowledged, and the moment the second half began with how many.
+    let mut acked = 0u64;
+    let mut half: Option<(f64, u64)> = None;
     while start.elapsed().as_secs_f64() < secs {
+        if half.is_none() && start.elapsed().as_secs_f64() >= secs / 2.0 {
+            half = Some((start.elapsed().as_secs_f64(), acked));
+        }
+        // Read per batch, as the pipeline does: adaptive concurrency grows the request size.
+        let max = sink.batch_config().max_bytes;
         let mut batch = spare
             .pop()
             .unwrap_or_else(|| EventBatch::with_capacity(max + 64 * 1024, max / 256));
@@ -127,6 +136,7 @@ async fn run_with(
         if inflight.len() >= in_flight_batches {
             let d = inflight.next().await.expect("in flight");
             assert!(d.is_complete_success(), "{label}: {d:?}");
+            acked += d.batch.bytes_len() as u64;
             let mut b = d.batch;
             b.clear();
             spare.push(b);
@@ -134,8 +144,11 @@ async fn run_with(
     }
     while let Some(d) = inflight.next().await {
         assert!(d.is_complete_success(), "{label}: {d:?}");
+        acked += d.batch.bytes_len() as u64;
     }
     let wall = start.elapsed().as_secs_f64();
+    let (t_half, acked_half) = half.unwrap_or((0.0, 0));
+    let second_half = (acked - acked_half) as f64 / 1e6 / (wall - t_half);
     let cpu = cpu_seconds() - cpu0;
     let mb = bytes as f64 / 1e6;
     let m = sink.metrics().snapshot();
@@ -148,7 +161,7 @@ async fn run_with(
         wall,
         cpu
     );
-    mb / wall
+    (mb / wall, second_half)
 }
 
 async fn build(config: serde_json::Value, stop: &CancellationToken) -> Arc<dyn Sink> {
@@ -212,6 +225,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(3.0);
+    let only_far = std::env::args().skip(1).any(|a| a == "far");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -222,32 +236,36 @@ fn main() {
         println!("shipper-sinks benchmark: {secs} s per case, {IN_FLIGHT} batches in flight, nginx-like JSON events (~600 B)");
         let rx = HecReceiver::start(HecReceiverConfig { discard: true, ..Default::default() }).await;
         let hec = hec_payloads();
-        for gzip in [true, false] {
-            let sink = build(json!({"type": "hec", "endpoint": rx.url(), "token": TEST_TOKEN, "gzip": gzip}), &stop).await;
-            run(if gzip { "HEC /event gzip L1" } else { "HEC /event no gzip" }, sink, &hec, secs).await;
+        if !only_far {
+            for gzip in [true, false] {
+                let sink = build(json!({"type": "hec", "endpoint": rx.url(), "token": TEST_TOKEN, "gzip": gzip}), &stop).await;
+                run(if gzip { "HEC /event gzip L1" } else { "HEC /event no gzip" }, sink, &hec, secs).await;
+            }
+            let syslog = syslog_payloads();
+            let tcp = drain_server(None).await;
+            let sink = build(json!({"type": "syslog", "address": format!("127.0.0.1:{tcp}")}), &stop).await;
+            run("syslog 5424 TCP octet", sink, &syslog, secs).await;
+            let pki = TestPki::generate();
+            let tls = drain_server(Some(&pki)).await;
+            let sink = build(
+                json!({"type": "syslog", "address": format!("127.0.0.1:{tls}"), "transport": "tls", "tls": {"ca_file": pki.ca()}}),
+                &stop,
+            )
+            .await;
+            run("syslog 5424 TLS octet", sink, &syslog, secs).await;
         }
-        let syslog = syslog_payloads();
-        let tcp = drain_server(None).await;
-        let sink = build(json!({"type": "syslog", "address": format!("127.0.0.1:{tcp}")}), &stop).await;
-        run("syslog 5424 TCP octet", sink, &syslog, secs).await;
-        let pki = TestPki::generate();
-        let tls = drain_server(Some(&pki)).await;
-        let sink = build(
-            json!({"type": "syslog", "address": format!("127.0.0.1:{tls}"), "transport": "tls", "tls": {"ca_file": pki.ca()}}),
-            &stop,
-        )
-        .await;
-        run("syslog 5424 TLS octet", sink, &syslog, secs).await;
 
         // A SIEM 100 ms away that serves 8 requests at a time and answers 503 beyond
         // (docs/rendering.md §3.16): fixed against adaptive concurrency, 16 batches offered
         // at once, against the same sink on loopback. Adaptive starts at 1 and needs a few
-        // round trips to climb, so these cases run at least 10 s.
-        let far_secs = secs.max(10.0);
+        // round trips to climb, so these cases run at least 20 s, and the second half of
+        // each is reported on its own.
+        let far_secs = secs.max(20.0);
         let loopback = {
             let sink = build(json!({"type": "hec", "endpoint": rx.url(), "token": TEST_TOKEN}), &stop).await;
             run_with("HEC loopback, 16 offered", sink, &hec, far_secs, 16).await
         };
+        println!("    second half: {:.1} MB/s", loopback.1);
         for concurrency in [json!(4), json!(8), json!("adaptive")] {
             let far = HecReceiver::start(HecReceiverConfig { discard: true, ..Default::default() }).await;
             far.set_delay(Some(Duration::from_millis(100)));
@@ -258,14 +276,19 @@ fn main() {
             )
             .await;
             let label = format!("HEC 100 ms, serves 8, {concurrency}");
-            let rate = run_with(&label, sink, &hec, far_secs, 16).await;
+            let rate = run_with(&label, sink.clone(), &hec, far_secs, 16).await;
             let (served, _) = far.discarded();
             let refused = far.busy_refusals();
             println!(
-                "    {:.0} % of loopback; {refused} of {} requests refused (503): {:.2} %",
-                100.0 * rate / loopback,
+                "    {:.1} % of loopback ({:.1} % in the second halves: {:.1} against {:.1} MB/s); {refused} of {} requests refused (503): {:.2} %; at the end: {} in flight at most, {:.1} MB per request",
+                100.0 * rate.0 / loopback.0,
+                100.0 * rate.1 / loopback.1,
+                rate.1,
+                loopback.1,
                 served + refused,
-                100.0 * refused as f64 / (served + refused).max(1) as f64
+                100.0 * refused as f64 / (served + refused).max(1) as f64,
+                sink.endpoints()[0].concurrency_limit.unwrap_or(0),
+                sink.batch_config().max_bytes as f64 / 1e6
             );
         }
         stop.cancel();

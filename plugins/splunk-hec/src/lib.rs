@@ -46,6 +46,7 @@
 //!   Python's `json.loads` accepts) keep the field a string; `seed-string` mode accepts them
 //!   like the seed.
 
+use shipper_sdk::batch::EmitBuffer;
 use shipper_sdk::flat::write_json_object;
 use shipper_sdk::json::JsonStyle;
 use shipper_sdk::mapping::JsonFields;
@@ -103,29 +104,59 @@ impl Plugin for SplunkHec {
     fn format(&self, group: &Group<'_>, log: &Log<'_>) -> Result<Vec<Emit>, RecordError> {
         Ok(vec![Emit::hec(self.event(group, log))])
     }
+
+    /// The same event as [`SplunkHec::event`], its body written straight into the batch
+    /// buffer (world `batch-formatter`).
+    fn format_into(
+        &self,
+        group: &Group<'_>,
+        log: &Log<'_>,
+        out: &mut EmitBuffer,
+    ) -> Result<(), RecordError> {
+        let json = self.event_format == EventFormat::Object;
+        let event = out.push_hec_body(json, |body| {
+            body.reserve(estimate(group, log));
+            self.write_body(body, group, log);
+        });
+        event.time = Some(log.timestamp());
+        event.host.clone_from(&self.host);
+        event.source.clone_from(&self.source);
+        event.sourcetype.clone_from(&self.sourcetype);
+        event.index.clone_from(&self.index);
+        Ok(())
+    }
+}
+
+/// Bytes the body of `log` will take, about: per entry key + value + quotes/separators; the
+/// group metadata on top.
+fn estimate(group: &Group<'_>, log: &Log<'_>) -> usize {
+    log.encoded_len()
+        + group.topic().len()
+        + group.source().len()
+        + group
+            .tags()
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 16)
+            .sum::<usize>()
+        + 6 * log.contents().len()
+        + 64
 }
 
 impl SplunkHec {
-    /// The HEC event of one log.
-    pub fn event(&self, group: &Group<'_>, log: &Log<'_>) -> HecEvent {
+    /// Appends the event body of one log to `body`.
+    fn write_body(&self, body: &mut String, group: &Group<'_>, log: &Log<'_>) {
         let json_fields = self.json_fields.for_log(group, log);
         let style = match self.event_format {
             EventFormat::Object => JsonStyle::Compact,
             EventFormat::SeedString => JsonStyle::Python,
         };
-        // Per entry: key + value + quotes/separators; the group metadata on top.
-        let estimate = log.encoded_len()
-            + group.topic().len()
-            + group.source().len()
-            + group
-                .tags()
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 16)
-                .sum::<usize>()
-            + 6 * log.contents().len()
-            + 64;
-        let mut body = String::with_capacity(estimate);
-        write_json_object(&mut body, group, log, json_fields, style);
+        write_json_object(body, group, log, json_fields, style);
+    }
+
+    /// The HEC event of one log.
+    pub fn event(&self, group: &Group<'_>, log: &Log<'_>) -> HecEvent {
+        let mut body = String::with_capacity(estimate(group, log));
+        self.write_body(&mut body, group, log);
         let mut event = match self.event_format {
             EventFormat::Object => HecEvent::json(body),
             EventFormat::SeedString => HecEvent::text(body),
@@ -139,7 +170,8 @@ impl SplunkHec {
     }
 }
 
-shipper_sdk::export!(plugin = SplunkHec);
+// World `batch-formatter`: one packed output per call (docs/plugins.md §12).
+shipper_sdk::export!(batch plugin = SplunkHec);
 
 #[cfg(test)]
 mod tests {
@@ -164,6 +196,42 @@ mod tests {
         match &ev.body {
             HecBody::Json(s) | HecBody::Text(s) => s,
         }
+    }
+
+    /// Every golden input under every config: the batch world's output (`format_into` into
+    /// one packed buffer, unpacked as the host does) equals the per-log world's, log by log.
+    #[test]
+    fn the_batch_world_formats_exactly_as_the_per_log_world() {
+        use shipper_sdk::testing::{encode_group, process_batch_encoded, process_encoded};
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/plugins/splunk-hec");
+        let mut inputs = vec![AUDIT.to_owned()];
+        for case in std::fs::read_dir(&fixtures).unwrap() {
+            let path = case.unwrap().path().join("input.jsonl");
+            inputs.push(std::fs::read_to_string(path).unwrap());
+        }
+        let configs = [
+            "{}",
+            r#"{"event_format":"seed-string"}"#,
+            r#"{"sourcetype":"st","source":"src","index":"ix","host":"h","json_fields":{}}"#,
+        ];
+        let mut compared = 0;
+        for config in configs {
+            let plugin: SplunkHec = shipper_sdk::__private::init(config).unwrap();
+            for input in &inputs {
+                for group in groups_from_jsonl(input).unwrap() {
+                    let mut bytes = encode_group(&group);
+                    // A log with a broken Time_ns wire type: a record error in both worlds.
+                    bytes.extend([0x0a, 0x04, 0x08, 0x01, 0x20, 0x01]);
+                    let per_log = process_encoded(&plugin, &bytes).unwrap();
+                    let batch = process_batch_encoded(&plugin, &bytes).unwrap();
+                    assert_eq!(batch, per_log, "config {config}");
+                    assert!(per_log.last().unwrap().is_err());
+                    compared += per_log.len();
+                }
+            }
+        }
+        assert!(compared > 30, "only {compared} logs compared");
     }
 
     const AUDIT: &str = r#"{"__time__": 1700000000, "__time_ns_part__": [123456789], "__topic__": "actiontrail_audit_event", "__source__": "actiontrail", "__tag__:__receive_time__": "1700000005", "event": " {\"eventName\": \"ConsoleSignin\", \"n\": 1.50} ", "event_name": "ConsoleSignin"}"#;

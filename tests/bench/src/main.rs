@@ -12,12 +12,17 @@
 //! 4. runs every subject ([`subject`]) as a separate process on CPU 1 until every event
 //!    arrived and every checkpoint reached its end ([`measure`]): saturation runs on the
 //!    backlog, then trickle runs (logs generated at a low steady rate) for latency;
-//! 5. prints the tables and ratios and writes a JSON summary ([`report`]).
+//! 5. runs the scale-and-distance scenarios: shipper over HEC (gzip level 1) on a smaller
+//!    backlog for every shard count of `--shards` and every emulator latency of `--latency`,
+//!    each on a rig of its own;
+//! 6. prints the tables and ratios, writes a JSON summary ([`report`]) and, next to it, an
+//!    SVG chart of the scenarios ([`chart`]).
 //!
 //! Figures are reported, never asserted. The exit status is non-zero only when the harness
 //! failed to count every event of a run (a lost event, an invalid one, a subject that died
 //! or timed out). `--smoke` runs everything on a tiny data set in seconds (CI).
 
+mod chart;
 mod dataset;
 mod machine;
 mod measure;
@@ -63,6 +68,9 @@ enum Part {
     Saturation,
     /// Steady low-rate runs (latency).
     Trickle,
+    /// The scale-and-distance grid: shipper HEC saturation runs for every `--shards` ×
+    /// `--latency`.
+    Scenarios,
 }
 
 /// shipper vs the seed scripts and a careful Python consumer: one machine, same data, same
@@ -88,9 +96,17 @@ struct Args {
     /// is per log and shipper's mostly per byte, so the ratios depend on the log size.
     #[arg(long, default_value = "mixed", value_parser = parse_kind)]
     data: SampleKind,
-    /// Shards of every logstore.
-    #[arg(long, default_value_t = 4)]
-    shards: u32,
+    /// Shards of the logstores (comma-separated): the comparison runs use the first, the
+    /// scenarios every one.
+    #[arg(long, value_delimiter = ',', default_values_t = [4u32, 64, 256])]
+    shards: Vec<u32>,
+    /// Latency the emulator adds to every answer in the scenarios, ms (comma-separated): SLS
+    /// seen from far away (the emulator's `--latency`).
+    #[arg(long, value_delimiter = ',', default_values_t = [0u64, 100, 200])]
+    latency: Vec<u64>,
+    /// Raw MB of backlog in each scenario.
+    #[arg(long, default_value_t = 300.0)]
+    scenario_mb: f64,
     /// Logs per LogGroup.
     #[arg(long, default_value_t = 200)]
     logs_per_group: usize,
@@ -116,7 +132,7 @@ struct Args {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Subject::ALL)]
     subjects: Vec<Subject>,
     /// Parts to run (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Part::Stages, Part::Saturation, Part::Trickle])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Part::Stages, Part::Saturation, Part::Trickle, Part::Scenarios])]
     parts: Vec<Part>,
     /// The `shipper` binary [default: WORKSPACE/target/release/shipper].
     #[arg(long)]
@@ -166,7 +182,16 @@ impl Args {
             self.stage_logs = 2_000;
             self.python_checkpoint_wait_secs = 1;
             self.run_timeout_secs = self.run_timeout_secs.min(120);
+            // Two scenario points: the grid's code path, near and far, in seconds.
+            self.scenario_mb = 2.0;
+            self.shards.truncate(1);
+            self.latency = vec![0, 100];
         }
+    }
+
+    /// Shards of the comparison runs.
+    fn main_shards(&self) -> u32 {
+        self.shards.first().copied().unwrap_or(4)
     }
 }
 
@@ -193,10 +218,15 @@ struct Rig {
     _syslog: (SyslogReceiver, SyslogReceiver),
 }
 
+/// How a rig's emulator and receivers become a [`Launch`].
+type LaunchFor<'a> =
+    dyn Fn(&EmulatorHandle, &HecReceiver, &SyslogReceiver, &SyslogReceiver) -> Launch + 'a;
+
 async fn start_rig(
-    args: &Args,
+    shards_per_logstore: u32,
+    latency: Duration,
     data: &[(DataSet, &Shards)],
-    launch: impl FnOnce(&EmulatorHandle, &HecReceiver, &SyslogReceiver, &SyslogReceiver) -> Launch,
+    launch: &LaunchFor<'_>,
     pki: &TestPki,
 ) -> anyhow::Result<Rig> {
     let mut config = EmulatorConfig::new(AK_ID, AK_SECRET);
@@ -208,14 +238,15 @@ async fn start_rig(
     // Room for every compressed reply (lz4 ≈ 3.7×), so re-reads by later subjects cost the
     // rig no compression.
     config.pull_cache_bytes = config.pull_cache_bytes.max((full / 2) as usize);
-    // The loopback figures measure shipper, not SLS's per-shard quota.
+    // The figures measure shipper, not SLS's per-shard quota.
     config.read_quota = shipper_emulator::ReadQuota::OFF;
+    config.latency = latency;
     let emulator = Emulator::start(config)
         .await
         .context("starting the emulator")?;
     for (set, shards) in data {
         let name = logstore_name(*set);
-        emulator.create_logstore(PROJECT, name, args.shards)?;
+        emulator.create_logstore(PROJECT, name, shards_per_logstore)?;
         for (shard, groups) in shards.0.iter().enumerate() {
             for g in groups {
                 emulator.append_group(PROJECT, name, shard as u32, g.bytes.clone())?;
@@ -270,7 +301,7 @@ async fn saturation(
         logstore: logstore_name(subject.dataset()).into(),
         expected_logs: totals.logs,
         raw_bytes: totals.raw_bytes,
-        shards: args.shards,
+        shards: args.main_shards(),
         launch: &rig.launch,
         sls: &rig.sls,
         tally: &rig.tally,
@@ -297,7 +328,7 @@ async fn trickle(
 ) -> anyhow::Result<RunResult> {
     let logstore = format!("trickle-{}", subject.name());
     rig.emulator
-        .create_logstore(PROJECT, &logstore, args.shards)?;
+        .create_logstore(PROJECT, &logstore, args.main_shards())?;
     let ticks = ((args.warmup_secs + args.trickle_secs) / TICK_SECS).round() as u64;
     let total = dataset::planned(args.trickle_rate, TICK_SECS, ticks);
     let start_ns = now_ns();
@@ -305,7 +336,7 @@ async fn trickle(
         .reset(total, Some(start_ns + (args.warmup_secs * 1e9) as u64));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let generate = async {
-        let mut trickle = dataset::Trickle::new(args.data, args.shards as usize, args.seed);
+        let mut trickle = dataset::Trickle::new(args.data, args.main_shards() as usize, args.seed);
         let mut interval = tokio::time::interval(Duration::from_secs_f64(TICK_SECS));
         let mut raw = 0u64;
         for k in 0..ticks {
@@ -331,7 +362,7 @@ async fn trickle(
         logstore: logstore.clone(),
         expected_logs: total,
         raw_bytes: 0,
-        shards: args.shards,
+        shards: args.main_shards(),
         launch: &rig.launch,
         sls: &rig.sls,
         tally: &rig.tally,
@@ -356,6 +387,46 @@ async fn trickle(
     Ok(r)
 }
 
+/// One scale-and-distance point: shipper over HEC (gzip level 1) reading `data` (over
+/// `point.shards` shards) from an emulator `point.latency_ms` away, on a rig of its own.
+async fn scenario(
+    args: &Args,
+    rig: &Rig,
+    point: measure::Scenario,
+    data: &Shards,
+    work: &Path,
+) -> RunResult {
+    let totals = data.totals();
+    rig.tally.reset(totals.seq_range, None);
+    let subject = Subject::ShipperHec;
+    let spec = RunSpec {
+        subject,
+        kind: RunKind::Saturation,
+        logstore: logstore_name(DataSet::Full).into(),
+        expected_logs: totals.logs,
+        raw_bytes: totals.raw_bytes,
+        shards: point.shards,
+        launch: &rig.launch,
+        sls: &rig.sls,
+        tally: &rig.tally,
+        dir: work.join(format!(
+            "scenario-{}sh-{}ms",
+            point.shards, point.latency_ms
+        )),
+        timeout: Duration::from_secs(args.run_timeout_secs),
+        checkpoint_wait: checkpoint_wait(args, subject),
+    };
+    let mut r = measure::run(spec, std::future::ready(())).await;
+    r.subject = format!(
+        "{} {}sh {}ms",
+        subject.name(),
+        point.shards,
+        point.latency_ms
+    );
+    r.scenario = Some(point);
+    r
+}
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(true) => std::process::ExitCode::SUCCESS,
@@ -370,6 +441,10 @@ fn main() -> std::process::ExitCode {
 fn real_main() -> anyhow::Result<bool> {
     let mut args = Args::parse();
     args.apply_smoke();
+    if args.parts == [Part::Scenarios] {
+        // The scenarios bring their own backlogs: the comparison backlog is not read.
+        args.full_mb = args.full_mb.min(1.0);
+    }
     let root = workspace_root();
     let shipper = existing(
         args.shipper
@@ -394,7 +469,10 @@ fn real_main() -> anyhow::Result<bool> {
         "the syslog-kv plugin",
         plugin_fix,
     )?;
-    let wants_python = args.parts.iter().any(|p| *p != Part::Stages)
+    let wants_python = args
+        .parts
+        .iter()
+        .any(|p| matches!(p, Part::Saturation | Part::Trickle))
         && args.subjects.iter().any(|s| s.is_python());
     let python = match &args.python {
         Some(p) => existing(
@@ -441,7 +519,7 @@ fn real_main() -> anyhow::Result<bool> {
     let t = std::time::Instant::now();
     let full = dataset::generate_backlog(
         args.data,
-        args.shards as usize,
+        args.main_shards() as usize,
         (args.full_mb * 1e6) as u64,
         args.logs_per_group,
         args.seed,
@@ -456,7 +534,7 @@ fn real_main() -> anyhow::Result<bool> {
         ft.logs,
         ft.raw_bytes as f64 / ft.logs as f64,
         ft.groups,
-        args.shards,
+        args.main_shards(),
         t.elapsed(),
         seed_hec_prefix.totals().raw_bytes as f64 / 1e6,
         python_prefix.totals().raw_bytes as f64 / 1e6,
@@ -496,33 +574,38 @@ fn real_main() -> anyhow::Result<bool> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let py_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py");
+    let launch_for = |emu: &EmulatorHandle,
+                      hec: &HecReceiver,
+                      tcp: &SyslogReceiver,
+                      tls: &SyslogReceiver| Launch {
+        shipper: shipper.clone(),
+        hec_plugin: hec_plugin.clone(),
+        syslog_plugin: syslog_plugin.clone(),
+        python: python.clone(),
+        py_dir: py_dir.clone(),
+        emulator: emu.endpoint(),
+        ak_id: AK_ID.into(),
+        ak_secret: AK_SECRET.into(),
+        project: PROJECT.into(),
+        hec: hec.addr(),
+        hec_token: TEST_TOKEN.into(),
+        syslog_tcp: tcp.addr(),
+        syslog_tls: tls.addr(),
+        ca: pki.ca(),
+        pin: pin.clone(),
+    };
     let runs: Vec<RunResult> = rt.block_on(async {
         let data: Vec<(DataSet, &Shards)> = vec![
             (DataSet::Full, &full),
             (DataSet::SeedHecPrefix, &seed_hec_prefix),
             (DataSet::PythonPrefix, &python_prefix),
         ];
-        let py_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py");
         let rig = start_rig(
-            &args,
+            args.main_shards(),
+            Duration::ZERO,
             &data,
-            |emu, hec, tcp, tls| Launch {
-                shipper: shipper.clone(),
-                hec_plugin: hec_plugin.clone(),
-                syslog_plugin: syslog_plugin.clone(),
-                python: python.clone(),
-                py_dir,
-                emulator: emu.endpoint(),
-                ak_id: AK_ID.into(),
-                ak_secret: AK_SECRET.into(),
-                project: PROJECT.into(),
-                hec: hec.addr(),
-                hec_token: TEST_TOKEN.into(),
-                syslog_tcp: tcp.addr(),
-                syslog_tls: tls.addr(),
-                ca: pki.ca(),
-                pin: pin.clone(),
-            },
+            &launch_for,
             &pki,
         )
         .await?;
@@ -551,6 +634,37 @@ fn real_main() -> anyhow::Result<bool> {
                 runs.push(r);
             }
         }
+        drop(rig);
+        if args.parts.contains(&Part::Scenarios) {
+            println!(
+                "\nscale and distance (shipper HEC gzip L1, {:.0} MB backlog, emulator latency added to every answer):",
+                args.scenario_mb
+            );
+            for &shards in &args.shards {
+                let data = dataset::generate_backlog(
+                    args.data,
+                    shards as usize,
+                    (args.scenario_mb * 1e6) as u64,
+                    args.logs_per_group,
+                    args.seed,
+                );
+                for &latency_ms in &args.latency {
+                    // A rig per point: the emulator's latency is fixed when it starts.
+                    let rig = start_rig(
+                        shards,
+                        Duration::from_millis(latency_ms),
+                        &[(DataSet::Full, &data)],
+                        &launch_for,
+                        &pki,
+                    )
+                    .await?;
+                    let point = measure::Scenario { shards, latency_ms };
+                    let r = scenario(&args, &rig, point, &data, work.path()).await;
+                    report::print_progress(&r);
+                    runs.push(r);
+                }
+            }
+        }
         anyhow::Ok(runs)
     })?;
 
@@ -571,6 +685,11 @@ fn real_main() -> anyhow::Result<bool> {
         .unwrap_or_else(|| root.join("target/shipper-bench/summary.json"));
     summary.write(&json_path)?;
     println!("\nJSON summary: {}", json_path.display());
+    if summary.runs.iter().any(|r| r.scenario.is_some()) {
+        let svg = json_path.with_file_name("scenarios.svg");
+        chart::write(&svg, &summary.runs)?;
+        println!("scenario chart: {}", svg.display());
+    }
     let ok = summary.harness_ok();
     if !ok || args.keep {
         let kept = work.keep();
@@ -593,6 +712,8 @@ fn args_json(args: &Args) -> serde_json::Value {
         "seed_hec_mb": args.seed_hec_mb,
         "python_mb": args.python_mb,
         "shards": args.shards,
+        "latency_ms": args.latency,
+        "scenario_mb": args.scenario_mb,
         "logs_per_group": args.logs_per_group,
         "seed": args.seed,
         "trickle_rate": args.trickle_rate,

@@ -108,6 +108,17 @@ pub struct RunResult {
     pub complete: bool,
     /// What went wrong, if anything.
     pub error: Option<String>,
+    /// The scale-and-distance scenario of the run (`--shards`, `--latency`), if it is one.
+    pub scenario: Option<Scenario>,
+}
+
+/// One point of the scale-and-distance grid.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Scenario {
+    /// Shards of the logstore.
+    pub shards: u32,
+    /// Latency the emulator adds to every answer, ms.
+    pub latency_ms: u64,
 }
 
 impl RunResult {

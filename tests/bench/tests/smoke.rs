@@ -1,7 +1,8 @@
 //! CI proof that the benchmark harness works: `shipper-bench --smoke` runs every subject
 //! (shipper over HEC with and without gzip, syslog over TCP and TLS, the seed scripts and the
 //! careful-user script on the official Python SDK) on a tiny data set, saturation and trickle,
-//! plus the stage micro-benchmarks. Asserted: the harness completed and counted every event of
+//! plus the stage micro-benchmarks and two scale-and-distance scenarios (4 shards with the
+//! emulator 0 and 100 ms away, 2 MB each) and their chart. Asserted: the harness completed and counted every event of
 //! every run. Nothing about speed is asserted: timings on a shared CI machine vary too much
 //! between runs to pass or fail on.
 //!
@@ -59,8 +60,22 @@ fn smoke_run_completes_and_counts_every_event() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("summary written")).expect("JSON");
     let runs = summary["runs"].as_array().expect("runs");
-    // 7 subjects × (saturation + trickle).
-    assert_eq!(runs.len(), 14, "{stdout}");
+    // 7 subjects × (saturation + trickle), then the two scenarios.
+    assert_eq!(runs.len(), 16, "{stdout}");
+    let scenarios: Vec<(u64, u64)> = runs
+        .iter()
+        .filter_map(|r| {
+            let s = r["scenario"].as_object()?;
+            Some((s["shards"].as_u64()?, s["latency_ms"].as_u64()?))
+        })
+        .collect();
+    assert_eq!(scenarios, [(4, 0), (4, 100)], "{stdout}");
+    let svg = std::fs::read_to_string(dir.path().join("scenarios.svg")).expect("chart written");
+    assert_eq!(
+        svg.matches("<circle").count(),
+        4,
+        "2 points × 2 panels: {svg}"
+    );
     for r in runs {
         let name = format!("{} {}", r["subject"], r["kind"]);
         assert_eq!(r["error"], serde_json::Value::Null, "{name}: {stdout}");

@@ -7,6 +7,7 @@
 //! - [`plugin`]: `shipper plugin new|test|inspect`; [`scaffold`] is `plugin new`.
 //! - [`receive`]: `shipper receive hec|syslog`, a development receiver.
 //! - [`reconcile`]: `shipper reconcile`, a time window checked against the ledger.
+//! - [`sls`]: credentials and SLS clients, shared by the commands that talk to SLS.
 //! - [`validate`]: `shipper validate`, every problem of a configuration without shipping.
 //! - [`replay`]: `shipper replay`, a time window sent again without the consumer group.
 //! - [`dead_letter`]: `shipper dead-letter replay`, a dead-letter file re-driven.
@@ -20,4 +21,5 @@ pub mod reconcile;
 pub mod replay;
 pub mod run;
 pub mod scaffold;
+pub mod sls;
 pub mod validate;

@@ -20,7 +20,7 @@ use crate::config_reload::ConfigSource;
 use crate::exit::{Failure, FailureExt as _};
 use crate::ledger::coverage::{self, Coverage};
 use crate::settings::Overrides;
-use crate::window::{Window, rfc3339};
+use crate::window::{WindowArgs, rfc3339};
 
 /// Flags of `shipper reconcile`.
 #[derive(Debug, clap::Args)]
@@ -36,13 +36,9 @@ shipper reconcile --config shipper.toml --from 2026-03-03T10:00:00Z --to 2026-03
 --ledger /var/lib/shipper/ledgers/"
 )]
 pub struct ReconcileArgs {
-    /// Start of the window: an RFC 3339 time (`2026-03-03T10:00:00Z`) or unix seconds; SLS
-    /// receive time, as GetCursor reads it.
-    #[arg(long, value_name = "TIME")]
-    pub from: String,
-    /// End of the window (exclusive), after `--from`.
-    #[arg(long, value_name = "TIME")]
-    pub to: String,
+    /// `--from` and `--to`.
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// The configuration `shipper run` used (its `[source]`, sinks and `[ledger] path`).
     #[arg(long, short = 'c', value_name = "FILE", env = "SHIPPER_CONFIG")]
     pub config: Option<PathBuf>,
@@ -55,7 +51,7 @@ pub struct ReconcileArgs {
 /// Runs `shipper reconcile`.
 pub async fn execute(args: ReconcileArgs) -> Result<(), Failure> {
     let now = jiff::Timestamp::now().as_second();
-    let window = Window::parse(&args.from, &args.to, now).config_error()?;
+    let window = args.window.parse(now).config_error()?;
     let loaded = ConfigSource {
         path: args.config.clone(),
         overrides: Overrides::default(),
@@ -79,11 +75,11 @@ pub async fn execute(args: ReconcileArgs) -> Result<(), Failure> {
     let merged = coverage::read_merged(&paths)
         .context("cannot read the ledger (--ledger, or `[ledger] path`)")
         .config_error()?;
-    let credentials = super::run::start_credentials(&settings.source).await?;
+    let credentials = super::sls::start_credentials(&settings.source).await?;
     let mut gaps = 0usize;
     let mut missing_groups = 0i64;
     for target in &settings.source.logstores {
-        let client = super::run::sls_client(&settings.source, target, &credentials)?;
+        let client = super::sls::sls_client(&settings.source, target, &credentials)?;
         // A window SLS has already deleted cannot be proven either way.
         let ttl = client
             .get_logstore_ttl_days(&target.logstore)

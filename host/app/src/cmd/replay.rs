@@ -27,7 +27,7 @@ use crate::replay::state::{self, ReplayCheckpoints, State, Tracker};
 use crate::replay::{plan, progress};
 use crate::settings::Overrides;
 use crate::topology::{self, Built};
-use crate::window::Window;
+use crate::window::WindowArgs;
 
 /// Flags of `shipper replay`.
 #[derive(Debug, clap::Args)]
@@ -50,12 +50,9 @@ window before the logstore's retention, an unusable state file; 3 when SLS or a 
 cannot be reached at start."
 )]
 pub struct ReplayArgs {
-    /// Start of the window (included): RFC 3339 (`2025-06-03T10:00:00Z`) or unix seconds.
-    #[arg(long, value_name = "TIME")]
-    pub from: String,
-    /// End of the window (excluded): RFC 3339 or unix seconds.
-    #[arg(long, value_name = "TIME")]
-    pub to: String,
+    /// `--from` and `--to`.
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// TOML config file, the one `shipper run` uses (see examples/shipper.toml).
     #[arg(long, short = 'c', value_name = "FILE", env = "SHIPPER_CONFIG")]
     pub config: Option<PathBuf>,
@@ -140,7 +137,7 @@ pub(crate) async fn delivery(
 /// Runs `shipper replay`.
 pub async fn execute(args: ReplayArgs) -> Result<(), Failure> {
     let now = jiff::Timestamp::now().as_second();
-    let window = Window::parse(&args.from, &args.to, now).config_error()?;
+    let window = args.window.parse(now).config_error()?;
     if !args.no_marker {
         check_marker_key(&args.marker_field)
             .map_err(|e| anyhow!("--marker-field: {e}"))
@@ -157,7 +154,7 @@ pub async fn execute(args: ReplayArgs) -> Result<(), Failure> {
     )
     .await?;
     let settings = &d.loaded.settings;
-    let credentials = super::run::start_credentials(&settings.source).await?;
+    let credentials = super::sls::start_credentials(&settings.source).await?;
 
     // The plan: each logstore's retention, then each shard's range, or the state file's.
     let labels: Vec<String> = settings
@@ -173,7 +170,7 @@ pub async fn execute(args: ReplayArgs) -> Result<(), Failure> {
     };
     let mut clients = Vec::new();
     for target in &settings.source.logstores {
-        let client = super::run::sls_client(&settings.source, target, &credentials)?;
+        let client = super::sls::sls_client(&settings.source, target, &credentials)?;
         let ttl = client
             .get_logstore_ttl_days(&target.logstore)
             .await

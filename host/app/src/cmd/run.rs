@@ -23,7 +23,6 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use shipper_runtime::{EngineSettings, PluginEngine};
 use shipper_sls::RefreshingCredentials;
-use shipper_sls::client::{Client, ClientConfig};
 use shipper_sls::consumer::{Consumer, ConsumerConfig, ConsumerStats};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +32,7 @@ use crate::exit::{Failure, FailureExt as _};
 use crate::lag::ShardLag;
 use crate::metrics::Metrics;
 use crate::pipeline::{PipelineOptions, ShardContext};
-use crate::settings::{self, LogstoreTarget, Overrides, Settings, SourceSettings};
+use crate::settings::{self, LogstoreTarget, Overrides, Settings};
 use crate::topology;
 
 /// When to print the progress line.
@@ -159,7 +158,7 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
 
     // The credentials every SLS client signs with, refreshed in the background: a provider
     // that cannot give any stops the start (its error names the key and the fix).
-    let credentials = start_credentials(&settings.source).await?;
+    let credentials = super::sls::start_credentials(&settings.source).await?;
     metrics.set_credentials(credentials.provider_name(), credentials.stats().clone());
 
     let mut background = JoinSet::new();
@@ -292,68 +291,6 @@ fn overrides(args: &RunArgs) -> Overrides {
     }
 }
 
-/// An SLS client for `target`'s project: the endpoint, its network route (proxy or direct,
-/// logged), the signature version and the CA file of `[source]`.
-pub(crate) fn sls_client(
-    s: &SourceSettings,
-    target: &LogstoreTarget,
-    credentials: &RefreshingCredentials,
-) -> Result<Client, Failure> {
-    let route = shipper_sls::client::route_for(&s.endpoint, &target.project, &s.proxy, &|k| {
-        std::env::var(k).ok()
-    })
-    .context("invalid proxy settings for SLS (config keys `source.proxy`, `source.no_proxy`)")
-    .config_error()?;
-    tracing::info!(project = %target.project, route = %route, "SLS network route");
-    let mut client_config = ClientConfig::new(
-        s.endpoint.clone(),
-        target.project.clone(),
-        credentials.clone(),
-    );
-    client_config.signature = s.signature.clone();
-    client_config.route = route;
-    client_config.ca_file.clone_from(&s.ca_file);
-    Client::new(client_config)
-        .with_context(|| {
-            format!(
-                "cannot create an SLS client for project {} (config key `source.endpoint`)",
-                target.project
-            )
-        })
-        .config_error()
-}
-
-/// Builds the credentials provider `[source]` chose and fetches the first credentials: a
-/// file that cannot be read is a configuration error (exit 2), an endpoint that does not
-/// answer a dependency (exit 3).
-pub(crate) async fn start_credentials(
-    s: &SourceSettings,
-) -> Result<RefreshingCredentials, Failure> {
-    let env = |k: &str| std::env::var(k).ok();
-    let provider = s
-        .credentials
-        .spec
-        .build(&s.proxy, &env)
-        .map_err(anyhow::Error::new)
-        .config_error()?;
-    tracing::info!(
-        provider = provider.name(),
-        chosen_by = %s.credentials.origin,
-        "SLS credentials provider"
-    );
-    let local = s.credentials.is_local();
-    let started = RefreshingCredentials::start(provider)
-        .await
-        .map_err(|e| anyhow::Error::new(e).context("cannot get SLS credentials"));
-    // A file that cannot be read or parsed is the configuration's fault (exit 2); a
-    // metadata service, STS or URI that does not answer is a dependency (exit 3).
-    if local {
-        started.config_error()
-    } else {
-        started.unavailable()
-    }
-}
-
 /// Joins the consumer group on one logstore. A bad endpoint is a config error (exit 2); an
 /// SLS that cannot be reached or refuses the credentials is exit 3.
 async fn join_group(
@@ -364,7 +301,7 @@ async fn join_group(
     budget: &Arc<shipper_sls::MemoryBudget>,
 ) -> Result<Consumer, Failure> {
     let s = &settings.source;
-    let client = sls_client(s, target, credentials)?;
+    let client = super::sls::sls_client(s, target, credentials)?;
     let consumer_name = s.consumer_name();
     let mut config = ConsumerConfig::new(
         target.logstore.clone(),

@@ -137,7 +137,7 @@ pub async fn check(args: &ValidateArgs) -> Vec<Finding> {
     // Local credentials (a key pair, files) are read now; remote ones (metadata service,
     // STS, a URI) only with --connect, where reaching them is the point.
     let credentials = if args.connect || settings.source.credentials.is_local() {
-        match super::run::start_credentials(&settings.source).await {
+        match super::sls::start_credentials(&settings.source).await {
             Ok(c) => Some(c),
             Err(f) => {
                 let kind = match f.kind {
@@ -331,7 +331,7 @@ async fn connect(
 ) {
     let s = &settings.source;
     for target in &s.logstores {
-        let client = match super::run::sls_client(s, target, credentials) {
+        let client = match super::sls::sls_client(s, target, credentials) {
             Ok(c) => c,
             Err(f) => {
                 findings.push(Finding::invalid("source", f.to_string()));

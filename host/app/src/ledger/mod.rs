@@ -5,13 +5,13 @@
 //!
 //! The shard loop reports each range its sink's ordered acknowledgements hand out
 //! ([`crate::pipeline::acks`]) with [`Ledger::record`], which only queues it: a dedicated
-//! thread merges adjacent ranges and appends them as JSON lines ([`writer`]). The
+//! thread merges adjacent ranges and appends them as JSON lines (`writer`). The
 //! checkpoint committer calls [`Ledger::flush`] before each commit, so the file always
 //! covers at least what the consumer group has committed: after a crash (even `kill -9`)
 //! the next owner re-reads from the checkpoint, and the ledger has no hole between what it
 //! wrote and where reading resumes.
 //!
-//! - [`writer`]: the thread, rotation and compaction.
+//! - `writer`: the thread, rotation and compaction.
 //! - [`coverage`]: reading the files back and finding the ranges not covered.
 //! - [`watermark`]: the optional watermark events sent to the sinks.
 

@@ -82,7 +82,7 @@ pub struct ShardState {
 /// What the file holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
-    /// [`VERSION`].
+    /// `VERSION`.
     pub version: u32,
     /// The window, unix seconds.
     pub from: i64,

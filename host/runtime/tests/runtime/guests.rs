@@ -98,6 +98,30 @@ async fn echo() {
     );
 }
 
+/// A plugin built for WIT 0.1.0 (before `batch-formatter`) still loads as world `formatter` and
+/// returns exactly what the same guest built for this host's WIT returns.
+#[tokio::test]
+async fn old_version() {
+    let old = load(artifacts::GUEST_OLD_VERSION);
+    assert_eq!(old.metadata().world, shipper_runtime::WORLD);
+    assert!(
+        old.metadata()
+            .imports
+            .iter()
+            .any(|i| i == "shipper:plugin/host@0.1.0"),
+        "{:?}",
+        old.metadata()
+    );
+    let mut old = old.instantiate("{}").await.unwrap();
+    let mut new = load(artifacts::GUEST_ECHO).instantiate("{}").await.unwrap();
+    for group in shipper_sls::flat::samples::builtin_groups() {
+        // The runtime's types have no `PartialEq`: compare their full debug form.
+        let from_old = format!("{:?}", process(&mut old, &group).await.unwrap());
+        let from_new = format!("{:?}", process(&mut new, &group).await.unwrap());
+        assert_eq!(from_old, from_new);
+    }
+}
+
 #[tokio::test]
 async fn echo_init_and_batch_errors_are_reported_and_do_not_poison() {
     let plugin = load(artifacts::GUEST_ECHO);
@@ -554,7 +578,7 @@ async fn wrong_version() {
         "{message}"
     );
     assert!(
-        message.contains("this shipper runs shipper:plugin@0.1.0"),
+        message.contains("this shipper runs shipper:plugin@0.1.1"),
         "{message}"
     );
     assert_host_still_works().await;
@@ -566,8 +590,9 @@ async fn missing_export() {
     assert_eq!(
         message,
         "cannot load plugin: the plugin does not export `process` (it exports: init); a \
-         formatter must target world shipper:plugin/formatter@0.1.0 and export `init` and \
-         `process` — with the Rust SDK, add the `export!` line"
+         formatter must target world shipper:plugin/formatter@0.1.1 and export `init` and \
+         `process`, or world shipper:plugin/batch-formatter@0.1.1 and export `init` and \
+         `process-batch` — with the Rust SDK, add the `export!` line"
     );
     assert_host_still_works().await;
 }
@@ -645,7 +670,7 @@ async fn random_bytes_and_truncated_components_are_refused() {
 async fn metadata_lists_imports_and_exports() {
     let plugin = load(artifacts::GUEST_ECHO);
     let meta = plugin.metadata();
-    assert_eq!(meta.world, "shipper:plugin/formatter@0.1.0");
+    assert_eq!(meta.world, "shipper:plugin/formatter@0.1.1");
     assert!(meta.exports.iter().any(|e| e == "process"), "{meta:?}");
     assert!(
         meta.imports

@@ -22,6 +22,11 @@
 //! it at once but probes it again only after [`PROBE_HOLD_WINDOWS`] calm windows. A receiver
 //! that serves N requests at a time and refuses the N+1st then sees one refusal per hold
 //! (about 0.1 % of requests at N = 8) instead of one every few windows.
+//!
+//! A full window that cannot raise the limit (held below the level that failed, or at
+//! [`MAX_LIMIT`]) is reported as [`Observed::Saturated`]: the endpoint takes no more
+//! requests at once, so only larger requests can carry more per round trip (the sink then
+//! grows its request size, `request_size.rs`).
 
 use std::time::Duration;
 
@@ -54,6 +59,9 @@ pub(crate) enum Observed {
     Cut,
     /// Back-pressure again within the window of a cut: back off as with a fixed limit.
     Failed,
+    /// A calm window ended with the limit filled and no higher limit to try: the endpoint's
+    /// concurrency is what bounds the throughput now.
+    Saturated,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -134,8 +142,8 @@ impl AdaptiveLimit {
             .rtt
             .map_or(MIN_WINDOW, |(mean, _)| Duration::from_secs_f64(mean))
             .max(MIN_WINDOW);
-        if now.saturating_duration_since(self.window.start) >= length {
-            self.end_window(now);
+        if now.saturating_duration_since(self.window.start) >= length && self.end_window(now) {
+            return Observed::Saturated;
         }
         Observed::Noted
     }
@@ -148,7 +156,8 @@ impl AdaptiveLimit {
         self.window.cut = true;
     }
 
-    fn end_window(&mut self, now: Instant) {
+    /// Ends the window; true when it was full and the limit could not be raised.
+    fn end_window(&mut self, now: Instant) -> bool {
         let w = self.window;
         let mean = w.rtt_sum / f64::from(w.answers.max(1));
         let rising = self.rtt.is_some_and(|(smoothed, deviation)| {
@@ -166,15 +175,19 @@ impl AdaptiveLimit {
             // A new window, but latency is not refusal: a refusal right after may still be
             // answered by a cut.
             self.window.cut = false;
-            return;
+            return false;
         }
         self.window = Window::new(now);
-        if !w.full || self.limit >= MAX_LIMIT {
-            return;
+        if !w.full {
+            return false;
+        }
+        if self.limit >= MAX_LIMIT {
+            return true;
         }
         match self.ceiling {
             Some(ceiling) if self.limit + 1 >= ceiling && self.held < PROBE_HOLD_WINDOWS => {
                 self.held += 1;
+                true
             }
             _ => {
                 self.limit += 1;
@@ -184,6 +197,7 @@ impl AdaptiveLimit {
                     // windows open the way up.
                     self.ceiling = None;
                 }
+                false
             }
         }
     }
@@ -201,7 +215,8 @@ mod tests {
             let limit = a.limit();
             a.taken(limit);
             *now += RTT;
-            assert_eq!(a.observe(*now, RTT, false), Observed::Noted);
+            let o = a.observe(*now, RTT, false);
+            assert!(matches!(o, Observed::Noted | Observed::Saturated), "{o:?}");
         }
     }
 
@@ -315,6 +330,45 @@ mod tests {
             windows_at_capacity * 10 >= windows * 9,
             "at 8 in {windows_at_capacity} of {windows} windows"
         );
+    }
+
+    #[test]
+    fn saturated_only_when_a_full_window_cannot_raise_the_limit() {
+        let mut now = Instant::now();
+        let mut a = AdaptiveLimit::new(now);
+        // Climbing: every full window raises the limit, none is saturated.
+        for _ in 0..8 {
+            a.taken(a.limit());
+            now += RTT;
+            assert_eq!(a.observe(now, RTT, false), Observed::Noted);
+        }
+        assert_eq!(a.limit(), 9);
+        // The 9th request is refused: held at 8, and each full window there is saturated.
+        assert_eq!(a.observe(now, RTT, true), Observed::Cut);
+        assert_eq!(a.limit(), 8);
+        a.taken(8);
+        now += RTT;
+        assert_eq!(a.observe(now, RTT, false), Observed::Saturated);
+        // A window that did not fill the limit says nothing about the endpoint.
+        a.taken(7);
+        now += RTT;
+        assert_eq!(a.observe(now, RTT, false), Observed::Noted);
+        // Nor does one whose latency rose (it cuts instead).
+        a.taken(a.limit());
+        now += RTT * 3;
+        assert_eq!(a.observe(now, RTT * 3, false), Observed::Noted);
+        assert_eq!(a.limit(), 7);
+    }
+
+    #[test]
+    fn full_windows_at_the_highest_limit_are_saturated() {
+        let mut now = Instant::now();
+        let mut a = AdaptiveLimit::new(now);
+        full_windows(&mut a, &mut now, MAX_LIMIT - 1);
+        assert_eq!(a.limit(), MAX_LIMIT);
+        a.taken(MAX_LIMIT);
+        now += RTT;
+        assert_eq!(a.observe(now, RTT, false), Observed::Saturated);
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 /// Requests in flight at once. Enough to hide a WAN round trip and to gzip on several
 /// cores; small enough not to trip Splunk's 503 "server is busy".
 pub const DEFAULT_CONCURRENCY: usize = 4;
+/// The largest request `concurrency = "adaptive"` grows to when an endpoint's concurrency is
+/// what bounds the throughput. 16 MB: 8 requests of 16 MB per 100 ms round trip is over
+/// 1 GB/s, more than a core gzips; far under Splunk's own `max_content_length` (about
+/// 800 MB in current versions, `limits.conf` `[http_input]`). A front end that refuses such
+/// bodies answers 413, which brings the size back down (docs/rendering.md §3.16).
+pub const DEFAULT_ADAPTIVE_MAX_REQUEST_BYTES: usize = 16_000_000;
 
 /// `concurrency`: requests in flight per endpoint, a fixed number or found by the sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +197,10 @@ pub struct HecConfig {
     /// Requests in flight at once per endpoint (each one compresses its own body, in
     /// parallel), or `"adaptive"`.
     pub concurrency: Concurrency,
+    /// With `concurrency = "adaptive"`: the largest uncompressed request (and batch) the
+    /// sink grows to when an endpoint takes no more requests at once. Ignored otherwise.
+    #[serde(deserialize_with = "crate::util::units::bytes")]
+    pub adaptive_max_request_bytes: usize,
     /// Whole-request timeout in milliseconds.
     #[serde(deserialize_with = "crate::util::units::millis")]
     pub request_timeout_ms: u64,
@@ -234,6 +244,7 @@ impl Default for HecConfig {
             batch_linger_ms: DEFAULT_BATCH_LINGER_MS,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             concurrency: Concurrency::default(),
+            adaptive_max_request_bytes: DEFAULT_ADAPTIVE_MAX_REQUEST_BYTES,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             ack: false,
@@ -295,6 +306,10 @@ pub struct HecSettings {
     pub max_event_bytes: usize,
     /// Requests in flight per endpoint.
     pub concurrency: Concurrency,
+    /// The largest request size: `batch.max_bytes` with a fixed concurrency, up to
+    /// `adaptive_max_request_bytes` (at least `batch.max_bytes`) when adaptive
+    /// (`hec/request_size.rs`).
+    pub max_request_bytes: usize,
     /// Whole-request timeout.
     pub request_timeout: Duration,
     /// Connect timeout.
@@ -337,6 +352,10 @@ impl HecConfig {
         positive("batch_max_bytes", self.batch_max_bytes as u64)?;
         positive("batch_linger_ms", self.batch_linger_ms)?;
         positive("max_event_bytes", self.max_event_bytes as u64)?;
+        positive(
+            "adaptive_max_request_bytes",
+            self.adaptive_max_request_bytes as u64,
+        )?;
         positive("request_timeout_ms", self.request_timeout_ms)?;
         positive("connect_timeout_ms", self.connect_timeout_ms)?;
         if let Concurrency::Fixed(n) = self.concurrency
@@ -390,6 +409,10 @@ impl HecConfig {
             },
             max_event_bytes: self.max_event_bytes,
             concurrency: self.concurrency,
+            max_request_bytes: match self.concurrency {
+                Concurrency::Fixed(_) => self.batch_max_bytes,
+                Concurrency::Adaptive => self.adaptive_max_request_bytes.max(self.batch_max_bytes),
+            },
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
             retry: self.retry.validate()?,
@@ -663,6 +686,32 @@ mod tests {
         );
         let e = parse(r#""fast""#).unwrap_err().to_string();
         assert!(e.contains("\"fast\"") && e.contains("adaptive"), "{e}");
+    }
+
+    #[test]
+    fn only_adaptive_requests_grow_past_batch_max_bytes() {
+        let mut c = cfg("https://h");
+        assert_eq!(
+            c.validate().unwrap().max_request_bytes,
+            DEFAULT_BATCH_MAX_BYTES
+        );
+        c.concurrency = Concurrency::Adaptive;
+        assert_eq!(
+            c.validate().unwrap().max_request_bytes,
+            DEFAULT_ADAPTIVE_MAX_REQUEST_BYTES
+        );
+        // A ceiling below batch_max_bytes is batch_max_bytes: adaptive never makes
+        // requests smaller than configured.
+        c.adaptive_max_request_bytes = 1000;
+        assert_eq!(
+            c.validate().unwrap().max_request_bytes,
+            DEFAULT_BATCH_MAX_BYTES
+        );
+        c.adaptive_max_request_bytes = 0;
+        assert_eq!(
+            c.validate().unwrap_err().field,
+            "adaptive_max_request_bytes"
+        );
     }
 
     #[test]

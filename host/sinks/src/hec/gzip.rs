@@ -226,6 +226,23 @@ mod tests {
         }
     }
 
+    /// The zlib-rs backend at level 1 is what a build without `isal` sends; tested here
+    /// directly so the default build covers it (CI only compiles the build without `isal`).
+    #[test]
+    fn zlib_backend_round_trips_at_level_1_as_a_build_without_isal_uses_it() {
+        let body = b"{\"event\":\"x\",\"n\":12345}\n".repeat(5_000);
+        let parts = [&body[..10], &body[10..]];
+        let mut out = Vec::new();
+        zlib::gzip_into(parts.into_iter(), 1, &mut out);
+        assert_eq!(gunzip(&out), body);
+        assert_eq!(out[9], 3, "zlib writes OS 3 (Unix) in the header");
+        assert!(
+            out.len() * 4 < body.len(),
+            "level 1 compresses ({} bytes)",
+            out.len()
+        );
+    }
+
     #[test]
     fn incompressible_and_tiny_bodies_round_trip() {
         // xorshift bytes: deflate cannot shrink them, so output exceeds the initial

@@ -27,6 +27,7 @@ mod balance;
 mod endpoint;
 mod gzip;
 mod request;
+mod request_size;
 pub(crate) mod response;
 
 use std::ops::Range;
@@ -67,6 +68,7 @@ use ack::AckTracker;
 use adaptive::Observed;
 use balance::{Balancer, Lease};
 use endpoint::{Endpoint, Transport};
+use request_size::RequestSize;
 use response::{Outcome, classify, classify_transport, error_chain, never_sent};
 
 /// How many times a request that never reached the wire is resent at once, each on a new
@@ -117,6 +119,8 @@ pub(crate) struct Inner {
     settings: HecSettings,
     endpoints: Vec<Endpoint>,
     balancer: Arc<Balancer>,
+    /// Uncompressed bytes per request now (grows with `concurrency = "adaptive"`).
+    request_size: RequestSize,
     auth: RwLock<HeaderValue>,
     metrics: Arc<SinkMetrics>,
     shutdown: CancellationToken,
@@ -189,7 +193,8 @@ impl HecSink {
                     e,
                     Transport { client, route },
                     &settings.raw_query,
-                    settings.batch.max_bytes,
+                    // Adaptive requests may grow to this; a 413 lowers it per endpoint.
+                    settings.max_request_bytes,
                     settings.ack.is_some(),
                 )
             })
@@ -200,6 +205,7 @@ impl HecSink {
             name: name.to_owned(),
             endpoints,
             balancer: Balancer::new(&weights, settings.concurrency, settings.retry),
+            request_size: RequestSize::new(settings.batch.max_bytes, settings.max_request_bytes),
             auth: RwLock::new(auth_value(&token)?),
             metrics: Arc::new(SinkMetrics::default()),
             shutdown: stop.clone(),
@@ -282,7 +288,7 @@ impl Sink for HecSink {
             // Dropping this send (its shard was taken away) stops its requests and their
             // retries: the new owner delivers these events again from its checkpoint.
             let mut handles = AbortOnDrop(
-                plan_requests(&batch, inner.settings.batch.max_bytes)
+                plan_requests(&batch, inner.request_size.current())
                     .into_iter()
                     .map(|(lane, parts)| {
                         inner.tasks.spawn(deliver(
@@ -319,7 +325,11 @@ impl Sink for HecSink {
     }
 
     fn batch_config(&self) -> BatchConfig {
-        self.inner.settings.batch
+        // The pipeline fills batches of the current request size (docs/rendering.md §3.16).
+        BatchConfig {
+            max_bytes: self.inner.request_size.current(),
+            ..self.inner.settings.batch
+        }
     }
 
     fn metrics(&self) -> Arc<SinkMetrics> {
@@ -553,9 +563,13 @@ impl Inner {
             if matches!(
                 outcome,
                 Outcome::Accepted { .. } | Outcome::TooLarge { .. } | Outcome::Data { .. }
-            ) {
+            ) && self.balancer.observe(i, rtt, false) == Observed::Saturated
+                && let Some(size) = self.request_size.saturated(raw_len, largest)
+            {
                 // An answer about the request, not about the endpoint's load: latency only.
-                self.balancer.observe(i, rtt, false);
+                // The endpoint takes no more requests at once: larger ones carry more per
+                // round trip.
+                tracing::debug!(sink = %self.name, endpoint = %ep.label, size, limit = self.balancer.limit(i), "HEC endpoint saturated; larger requests");
             }
             match outcome {
                 Outcome::Accepted { ack_id } => {
@@ -604,6 +618,13 @@ impl Inner {
                     self.balancer.succeeded(i);
                     if let Some(limit) = ep.lower_max_request_bytes(raw_len) {
                         tracing::info!(sink = %self.name, endpoint = %ep.label, refused = raw_len, limit, "HEC answered 413; this endpoint gets smaller requests from now on");
+                        let largest = self
+                            .endpoints
+                            .iter()
+                            .map(Endpoint::max_request_bytes)
+                            .max()
+                            .unwrap_or(limit);
+                        self.request_size.at_most(largest);
                     }
                     if n == 1 {
                         self.reject(rejected, parts[0].start, reason);

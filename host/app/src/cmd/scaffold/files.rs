@@ -21,6 +21,7 @@ macro_rules! repo_file {
 /// Every file of the Rust SDK's `sdk/src`, written to `shipper-sdk/src/`. A unit test checks
 /// that no file under `sdk/src` is missing here.
 const RUST_SDK: &[(&str, &[u8])] = &[
+    repo_file!("sdk/src/batch.rs"),
     repo_file!("sdk/src/cef.rs"),
     repo_file!("sdk/src/config.rs"),
     repo_file!("sdk/src/decode.rs"),

@@ -186,3 +186,37 @@ async fn delivered_events_count_what_the_sink_accepted_not_what_it_refused() {
         .unwrap_or_else(|| panic!("no delivered-events series: {text}"));
     assert!(line.ends_with(" 2"), "{line}");
 }
+
+#[tokio::test]
+async fn one_pulled_batch_larger_than_the_in_flight_limit_waits_for_slots_within_the_batch() {
+    // One PullLogs answer can hold many sends' worth of events (here 20 LogGroups, each a
+    // plugin call that fills a send): the in-flight limit must hold inside a batch too, not
+    // only between pulls.
+    let sink = MemorySink::new(1);
+    sink.hold.send_replace(true);
+    let rig = Rig::new(sink.clone()).await;
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let revocation = Arc::new(Revocation::new());
+    let groups: Vec<Vec<Log>> = (0..20).map(|i| oks(i, i + 1)).collect();
+    let groups: Vec<&[Log]> = groups.iter().map(Vec::as_slice).collect();
+    let run = rig.run(
+        vec![pulled(0, &groups)],
+        true,
+        checkpoints.clone(),
+        revocation.clone(),
+    );
+    let drive = async {
+        let max = rig.ctx.options.max_in_flight;
+        eventually_async(|| sends(&sink) >= max).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(sends(&sink), max, "sends beyond the in-flight limit");
+        sink.hold.send_replace(false);
+        eventually_async(|| checkpoints.last() == Some(Cursor(20))).await;
+        revocation.revoke(RevokeReason::Shutdown);
+    };
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::Committed);
+    let mut seqs = sink.accepted_seqs();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..20).collect::<Vec<_>>());
+}
