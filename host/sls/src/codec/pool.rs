@@ -7,9 +7,10 @@
 
 use std::sync::Mutex;
 
-/// Idle buffers kept, at most this many bytes in total: enough for the pulls of a few
-/// shards in steady state, small next to the pipeline's own bound on what is in flight.
-const MAX_IDLE_BYTES: usize = 8 << 20;
+/// Idle buffers kept, at most this many bytes in total: one pull of 4 MiB (the default
+/// target) for each of four shards in steady state. The memory budget does not count them
+/// (docs/architecture.md §6), so this is part of the process's fixed overhead.
+const MAX_IDLE_BYTES: usize = 16 << 20;
 
 /// A pool of byte buffers.
 #[derive(Debug, Default)]
