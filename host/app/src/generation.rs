@@ -17,6 +17,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
+use crate::instances::InstancePool;
 use crate::pipeline::format::Formatter;
 
 /// Traps within [`DEFAULT_BREAKER_WINDOW`] that trip the breaker. The pipeline counts a failed
@@ -92,8 +93,10 @@ impl Breaker {
 /// One loaded, `init`-checked plugin version.
 #[derive(Debug)]
 pub struct Generation {
-    /// The compiled plugin (instantiated per shard worker).
+    /// The compiled plugin.
     pub plugin: Arc<dyn Formatter>,
+    /// Its instances, borrowed by the shards one call at a time.
+    pub instances: InstancePool,
     /// Config given to `init`, as JSON text.
     pub config_json: Arc<str>,
     /// Name the plugin gave in `init`.
@@ -150,6 +153,8 @@ impl PluginSlot {
     pub fn publish(&self, mut next: Generation) -> Arc<Generation> {
         let _w = self.write.lock().expect("slot lock");
         let old = self.current.load_full();
+        // The old generation is kept for a rollback, not its idle instances.
+        old.instances.clear();
         next.previous = Some(strip_previous(&old));
         next.published = Instant::now();
         let next = Arc::new(next);
@@ -168,6 +173,7 @@ impl PluginSlot {
         let previous = current.previous.clone()?;
         let restored = Arc::new(Generation {
             plugin: previous.plugin.clone(),
+            instances: InstancePool::new(previous.instances.limit()),
             config_json: previous.config_json.clone(),
             name: previous.name.clone(),
             version: previous.version.clone(),
@@ -188,6 +194,7 @@ fn strip_previous(g: &Arc<Generation>) -> Arc<Generation> {
     }
     Arc::new(Generation {
         plugin: g.plugin.clone(),
+        instances: InstancePool::new(g.instances.limit()),
         config_json: g.config_json.clone(),
         name: g.name.clone(),
         version: g.version.clone(),

@@ -42,6 +42,7 @@ pub mod convert;
 pub mod dead_letter;
 pub mod exit;
 pub mod generation;
+pub mod instances;
 pub mod lag;
 pub mod ledger;
 pub mod metrics;

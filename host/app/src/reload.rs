@@ -42,6 +42,7 @@ pub async fn load_generation(
     let info = instance.info().clone();
     Ok(Generation {
         plugin: Arc::new(plugin),
+        instances: crate::instances::InstancePool::default(),
         config_json: p.config_json.as_str().into(),
         name: info.name,
         version: info.version,

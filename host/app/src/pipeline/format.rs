@@ -41,12 +41,6 @@ use crate::metrics::{Metrics, ShardLabels};
 const PLUGIN_RETRY_WAIT: Duration = Duration::from_millis(500);
 /// Longest wait between retries of a failing plugin batch (policy `pause`).
 const MAX_PLUGIN_RETRY_WAIT: Duration = Duration::from_secs(30);
-/// An instance is replaced after a random number of calls in this range: long-lived
-/// instances leak (linear memory never shrinks), and randomising keeps shards from
-/// recycling together (docs/plugins.md "Instances").
-const RECYCLE_CALLS: Range<u64> = 5_000..10_000;
-/// An instance whose memory high-water mark passes this share of its cap is replaced.
-const RECYCLE_MEMORY_SHARE: f64 = 0.75;
 
 /// What one log became.
 #[derive(Debug)]
@@ -130,11 +124,8 @@ pub struct FormatStage {
     ctx: FormatContext,
     labels: ShardLabels,
     generation: Arc<Generation>,
-    instance: Option<Box<dyn FormatInstance>>,
     /// Waits between retries of a batch-level failure; reset by a success.
     retry: Backoff,
-    /// Calls after which the current instance is replaced (randomised per instance).
-    recycle_after: u64,
 }
 
 impl FormatStage {
@@ -144,9 +135,7 @@ impl FormatStage {
             generation: ctx.plugins.current(),
             ctx,
             labels,
-            instance: None,
             retry: Backoff::new(PLUGIN_RETRY_WAIT, MAX_PLUGIN_RETRY_WAIT),
-            recycle_after: recycle_after(),
         }
     }
 
@@ -162,7 +151,6 @@ impl FormatStage {
         if Arc::ptr_eq(&current, &self.generation) {
             return None;
         }
-        self.instance = None;
         Some(std::mem::replace(&mut self.generation, current))
     }
 
@@ -228,25 +216,24 @@ impl FormatStage {
                         .collect());
                 }
             };
-            if self.instance.is_none() {
-                let g = &self.generation;
-                match g.plugin.instantiate(&g.config_json).await {
-                    Ok(instance) => self.instance = Some(instance),
-                    Err(e) => {
-                        self.ctx.metrics.plugin_failed(FailureKind::Contract);
-                        return Err(e);
-                    }
+            // An instance of the shared pool for this one call (crate::instances): the
+            // shard holds none between calls, so instances do not grow with the shards.
+            let g = self.generation.clone();
+            let mut lease = match g.instances.borrow(g.plugin.as_ref(), &g.config_json).await {
+                Ok(lease) => lease,
+                Err(e) => {
+                    self.ctx.metrics.plugin_failed(FailureKind::Contract);
+                    return Err(e);
                 }
-            }
-            let instance = self.instance.as_mut().expect("just set");
+            };
             let started = Instant::now();
-            let result = instance.process(info, &bytes, range.len()).await;
+            let result = lease.instance().process(info, &bytes, range.len()).await;
             self.ctx
                 .metrics
                 .plugin_time(&self.labels, started.elapsed());
             let e = match result {
                 Ok(results) => {
-                    self.maybe_recycle();
+                    g.instances.give_back(lease, g.plugin.max_memory_bytes());
                     return Ok(range
                         .zip(results)
                         .map(|(i, r)| (i, r.map_or_else(LogOutcome::Failed, LogOutcome::Emits)))
@@ -255,7 +242,8 @@ impl FormatStage {
                 Err(e) => e,
             };
             self.ctx.metrics.plugin_failed(FailureKind::of(&e));
-            self.instance = None;
+            // A failed instance is never given back: dropping the lease drops it.
+            drop(lease);
             let Some(kind) = e.trap_kind() else {
                 return Err(e);
             };
@@ -287,26 +275,6 @@ impl FormatStage {
             Ok(left)
         }
         .boxed()
-    }
-
-    /// Replaces an instance that made many calls or grew large (see [`RECYCLE_CALLS`]).
-    fn maybe_recycle(&mut self) {
-        let Some(instance) = &self.instance else {
-            return;
-        };
-        let limit = self.generation.plugin.max_memory_bytes() as f64;
-        if instance.calls() >= self.recycle_after
-            || instance.memory_high_water() as f64 > limit * RECYCLE_MEMORY_SHARE
-        {
-            tracing::debug!(
-                shard = self.labels.shard,
-                calls = instance.calls(),
-                memory = instance.memory_high_water(),
-                "recycling the plugin instance"
-            );
-            self.instance = None;
-            self.recycle_after = recycle_after();
-        }
     }
 
     /// The current generation's breaker tripped: roll back if it is recent and has a
@@ -354,11 +322,6 @@ impl FormatStage {
             }
         }
     }
-}
-
-fn recycle_after() -> u64 {
-    use rand::Rng as _;
-    rand::rng().random_range(RECYCLE_CALLS)
 }
 
 #[cfg(test)]
@@ -411,21 +374,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_instance_is_replaced_after_its_calls_and_the_next_one_lives_long() {
+    async fn an_instance_is_replaced_after_its_calls() {
         let plugin = FakePlugin::default();
         let mut s = stage(plugin.clone(), FailurePolicy::Pause, 100);
-        s.recycle_after = 3;
+        // Every instance of this generation is good for three calls.
+        let mut g = testing::generation(plugin.clone(), 100);
+        g.instances = crate::instances::InstancePool::with_recycling(4, 3..3);
+        s.ctx.plugins.publish(g);
+        s.follow_swap();
         let instances = || plugin.instances.load(Ordering::SeqCst);
         for _ in 0..3 {
             run(&mut s, &logs("..")).await;
             assert_eq!(instances(), 1, "kept for its first three calls");
         }
-        // The third call used it up: the fourth gets a new instance, which is good for
-        // thousands of calls (RECYCLE_CALLS).
-        for _ in 0..10 {
+        run(&mut s, &logs("..")).await;
+        assert_eq!(instances(), 2, "the third call used it up");
+        for _ in 0..9 {
             run(&mut s, &logs("..")).await;
         }
-        assert_eq!(instances(), 2);
+        assert_eq!(instances(), 5, "thirteen calls, three each");
+        assert_eq!(s.generation.instances.live(), 1, "one kept idle, no more");
     }
 
     #[tokio::test]

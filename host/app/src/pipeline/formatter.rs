@@ -26,7 +26,8 @@ pub trait Formatter: Send + Sync + fmt::Debug {
     }
 }
 
-/// One plugin instance (one per shard; replaced after a trap).
+/// One plugin instance (borrowed by a shard for one call, `crate::instances`; replaced after
+/// a trap).
 pub trait FormatInstance: Send {
     /// Formats the `logs` logs of the encoded LogGroup `group`: one result per log.
     fn process<'a>(

@@ -350,10 +350,17 @@ impl ShardWorker {
             tally: std::mem::take(&mut lane.pending),
             origins: open.origins,
             sources: open.sources,
-            _memory: self
-                .memory
-                .as_ref()
-                .map(|m| m.charge(open.events.allocated_bytes())),
+            _memory: self.memory.as_ref().map(|m| {
+                let bytes = open.events.allocated_bytes()
+                    + self.topo.sinks[i].sink.send_overhead_bytes(&open.events);
+                match lane.open_charge.take() {
+                    Some(mut charge) => {
+                        charge.resize(bytes);
+                        charge
+                    }
+                    None => m.charge(bytes),
+                }
+            }),
         };
         if open.events.is_empty() {
             // Only a position to report (every log dropped or dead-lettered): keep it in

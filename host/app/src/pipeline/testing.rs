@@ -154,6 +154,8 @@ pub struct FakePlugin {
     pub fail_batches: bool,
     /// The memory high-water mark every instance reports, bytes.
     pub memory: Arc<AtomicUsize>,
+    /// Instances alive now, and the most alive at once.
+    pub live: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 impl Formatter for FakePlugin {
@@ -162,10 +164,13 @@ impl Formatter for FakePlugin {
         _config_json: &'a str,
     ) -> BoxFuture<'a, Result<Box<dyn FormatInstance>, PluginError>> {
         self.instances.fetch_add(1, Ordering::SeqCst);
+        let now = self.live.0.fetch_add(1, Ordering::SeqCst) + 1;
+        self.live.1.fetch_max(now, Ordering::SeqCst);
         let instance = FakeInstance {
             fail_batches: self.fail_batches,
             calls: 0,
             memory: self.memory.clone(),
+            live: self.live.clone(),
         };
         futures::future::ready(Ok(Box::new(instance) as Box<dyn FormatInstance>)).boxed()
     }
@@ -183,6 +188,13 @@ struct FakeInstance {
     fail_batches: bool,
     calls: u64,
     memory: Arc<AtomicUsize>,
+    live: Arc<(AtomicUsize, AtomicUsize)>,
+}
+
+impl Drop for FakeInstance {
+    fn drop(&mut self) {
+        self.live.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl FormatInstance for FakeInstance {
@@ -239,7 +251,13 @@ impl FormatInstance for FakeInstance {
                 })
                 .collect())
         })();
-        futures::future::ready(result).boxed()
+        // Yields once, as a wasm call does at an epoch tick, so calls of several shards
+        // overlap.
+        async move {
+            tokio::task::yield_now().await;
+            result
+        }
+        .boxed()
     }
 
     fn calls(&self) -> u64 {
@@ -270,6 +288,7 @@ fn hec_text(text: String) -> Emit {
 pub fn generation(plugin: FakePlugin, threshold: usize) -> Generation {
     Generation {
         plugin: Arc::new(plugin),
+        instances: crate::instances::InstancePool::default(),
         config_json: "{}".into(),
         name: "fake".into(),
         version: "1".into(),

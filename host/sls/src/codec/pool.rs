@@ -7,9 +7,10 @@
 
 use std::sync::Mutex;
 
-/// Idle buffers kept, at most this many bytes in total: enough for the pulls of a few
-/// shards in steady state, small next to the pipeline's own bound on what is in flight.
-const MAX_IDLE_BYTES: usize = 32 << 20;
+/// Idle buffers kept, at most this many bytes in total: one pull of 4 MiB (the default
+/// target) for each of four shards in steady state. The memory budget does not count them
+/// (docs/architecture.md §6), so this is part of the process's fixed overhead.
+const MAX_IDLE_BYTES: usize = 16 << 20;
 
 /// A pool of byte buffers.
 #[derive(Debug, Default)]
@@ -37,9 +38,18 @@ impl Pool {
     }
 
     /// A buffer of exactly `len` initialised bytes (old contents, or zeros where it grew).
+    /// An idle buffer is reused only if it fits: at least `len` and at most twice that, the
+    /// smallest such. A large buffer behind a small body would hold memory the memory
+    /// budget does not see (it counts the body's size, docs/architecture.md §6).
     pub(crate) fn take(&'static self, len: usize) -> Pooled {
         let reused = self.idle.lock().ok().and_then(|mut idle| {
-            let buf = idle.buffers.pop()?;
+            let (at, _) = idle
+                .buffers
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.capacity() >= len && b.capacity() <= len.saturating_mul(2))
+                .min_by_key(|(_, b)| b.capacity())?;
+            let buf = idle.buffers.swap_remove(at);
             idle.bytes -= buf.capacity();
             Some(buf)
         });
@@ -50,12 +60,20 @@ impl Pool {
 
     fn give_back(&self, buf: Vec<u8>) {
         // A poisoned lock only means no reuse.
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.bytes + buf.capacity() <= MAX_IDLE_BYTES
-        {
-            idle.bytes += buf.capacity();
-            idle.buffers.push(buf);
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        if buf.capacity() > MAX_IDLE_BYTES {
+            return;
         }
+        // The oldest go first: when the bodies' size changes, buffers of the old size
+        // would otherwise fill the pool and never fit again.
+        while idle.bytes + buf.capacity() > MAX_IDLE_BYTES {
+            let old = idle.buffers.remove(0);
+            idle.bytes -= old.capacity();
+        }
+        idle.bytes += buf.capacity();
+        idle.buffers.push(buf);
     }
 }
 
@@ -103,14 +121,17 @@ mod tests {
         a.as_mut_slice().fill(7);
         let ptr = a.as_ref().as_ptr();
         drop(a);
-        // Smaller: the same allocation, cut to length.
-        let b = pool.take(10);
-        assert_eq!((b.as_ref().as_ptr(), b.as_ref().len()), (ptr, 10));
+        // Somewhat smaller: the same allocation, cut to length.
+        let b = pool.take(600);
+        assert_eq!((b.as_ref().as_ptr(), b.as_ref().len()), (ptr, 600));
         drop(b);
-        // Larger: grown, the new part zeroed.
-        let c = pool.take(2000);
-        assert_eq!(c.as_ref().len(), 2000);
-        assert!(c.as_ref()[1000..].iter().all(|&x| x == 0));
+        // Much smaller: not behind a body of 10 bytes; a new one.
+        let c = pool.take(10);
+        assert_ne!(c.as_ref().as_ptr(), ptr);
+        assert_eq!(c.as_ref(), &[0u8; 10][..]);
+        // Larger: a new one, zeroed.
+        let d = pool.take(2000);
+        assert_eq!(d.as_ref(), &[0u8; 2000][..]);
     }
 
     #[test]
@@ -119,7 +140,11 @@ mod tests {
         let big: Vec<Pooled> = (0..3).map(|_| pool.take(MAX_IDLE_BYTES / 2)).collect();
         drop(big);
         let idle = pool.idle.lock().unwrap();
-        assert_eq!(idle.buffers.len(), 2, "the third buffer is freed, not kept");
+        assert_eq!(
+            idle.buffers.len(),
+            2,
+            "the oldest buffer is freed, not kept"
+        );
         assert!(idle.bytes <= MAX_IDLE_BYTES);
     }
 

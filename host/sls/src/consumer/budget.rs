@@ -43,18 +43,28 @@ impl State {
         total / self.holders.len().max(1)
     }
 
-    /// Whether holder `id` may take `n` more bytes now.
-    fn admits(&self, total: usize, id: u64, n: usize) -> bool {
+    /// Whether holder `id` may take `n` more bytes now, when `guaranteed` bytes of its share
+    /// are its own whatever the others do (the whole share, or a part of it).
+    fn admits(&self, total: usize, id: u64, n: usize, guaranteed: usize) -> bool {
         if self.used + n > total {
             // Reservations never go beyond the budget (only charges of existing data do).
             return false;
         }
-        let own = self.holders.get(&id).copied().unwrap_or(0);
-        let share = self.share(total);
-        if own + n <= share {
+        if self.own(id) + n <= guaranteed {
             return true;
         }
-        // Borrowing: only what leaves every other holder room to reach its share.
+        // What borrowing must leave: the others' shares and the rest of this one's.
+        let kept = self.share(total).saturating_sub(guaranteed);
+        self.may_borrow(total, id, n + kept)
+    }
+
+    fn own(&self, id: u64) -> usize {
+        self.holders.get(&id).copied().unwrap_or(0)
+    }
+
+    /// Borrowing: only what leaves every other holder room to reach its share.
+    fn may_borrow(&self, total: usize, id: u64, n: usize) -> bool {
+        let share = self.share(total);
         let owed: usize = self
             .holders
             .iter()
@@ -155,6 +165,13 @@ impl BudgetShare {
     /// [`share`](Self::share): more is only let in while the other shards are not owed
     /// theirs. Cancel-safe: nothing is held until it returns.
     pub async fn reserve(&self, n: usize) -> Charge {
+        self.reserve_within(n, 1).await
+    }
+
+    /// [`reserve`](Self::reserve), with only `1/part` of the share guaranteed: beyond it,
+    /// `n` must be borrowed. For pulls, which leave the rest of the share to the events
+    /// rendered from them (docs/architecture.md §6 "Bounded memory").
+    pub async fn reserve_within(&self, n: usize, part: usize) -> Charge {
         loop {
             let released = self.budget.released.notified();
             tokio::pin!(released);
@@ -162,7 +179,8 @@ impl BudgetShare {
             released.as_mut().enable();
             {
                 let mut st = self.budget.lock();
-                if st.admits(self.budget.total, self.id, n) {
+                let guaranteed = st.share(self.budget.total) / part.max(1);
+                if st.admits(self.budget.total, self.id, n, guaranteed) {
                     st.used += n;
                     if let Some(own) = st.holders.get_mut(&self.id) {
                         *own += n;
@@ -172,6 +190,15 @@ impl BudgetShare {
             }
             released.await;
         }
+    }
+
+    /// Whether this shard holds more than the fairness rule lets it hold now: beyond its
+    /// share, and more than it could borrow. Charges (which never wait) can take a shard
+    /// there; it should then let memory settle before making more.
+    pub fn is_over(&self) -> bool {
+        let st = self.budget.lock();
+        let total = self.budget.total;
+        st.own(self.id) > st.share(total) && !st.may_borrow(total, self.id, 0)
     }
 
     /// Charges `n` bytes at once, whatever the budget (memory that exists already).
@@ -294,6 +321,40 @@ mod tests {
         };
         assert_eq!(got.bytes(), 20);
         assert_eq!(b.used(), 70);
+    }
+
+    #[test]
+    fn a_pull_is_guaranteed_only_its_part_of_the_share() {
+        let b = MemoryBudget::new(100);
+        let (reader, busy) = (b.share(), b.share());
+        let _held = now(busy.reserve(50)).expect("the busy shard's share");
+        // Half of the 50 is the pulls' own; more would be borrowed, and borrowing must leave
+        // the busy shard its share and the reader the other half of its own.
+        let _pulled = now(reader.reserve_within(25, 2)).expect("its half");
+        assert!(now(reader.reserve_within(1, 2)).is_none());
+        // The other half is left to what is rendered from the pulls.
+        let _rendered = now(reader.reserve(25)).expect("the rest of its share");
+    }
+
+    #[test]
+    fn a_shard_is_over_beyond_its_share_only_when_it_cannot_borrow() {
+        let b = MemoryBudget::new(100);
+        let (hot, idle, gone) = (b.share(), b.share(), b.share());
+        drop(gone);
+        let _base = hot.charge(40);
+        assert!(!hot.is_over(), "within its share of 50");
+        let extra = hot.charge(20);
+        assert!(
+            hot.is_over(),
+            "60: the idle shard is owed 50 and only 40 are free"
+        );
+        let _i = idle.charge(50);
+        assert!(
+            !idle.is_over(),
+            "within its share, even with the budget overdrawn"
+        );
+        drop(extra);
+        assert!(!hot.is_over());
     }
 
     #[test]

@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use super::budget::BudgetShare;
 use super::lease::{Acquired, LeaseGuard, RevokeReason, ShardLease};
 use super::{RetriedCall, Shared};
 use crate::cursor::Cursor;
@@ -214,10 +215,23 @@ impl Loop {
                         "shard reassigned; releasing it once its holder is done"
                     );
                 }
-                for acquired in change.acquired {
+                // Every shard of the answer takes its memory share now, before any of them
+                // pulls: a shard that started alone would size its first pulls and sends
+                // for the whole budget, and with a slow sink they stay in memory for long
+                // after the others joined (docs/architecture.md §6).
+                let shares: Vec<_> = change
+                    .acquired
+                    .iter()
+                    .map(|_| cfg.budget.as_ref().map(|b| Arc::new(b.share())))
+                    .collect();
+                for (acquired, memory) in change.acquired.into_iter().zip(shares) {
                     tracing::debug!(shard = acquired.shard, group = %cfg.group, "shard assigned by the server; resolving its start cursor");
-                    self.preparing
-                        .spawn(prepare(shared.clone(), acquired, self.leases.clone()));
+                    self.preparing.spawn(prepare(
+                        shared.clone(),
+                        acquired,
+                        memory,
+                        self.leases.clone(),
+                    ));
                 }
                 false
             }
@@ -269,6 +283,7 @@ impl Loop {
 async fn prepare(
     shared: Arc<Shared>,
     acquired: Acquired,
+    memory: Option<Arc<BudgetShare>>,
     leases: mpsc::UnboundedSender<ShardLease>,
 ) {
     let Acquired {
@@ -312,6 +327,7 @@ async fn prepare(
         signal,
         start,
         from_checkpoint,
+        memory,
     };
     // A closed receiver (shutdown) drops the lease, which releases the shard.
     let _ = leases.send(lease);

@@ -22,6 +22,7 @@ use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::budget::BudgetShare;
 use super::reader::ShardReader;
 use crate::cursor::Cursor;
 use crate::error::SlsError;
@@ -320,6 +321,9 @@ pub struct ShardLease {
     pub(crate) signal: Arc<Revocation>,
     pub(crate) start: Cursor,
     pub(crate) from_checkpoint: bool,
+    /// The shard's part of the memory budget, taken when the shard was assigned; its
+    /// readers use it.
+    pub(crate) memory: Option<Arc<BudgetShare>>,
 }
 
 impl ShardLease {
@@ -377,6 +381,7 @@ impl ShardLease {
             self.guard.shared.clone(),
             self.shard(),
             cursor,
+            self.memory.clone(),
             self.signal.token.clone(),
         )
     }

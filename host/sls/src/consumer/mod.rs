@@ -121,8 +121,9 @@ pub struct ConsumerConfig {
     pub retry_max: Duration,
     /// Bound on the wait for lease holders in [`Consumer::shutdown`].
     pub release_grace: Duration,
-    /// The process's memory budget for pulled and in-flight data: each reader takes a
-    /// share, reserves before it pulls and sizes its pulls to a quarter of its share;
+    /// The process's memory budget for pulled and in-flight data: each shard takes a share
+    /// when it is assigned (all shards of one heartbeat answer together), its reader
+    /// reserves before it pulls and sizes its pulls to a quarter of its share;
     /// `None` (the default): only `prefetch_bytes` bounds a reader.
     pub budget: Option<Arc<MemoryBudget>>,
     /// Where to count retries, reader stops and heartbeats (for metrics); `None` (the

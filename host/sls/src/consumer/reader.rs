@@ -66,6 +66,10 @@ pub const QUOTA_RETRY_MAX: Duration = Duration::from_secs(1);
 pub const QUOTA_WARN_AFTER: u32 = 5;
 /// Smallest pull a memory share sizes requests to: below, per-request costs dominate.
 const MIN_BUDGET_PULL_BYTES: usize = 64 << 10;
+/// Under a memory budget, pulls are guaranteed `1 / PULL_PART` of a shard's share; the rest
+/// is for what the pipeline makes of them (rendered events, requests in flight).
+const PULL_PART: usize = 2;
+
 /// LogGroup size assumed for a shard's first pull under a budget (before any was seen).
 const ASSUMED_GROUP_BYTES: usize = 64 << 10;
 /// Events (batches, catch-up notices, an error) a reader queues at most, whatever their
@@ -177,12 +181,12 @@ impl ShardReader {
         shared: Arc<Shared>,
         shard: u32,
         cursor: Cursor,
+        memory: Option<Arc<BudgetShare>>,
         revoked: CancellationToken,
     ) -> Self {
         // Bounded by bytes (`prefetch_bytes`) before each pull, and by count here.
         let (tx, rx) = mpsc::channel(QUEUE_EVENTS);
         let queued = Arc::new(QueuedBytes::default());
-        let memory = shared.config.budget.as_ref().map(|b| Arc::new(b.share()));
         let task = tokio::spawn(run(
             shared,
             shard,
@@ -309,10 +313,12 @@ async fn run(
             Some(m) => tokio::select! {
                 biased;
                 () = revoked.cancelled() => return,
-                // Never more than the share: a larger reservation could wait forever while
-                // the other shards hold theirs (a pull is at least 64 KiB, shares can be
-                // smaller with thousands of shards; the answer is charged in full anyway).
-                c = m.reserve(target.min(m.share().max(1))) => Some(c),
+                // Pulls are guaranteed half the share: the events rendered from them are
+                // charged to the same share (docs/architecture.md §6). Never more than that
+                // half: a larger reservation could wait forever while the other shards hold
+                // theirs (a pull is at least 64 KiB, shares can be smaller with thousands of
+                // shards; the answer is charged in full anyway).
+                c = m.reserve_within(target.min((m.share() / PULL_PART).max(1)), PULL_PART) => Some(c),
             },
         };
         // When the pull that made the event was sent.

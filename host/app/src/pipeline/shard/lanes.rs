@@ -8,6 +8,9 @@ use super::*;
 /// far it has acknowledged.
 pub(super) struct Lane {
     pub(super) open: OpenBatch,
+    /// The open batch's bytes in the memory budget (brought up to date before each plugin
+    /// call, see `hold_for_memory`); its send carries it on.
+    pub(super) open_charge: Option<Charge>,
     pub(super) acks: OrderedAcks<SendEntry, Option<Delivery>, Cursor>,
     pub(super) pool: BufferPool,
     pub(super) batch: BatchConfig,
@@ -34,6 +37,7 @@ pub(super) fn lanes_for(topo: &Topology, start: Cursor) -> Vec<Lane> {
         .iter()
         .map(|s| Lane {
             open: OpenBatch::new(EventBatch::new()),
+            open_charge: None,
             acks: OrderedAcks::new(start),
             pool: BufferPool::default(),
             batch: s.sink.batch_config(),
@@ -169,8 +173,42 @@ impl ShardWorker {
         }
     }
 
-    /// Waits until sink `i` has a free send slot, settling deliveries of every sink in
-    /// their order meanwhile (each sink's sends only progress while polled). A revocation
+    /// Whether sink `i`'s lane should let sends settle before the shard makes more: the
+    /// shard holds more than its memory share allows (charges of rendered events never
+    /// wait, docs/architecture.md §6), and a send of its own is in flight to give some back.
+    fn over_memory(&self, i: usize) -> bool {
+        !self.lanes[i].acks.is_empty() && self.memory.as_ref().is_some_and(|m| m.is_over())
+    }
+
+    /// Under a memory budget: charges each open batch for what it holds now, then lets
+    /// sends settle while the shard holds more than it may. Before each plugin call, so a
+    /// shard's memory goes over its share by one call's events at most, not by a send
+    /// (docs/architecture.md §6).
+    pub(super) async fn hold_for_memory(&mut self) {
+        let Some(memory) = self.memory.clone() else {
+            return;
+        };
+        for lane in &mut self.lanes {
+            let bytes = lane.open.events.allocated_bytes();
+            match &mut lane.open_charge {
+                Some(charge) => charge.resize(bytes),
+                None => lane.open_charge = Some(memory.charge(bytes)),
+            }
+        }
+        for i in 0..self.lanes.len() {
+            if self.stop.is_some() {
+                return;
+            }
+            if self.over_memory(i) {
+                self.wait_for_room(i).await;
+            }
+        }
+    }
+
+    /// Waits until sink `i` has a free send slot (and, under a memory budget, until the
+    /// shard is back within what it may hold, see `over_memory`), settling deliveries of
+    /// every sink in their order meanwhile (each sink's sends only progress while polled).
+    /// A revocation
     /// that forbids committing ends the wait: a consumer cut off with every slot taken by a
     /// sink that does not answer must still notice that the shard is gone, or it would
     /// deliver those sends once the sink comes back, after the next owner re-read them. A
@@ -179,7 +217,9 @@ impl ShardWorker {
     pub(super) async fn wait_for_room(&mut self, i: usize) {
         let revocation = self.revocation.clone();
         let mut release_seen = false;
-        while self.lanes[i].acks.len() >= self.ctx.options.max_in_flight && self.stop.is_none() {
+        while self.stop.is_none()
+            && (self.lanes[i].acks.len() >= self.ctx.options.max_in_flight || self.over_memory(i))
+        {
             self.note_room();
             let stall_at = self.stall_at();
             tokio::select! {

@@ -96,6 +96,10 @@ impl ShardWorker {
             };
             let mut start = 0;
             while start < view.log_count {
+                self.hold_for_memory().await;
+                if self.stop.is_some() {
+                    return;
+                }
                 let end = (start + self.ctx.options.max_logs_per_call).min(view.log_count);
                 for f in 0..self.formats.len() {
                     let outcomes = match self.formats[f]

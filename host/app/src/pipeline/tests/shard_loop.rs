@@ -1,6 +1,7 @@
 //! The loop's own rules, apart from what one send or one sink does: when open batches go
 //! (linger), when it stops pulling (back-pressure), how it ends (taken away after reading to
-//! the end, or while waiting for a send slot), and how small a memory share may cut a send.
+//! the end, or while waiting for a send slot), how small a memory share may cut a send, and
+//! how a shard over its memory share waits for its own sends.
 
 use super::*;
 
@@ -219,4 +220,49 @@ async fn one_pulled_batch_larger_than_the_in_flight_limit_waits_for_slots_within
     let mut seqs = sink.accepted_seqs();
     seqs.sort_unstable();
     assert_eq!(seqs, (0..20).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_shard_over_its_memory_share_lets_its_sends_settle_before_making_more() {
+    // Rendered events are charged without waiting (they exist already), so a slow sink
+    // could let a shard's sends in flight outgrow its share; the loop waits for its own
+    // sends instead, well before the in-flight limit.
+    let sink = MemorySink::new(1);
+    sink.hold.send_replace(true);
+    let rig = Rig::new(sink.clone()).await;
+    // Two shards of 256 KiB; the other one is idle but owed its share, so nothing can be
+    // borrowed. Each send holds a buffer of at least 64 KiB.
+    let budget = MemoryBudget::new(512 << 10);
+    let share = Arc::new(budget.share());
+    let _idle = budget.share();
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let revocation = Arc::new(Revocation::new());
+    let groups: Vec<Vec<Log>> = (0..20).map(|i| oks(i, i + 1)).collect();
+    let groups: Vec<&[Log]> = groups.iter().map(Vec::as_slice).collect();
+    let run = rig.run_with_memory(
+        vec![pulled(0, &groups)],
+        true,
+        checkpoints.clone(),
+        revocation.clone(),
+        Some(share.clone()),
+    );
+    let drive = async {
+        eventually_async(|| sends(&sink) >= 1).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let held = sends(&sink);
+        assert!(
+            held < rig.ctx.options.max_in_flight,
+            "{held} sends in flight: the memory share did not hold them back"
+        );
+        assert!(share.is_over(), "it stopped while within its share");
+        sink.hold.send_replace(false);
+        eventually_async(|| checkpoints.last() == Some(Cursor(20))).await;
+        revocation.revoke(RevokeReason::Shutdown);
+    };
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::Committed);
+    let mut seqs = sink.accepted_seqs();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..20).collect::<Vec<_>>());
+    assert_eq!(budget.used(), 0, "everything given back once settled");
 }
