@@ -35,6 +35,27 @@ pub(crate) fn workers_schedstat(tids: &[i32]) -> (Duration, Duration) {
         })
 }
 
+/// Time the hypervisor ran something else on `cpus` (`steal` of `/proc/stat`): on a VM,
+/// other guests' work, which the workers' own clocks count as theirs.
+pub(crate) fn steal(cpus: &[usize]) -> Duration {
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        t if t > 0 => t as f64,
+        _ => 100.0,
+    };
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let total: u64 = stat
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let cpu: usize = f.next()?.strip_prefix("cpu")?.parse().ok()?;
+            // user nice system idle iowait irq softirq steal
+            cpus.contains(&cpu).then(|| f.nth(7)?.parse::<u64>().ok())?
+        })
+        .sum();
+    Duration::from_secs_f64(total as f64 / ticks)
+}
+
 /// Restricts the calling thread to `cpu`.
 pub(crate) fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity get a

@@ -25,8 +25,9 @@
 //!
 //! Each run: a fresh runtime with `threads` workers, each pinned (`sched_setaffinity`) to
 //! its own CPU; 1 s of warm-up (plugin instances, buffers); then a fixed window in which
-//! the events the sink accepted, the process's CPU time (`getrusage`) and the time its
-//! threads waited for a CPU (`/proc/self/task/*/schedstat`: other jobs on the machine) are
+//! the events the sink accepted, the process's CPU time (`getrusage`), the time its
+//! workers waited for a CPU (`/proc/self/task/*/schedstat`: other jobs on the machine) and
+//! the time the hypervisor took the CPUs for other guests (`steal` in `/proc/stat`) are
 //! measured; then every shard is revoked (graceful: it drains and commits) and every log it
 //! pulled must have been delivered.
 //!
@@ -49,7 +50,7 @@ use shipper::pipeline::{PipelineOptions, ShardContext};
 use shipper_sls::Cursor;
 use shipper_sls::consumer::{MemoryBudget, Revocation, RevokeReason};
 
-use machine::{pin_current_thread, pin_workers, process_cpu, workers_schedstat};
+use machine::{pin_current_thread, pin_workers, process_cpu, steal, workers_schedstat};
 use rig::{Accepted, Pulled, Rig, reads, shard_data};
 
 const WARM_UP: Duration = Duration::from_secs(1);
@@ -75,6 +76,8 @@ struct Sample {
     on_cpu_s: f64,
     /// The workers' time runnable but off-CPU: taken by other jobs on the machine.
     waited_s: f64,
+    /// The run's CPUs' time taken by the hypervisor for other guests.
+    steal_s: f64,
 }
 
 impl Sample {
@@ -88,12 +91,12 @@ impl Sample {
         (self.threads as f64 * self.window_s - self.on_cpu_s - self.waited_s).max(0.0)
     }
 
-    /// logs/s had no other job taken CPU time from the workers: the logs over the worker
-    /// time left to them. Blocking (idle) still counts against it, so a shared lock still
-    /// shows.
+    /// logs/s had no other job (in this guest or another) taken CPU time from the
+    /// workers: the logs over the worker time left to them. Blocking (idle) still counts
+    /// against it, so a shared lock still shows.
     fn logs_per_s_own_cpus(&self) -> f64 {
         let t = self.threads as f64 * self.window_s;
-        self.logs_per_s * t / (t - self.waited_s)
+        self.logs_per_s * t / (t - self.waited_s - self.steal_s).max(f64::MIN_POSITIVE)
     }
 }
 
@@ -152,19 +155,21 @@ fn run(rig: &Rig, cpus: &[usize], window: Duration, first_cursor: i64) -> anyhow
         shards.push(rt.spawn(run_one(ctx.clone(), io)));
     }
     std::thread::sleep(WARM_UP);
-    let (e0, b0, c0, w0, t0) = (
+    let (e0, b0, c0, w0, s0, t0) = (
         rig.events.load(Ordering::Relaxed),
         rig.body_bytes.load(Ordering::Relaxed),
         process_cpu(),
         workers_schedstat(&workers),
+        steal(cpus),
         Instant::now(),
     );
     std::thread::sleep(window);
-    let (e1, b1, c1, w1, t1) = (
+    let (e1, b1, c1, w1, s1, t1) = (
         rig.events.load(Ordering::Relaxed),
         rig.body_bytes.load(Ordering::Relaxed),
         process_cpu(),
         workers_schedstat(&workers),
+        steal(cpus),
         Instant::now(),
     );
     for r in &revocations {
@@ -191,6 +196,7 @@ fn run(rig: &Rig, cpus: &[usize], window: Duration, first_cursor: i64) -> anyhow
         window_s: secs,
         on_cpu_s: (w1.0 - w0.0).as_secs_f64(),
         waited_s: (w1.1 - w0.1).as_secs_f64(),
+        steal_s: (s1 - s0).as_secs_f64(),
     })
 }
 
@@ -206,7 +212,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn print_row(rep: usize, s: &Sample, ratios: Option<(f64, f64)>) {
     println!(
-        "{rep:>3} {:>7} {:>9.0} {:>8.1} {:>9.1} {:>6.2} {:>7.2} {:>7.2} {:>6.2} {:>10.0} {:>10.0} {:>7} {:>7}",
+        "{rep:>3} {:>7} {:>9.0} {:>8.1} {:>9.1} {:>6.2} {:>7.2} {:>7.2} {:>6.2} {:>6.2} {:>10.0} {:>10.0} {:>7} {:>7}",
         s.threads,
         s.logs_per_s,
         s.raw_mb_per_s,
@@ -214,6 +220,7 @@ fn print_row(rep: usize, s: &Sample, ratios: Option<(f64, f64)>) {
         s.cpu_s,
         s.on_cpu_s,
         s.waited_s,
+        s.steal_s,
         s.idle_s(),
         s.logs_per_cpu_s(),
         s.logs_per_s_own_cpus(),
@@ -268,12 +275,13 @@ fn main() -> anyhow::Result<()> {
          send, the memory budget, metrics, ledger; not included: network, emulator, SLS decode \
          (batches pre-pulled and split), HEC answers. CPU-s: getrusage of the process over \
          the window; on-CPU, waited, idle: the workers' time on a CPU, runnable but \
-         off-CPU (taken by other jobs) and neither (blocked); own logs/s: logs over the worker \
-         time other jobs left, so blocking on a shared lock still counts against it.",
+         off-CPU (taken by other jobs) and neither (blocked); steal: the run's CPUs' time the \
+         hypervisor gave other guests; own logs/s: logs over the worker time that waited and \
+         steal left, so blocking on a shared lock still counts against it.",
         cpus[0], cpus[0], cpus[1]
     );
     println!(
-        "\n{:>3} {:>7} {:>9} {:>8} {:>9} {:>6} {:>7} {:>7} {:>6} {:>10} {:>10} {:>7} {:>7}",
+        "\n{:>3} {:>7} {:>9} {:>8} {:>9} {:>6} {:>7} {:>7} {:>6} {:>6} {:>10} {:>10} {:>7} {:>7}",
         "rep",
         "threads",
         "logs/s",
@@ -282,6 +290,7 @@ fn main() -> anyhow::Result<()> {
         "CPU-s",
         "on-CPU",
         "waited",
+        "steal",
         "idle",
         "logs/CPU-s",
         "own logs/s",
