@@ -229,6 +229,17 @@ impl HecSink {
     pub fn channel(&self) -> &str {
         &self.inner.endpoints[0].channel
     }
+
+    /// The request bodies a [`Sink::send`] of `batch` would POST now: cut at the current
+    /// request size, one lane per request, compressed at the sink's gzip level, by the same
+    /// code as `send`. Nothing is sent. For benchmarks that measure the sink's CPU work
+    /// without a network (README.md "At a distance and at scale").
+    pub fn encode_requests(&self, batch: &Arc<EventBatch>) -> Vec<Bytes> {
+        plan_requests(batch, self.inner.request_size.current())
+            .into_iter()
+            .map(|(_, parts)| request::encode_body(batch, &[parts], self.inner.settings.gzip).0)
+            .collect()
+    }
 }
 
 fn auth_value(token: &SecretString) -> Result<HeaderValue, SinkError> {
@@ -1112,5 +1123,41 @@ mod tests {
         assert_eq!(halves(&parts), (vec![0..3], vec![5..8]));
         assert_eq!(halves(&[0..5]), (vec![0..2], vec![2..5]));
         assert_eq!(halves(&[0..2]), (vec![0..1], vec![1..2]));
+    }
+
+    #[tokio::test]
+    async fn encoded_requests_are_the_batch_cut_at_the_request_size_and_gzipped() {
+        use std::io::Read as _;
+        let config: HecConfig = serde_json::from_value(serde_json::json!({
+            "endpoint": "http://127.0.0.1:9",
+            "token": "t",
+            "batch_max_bytes": 200,
+        }))
+        .unwrap();
+        let sink = HecSink::build("t", config.validate().unwrap(), CancellationToken::new())
+            .await
+            .unwrap();
+        let mut batch = EventBatch::new();
+        for i in 0..20 {
+            let event = crate::payload::HecEvent::new(crate::payload::HecBody::Text(format!(
+                "event number {i}"
+            )));
+            crate::Sink::render(&sink, &crate::Payload::Hec(event), &mut batch).unwrap();
+        }
+        let batch = Arc::new(batch);
+        let bodies = sink.encode_requests(&batch);
+        let plan = plan_requests(&batch, 200);
+        assert!(
+            plan.len() > 1,
+            "20 events of ~50 bytes exceed one 200-byte request"
+        );
+        assert_eq!(bodies.len(), plan.len());
+        for (body, (_, events)) in bodies.iter().zip(plan) {
+            let mut raw = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut raw)
+                .unwrap();
+            assert_eq!(raw, batch.bytes()[batch.byte_range(events)]);
+        }
     }
 }
