@@ -224,7 +224,7 @@ fn largest_mappings(pid: u32) -> String {
     let total: u64 = maps.iter().map(|m| m.1).sum();
     let mut out = format!("{} mappings, {} MiB resident\n", maps.len(), total >> 10);
     for (line, kib) in maps.iter().take(12) {
-        out.push_str(&format!("  {:>7} KiB  {line}\n", kib));
+        out.push_str(&format!("  {kib:>7} KiB  {line}\n"));
     }
     out
 }
