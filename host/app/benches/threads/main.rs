@@ -154,24 +154,21 @@ fn run(rig: &Rig, cpus: &[usize], window: Duration, first_cursor: i64) -> anyhow
         };
         shards.push(rt.spawn(run_one(ctx.clone(), io)));
     }
+    // Counters and clocks at one instant; the window is the difference of two.
+    let snapshot = || {
+        (
+            rig.events.load(Ordering::Relaxed),
+            rig.body_bytes.load(Ordering::Relaxed),
+            process_cpu(),
+            workers_schedstat(&workers),
+            steal(cpus),
+            Instant::now(),
+        )
+    };
     std::thread::sleep(WARM_UP);
-    let (e0, b0, c0, w0, s0, t0) = (
-        rig.events.load(Ordering::Relaxed),
-        rig.body_bytes.load(Ordering::Relaxed),
-        process_cpu(),
-        workers_schedstat(&workers),
-        steal(cpus),
-        Instant::now(),
-    );
+    let (e0, b0, c0, w0, s0, t0) = snapshot();
     std::thread::sleep(window);
-    let (e1, b1, c1, w1, s1, t1) = (
-        rig.events.load(Ordering::Relaxed),
-        rig.body_bytes.load(Ordering::Relaxed),
-        process_cpu(),
-        workers_schedstat(&workers),
-        steal(cpus),
-        Instant::now(),
-    );
+    let (e1, b1, c1, w1, s1, t1) = snapshot();
     for r in &revocations {
         r.revoke(RevokeReason::Shutdown);
     }

@@ -353,13 +353,7 @@ impl ShardWorker {
             _memory: self.memory.as_ref().map(|m| {
                 let bytes = open.events.allocated_bytes()
                     + self.topo.sinks[i].sink.send_overhead_bytes(&open.events);
-                match lane.open_charge.take() {
-                    Some(mut charge) => {
-                        charge.resize(bytes);
-                        charge
-                    }
-                    None => m.charge(bytes),
-                }
+                lane.take_open_charge(m, bytes)
             }),
         };
         if open.events.is_empty() {

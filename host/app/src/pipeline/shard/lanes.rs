@@ -30,6 +30,16 @@ pub(super) struct Lane {
     pub(super) settled: Tally,
 }
 
+impl Lane {
+    /// The open batch's charge (made on first use), holding `bytes` now: kept while the
+    /// batch fills, carried on by its send.
+    pub(super) fn take_open_charge(&mut self, memory: &BudgetShare, bytes: usize) -> Charge {
+        let mut charge = self.open_charge.take().unwrap_or_else(|| memory.charge(0));
+        charge.resize(bytes);
+        charge
+    }
+}
+
 /// One lane per sink of `topo`, each settled up to `start`.
 pub(super) fn lanes_for(topo: &Topology, start: Cursor) -> Vec<Lane> {
     let now = Instant::now();
@@ -190,10 +200,8 @@ impl ShardWorker {
         };
         for lane in &mut self.lanes {
             let bytes = lane.open.events.allocated_bytes();
-            match &mut lane.open_charge {
-                Some(charge) => charge.resize(bytes),
-                None => lane.open_charge = Some(memory.charge(bytes)),
-            }
+            let charge = lane.take_open_charge(&memory, bytes);
+            lane.open_charge = Some(charge);
         }
         for i in 0..self.lanes.len() {
             if self.stop.is_some() {
