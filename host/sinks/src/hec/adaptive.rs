@@ -18,7 +18,8 @@
 //! backoff). More of them in the same window, or one at a limit of 1 ([`Observed::Failed`]),
 //! mean the endpoint is failing, not just full: the caller backs off as with a fixed limit.
 //!
-//! Unlike Vector's, the level that failed is remembered: the limit climbs back to just below
+//! Unlike Vector's, the level that failed (a refusal; rising latency lowers the limit without
+//! marking a level) is remembered: the limit climbs back to just below
 //! it at once but probes it again only after [`PROBE_HOLD_WINDOWS`] calm windows. A receiver
 //! that serves N requests at a time and refuses the N+1st then sees one refusal per hold
 //! (about 0.1 % of requests at N = 8) instead of one every few windows.
@@ -148,12 +149,22 @@ impl AdaptiveLimit {
         Observed::Noted
     }
 
+    /// Back-pressure: the endpoint refused this level, so it becomes the ceiling.
     fn cut(&mut self, now: Instant) {
         self.ceiling = Some(self.limit);
         self.held = 0;
-        self.limit = ((self.limit as f64 * DECREASE) as usize).max(1);
+        self.lower();
         self.window = Window::new(now);
         self.window.cut = true;
+    }
+
+    /// Multiplies the limit by [`DECREASE`] (at least 1). Alone, for rising latency: that is
+    /// a guess about queueing, not a refusal, so it leaves the ceiling where refusals put it.
+    /// Were a latency cut a ceiling too, every spell of jitter (a busy sender's own CPU
+    /// delays its reading of answers) would lower the ceiling a step and hold the limit
+    /// below it for [`PROBE_HOLD_WINDOWS`]: a few such spells ratchet a limit of 8 down to 4.
+    fn lower(&mut self) {
+        self.limit = ((self.limit as f64 * DECREASE) as usize).max(1);
     }
 
     /// Ends the window; true when it was full and the limit could not be raised.
@@ -171,10 +182,10 @@ impl AdaptiveLimit {
             ),
         });
         if rising {
-            self.cut(now);
+            self.lower();
             // A new window, but latency is not refusal: a refusal right after may still be
             // answered by a cut.
-            self.window.cut = false;
+            self.window = Window::new(now);
             return false;
         }
         self.window = Window::new(now);
@@ -358,6 +369,34 @@ mod tests {
         now += RTT * 3;
         assert_eq!(a.observe(now, RTT * 3, false), Observed::Noted);
         assert_eq!(a.limit(), 7);
+    }
+
+    /// A latency cut below the level that was refused climbs straight back: latency is not
+    /// a refusal, so it sets no ceiling of its own and starts no hold.
+    #[test]
+    fn rising_latency_below_a_refused_level_is_recovered_in_one_window() {
+        let mut now = Instant::now();
+        let mut a = AdaptiveLimit::new(now);
+        full_windows(&mut a, &mut now, 8);
+        assert_eq!(a.observe(now, RTT, true), Observed::Cut);
+        assert_eq!(a.limit(), 8, "held below the refused 9");
+        full_windows(&mut a, &mut now, 3);
+        for spell in 0..3 {
+            a.taken(a.limit());
+            now += RTT * 3;
+            assert_eq!(a.observe(now, RTT * 3, false), Observed::Noted);
+            assert_eq!(a.limit(), 7, "spell {spell}: one step down");
+            // Let the smoothed RTT settle back before the next spell.
+            full_windows(&mut a, &mut now, 20);
+            assert_eq!(a.limit(), 8, "spell {spell}: back at 8, not held at 7");
+        }
+        a.taken(8);
+        now += RTT;
+        assert_eq!(
+            a.observe(now, RTT, false),
+            Observed::Saturated,
+            "and held below the refused level, which is still 9"
+        );
     }
 
     #[test]
