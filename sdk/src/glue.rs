@@ -64,8 +64,12 @@ pub fn process<P: Plugin>(plugin: &P, batch: &BatchInfo, group: &[u8]) -> Proces
 /// Formats one encoded `LogGroup` with `plugin` into one packed output (world
 /// `batch-formatter`): the same logs, the same per-log outcomes as [`process`].
 pub fn process_batch<P: Plugin>(plugin: &P, batch: &BatchInfo, group: &[u8]) -> ProcessBatchResult {
-    // Event text is about the size of the input: one allocation for the whole call.
-    let mut out = EmitBuffer::with_capacity(0, group.len() + group.len() / 4);
+    // One allocation for the whole call's event text. JSON of a log is 1.2–1.4× its
+    // protobuf (quotes, separators, the group's tags repeated in every event) and each
+    // event reserves its estimate before it is written, so 1.25× grew the buffer once per
+    // call (a `realloc` copying all of it, measured at 2 % of the plugin's time); 2× holds
+    // a call's text in the usual case. The memory is the instance's and is reused.
+    let mut out = EmitBuffer::with_capacity(0, group.len() * 2);
     for_each_log(batch, group, |group_view, log| {
         let mark = out.mark();
         let result = match log {

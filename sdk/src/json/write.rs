@@ -151,6 +151,69 @@ fn push_u_escape(out: &mut String, unit: u16) {
     out.push_str(std::str::from_utf8(&b).expect("ASCII"));
 }
 
+/// Longest string [`push_clean`] copies without a `memcpy` call.
+const SHORT_COPY: usize = 32;
+
+/// Appends `s`, a clean key or value, to `out`. In WebAssembly, strings of up to
+/// [`SHORT_COPY`] bytes are copied by [`push_short`]: a `memcpy` there is one `memory.copy`
+/// instruction, which wasmtime runs as a call out of the guest into the host's `memmove`,
+/// costly next to a copy of a dozen bytes, and a log has two of them per field. Natively
+/// `memcpy` is cheap and `push_str` stays.
+#[inline(always)]
+pub(crate) fn push_clean(out: &mut String, s: &str) {
+    if cfg!(target_arch = "wasm32") && s.len() <= SHORT_COPY {
+        push_short(out, s);
+    } else {
+        out.push_str(s);
+    }
+}
+
+/// Appends `s` (at most [`SHORT_COPY`] bytes) with fixed-size moves only: the first and
+/// last 8 (or 4) bytes of each half, overlapping in the middle, as small-size `memcpy`
+/// implementations do. Fixed-size moves compile to plain loads and stores.
+#[inline(always)]
+fn push_short(out: &mut String, s: &str) {
+    let len = s.len();
+    assert!(len <= SHORT_COPY);
+    out.reserve(len);
+    let src = s.as_ptr();
+    // SAFETY: `reserve` made room for `len` more bytes after `out.len()`; every move below
+    // reads inside `s` and writes inside that room (each pair covers `0..len` from both
+    // ends, so no offset exceeds `len`); `s` is UTF-8 and copied whole, so `out` stays
+    // UTF-8 once its length covers the copy. `s` cannot alias `out`'s spare capacity.
+    unsafe {
+        let v = out.as_mut_vec();
+        let dst = v.as_mut_ptr().add(v.len());
+        let copy8 = |at: usize| {
+            dst.add(at)
+                .cast::<u64>()
+                .write_unaligned(src.add(at).cast::<u64>().read_unaligned());
+        };
+        if len >= 16 {
+            copy8(0);
+            copy8(8);
+            copy8(len - 16);
+            copy8(len - 8);
+        } else if len >= 8 {
+            copy8(0);
+            copy8(len - 8);
+        } else if len >= 4 {
+            let copy4 = |at: usize| {
+                dst.add(at)
+                    .cast::<u32>()
+                    .write_unaligned(src.add(at).cast::<u32>().read_unaligned());
+            };
+            copy4(0);
+            copy4(len - 4);
+        } else if len > 0 {
+            *dst = *src;
+            *dst.add(len / 2) = *src.add(len / 2);
+            *dst.add(len - 1) = *src.add(len - 1);
+        }
+        v.set_len(v.len() + len);
+    }
+}
+
 /// Appends the escaped *contents* of a compact JSON string (no quotes).
 #[inline(always)]
 pub fn escape_str_into(out: &mut String, s: &str) {
@@ -158,7 +221,7 @@ pub fn escape_str_into(out: &mut String, s: &str) {
     // line so that callers stay small.
     let first = find_escape(s.as_bytes(), 0);
     if first == s.len() {
-        out.push_str(s);
+        push_clean(out, s);
     } else {
         escape_from(out, s, first);
     }
@@ -225,7 +288,7 @@ fn clean_for_ascii(bytes: &[u8]) -> bool {
 #[inline(always)]
 pub fn escape_str_ascii_into(out: &mut String, s: &str) {
     if clean_for_ascii(s.as_bytes()) {
-        out.push_str(s);
+        push_clean(out, s);
     } else {
         escape_ascii_slow(out, s);
     }
@@ -416,6 +479,35 @@ mod tests {
         let mut o = String::new();
         write_string(&mut o, s, JsonStyle::Python);
         o
+    }
+
+    /// Every length the fixed-size moves handle, after a prefix and at a capacity boundary
+    /// (a fresh `String` each time, so `reserve` must grow it), multi-byte UTF-8 included.
+    #[test]
+    fn short_copies_append_exactly_the_string() {
+        for text in [
+            "abcdefghijklmnopqrstuvwxyz0123456789",
+            "é✓abcdefghijklmnopqrstuvwxyz0123",
+        ] {
+            short_copies_of(text);
+        }
+    }
+
+    fn short_copies_of(text: &str) {
+        for end in text.char_indices().map(|(i, _)| i).chain([text.len()]) {
+            let s = &text[..end];
+            if s.len() > SHORT_COPY {
+                continue;
+            }
+            for prefix in ["", "x", "{\"key\":"] {
+                let mut out = String::from(prefix);
+                push_short(&mut out, s);
+                assert_eq!(out, format!("{prefix}{s}"), "length {}", s.len());
+                let mut again = out.clone();
+                push_short(&mut again, s);
+                assert_eq!(again, format!("{prefix}{s}{s}"));
+            }
+        }
     }
 
     #[test]
