@@ -12,7 +12,9 @@
 //! `cargo bench -p shipper-runtime` (prints figures; asserts nothing). `SHIPPER_BENCH_SECS`
 //! sets the measuring time per line (default 1 s, best of 3 rounds); `SHIPPER_BENCH_ONLY`
 //! runs only the lines whose name contains it (e.g. `splunk-hec`, for profiling);
-//! `SHIPPER_BENCH_COMPARE=a.wasm,b.wasm` compares plugin builds instead (see [`compare`]).
+//! `SHIPPER_BENCH_COMPARE=a.wasm,b.wasm` compares plugin builds instead (see [`compare`]);
+//! `SHIPPER_BENCH_RATIO=a.wasm[,b.wasm…]` measures builds of splunk-hec against the same
+//! formatter compiled natively, interleaved in one process (see [`ratio`]).
 
 #[path = "../tests/runtime/structured.rs"]
 #[allow(
@@ -114,6 +116,9 @@ fn main() {
             measure_secs()
         );
         let engine = PluginEngine::new().expect("engine");
+        if let Ok(list) = std::env::var("SHIPPER_BENCH_RATIO") {
+            return ratio(&engine, &list, &bytes).await;
+        }
         if let Ok(list) = std::env::var("SHIPPER_BENCH_COMPARE") {
             return compare(&engine, &list, &bytes, &shipper_sls::proto::encode_group(&shipper_sls::flat::samples::app_group(LOGS_PER_CALL))).await;
         }
@@ -196,6 +201,101 @@ async fn compare(engine: &PluginEngine, list: &str, nginx: &[u8], app: &[u8]) {
                 bench_runtime(engine, &format!("  {path} ({input})"), path, bytes).await;
             }
         }
+    }
+}
+
+/// Calls per slice of [`ratio`]: about 10 ms of work, short next to the drifts of a shared
+/// machine's speed, long next to the cost of switching between variants.
+const RATIO_SLICE_CALLS: u32 = 20;
+
+/// The plugin boundary's cost as a ratio: `SHIPPER_BENCH_RATIO=a.wasm[,b.wasm…]` (builds of
+/// `plugins/splunk-hec`, in either world) against the same formatter compiled into this
+/// benchmark (`shipper_sdk::testing::process_encoded`: decode in place, one owned result
+/// per log, as the runtime returns). All run in this process on the same input, one slice
+/// of [`RATIO_SLICE_CALLS`] calls each in turn for `10 × SHIPPER_BENCH_SECS` seconds: a
+/// shared machine that slows down slows every variant alike, so the ratio holds where the
+/// separate runs of `cargo bench -p shipper-plugin-splunk-hec` and this benchmark's
+/// `SHIPPER_BENCH_COMPARE` moved by tens of per cent between runs. Prints µs per log of
+/// each (over all slices) and each build's ratio to native: over all slices, and the median
+/// of the per-turn ratios.
+async fn ratio(engine: &PluginEngine, list: &str, nginx: &[u8]) {
+    use shipper_plugin_splunk_hec::SplunkHec;
+    use shipper_sdk::{Config, Plugin};
+
+    let native = SplunkHec::init(&mut Config::parse("{}").expect("JSON")).expect("config");
+    let batch = shipper_runtime::BatchInfo::sample();
+    let mut builds = Vec::new();
+    for path in list.split(',') {
+        let plugin = engine
+            .load(&artifacts::read(path), PluginLimits::default())
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut instance = plugin.instantiate("{}").await.expect("instantiate");
+        let wasm = instance
+            .process(&batch, nginx, LOGS_PER_CALL)
+            .await
+            .expect("process");
+        let here = shipper_sdk::testing::process_encoded(&native, nginx).expect("native");
+        assert_eq!(wasm.len(), here.len(), "{path}: one result per log in both");
+        builds.push((path, plugin, instance));
+    }
+    // Seconds per variant (native first), summed, and each turn's.
+    let mut total = vec![0.0f64; builds.len() + 1];
+    let mut turns: Vec<Vec<f64>> = Vec::new();
+    let run_for = Duration::from_secs_f64(10.0 * measure_secs());
+    let start = Instant::now();
+    let mut warm = true;
+    while warm || start.elapsed() < run_for {
+        let mut turn = Vec::with_capacity(total.len());
+        let t = Instant::now();
+        for _ in 0..RATIO_SLICE_CALLS {
+            std::hint::black_box(
+                shipper_sdk::testing::process_encoded(&native, std::hint::black_box(nginx))
+                    .expect("native"),
+            );
+        }
+        turn.push(t.elapsed().as_secs_f64());
+        for (path, _, instance) in &mut builds {
+            let t = Instant::now();
+            for _ in 0..RATIO_SLICE_CALLS {
+                std::hint::black_box(
+                    instance
+                        .process(&batch, nginx, LOGS_PER_CALL)
+                        .await
+                        .unwrap_or_else(|e| panic!("{path}: {e}")),
+                );
+            }
+            turn.push(t.elapsed().as_secs_f64());
+        }
+        // The first turn only warms caches and the heap.
+        if !std::mem::take(&mut warm) {
+            for (sum, secs) in total.iter_mut().zip(&turn) {
+                *sum += secs;
+            }
+            turns.push(turn);
+        }
+    }
+    let calls = f64::from(RATIO_SLICE_CALLS) * turns.len() as f64;
+    let per_log = |secs: f64| secs / calls / LOGS_PER_CALL as f64 * 1e6;
+    println!(
+        "runtime against native, interleaved: {} turns of {RATIO_SLICE_CALLS} calls each",
+        turns.len()
+    );
+    println!(
+        "  {:<56} {:>8.3} µs/log",
+        "native (same process)",
+        per_log(total[0])
+    );
+    for (i, (path, _, _)) in builds.iter().enumerate() {
+        let mut each: Vec<f64> = turns.iter().map(|t| t[i + 1] / t[0]).collect();
+        each.sort_by(f64::total_cmp);
+        println!(
+            "  {path:<56} {:>8.3} µs/log   ×{:.3} native (median turn ×{:.3}, middle half ×{:.3}–×{:.3})",
+            per_log(total[i + 1]),
+            total[i + 1] / total[0],
+            each[each.len() / 2],
+            each[each.len() / 4],
+            each[each.len() * 3 / 4],
+        );
     }
 }
 
