@@ -390,8 +390,9 @@ mod tests {
             full_windows(&mut a, &mut now, 20);
             assert_eq!(a.limit(), 8, "spell {spell}: back at 8, not held at 7");
         }
+        // A window as long as the smoothed RTT, which the spells left a little above RTT.
         a.taken(8);
-        now += RTT;
+        now += RTT * 2;
         assert_eq!(
             a.observe(now, RTT, false),
             Observed::Saturated,
