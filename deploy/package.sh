@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds shipper's Debian and RPM packages from the release build:
 #
-#   bash deploy/package.sh [--no-build]      → target/packages/shipper_VERSION_ARCH.deb
+#   bash deploy/package.sh [--no-build | --binary PATH]
+#                                            → target/packages/shipper_VERSION_ARCH.deb
 #                                              target/packages/shipper-VERSION-1.ARCH.rpm
 #
 # Both hold the same files: the release binary (the documented build: default features,
@@ -9,20 +10,34 @@
 # config /etc/shipper/shipper.toml (a conffile), an empty /etc/shipper/credentials (0700),
 # the hardened systemd unit, and the docs. They are built with dpkg-deb and rpmbuild, the
 # distributions' own tools, from one staged tree; --no-build packages what target/ holds.
+# --binary PATH packages that shipper binary instead of building the release one (the plugins
+# are still built, or reused): CI packages the debug build its tests just made, which checks
+# every step of the packaging without a second full build of wasmtime; a package to install
+# comes from the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=1
-[ "${1:-}" = "--no-build" ] && build=0
+binary=target/release/shipper
+case "${1:-}" in
+  "") ;;
+  --no-build) build=0 ;;
+  --binary)
+    [ -x "${2:-}" ] || { echo "--binary needs the path of a built shipper binary (got '${2:-}')" >&2; exit 2; }
+    binary=$2 build=plugins ;;
+  *) echo "usage: bash deploy/package.sh [--no-build | --binary PATH]" >&2; exit 2 ;;
+esac
 
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
 [ -n "$version" ] || { echo "cannot read the version from Cargo.toml" >&2; exit 1; }
 plugins=(splunk-hec syslog-kv cef leef json)
 wasm_dir=target/wasm-artifacts/wasm32-wasip2/release
 
-if [ "$build" = 1 ]; then
-  bash tests/support/build-deps.sh
+if [ "$build" != 0 ]; then
   rustup target add wasm32-wasip2 >/dev/null
-  cargo build --release --locked --bin shipper
+  if [ "$build" = 1 ]; then
+    bash tests/support/build-deps.sh
+    cargo build --release --locked --bin shipper
+  fi
   # The tests' wasm build directory (tests/artifacts), so a CI run reuses its plugins.
   args=()
   for p in "${plugins[@]}"; do args+=(-p "shipper-plugin-$p"); done
@@ -43,7 +58,7 @@ trap 'rm -rf "$stage"' EXIT
 root=$stage/root
 mkdir -p "$out" "$root/usr/bin" "$root/usr/lib/shipper/plugins" "$root/etc/shipper/credentials" \
   "$root/usr/lib/systemd/system" "$root/usr/share/doc/shipper"
-install -m 0755 target/release/shipper "$root/usr/bin/shipper"
+install -m 0755 "$binary" "$root/usr/bin/shipper"
 for p in "${plugins[@]}"; do
   install -m 0644 "$wasm_dir/shipper_plugin_${p//-/_}.wasm" "$root/usr/lib/shipper/plugins/$p.wasm"
 done
