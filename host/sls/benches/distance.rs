@@ -5,7 +5,9 @@
 //! Each scenario prints the raw MB/s the readers delivered to a caller that takes every
 //! batch at once (or, in the "busy" rows, spends a fixed time on each, as a pipeline does),
 //! next to the bound a shard cannot beat: min(its quota, answer size ÷ round trip), one pull
-//! being in flight per shard. Single-shard rows are measured after a 2 s warm-up, so the
+//! being in flight per shard, the answer being what the reader asks for at that distance
+//! (`distance_pull_bytes`) or the emulator's cap if smaller. Then the 16-shard 100 ms rate as
+//! a percentage of the 16-shard loopback one, both from this run. Single-shard rows are measured after a 2 s warm-up, so the
 //! quota's first second (its bucket starts full) does not flatter them; multi-shard rows
 //! from the moment every shard delivered its first batch, so joining the group (a few round
 //! trips per shard, once) is not counted.
@@ -146,8 +148,12 @@ async fn read_all(emu: &EmulatorHandle, s: &Scenario) -> (f64, u64) {
 /// bound).
 fn bound(s: &Scenario) -> Option<f64> {
     let quota = (s.quota.bytes_per_sec > 0).then(|| s.quota.bytes_per_sec as f64 / MB);
-    // An answer is the smaller of the cap and what the reader asks for.
-    let answer = s.cap.min(shipper_sls::consumer::DEFAULT_TARGET_PULL_BYTES);
+    // An answer is the smaller of the cap and what the reader asks for at this distance.
+    let asked = shipper_sls::consumer::distance_pull_bytes(
+        shipper_sls::consumer::DEFAULT_TARGET_PULL_BYTES,
+        s.latency,
+    );
+    let answer = s.cap.min(asked);
     let distance = (!s.latency.is_zero()).then(|| answer as f64 / MB / s.latency.as_secs_f64());
     let per_shard = match (quota, distance) {
         (Some(q), Some(d)) => Some(q.min(d)),
@@ -176,7 +182,7 @@ fn main() {
         latency: ms(latency),
         quota: ReadQuota::OFF,
         cap: default_cap,
-        bytes_per_shard: 40_000_000,
+        bytes_per_shard: 100_000_000,
         busy: Duration::ZERO,
         prefetch_bytes: None,
         warm_up: false,
@@ -224,6 +230,8 @@ fn main() {
         .expect("runtime");
     println!("| scenario | raw MB/s | bound MB/s | of bound |");
     println!("|---|---:|---:|---:|");
+    let mut loopback = None;
+    let mut far_rows = Vec::new();
     for s in &scenarios {
         let (rate, total) = rt.block_on(run(s));
         let (b, of) = match bound(s) {
@@ -235,5 +243,15 @@ fn main() {
             s.name,
             total as f64 / MB
         );
+        // The 16-shard rows: each far one against the loopback one before it.
+        if s.shards > 1 {
+            match loopback {
+                None => loopback = Some(rate),
+                Some(near) => far_rows.push((s.name, 100.0 * rate / near)),
+            }
+        }
+    }
+    for (name, pct) in far_rows {
+        println!("{name}: {pct:.1} % of the loopback rate");
     }
 }

@@ -41,7 +41,9 @@ pub use self::budget::{BudgetShare, Charge, MemoryBudget};
 pub use self::checkpoint::Checkpointer;
 use self::lease::Membership;
 pub use self::lease::{Revocation, RevokeReason, ShardLease};
-pub use self::reader::{PulledBatch, ReadEvent, ShardReader};
+pub use self::reader::{
+    MAX_DISTANCE_GROWTH, PulledBatch, ReadEvent, SHARD_RATE_GOAL, ShardReader, distance_pull_bytes,
+};
 pub use self::stats::{ConsumerStats, ReadErrorKind, RetriedCall, RetryCause};
 use crate::api::logs::{CursorPosition, MAX_PULL_COUNT};
 use crate::client::Client;
@@ -101,8 +103,9 @@ pub struct ConsumerConfig {
     pub start: CursorPosition,
     /// LogGroups per PullLogs at most (1–1000).
     pub fetch_count: u32,
-    /// Raw bytes a pull aims for (fewer groups are asked for when they are large); 0 asks
-    /// for `fetch_count` every time.
+    /// Raw bytes a pull aims for (fewer groups are asked for when they are large), grown
+    /// up to [`MAX_DISTANCE_GROWTH`] times at a long round trip ([`distance_pull_bytes`]);
+    /// 0 asks for `fetch_count` every time.
     pub target_pull_bytes: usize,
     /// Raw bytes of answers not yet taken by the caller at which a reader stops pulling
     /// (it resumes as soon as the caller takes one).

@@ -70,6 +70,17 @@ const MIN_BUDGET_PULL_BYTES: usize = 64 << 10;
 /// is for what the pipeline makes of them (rendered events, requests in flight).
 const PULL_PART: usize = 2;
 
+/// The read rate a far shard's pulls are sized for: with one pull in flight a shard reads
+/// at most a pull per round trip, so at a distance a pull grows to carry this much per round
+/// trip — about a third of what one core takes through the whole pipeline (README
+/// "Performance"), so that a shard is bound by the host, not by its distance to SLS.
+pub const SHARD_RATE_GOAL: usize = 100_000_000;
+/// How far distance grows a pull: at most this many times `target_pull_bytes` (4 MiB → 16
+/// MiB), so a shard's memory stays a small multiple of the configured size.
+pub const MAX_DISTANCE_GROWTH: usize = 4;
+/// Round trips the distance estimate is the shortest of.
+const RTT_WINDOW: usize = 8;
+
 /// LogGroup size assumed for a shard's first pull under a budget (before any was seen).
 const ASSUMED_GROUP_BYTES: usize = 64 << 10;
 /// Events (batches, catch-up notices, an error) a reader queues at most, whatever their
@@ -283,6 +294,7 @@ async fn run(
     };
     // A `CaughtUp` was sent since the last batch (idle pulls then yield nothing).
     let mut reported_caught_up = false;
+    let mut round_trip = RoundTrip::default();
     // Queues an event for the caller; false when the reader should stop.
     let send = |event: Result<ReadEvent, SlsError>| {
         let (tx, queued, revoked) = (&tx, &queued, &revoked);
@@ -305,9 +317,10 @@ async fn run(
         }
         // With a budget, a pull is a quarter of the shard's share at most, reserved before
         // it is sent (the answer's real size is charged when it is known).
-        let target = memory.as_ref().map_or(cfg.target_pull_bytes, |m| {
-            budget_pull_bytes(cfg.target_pull_bytes, m.share())
-        });
+        let target = distance_pull_bytes(cfg.target_pull_bytes, round_trip.shortest());
+        let target = memory
+            .as_ref()
+            .map_or(target, |m| budget_pull_bytes(target, m.share()));
         let mut charge = match &memory {
             None => None,
             Some(m) => tokio::select! {
@@ -337,6 +350,9 @@ async fn run(
                 () = revoked.cancelled() => return,
                 r = client.pull_logs(&cfg.logstore, shard, &pull) => r,
             };
+            if result.is_ok() {
+                round_trip.record(sent_at.elapsed());
+            }
             match result {
                 Ok(resp) if resp.is_caught_up() => {
                     backoff.reset();
@@ -495,6 +511,45 @@ fn next_count(max: u32, target_bytes: usize, resp: &PullResponse) -> u32 {
         .clamp(1, max)
 }
 
+/// The raw bytes a pull aims for at a round trip of `rtt` (docs/sls-protocol.md §9.4): at
+/// least `target`, enough to read [`SHARD_RATE_GOAL`] with one pull per round trip, at most
+/// [`MAX_DISTANCE_GROWTH`] × `target`. A `target` of 0 (always `fetch_count` groups) stays 0.
+pub fn distance_pull_bytes(target: usize, rtt: Duration) -> usize {
+    if target == 0 {
+        return 0;
+    }
+    let per_round_trip = (rtt.as_secs_f64() * SHARD_RATE_GOAL as f64) as usize;
+    per_round_trip.clamp(target, target.saturating_mul(MAX_DISTANCE_GROWTH))
+}
+
+/// The distance to SLS as a shard's pulls see it: the shortest of the last [`RTT_WINDOW`]
+/// round trips, the one least inflated by the server's or this host's queueing (a windowed
+/// minimum, as BBR estimates a path's round trip), yet a route that became longer is seen
+/// within a few pulls.
+#[derive(Debug, Default)]
+struct RoundTrip {
+    recent: [Duration; RTT_WINDOW],
+    next: usize,
+    seen: usize,
+}
+
+impl RoundTrip {
+    fn record(&mut self, rtt: Duration) {
+        self.recent[self.next] = rtt;
+        self.next = (self.next + 1) % RTT_WINDOW;
+        self.seen = (self.seen + 1).min(RTT_WINDOW);
+    }
+
+    /// Zero before the first answer: pulls start at the configured size.
+    fn shortest(&self) -> Duration {
+        self.recent[..self.seen]
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
 /// The raw bytes one pull aims for under a memory share: a quarter of the share (answers
 /// queued, the one being processed and its events in flight all fit), never more than the
 /// configured target (0: none), never less than [`MIN_BUDGET_PULL_BYTES`].
@@ -557,5 +612,39 @@ mod tests {
         // Off, or nothing to learn from.
         assert_eq!(next_count(500, 0, &resp(80, 8 << 20)), 500);
         assert_eq!(next_count(500, 2 << 20, &resp(0, 0)), 500);
+    }
+
+    #[test]
+    fn distance_grows_pulls_to_carry_the_rate_goal_per_round_trip() {
+        let ms = Duration::from_millis;
+        let target = 4 << 20;
+        // Near SLS (and before the first answer): the configured size.
+        assert_eq!(distance_pull_bytes(target, Duration::ZERO), target);
+        assert_eq!(distance_pull_bytes(target, ms(20)), target);
+        // 100 ms: 10 MB per round trip.
+        assert_eq!(distance_pull_bytes(target, ms(100)), SHARD_RATE_GOAL / 10);
+        // Far: capped at MAX_DISTANCE_GROWTH × the target.
+        assert_eq!(
+            distance_pull_bytes(target, ms(500)),
+            MAX_DISTANCE_GROWTH * target
+        );
+        // No target stays none.
+        assert_eq!(distance_pull_bytes(0, ms(200)), 0);
+    }
+
+    #[test]
+    fn the_round_trip_is_the_shortest_of_the_recent_ones() {
+        let ms = Duration::from_millis;
+        let mut rtt = RoundTrip::default();
+        assert_eq!(rtt.shortest(), Duration::ZERO);
+        for d in [120, 100, 180, 300] {
+            rtt.record(ms(d));
+        }
+        assert_eq!(rtt.shortest(), ms(100));
+        // The route got longer: after a window of longer round trips, the old minimum is gone.
+        for _ in 0..RTT_WINDOW {
+            rtt.record(ms(250));
+        }
+        assert_eq!(rtt.shortest(), ms(250));
     }
 }
