@@ -6,11 +6,11 @@
 //! batch at once (or, in the "busy" rows, spends a fixed time on each, as a pipeline does),
 //! next to the bound a shard cannot beat: min(its quota, answer size ÷ round trip), one pull
 //! being in flight per shard, the answer being what the reader asks for at that distance
-//! (`distance_pull_bytes`) or the emulator's cap if smaller. Then the 16-shard 100 ms rate as
-//! a percentage of the 16-shard loopback one, both from this run. Single-shard rows are measured after a 2 s warm-up, so the
-//! quota's first second (its bucket starts full) does not flatter them; multi-shard rows
-//! from the moment every shard delivered its first batch, so joining the group (a few round
-//! trips per shard, once) is not counted.
+//! (`distance_pull_bytes`) or the emulator's cap if smaller. Then the 16-shard 100 ms rate
+//! as a percentage of the 16-shard loopback one, both from this run. Single-shard rows are
+//! measured after a 2 s warm-up, so the quota's first second (its bucket starts full) does
+//! not flatter them; multi-shard rows from the moment every shard delivered its first batch,
+//! so joining the group (a few round trips per shard, once) is not counted.
 //!
 //! `cargo bench -p shipper-sls --bench distance`. Emulator and readers share the process
 //! and its 2 worker threads.
@@ -243,15 +243,18 @@ fn main() {
             s.name,
             total as f64 / MB
         );
-        // The 16-shard rows: each far one against the loopback one before it.
         if s.shards > 1 {
-            match loopback {
-                None => loopback = Some(rate),
-                Some(near) => far_rows.push((s.name, 100.0 * rate / near)),
+            if s.latency.is_zero() {
+                loopback = Some(rate);
+            } else {
+                far_rows.push((s.name, rate));
             }
         }
     }
-    for (name, pct) in far_rows {
-        println!("{name}: {pct:.1} % of the loopback rate");
+    // The far multi-shard rows against the loopback one of this run.
+    if let Some(near) = loopback {
+        for (name, rate) in far_rows {
+            println!("{name}: {:.1} % of the loopback rate", 100.0 * rate / near);
+        }
     }
 }

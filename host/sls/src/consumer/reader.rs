@@ -315,8 +315,9 @@ async fn run(
             () = revoked.cancelled() => return,
             () = queued.below(cfg.prefetch_bytes.max(1)) => {}
         }
-        // With a budget, a pull is a quarter of the shard's share at most, reserved before
-        // it is sent (the answer's real size is charged when it is known).
+        // Grown with the distance first; then, with a budget, a pull is a quarter of the
+        // shard's share at most, reserved before it is sent (the answer's real size is
+        // charged when it is known).
         let target = distance_pull_bytes(cfg.target_pull_bytes, round_trip.shortest());
         let target = memory
             .as_ref()
