@@ -10,7 +10,7 @@
 //! `cargo test --test e2e run_memory -- --ignored --nocapture` (the debug binary: figures of a
 //! release build are lower by its smaller code, not by the data). For looking into it:
 //! `SHIPPER_MEMORY_SHARDS=256,4` measures those shard counts only,
-//! `SHIPPER_MEMORY_BUDGET_MIB=128` another budget, `SHIPPER_MEMORY_MAPS=1` prints the RSS
+//! `SHIPPER_MEMORY_BUDGET_MIB=128` another budget, `SHIPPER_MEMORY_MAPS=1` prints the RSS and the data held
 //! every 5 s and the largest mappings at the peak, and `SHIPPER_MEMORY_WRAPPER="heaptrack -o
 //! FILE"` starts shipper under a command (a heap profiler, or a script that runs another
 //! build: the wrapper gets the debug binary's path first).
@@ -51,6 +51,9 @@ struct Peak {
     /// in its own mapping of several GiB, so they are the large anonymous mappings).
     wasm_mib: u64,
     wasm_memories: usize,
+    /// The most data held against the budget at once (`shipper_memory_used_peak_bytes`): the
+    /// rest of the RSS is what the process holds besides the pulled and in-flight data.
+    data_mib: u64,
 }
 
 fn peak_rss(shards: u32) -> Peak {
@@ -96,10 +99,14 @@ fn peak_rss(shards: u32) -> Peak {
         shipper.assert_running();
         let rss = shipper.rss_bytes();
         if std::env::var_os("SHIPPER_MEMORY_MAPS").is_some() && elapsed.as_millis() % 5000 < 100 {
+            let used = shipper
+                .scrape()
+                .map_or(0.0, |m| m.sum("shipper_memory_used_bytes"));
             eprintln!(
-                "run_memory: {shards} shards at {:?}: RSS {} MiB",
+                "run_memory: {shards} shards at {:?}: RSS {} MiB, data held {} MiB",
                 elapsed,
-                rss >> 20
+                rss >> 20,
+                used as u64 >> 20
             );
         }
         if rss > peak + (1 << 20) {
@@ -116,6 +123,9 @@ fn peak_rss(shards: u32) -> Peak {
     }
     let watched = start.elapsed();
     let (requests, bytes) = hec.discarded();
+    let data = shipper
+        .scrape()
+        .map_or(0.0, |m| m.sum("shipper_memory_used_peak_bytes"));
     shipper.kill();
     if !biggest.is_empty() {
         eprintln!("run_memory: {shards} shards at the peak: {biggest}");
@@ -124,13 +134,15 @@ fn peak_rss(shards: u32) -> Peak {
         rss_mib: peak >> 20,
         wasm_mib: wasm.0 >> 20,
         wasm_memories: wasm.1,
+        data_mib: data as u64 >> 20,
     };
     eprintln!(
-        "run_memory: {shards} shards: peak RSS {} MiB (budget {} MiB), of which {} \
-         MiB in {} plugin linear memories; the slow receiver got {requests} requests, {} MB, \
-         in {}s",
+        "run_memory: {shards} shards: peak RSS {} MiB (budget {} MiB, data held at most {} \
+         MiB), of which {} MiB in {} plugin linear memories; the slow receiver got \
+         {requests} requests, {} MB, in {}s",
         peak.rss_mib,
         budget_mib(),
+        peak.data_mib,
         peak.wasm_mib,
         peak.wasm_memories,
         bytes / 1_000_000,

@@ -72,11 +72,11 @@ pub trait Sink: Send + Sync {
     /// The sink's counters, for export (`shipper_sink_*`).
     fn metrics(&self) -> Arc<SinkMetrics>;
 
-    /// Bytes a send of `batch` holds besides the batch while it is in flight (a compressed
-    /// or copied request body), as an upper estimate: the pipeline charges them to the
-    /// memory budget with the batch. The default: nothing besides the batch.
-    fn send_overhead_bytes(&self, batch: &EventBatch) -> usize {
-        let _ = batch;
+    /// Bytes a send of `rendered` bytes of events holds besides them while it is in flight
+    /// (a compressed or copied request body), as an upper estimate: the pipeline charges
+    /// them to the memory budget with the batch. The default: nothing besides the batch.
+    fn send_overhead_bytes(&self, rendered: usize) -> usize {
+        let _ = rendered;
         0
     }
 

@@ -206,15 +206,24 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
     let mut consumers = JoinSet::new();
     // One budget for every shard of every logstore.
     let budget = shipper_sls::MemoryBudget::new(settings.source.max_buffer_bytes);
+    metrics.set_memory_budget(budget.clone());
+    // What a shard's sends may hold; its reader reads ahead with the rest of its share.
+    // Sized at start: a reload that grows the batches makes sends wait for memory sooner,
+    // it does not take the budget further.
+    let options = PipelineOptions::default();
+    let memory = ShardMemory {
+        budget,
+        send_room: built.topology.send_room_bytes(options.max_in_flight),
+    };
     for (target, stats) in sls_stats {
-        let consumer = join_group(settings, &target, stats, &credentials, &budget).await?;
+        let consumer = join_group(settings, &target, stats, &credentials, &memory).await?;
         metrics.zero_failure_series(&target.label());
         let ctx = Arc::new(ShardContext {
             lag: ShardLag::new(&target.project, &target.logstore, &metrics),
             target,
             topology: topology.clone(),
             metrics: metrics.clone(),
-            options: PipelineOptions::default(),
+            options: options.clone(),
             ledger: ledger.clone(),
         });
         background.spawn(
@@ -291,6 +300,13 @@ fn overrides(args: &RunArgs) -> Overrides {
     }
 }
 
+/// The memory budget every consumer's shards share, and the part of a shard's share its
+/// reader leaves to the pipeline.
+struct ShardMemory {
+    budget: Arc<shipper_sls::MemoryBudget>,
+    send_room: usize,
+}
+
 /// Joins the consumer group on one logstore. A bad endpoint is a config error (exit 2); an
 /// SLS that cannot be reached or refuses the credentials is exit 3.
 async fn join_group(
@@ -298,7 +314,7 @@ async fn join_group(
     target: &LogstoreTarget,
     stats: Arc<ConsumerStats>,
     credentials: &RefreshingCredentials,
-    budget: &Arc<shipper_sls::MemoryBudget>,
+    memory: &ShardMemory,
 ) -> Result<Consumer, Failure> {
     let s = &settings.source;
     let client = super::sls::sls_client(s, target, credentials)?;
@@ -314,7 +330,8 @@ async fn join_group(
     config.query = s.query.clone();
     config.start = s.start.cursor_position();
     config.stats = Some(stats);
-    config.budget = Some(budget.clone());
+    config.budget = Some(memory.budget.clone());
+    config.send_room_bytes = memory.send_room;
     let consumer = Consumer::join(client, config).await.map_err(|e| {
         let config_problem = e.is_config();
         let failure = anyhow::Error::new(e).context(format!(

@@ -1,7 +1,7 @@
 //! The collectors read at scrape time: the sinks' and the plugins' own counters and each
 //! sink's endpoints ([`ScrapeCollector`]), and each consumer-group worker's SLS retries,
 //! reader stops and heartbeat age, and the SLS credentials' refreshes and expiry
-//! ([`SlsCollector`]).
+//! ([`SlsCollector`]), and the memory budget's use ([`MemoryCollector`]).
 
 use std::sync::{Arc, OnceLock};
 
@@ -11,7 +11,9 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use shipper_sinks::EndpointState;
-use shipper_sls::{ConsumerStats, CredentialStats, ReadErrorKind, RetriedCall, RetryCause};
+use shipper_sls::{
+    ConsumerStats, CredentialStats, MemoryBudget, ReadErrorKind, RetriedCall, RetryCause,
+};
 
 use super::{SinkLabels, Views};
 
@@ -495,5 +497,46 @@ mod tests {
             !text.contains("shipper_sls_heartbeat_age_seconds{"),
             "{text}"
         );
+    }
+}
+
+/// Reads the memory budget (`[source] max_buffer_mib`) on every scrape: its size, what the
+/// shards hold against it now and the most they have held (docs/architecture.md §6
+/// "Bounded memory").
+#[derive(Debug)]
+pub(super) struct MemoryCollector {
+    /// Set once `shipper run` has made the budget.
+    pub(super) budget: Arc<OnceLock<Arc<MemoryBudget>>>,
+}
+
+impl Collector for MemoryCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(budget) = self.budget.get() else {
+            return Ok(());
+        };
+        let gauges = [
+            (
+                "shipper_memory_budget_bytes",
+                "The memory budget for pulled and in-flight data ([source] max_buffer_mib)",
+                budget.total(),
+            ),
+            (
+                "shipper_memory_used_bytes",
+                "Bytes of pulled and in-flight data held against the memory budget now, all \
+                 shards together",
+                budget.used(),
+            ),
+            (
+                "shipper_memory_used_peak_bytes",
+                "The most bytes held against the memory budget at once since the start",
+                budget.peak(),
+            ),
+        ];
+        for (name, help, bytes) in gauges {
+            let gauge = ConstGauge::new(bytes as i64);
+            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+            gauge.encode(metric)?;
+        }
+        Ok(())
     }
 }

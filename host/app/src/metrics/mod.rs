@@ -25,9 +25,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use shipper_sls::{ConsumerStats, CredentialStats};
+use shipper_sls::{ConsumerStats, CredentialStats, MemoryBudget};
 
-use self::collectors::{ScrapeCollector, SlsCollector};
+use self::collectors::{MemoryCollector, ScrapeCollector, SlsCollector};
 use self::labels::Views;
 pub use self::labels::{
     DeadLetterLabels, PluginFailureLabels, ReloadLabels, ShardLabels, ShardSinkLabels, SinkLabels,
@@ -111,6 +111,8 @@ pub struct Metrics {
     views: Arc<ArcSwap<Views>>,
     /// The SLS credentials' provider and counters, once known.
     credentials: Arc<OnceLock<(&'static str, Arc<CredentialStats>)>>,
+    /// The memory budget (`[source] max_buffer_mib`), once made.
+    memory: Arc<OnceLock<Arc<MemoryBudget>>>,
     /// Configuration generations published (1 at start).
     config_generation: Gauge,
     /// Reloads by result (`applied`, `plugin`, `unchanged`, `refused`).
@@ -135,6 +137,7 @@ impl Metrics {
     ) -> Arc<Self> {
         let mut registry = Registry::default();
         let credentials = Arc::new(OnceLock::new());
+        let memory = Arc::new(OnceLock::new());
         let views = Arc::new(ArcSwap::from_pointee(Views { sinks, plugins }));
         let m = Metrics {
             logs_in: Family::default(),
@@ -157,6 +160,7 @@ impl Metrics {
             blocked_shards: Family::default(),
             views: views.clone(),
             credentials: credentials.clone(),
+            memory: memory.clone(),
             config_generation: Gauge::default(),
             config_reloads: Family::default(),
             canary_batches: Counter::default(),
@@ -271,6 +275,7 @@ impl Metrics {
             consumers: sls,
             credentials,
         }));
+        registry.register_collector(Box::new(MemoryCollector { budget: memory }));
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -329,6 +334,12 @@ impl Metrics {
     pub fn set_credentials(&self, provider: &'static str, stats: Arc<CredentialStats>) {
         // Set once, at start; a second call would describe the same provider.
         let _ = self.credentials.set((provider, stats));
+    }
+
+    /// The memory budget every shard's data is held against, for the scrape.
+    pub fn set_memory_budget(&self, budget: Arc<MemoryBudget>) {
+        // Set once, at start: one budget for the process.
+        let _ = self.memory.set(budget);
     }
 
     /// The sinks (for `/health`).

@@ -147,6 +147,23 @@ pub struct Topology {
     pub dead_letters: Vec<DeadLetter>,
 }
 
+impl Topology {
+    /// The most a shard's sends hold in the memory budget at once, at `max_in_flight` sends
+    /// per sink of each sink's largest batch and its request body: what a shard's reader
+    /// leaves of its share for the pipeline (`ConsumerConfig::send_room_bytes`,
+    /// docs/architecture.md §6 "Bounded memory").
+    pub fn send_room_bytes(&self, max_in_flight: usize) -> usize {
+        self.sinks
+            .iter()
+            .map(|s| {
+                let batch = s.sink.batch_config().max_bytes;
+                max_in_flight
+                    .saturating_mul(batch.saturating_add(s.sink.send_overhead_bytes(batch)))
+            })
+            .fold(0, usize::saturating_add)
+    }
+}
+
 /// What every shard of one logstore shares.
 pub struct ShardContext {
     /// The logstore.

@@ -146,6 +146,7 @@ pub async fn run(ctx: Arc<ShardContext>, io: ShardIo) -> ShardEnd {
         committer,
         stop: None,
         memory: io.memory,
+        upcoming: 0,
         ctx,
     };
     let stop = worker.run(io.events).await;
@@ -187,6 +188,8 @@ struct ShardWorker {
     stop: Option<Stop>,
     /// See [`ShardIo::memory`].
     memory: Option<Arc<BudgetShare>>,
+    /// Bytes the plugin call about to run will render, while it waits for memory.
+    upcoming: usize,
 }
 
 impl ShardWorker {
@@ -352,7 +355,9 @@ impl ShardWorker {
             sources: open.sources,
             _memory: self.memory.as_ref().map(|m| {
                 let bytes = open.events.allocated_bytes()
-                    + self.topo.sinks[i].sink.send_overhead_bytes(&open.events);
+                    + self.topo.sinks[i]
+                        .sink
+                        .send_overhead_bytes(open.events.bytes_len());
                 lane.take_open_charge(m, bytes)
             }),
         };

@@ -353,6 +353,13 @@ impl MemorySink {
         }
     }
 
+    /// The same sink with batches cut at `max_bytes` rendered bytes too (no limit by
+    /// default).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.batch.max_bytes = max_bytes;
+        self
+    }
+
     /// The same sink with batches that linger `linger` (20 ms by default).
     pub fn with_linger(mut self, linger: Duration) -> Self {
         self.batch.linger = linger;

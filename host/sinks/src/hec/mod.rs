@@ -335,13 +335,13 @@ impl Sink for HecSink {
         })
     }
 
-    fn send_overhead_bytes(&self, batch: &EventBatch) -> usize {
+    fn send_overhead_bytes(&self, rendered: usize) -> usize {
         // The request body is built before the request waits for an endpoint: gzip at the
         // levels HEC is used with shrinks JSON events 5–10×, so a quarter is an upper
         // estimate; without gzip a request of several parts is a copy.
         match self.inner.settings.gzip {
-            Some(_) => batch.bytes_len() / 4,
-            None => batch.bytes_len(),
+            Some(_) => rendered / 4,
+            None => rendered,
         }
     }
 

@@ -8,8 +8,9 @@
 //! and cannot take what they are owed; borrowed memory comes back as its batches settle.
 //!
 //! Two ways in:
-//! - [`BudgetShare::reserve`] waits until the rule above lets `n` bytes in (the reader, before
-//!   each pull, for the size it asks for);
+//! - [`BudgetShare::reserve`] waits until the rule above lets `n` bytes in;
+//!   [`BudgetShare::reserve_leaving`] is the reader's, before each pull: its pulls together
+//!   are guaranteed the share less the room the pipeline keeps for what it makes of them;
 //! - [`BudgetShare::charge`] never waits: for memory that exists already (an answer larger
 //!   than reserved, events rendered from an admitted pull). Waiting there could deadlock a
 //!   shard on its own data; its size is bounded by what was reserved before it.
@@ -33,9 +34,20 @@ pub struct MemoryBudget {
 #[derive(Debug, Default)]
 struct State {
     used: usize,
+    /// The most `used` has been.
+    peak: usize,
     /// Bytes held, per share.
-    holders: HashMap<u64, usize>,
+    holders: HashMap<u64, Held>,
     next_id: u64,
+}
+
+/// What one share holds.
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    /// Everything charged to it.
+    all: usize,
+    /// Of which pulled data (charges made by [`BudgetShare::reserve_leaving`]).
+    pulled: usize,
 }
 
 impl State {
@@ -43,23 +55,61 @@ impl State {
         total / self.holders.len().max(1)
     }
 
-    /// Whether holder `id` may take `n` more bytes now, when `guaranteed` bytes of its share
-    /// are its own whatever the others do (the whole share, or a part of it).
-    fn admits(&self, total: usize, id: u64, n: usize, guaranteed: usize) -> bool {
+    /// Whether holder `id` may take `n` more bytes now. `room`: `None` for a plain
+    /// reservation, whose whole share is guaranteed; `Some` for a pull, whose pulls together
+    /// are guaranteed the share less that room.
+    fn admits(&self, total: usize, id: u64, n: usize, room: Option<usize>) -> bool {
         if self.used + n > total {
             // Reservations never go beyond the budget (only charges of existing data do).
             return false;
         }
-        if self.own(id) + n <= guaranteed {
+        let share = self.share(total);
+        let held = self.held(id);
+        let guaranteed = match room {
+            None => share,
+            Some(room) => guaranteed_leaving(share, room),
+        };
+        let within = match room {
+            None => held.all + n <= share,
+            Some(_) => held.pulled + n <= guaranteed && held.all + n <= share,
+        };
+        if within {
             return true;
         }
         // What borrowing must leave: the others' shares and the rest of this one's.
-        let kept = self.share(total).saturating_sub(guaranteed);
+        let kept = share.saturating_sub(guaranteed);
         self.may_borrow(total, id, n + kept)
     }
 
+    /// Holder `id` takes `n` bytes (`pulled`: of pulled data).
+    fn take(&mut self, id: u64, n: usize, pulled: bool) {
+        self.used += n;
+        self.peak = self.peak.max(self.used);
+        if let Some(held) = self.holders.get_mut(&id) {
+            held.all += n;
+            if pulled {
+                held.pulled += n;
+            }
+        }
+    }
+
+    /// Holder `id` gives `n` bytes back.
+    fn give(&mut self, id: u64, n: usize, pulled: bool) {
+        self.used = self.used.saturating_sub(n);
+        if let Some(held) = self.holders.get_mut(&id) {
+            held.all = held.all.saturating_sub(n);
+            if pulled {
+                held.pulled = held.pulled.saturating_sub(n);
+            }
+        }
+    }
+
+    fn held(&self, id: u64) -> Held {
+        self.holders.get(&id).copied().unwrap_or_default()
+    }
+
     fn own(&self, id: u64) -> usize {
-        self.holders.get(&id).copied().unwrap_or(0)
+        self.held(id).all
     }
 
     /// Borrowing: only what leaves every other holder room to reach its share.
@@ -69,7 +119,7 @@ impl State {
             .holders
             .iter()
             .filter(|(h, _)| **h != id)
-            .map(|(_, used)| share.saturating_sub(*used))
+            .map(|(_, held)| share.saturating_sub(held.all))
             .sum();
         self.used + n + owed <= total
     }
@@ -95,6 +145,12 @@ impl MemoryBudget {
         self.lock().used
     }
 
+    /// The most bytes held at once since the budget was made (for sizing it: a peak well
+    /// under the budget means the sink, not the budget, bounded the data held).
+    pub fn peak(&self) -> usize {
+        self.lock().peak
+    }
+
     /// Shares held now.
     pub fn holders(&self) -> usize {
         self.lock().holders.len()
@@ -105,7 +161,7 @@ impl MemoryBudget {
         let mut st = self.lock();
         let id = st.next_id;
         st.next_id += 1;
-        st.holders.insert(id, 0);
+        st.holders.insert(id, Held::default());
         BudgetShare {
             budget: self.clone(),
             id,
@@ -116,25 +172,22 @@ impl MemoryBudget {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn add(&self, id: u64, n: usize) {
-        let mut st = self.lock();
-        st.used += n;
-        if let Some(own) = st.holders.get_mut(&id) {
-            *own += n;
-        }
+    fn add(&self, id: u64, n: usize, pulled: bool) {
+        self.lock().take(id, n, pulled);
     }
 
-    fn sub(&self, id: u64, n: usize) {
-        let mut st = self.lock();
-        st.used = st.used.saturating_sub(n);
-        if let Some(own) = st.holders.get_mut(&id) {
-            *own = own.saturating_sub(n);
-        }
-        drop(st);
+    fn sub(&self, id: u64, n: usize, pulled: bool) {
+        self.lock().give(id, n, pulled);
         if n > 0 {
             self.released.notify_waiters();
         }
     }
+}
+
+/// What of a share of `share` bytes is guaranteed when `room` of it is left to other uses:
+/// the rest, and never less than half the share.
+fn guaranteed_leaving(share: usize, room: usize) -> usize {
+    share - room.min(share / 2)
 }
 
 /// One shard's part of a [`MemoryBudget`]; leaving (drop) gives its share back to the
@@ -153,25 +206,32 @@ impl BudgetShare {
 
     /// Bytes this shard holds now.
     pub fn used(&self) -> usize {
-        self.budget
-            .lock()
-            .holders
-            .get(&self.id)
-            .copied()
-            .unwrap_or(0)
+        self.budget.lock().own(self.id)
     }
 
     /// Reserves `n` bytes, waiting until the fairness rule lets them in. Ask for at most
     /// [`share`](Self::share): more is only let in while the other shards are not owed
     /// theirs. Cancel-safe: nothing is held until it returns.
     pub async fn reserve(&self, n: usize) -> Charge {
-        self.reserve_within(n, 1).await
+        self.reserve_as(n, None).await
     }
 
-    /// [`reserve`](Self::reserve), with only `1/part` of the share guaranteed: beyond it,
-    /// `n` must be borrowed. For pulls, which leave the rest of the share to the events
-    /// rendered from them (docs/architecture.md §6 "Bounded memory").
-    pub async fn reserve_within(&self, n: usize, part: usize) -> Charge {
+    /// The part of the share [`reserve_leaving`](Self::reserve_leaving)`(_, room)`
+    /// guarantees the pulls now.
+    pub fn guaranteed_leaving(&self, room: usize) -> usize {
+        guaranteed_leaving(self.share(), room)
+    }
+
+    /// [`reserve`](Self::reserve) for pulled data, leaving `room` bytes of the share (half
+    /// of it at most) to what the caller makes of it: the pulled data this share holds
+    /// (these reservations, resized to what came) is guaranteed the rest, and all it holds
+    /// stays within the share; beyond that `n` must be borrowed (docs/architecture.md §6
+    /// "Bounded memory").
+    pub async fn reserve_leaving(&self, n: usize, room: usize) -> Charge {
+        self.reserve_as(n, Some(room)).await
+    }
+
+    async fn reserve_as(&self, n: usize, room: Option<usize>) -> Charge {
         loop {
             let released = self.budget.released.notified();
             tokio::pin!(released);
@@ -179,13 +239,9 @@ impl BudgetShare {
             released.as_mut().enable();
             {
                 let mut st = self.budget.lock();
-                let guaranteed = st.share(self.budget.total) / part.max(1);
-                if st.admits(self.budget.total, self.id, n, guaranteed) {
-                    st.used += n;
-                    if let Some(own) = st.holders.get_mut(&self.id) {
-                        *own += n;
-                    }
-                    return self.charge_of(n);
+                if st.admits(self.budget.total, self.id, n, room) {
+                    st.take(self.id, n, room.is_some());
+                    return self.charge_of(n, room.is_some());
                 }
             }
             released.await;
@@ -196,22 +252,29 @@ impl BudgetShare {
     /// share, and more than it could borrow. Charges (which never wait) can take a shard
     /// there; it should then let memory settle before making more.
     pub fn is_over(&self) -> bool {
+        self.is_over_by(0)
+    }
+
+    /// [`is_over`](Self::is_over) once `n` more bytes are charged (data about to be made,
+    /// such as the events of the next plugin call).
+    pub fn is_over_by(&self, n: usize) -> bool {
         let st = self.budget.lock();
         let total = self.budget.total;
-        st.own(self.id) > st.share(total) && !st.may_borrow(total, self.id, 0)
+        st.own(self.id) + n > st.share(total) && !st.may_borrow(total, self.id, n)
     }
 
     /// Charges `n` bytes at once, whatever the budget (memory that exists already).
     pub fn charge(&self, n: usize) -> Charge {
-        self.budget.add(self.id, n);
-        self.charge_of(n)
+        self.budget.add(self.id, n, false);
+        self.charge_of(n, false)
     }
 
-    fn charge_of(&self, bytes: usize) -> Charge {
+    fn charge_of(&self, bytes: usize, pulled: bool) -> Charge {
         Charge {
             budget: self.budget.clone(),
             holder: self.id,
             bytes,
+            pulled,
         }
     }
 }
@@ -230,6 +293,8 @@ pub struct Charge {
     budget: Arc<MemoryBudget>,
     holder: u64,
     bytes: usize,
+    /// Made by [`BudgetShare::reserve_leaving`]: counted as pulled data.
+    pulled: bool,
 }
 
 impl Charge {
@@ -242,9 +307,9 @@ impl Charge {
     /// waits.
     pub fn resize(&mut self, n: usize) {
         if n > self.bytes {
-            self.budget.add(self.holder, n - self.bytes);
+            self.budget.add(self.holder, n - self.bytes, self.pulled);
         } else {
-            self.budget.sub(self.holder, self.bytes - n);
+            self.budget.sub(self.holder, self.bytes - n, self.pulled);
         }
         self.bytes = n;
     }
@@ -252,7 +317,7 @@ impl Charge {
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        self.budget.sub(self.holder, self.bytes);
+        self.budget.sub(self.holder, self.bytes, self.pulled);
     }
 }
 
@@ -324,16 +389,41 @@ mod tests {
     }
 
     #[test]
-    fn a_pull_is_guaranteed_only_its_part_of_the_share() {
+    fn a_pull_is_guaranteed_the_share_less_the_room_it_leaves() {
         let b = MemoryBudget::new(100);
         let (reader, busy) = (b.share(), b.share());
         let _held = now(busy.reserve(50)).expect("the busy shard's share");
-        // Half of the 50 is the pulls' own; more would be borrowed, and borrowing must leave
-        // the busy shard its share and the reader the other half of its own.
-        let _pulled = now(reader.reserve_within(25, 2)).expect("its half");
-        assert!(now(reader.reserve_within(1, 2)).is_none());
-        // The other half is left to what is rendered from the pulls.
-        let _rendered = now(reader.reserve(25)).expect("the rest of its share");
+        // 10 of the 50 are left; more would be borrowed, and borrowing must leave the busy
+        // shard its share and the reader the room it keeps.
+        assert_eq!(reader.guaranteed_leaving(10), 40);
+        let _pulled = now(reader.reserve_leaving(40, 10)).expect("its part");
+        assert!(now(reader.reserve_leaving(1, 10)).is_none());
+        // The room is left to what is rendered from the pulls.
+        let _rendered = now(reader.reserve(10)).expect("the rest of its share");
+    }
+
+    #[test]
+    fn what_the_pipeline_holds_counts_against_the_share_not_against_the_pulls_part() {
+        let b = MemoryBudget::new(100);
+        let (reader, _busy) = (b.share(), b.share());
+        // Rendered events within the room leave the pulls their whole part...
+        let rendered = reader.charge(10);
+        let pulled = now(reader.reserve_leaving(40, 10)).expect("the pulls' part");
+        assert_eq!(reader.used(), 50);
+        drop((rendered, pulled));
+        // ...and beyond it they take from the pulls: all of it stays within the share.
+        let _rendered = reader.charge(20);
+        assert!(now(reader.reserve_leaving(40, 10)).is_none());
+        let _pulled = now(reader.reserve_leaving(30, 10)).expect("what the share has left");
+    }
+
+    #[test]
+    fn the_room_left_is_half_the_share_at_most() {
+        let b = MemoryBudget::new(100);
+        let (reader, _busy) = (b.share(), b.share());
+        assert_eq!(reader.guaranteed_leaving(usize::MAX), 25);
+        let _pulled = now(reader.reserve_leaving(25, usize::MAX)).expect("half the share");
+        assert!(now(reader.reserve_leaving(1, usize::MAX)).is_none());
     }
 
     #[test]
@@ -355,6 +445,8 @@ mod tests {
         );
         drop(extra);
         assert!(!hot.is_over());
+        assert!(!hot.is_over_by(10), "50: within its share");
+        assert!(hot.is_over_by(11), "what is about to be made counts");
     }
 
     #[test]
@@ -380,6 +472,7 @@ mod tests {
         );
         c.resize(5);
         assert_eq!(b.used(), 5);
+        assert_eq!(b.peak(), 25, "the peak stays");
         let _r = now(s.reserve(5)).expect("room again");
         drop(c);
         assert_eq!(b.used(), 5);

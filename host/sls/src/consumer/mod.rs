@@ -107,8 +107,8 @@ pub struct ConsumerConfig {
     /// up to [`MAX_DISTANCE_GROWTH`] times at a long round trip ([`distance_pull_bytes`]);
     /// 0 asks for `fetch_count` every time.
     pub target_pull_bytes: usize,
-    /// Raw bytes of answers not yet taken by the caller at which a reader stops pulling
-    /// (it resumes as soon as the caller takes one).
+    /// Without a [`budget`](Self::budget): raw bytes of answers not yet taken by the caller
+    /// at which a reader stops pulling (it resumes as soon as the caller takes one).
     pub prefetch_bytes: usize,
     /// Optional SPL query applied by the server on every pull.
     pub query: Option<String>,
@@ -127,8 +127,14 @@ pub struct ConsumerConfig {
     /// The process's memory budget for pulled and in-flight data: each shard takes a share
     /// when it is assigned (all shards of one heartbeat answer together), its reader
     /// reserves before it pulls and sizes its pulls to a quarter of its share;
-    /// `None` (the default): only `prefetch_bytes` bounds a reader.
+    /// `None` (the default): only `prefetch_bytes` bounds a reader. With a budget a reader
+    /// reads ahead as far as its share allows, `prefetch_bytes` does not apply.
     pub budget: Option<Arc<MemoryBudget>>,
+    /// Under a budget: bytes of each shard's share its reader leaves to what the caller
+    /// makes of the pulled data (events rendered from it, requests in flight), half the
+    /// share at most; the reader's pulls are guaranteed the rest. The default,
+    /// `usize::MAX`, leaves half the share.
+    pub send_room_bytes: usize,
     /// Where to count retries, reader stops and heartbeats (for metrics); `None` (the
     /// default) counts nothing.
     pub stats: Option<Arc<ConsumerStats>>,
@@ -160,6 +166,7 @@ impl ConsumerConfig {
             retry_max: DEFAULT_RETRY_MAX,
             release_grace: DEFAULT_RELEASE_GRACE,
             budget: None,
+            send_room_bytes: usize::MAX,
             stats: None,
         }
     }

@@ -66,9 +66,6 @@ pub const QUOTA_RETRY_MAX: Duration = Duration::from_secs(1);
 pub const QUOTA_WARN_AFTER: u32 = 5;
 /// Smallest pull a memory share sizes requests to: below, per-request costs dominate.
 const MIN_BUDGET_PULL_BYTES: usize = 64 << 10;
-/// Under a memory budget, pulls are guaranteed `1 / PULL_PART` of a shard's share; the rest
-/// is for what the pipeline makes of them (rendered events, requests in flight).
-const PULL_PART: usize = 2;
 
 /// The read rate a far shard's pulls are sized for: with one pull in flight a shard reads
 /// at most a pull per round trip, so at a distance a pull grows to carry this much per round
@@ -81,8 +78,6 @@ pub const MAX_DISTANCE_GROWTH: usize = 4;
 /// Round trips the distance estimate is the shortest of.
 const RTT_WINDOW: usize = 8;
 
-/// LogGroup size assumed for a shard's first pull under a budget (before any was seen).
-const ASSUMED_GROUP_BYTES: usize = 64 << 10;
 /// Events (batches, catch-up notices, an error) a reader queues at most, whatever their
 /// size: a bound for answers that carry no bytes (an SPL filter that kept nothing).
 const QUEUE_EVENTS: usize = 16;
@@ -281,16 +276,13 @@ async fn run(
     let mut readonly_checked: Option<Instant> = None;
     // LogGroups to ask for: adapted after each pull so one pull carries about
     // `target_pull_bytes` (bounded memory per shard however large the groups are).
-    // With a budget the first pull cannot wait to learn the group size: assume groups of
-    // `ASSUMED_GROUP_BYTES` (Logtail's are smaller) so it stays near its reservation.
+    // With a budget the first pull asks for one group, the smallest answer there is, to
+    // learn the group size: a guess would be wrong for someone, and at hundreds of shards
+    // starting together first answers several times their reservation held the budget
+    // over by 5 % (groups of 200 KB against an assumed 64 KiB).
     let mut count = match &memory {
         None => cfg.fetch_count,
-        Some(m) => {
-            let target = budget_pull_bytes(cfg.target_pull_bytes, m.share());
-            u32::try_from(target / ASSUMED_GROUP_BYTES)
-                .unwrap_or(u32::MAX)
-                .clamp(1, cfg.fetch_count)
-        }
+        Some(_) => 1,
     };
     // A `CaughtUp` was sent since the last batch (idle pulls then yield nothing).
     let mut reported_caught_up = false;
@@ -309,11 +301,17 @@ async fn run(
             }
         }
     };
+    // Under a budget the reservation below is what bounds the read-ahead: a shard reads
+    // ahead as far as its share allows (docs/architecture.md §6 "Bounded memory").
+    let prefetch_bytes = match &memory {
+        None => cfg.prefetch_bytes.max(1),
+        Some(_) => usize::MAX,
+    };
     loop {
         tokio::select! {
             biased;
             () = revoked.cancelled() => return,
-            () = queued.below(cfg.prefetch_bytes.max(1)) => {}
+            () = queued.below(prefetch_bytes) => {}
         }
         // Grown with the distance first; then, with a budget, a pull is a quarter of the
         // shard's share at most, reserved before it is sent (the answer's real size is
@@ -327,12 +325,16 @@ async fn run(
             Some(m) => tokio::select! {
                 biased;
                 () = revoked.cancelled() => return,
-                // Pulls are guaranteed half the share: the events rendered from them are
-                // charged to the same share (docs/architecture.md §6). Never more than that
-                // half: a larger reservation could wait forever while the other shards hold
+                // Pulls are guaranteed the share less the room the caller keeps for the
+                // events rendered from them, which are charged to the same share
+                // (`send_room_bytes`, docs/architecture.md §6). Never more than that part:
+                // a larger reservation could wait forever while the other shards hold
                 // theirs (a pull is at least 64 KiB, shares can be smaller with thousands of
                 // shards; the answer is charged in full anyway).
-                c = m.reserve_within(target.min((m.share() / PULL_PART).max(1)), PULL_PART) => Some(c),
+                c = m.reserve_leaving(
+                    target.min(m.guaranteed_leaving(cfg.send_room_bytes).max(1)),
+                    cfg.send_room_bytes,
+                ) => Some(c),
             },
         };
         // When the pull that made the event was sent.

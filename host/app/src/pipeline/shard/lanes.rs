@@ -184,17 +184,23 @@ impl ShardWorker {
     }
 
     /// Whether sink `i`'s lane should let sends settle before the shard makes more: the
-    /// shard holds more than its memory share allows (charges of rendered events never
-    /// wait, docs/architecture.md §6), and a send of its own is in flight to give some back.
+    /// shard holds more than its memory share allows, counting what the next plugin call is
+    /// about to render (`self.upcoming`; charges of rendered events never wait,
+    /// docs/architecture.md §6), and a send of its own is in flight to give some back.
     fn over_memory(&self, i: usize) -> bool {
-        !self.lanes[i].acks.is_empty() && self.memory.as_ref().is_some_and(|m| m.is_over())
+        !self.lanes[i].acks.is_empty()
+            && self
+                .memory
+                .as_ref()
+                .is_some_and(|m| m.is_over_by(self.upcoming))
     }
 
     /// Under a memory budget: charges each open batch for what it holds now, then lets
-    /// sends settle while the shard holds more than it may. Before each plugin call, so a
-    /// shard's memory goes over its share by one call's events at most, not by a send
-    /// (docs/architecture.md §6).
-    pub(super) async fn hold_for_memory(&mut self) {
+    /// sends settle while the shard holds more than it may once the next plugin call has
+    /// rendered about `upcoming` bytes (the logs' encoded size: events are about as large
+    /// as the logs they come from). Before each plugin call, so a shard stays within its
+    /// share but for events larger than their logs (docs/architecture.md §6).
+    pub(super) async fn hold_for_memory(&mut self, upcoming: usize) {
         let Some(memory) = self.memory.clone() else {
             return;
         };
@@ -203,14 +209,16 @@ impl ShardWorker {
             let charge = lane.take_open_charge(&memory, bytes);
             lane.open_charge = Some(charge);
         }
+        self.upcoming = upcoming;
         for i in 0..self.lanes.len() {
             if self.stop.is_some() {
-                return;
+                break;
             }
             if self.over_memory(i) {
                 self.wait_for_room(i).await;
             }
         }
+        self.upcoming = 0;
     }
 
     /// Waits until sink `i` has a free send slot (and, under a memory budget, until the

@@ -96,11 +96,13 @@ impl ShardWorker {
             };
             let mut start = 0;
             while start < view.log_count {
-                self.hold_for_memory().await;
+                let end = (start + self.ctx.options.max_logs_per_call).min(view.log_count);
+                // The call's share of the group's bytes.
+                let upcoming = view.bytes.len() * (end - start) / view.log_count;
+                self.hold_for_memory(upcoming).await;
                 if self.stop.is_some() {
                     return;
                 }
-                let end = (start + self.ctx.options.max_logs_per_call).min(view.log_count);
                 for f in 0..self.formats.len() {
                     let outcomes = match self.formats[f]
                         .format(&self.revocation, &info, view, start..end)

@@ -89,6 +89,24 @@ async fn a_sink_that_settles_nothing_holds_the_pulling_and_says_so() {
     assert_eq!(up.accepted_seqs(), (0..200).collect::<Vec<_>>());
 }
 
+/// What a shard's reader leaves of its share for the sends: `max_in_flight` sends of each
+/// sink's largest batch (these sinks add nothing for a request body), and no limit when a
+/// sink's batches have none (the reader then leaves the most it may, half the share).
+#[tokio::test]
+async fn the_room_for_sends_is_the_sends_in_flight_of_every_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = testing::metrics();
+    let sink = |name, max_bytes| RigSink {
+        name,
+        sink: MemorySink::new(100).with_max_bytes(max_bytes),
+        caps: RateCaps::default(),
+    };
+    let topo = topology(1, &[sink("a", 1000), sink("b", 3000)], dir.path(), &metrics).await;
+    assert_eq!(topo.send_room_bytes(8), 8 * 4000);
+    let unbounded = topology(1, &[sink("a", usize::MAX)], dir.path(), &metrics).await;
+    assert_eq!(unbounded.send_room_bytes(8), usize::MAX);
+}
+
 /// With a memory budget, a pulled batch holds its bytes until its last send settles, and
 /// every send holds its rendered bytes until it settles: while the sink holds everything the
 /// budget shows both, and once all is delivered it is back to zero.
