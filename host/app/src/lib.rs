@@ -28,7 +28,8 @@
 //! - [`metrics`], [`metrics_server`], [`progress`]: the Prometheus registry and its event
 //!   methods, `/metrics` + `/health`, and the terminal progress line.
 //! - [`convert`]: plugin output types → sink payload types.
-//! - [`telemetry`]: the tracing subscriber and its reloadable filter.
+//! - [`telemetry`]: the tracing subscriber and its reloadable filter; [`heap`]: freed heap
+//!   memory given back while `shipper run` runs.
 //! - [`redrive`]: a dead-letter file read back for `shipper dead-letter replay`.
 //! - [`replay`]: `shipper replay`'s per-shard cursor ranges, reader and state file;
 //!   [`window`]: the `--from`/`--to` window it shares with `shipper reconcile`.
@@ -42,6 +43,7 @@ pub mod convert;
 pub mod dead_letter;
 pub mod exit;
 pub mod generation;
+pub mod heap;
 pub mod instances;
 pub mod lag;
 pub mod ledger;

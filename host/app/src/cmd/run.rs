@@ -162,6 +162,7 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
     metrics.set_credentials(credentials.provider_name(), credentials.stats().clone());
 
     let mut background = JoinSet::new();
+    background.spawn(crate::heap::trim_periodically(shutdown.clone()));
     if let Some(addr) = &settings.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
