@@ -277,9 +277,9 @@ async fn run(
     // LogGroups to ask for: adapted after each pull so one pull carries about
     // `target_pull_bytes` (bounded memory per shard however large the groups are).
     // With a budget the first pull asks for one group, the smallest answer there is, to
-    // learn the group size: a guess would be wrong for someone, and at hundreds of shards
-    // starting together first answers several times their reservation held the budget
-    // over by 5 % (groups of 200 KB against an assumed 64 KiB).
+    // learn the group size: any guess is wrong for some logstore (64 KiB, the guess this
+    // replaced, made the first answers of 200 KB groups three times their reservation,
+    // at every shard at once when hundreds start together).
     let mut count = match &memory {
         None => cfg.fetch_count,
         Some(_) => 1,
