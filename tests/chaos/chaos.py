@@ -674,8 +674,9 @@ class Chaos:
 
     def bound(self, label):
         """Duplicates one fault occurrence may cost (docs/reliability.md §2): every shard
-        moved, each re-sending its sends in flight plus the prefetched answer, each as large
-        as the largest request the receiver accepted while that fault was the latest."""
+        moved, each re-sending its sends in flight plus what it had read ahead (at this
+        run's trickle a caught-up reader holds one answer at most), each as large as the
+        largest request the receiver accepted while that fault was the latest."""
         largest = max(1, self.receiver.largest[label])
         return SHARDS * (SENDS_IN_FLIGHT + 1) * largest
 

@@ -10,10 +10,11 @@
 //! `cargo test --test e2e run_memory -- --ignored --nocapture` (the debug binary: figures of a
 //! release build are lower by its smaller code, not by the data). For looking into it:
 //! `SHIPPER_MEMORY_SHARDS=256,4` measures those shard counts only,
-//! `SHIPPER_MEMORY_BUDGET_MIB=128` another budget, `SHIPPER_MEMORY_MAPS=1` prints the RSS and the data held
-//! every 5 s and the largest mappings at the peak, and `SHIPPER_MEMORY_WRAPPER="heaptrack -o
-//! FILE"` starts shipper under a command (a heap profiler, or a script that runs another
-//! build: the wrapper gets the debug binary's path first).
+//! `SHIPPER_MEMORY_BUDGET_MIB=128` another budget, `SHIPPER_MEMORY_MAPS=1` prints the RSS
+//! and the data held every 5 s and the largest mappings at the peak, and
+//! `SHIPPER_MEMORY_WRAPPER="heaptrack -o FILE"` starts shipper under a command (a heap
+//! profiler, or a script that runs another build: the wrapper gets the debug binary's path
+//! first).
 
 use std::time::{Duration, Instant};
 

@@ -517,8 +517,8 @@ fn a_down_sink_stops_the_pulls_and_the_counters_say_so() {
     }
     // Per shard at most what fills the in-flight sends and the open one (9 × 64 KB of
     // ~600-byte events, under 1,000 logs) plus the rest of the batch being formatted (under
-    // 1,000): below 2,000 of the 20,000 it was given. The prefetched batch waits in the
-    // reader and is not counted (it is bounded by the reader's one-batch channel).
+    // 1,000): below 2,000 of the 20,000 it was given. What the reader read ahead waits in
+    // the reader and is not counted (it is bounded by the shard's share of the budget).
     let pulled_in_outage = pulled - BEFORE as f64;
     assert!(
         pulled_in_outage <= f64::from(SHARDS) * 2_000.0,

@@ -22,12 +22,16 @@ pub async fn trim_periodically(shutdown: tokio_util::sync::CancellationToken) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = ticks.tick() => trim(),
+            // Off the runtime's workers: the walk takes every arena's lock for a moment.
+            _ = ticks.tick() => {
+                let _ = tokio::task::spawn_blocking(trim).await;
+            }
         }
     }
 }
 
-/// Gives the free pages of every heap back to the kernel (glibc only; elsewhere nothing).
+/// Gives the free pages of every heap back to the kernel (glibc only: other C libraries and
+/// allocators return memory their own way, and this does nothing there).
 fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only releases memory malloc already considers free; it takes

@@ -206,7 +206,10 @@ pub async fn execute(args: RunArgs) -> Result<(), Failure> {
     }
     let mut consumers = JoinSet::new();
     // One budget for every shard of every logstore.
-    let budget = shipper_sls::MemoryBudget::new(settings.source.max_buffer_bytes);
+    let budget = shipper_sls::MemoryBudget::with_shard_state(
+        settings.source.max_buffer_bytes,
+        crate::pipeline::SHARD_STATE_BYTES,
+    );
     metrics.set_memory_budget(budget.clone());
     // What a shard's sends may hold; its reader reads ahead with the rest of its share.
     // Sized at start: a reload that grows the batches makes sends wait for memory sooner,

@@ -446,13 +446,54 @@ impl Collector for SlsCollector {
     }
 }
 
+/// Reads the memory budget (`[source] max_buffer_mib`) on every scrape: its size, what the
+/// shards hold against it now and the most they have held (docs/architecture.md §6
+/// "Bounded memory").
+#[derive(Debug)]
+pub(super) struct MemoryCollector {
+    /// Set once `shipper run` has made the budget.
+    pub(super) budget: Arc<OnceLock<Arc<MemoryBudget>>>,
+}
+
+impl Collector for MemoryCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(budget) = self.budget.get() else {
+            return Ok(());
+        };
+        let gauges = [
+            (
+                "shipper_memory_budget_bytes",
+                "The memory budget for pulled and in-flight data ([source] max_buffer_mib)",
+                budget.total(),
+            ),
+            (
+                "shipper_memory_used_bytes",
+                "Bytes of pulled and in-flight data held against the memory budget now, all \
+                 shards together",
+                budget.used(),
+            ),
+            (
+                "shipper_memory_used_peak_bytes",
+                "The most bytes held against the memory budget at once since the start",
+                budget.peak(),
+            ),
+        ];
+        for (name, help, bytes) in gauges {
+            let gauge = ConstGauge::new(bytes as i64);
+            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+            gauge.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use prometheus_client::registry::Registry;
 
     use super::*;
 
-    fn encode(collector: SlsCollector) -> String {
+    fn encode(collector: impl Collector + 'static) -> String {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(collector));
         let mut out = String::new();
@@ -498,45 +539,29 @@ mod tests {
             "{text}"
         );
     }
-}
 
-/// Reads the memory budget (`[source] max_buffer_mib`) on every scrape: its size, what the
-/// shards hold against it now and the most they have held (docs/architecture.md §6
-/// "Bounded memory").
-#[derive(Debug)]
-pub(super) struct MemoryCollector {
-    /// Set once `shipper run` has made the budget.
-    pub(super) budget: Arc<OnceLock<Arc<MemoryBudget>>>,
-}
-
-impl Collector for MemoryCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let Some(budget) = self.budget.get() else {
-            return Ok(());
-        };
-        let gauges = [
-            (
-                "shipper_memory_budget_bytes",
-                "The memory budget for pulled and in-flight data ([source] max_buffer_mib)",
-                budget.total(),
-            ),
-            (
-                "shipper_memory_used_bytes",
-                "Bytes of pulled and in-flight data held against the memory budget now, all \
-                 shards together",
-                budget.used(),
-            ),
-            (
-                "shipper_memory_used_peak_bytes",
-                "The most bytes held against the memory budget at once since the start",
-                budget.peak(),
-            ),
-        ];
-        for (name, help, bytes) in gauges {
-            let gauge = ConstGauge::new(bytes as i64);
-            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
-            gauge.encode(metric)?;
+    #[test]
+    fn the_memory_gauges_show_the_budget_its_use_and_peak() {
+        let budget = MemoryBudget::new(1000);
+        let share = budget.share();
+        let held = share.charge(300);
+        drop(share.charge(200));
+        let text = encode(MemoryCollector {
+            budget: Arc::new(OnceLock::from(budget)),
+        });
+        for line in [
+            "# TYPE shipper_memory_budget_bytes gauge",
+            "shipper_memory_budget_bytes 1000",
+            "shipper_memory_used_bytes 300",
+            "shipper_memory_used_peak_bytes 500",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
         }
-        Ok(())
+        drop(held);
+        // Before the budget exists (other commands): nothing, rather than zeros.
+        let none = encode(MemoryCollector {
+            budget: Arc::new(OnceLock::new()),
+        });
+        assert!(!none.contains("shipper_memory"), "{none}");
     }
 }

@@ -15,7 +15,7 @@ use crate::generation::Generation;
 /// Event buffers kept for reuse per shard (one being filled, these waiting).
 const MAX_SPARE_BATCHES: usize = 2;
 /// Room beyond the batch size for the event that crosses it.
-const BATCH_SLACK: usize = 64 << 10;
+pub(crate) const BATCH_SLACK: usize = 64 << 10;
 /// Largest buffer allocated up front (a sink with a huge batch size grows on demand).
 const MAX_PRESIZE: usize = 8 << 20;
 

@@ -38,8 +38,9 @@
 //! from that position.
 //!
 //! Back-pressure: at most `max_in_flight` sends per shard and sink; while any sink has no
-//! room the shard pulls nothing new (the reader holds one prefetched batch), so memory stays
-//! bounded when a sink is slow, down or throttled by its rate cap. A sink that settles
+//! room the shard pulls nothing new (its reader reads ahead only within the shard's share of
+//! the memory budget), so memory stays bounded when a sink is slow, down or throttled by its
+//! rate cap. A sink that settles
 //! nothing for [`shard::STALL_WARN_AFTER`] while a shard waits on it is named in one WARN
 //! and in `shipper_sink_blocked_shards`.
 //!
@@ -88,6 +89,13 @@ pub const DEFAULT_MAX_LOGS_PER_CALL: usize = 1024;
 /// Sends in flight per shard. Each is at most the sink's batch size (1 MB for HEC), so this
 /// bounds memory per shard while letting compression and I/O overlap with formatting.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+
+/// What a shard holds besides the data the memory budget counts (its task and reader, its
+/// lanes, its HTTP connection to SLS, the allocator's share of them), counted against the
+/// budget per shard so that the process's memory does not grow with the shard count: behind
+/// a slow sink, with the budget full, 256 shards held about 33 MiB more than 4 did besides
+/// their data, ≈ 135 KiB a shard (README.md "At a distance and at scale").
+pub const SHARD_STATE_BYTES: usize = 128 << 10;
 
 /// Tunables of the shard pipeline.
 #[derive(Debug, Clone)]
@@ -148,17 +156,19 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// The most a shard's sends hold in the memory budget at once, at `max_in_flight` sends
-    /// per sink of each sink's largest batch and its request body: what a shard's reader
-    /// leaves of its share for the pipeline (`ConsumerConfig::send_room_bytes`,
+    /// The most a shard's sends hold in the memory budget at once: per sink,
+    /// `max_in_flight` sends and the open batch, each a buffer for the sink's largest batch
+    /// (with the slack for the event that crosses it) and its request body. What a shard's
+    /// reader leaves of its share for the pipeline (`ConsumerConfig::send_room_bytes`,
     /// docs/architecture.md §6 "Bounded memory").
     pub fn send_room_bytes(&self, max_in_flight: usize) -> usize {
         self.sinks
             .iter()
             .map(|s| {
                 let batch = s.sink.batch_config().max_bytes;
-                max_in_flight
-                    .saturating_mul(batch.saturating_add(s.sink.send_overhead_bytes(batch)))
+                let buffer = batch.saturating_add(batch::BATCH_SLACK);
+                (max_in_flight + 1)
+                    .saturating_mul(buffer.saturating_add(s.sink.send_overhead_bytes(batch)))
             })
             .fold(0, usize::saturating_add)
     }

@@ -36,6 +36,8 @@ struct State {
     used: usize,
     /// The most `used` has been.
     peak: usize,
+    /// What each share costs besides its data ([`MemoryBudget::with_shard_state`]).
+    shard_state: usize,
     /// Bytes held, per share.
     holders: HashMap<u64, Held>,
     next_id: u64,
@@ -51,15 +53,22 @@ struct Held {
 }
 
 impl State {
+    /// What the shares divide: the budget less each holder's own state, of which half the
+    /// budget at most, so that thousands of shards still have room for data.
+    fn capacity(&self, total: usize) -> usize {
+        let state = self.holders.len().saturating_mul(self.shard_state);
+        total - state.min(total / 2)
+    }
+
     fn share(&self, total: usize) -> usize {
-        total / self.holders.len().max(1)
+        self.capacity(total) / self.holders.len().max(1)
     }
 
     /// Whether holder `id` may take `n` more bytes now. `room`: `None` for a plain
     /// reservation, whose whole share is guaranteed; `Some` for a pull, whose pulls together
     /// are guaranteed the share less that room.
     fn admits(&self, total: usize, id: u64, n: usize, room: Option<usize>) -> bool {
-        if self.used + n > total {
+        if self.used + n > self.capacity(total) {
             // Reservations never go beyond the budget (only charges of existing data do).
             return false;
         }
@@ -121,16 +130,27 @@ impl State {
             .filter(|(h, _)| **h != id)
             .map(|(_, held)| share.saturating_sub(held.all))
             .sum();
-        self.used + n + owed <= total
+        self.used + n + owed <= self.capacity(total)
     }
 }
 
 impl MemoryBudget {
-    /// A budget of `total` bytes.
+    /// A budget of `total` bytes for data.
     pub fn new(total: usize) -> Arc<Self> {
+        Self::with_shard_state(total, 0)
+    }
+
+    /// A budget of `total` bytes of which each share first gives up `shard_state` bytes
+    /// for what its shard holds besides data (its task, reader, buffers, connection; half
+    /// the budget at most goes that way): memory that grows with the shard count is then
+    /// inside the budget too, so the process's memory does not (docs/architecture.md §6).
+    pub fn with_shard_state(total: usize, shard_state: usize) -> Arc<Self> {
         Arc::new(Self {
             total,
-            state: Mutex::default(),
+            state: Mutex::new(State {
+                shard_state,
+                ..State::default()
+            }),
             released: Notify::new(),
         })
     }
@@ -226,7 +246,9 @@ impl BudgetShare {
     /// of it at most) to what the caller makes of it: the pulled data this share holds
     /// (these reservations, resized to what came) is guaranteed the rest, and all it holds
     /// stays within the share; beyond that `n` must be borrowed (docs/architecture.md §6
-    /// "Bounded memory").
+    /// "Bounded memory"). Reserves `n`, or the guaranteed part if that is smaller when it
+    /// is let in: shards that join meanwhile shrink the share, and a reservation larger
+    /// than its guaranteed part could wait forever (the answer is charged in full anyway).
     pub async fn reserve_leaving(&self, n: usize, room: usize) -> Charge {
         self.reserve_as(n, Some(room)).await
     }
@@ -239,6 +261,12 @@ impl BudgetShare {
             released.as_mut().enable();
             {
                 let mut st = self.budget.lock();
+                let n = match room {
+                    None => n,
+                    Some(room) => {
+                        n.min(guaranteed_leaving(st.share(self.budget.total), room).max(1))
+                    }
+                };
                 if st.admits(self.budget.total, self.id, n, room) {
                     st.take(self.id, n, room.is_some());
                     return self.charge_of(n, room.is_some());
@@ -418,6 +446,24 @@ mod tests {
     }
 
     #[test]
+    fn a_waiting_pull_is_let_in_when_shards_join_and_its_size_outgrows_the_share() {
+        let b = MemoryBudget::new(100);
+        let reader = b.share();
+        let held = now(reader.reserve_leaving(60, 0)).unwrap();
+        let mut waiting = pin!(reader.reserve_leaving(50, 0));
+        let cx = &mut Context::from_waker(Waker::noop());
+        assert!(waiting.as_mut().poll(cx).is_pending());
+        // Three shards join: the share is 25, less than the 50 the pull waits for.
+        let _others: Vec<BudgetShare> = (0..3).map(|_| b.share()).collect();
+        drop(held);
+        let got = match waiting.as_mut().poll(cx) {
+            Poll::Ready(c) => c,
+            Poll::Pending => panic!("the pull waits forever for more than its share"),
+        };
+        assert_eq!(got.bytes(), 25, "sized to the guaranteed part");
+    }
+
+    #[test]
     fn the_room_left_is_half_the_share_at_most() {
         let b = MemoryBudget::new(100);
         let (reader, _busy) = (b.share(), b.share());
@@ -447,6 +493,26 @@ mod tests {
         assert!(!hot.is_over());
         assert!(!hot.is_over_by(10), "50: within its share");
         assert!(hot.is_over_by(11), "what is about to be made counts");
+    }
+
+    #[test]
+    fn each_share_gives_up_its_state_but_half_the_budget_stays_for_data() {
+        let b = MemoryBudget::with_shard_state(1000, 100);
+        let shares: Vec<BudgetShare> = (0..2).map(|_| b.share()).collect();
+        assert_eq!(shares[0].share(), 400, "(1000 - 2 × 100) / 2");
+        let _full = now(shares[0].reserve(400)).unwrap();
+        let _other = now(shares[1].reserve(400)).unwrap();
+        assert!(
+            now(shares[0].reserve(1)).is_none(),
+            "the shards' state is not lent"
+        );
+        drop(shares);
+        let many: Vec<BudgetShare> = (0..10).map(|_| b.share()).collect();
+        assert_eq!(
+            many[0].share(),
+            50,
+            "half the budget for data, whatever the count"
+        );
     }
 
     #[test]

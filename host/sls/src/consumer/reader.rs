@@ -5,7 +5,8 @@
 //! SLS's round trip overlaps with plugin and sink work, so a shard far from SLS is bound by
 //! its answer size over the round trip, not by the round trip plus the processing. The task
 //! pauses while the answers its caller has not taken yet hold `prefetch_bytes` raw bytes or
-//! more, so memory per shard stays bounded (docs/sls-protocol.md §9.4 "Reading a shard").
+//! more, or, under a memory budget, until its share has room for the next pull, so memory
+//! per shard stays bounded (docs/sls-protocol.md §9.4 "Reading a shard").
 //!
 //! Behaviour (docs/sls-protocol.md §5.6, §9.4 "Reading a shard", §9.5 "Read-only shards"):
 //! - caught up (`next == cursor`, no data): wait `idle_wait`, pull again. The first such pull
@@ -190,7 +191,8 @@ impl ShardReader {
         memory: Option<Arc<BudgetShare>>,
         revoked: CancellationToken,
     ) -> Self {
-        // Bounded by bytes (`prefetch_bytes`) before each pull, and by count here.
+        // Bounded by bytes (`prefetch_bytes` or the budget share) before each pull, and by
+        // count here.
         let (tx, rx) = mpsc::channel(QUEUE_EVENTS);
         let queued = Arc::new(QueuedBytes::default());
         let task = tokio::spawn(run(
@@ -277,9 +279,8 @@ async fn run(
     // LogGroups to ask for: adapted after each pull so one pull carries about
     // `target_pull_bytes` (bounded memory per shard however large the groups are).
     // With a budget the first pull asks for one group, the smallest answer there is, to
-    // learn the group size: any guess is wrong for some logstore (64 KiB, the guess this
-    // replaced, made the first answers of 200 KB groups three times their reservation,
-    // at every shard at once when hundreds start together).
+    // learn the group size before pulls are sized to the share (a guessed size overshoots
+    // the reservations of every shard at once when hundreds start together).
     let mut count = match &memory {
         None => cfg.fetch_count,
         Some(_) => 1,
@@ -337,8 +338,9 @@ async fn run(
                 ) => Some(c),
             },
         };
-        // When the pull that made the event was sent.
+        // When the pull that made the event was sent, and how many groups it asked for.
         let mut sent_at;
+        let mut asked;
         let event = loop {
             let pull = PullRequest {
                 cursor,
@@ -348,6 +350,7 @@ async fn run(
                 compression: cfg.compression,
             };
             sent_at = Instant::now();
+            asked = count;
             let result = tokio::select! {
                 biased;
                 () = revoked.cancelled() => return,
@@ -484,7 +487,12 @@ async fn run(
             }
         };
         let end = batch.end_of_shard;
-        let small = batch.groups.len() < SMALL_PULL_GROUPS && batch.raw_size < SMALL_PULL_BYTES;
+        // Small, and fewer groups than asked for: a pull sized down to one or a few large
+        // groups (the first pull under a budget, a small memory share) got all it asked
+        // for, which says nothing about the shard running dry.
+        let small = batch.groups.len() < SMALL_PULL_GROUPS
+            && batch.raw_size < SMALL_PULL_BYTES
+            && batch.groups.len() < asked as usize;
         cursor = batch.next_cursor;
         reported_caught_up = false;
         if !send(Ok(ReadEvent::Batch(batch))).await {

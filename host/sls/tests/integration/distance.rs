@@ -1,7 +1,8 @@
 //! A shard far from SLS and at its read quota (docs/sls-protocol.md §9.4 "Reading a shard"):
 //! - the reader issues the next PullLogs as soon as an answer arrives, without waiting for
 //!   its caller, and stops once the answers waiting for the caller hold `prefetch_bytes`;
-//!   each answer the caller takes lets exactly one more pull go;
+//!   each answer the caller takes lets exactly one more pull go. Under a memory budget the
+//!   share is the limit instead, and the first pull asks for one group;
 //! - against the emulator's per-shard read quota (403 `ReadQuotaExceed`), every log is still
 //!   read exactly once and in order, and the refusals are counted as quota retries with the
 //!   time waited for them.
@@ -10,8 +11,8 @@ use std::time::Duration;
 
 use shipper_emulator::{Emulator, EmulatorConfig, EmulatorHandle, ReadQuota};
 use shipper_sls::{
-    Client, Consumer, ConsumerConfig, ConsumerStats, PulledBatch, RetriedCall, RetryCause,
-    ShardLease, ShardReader,
+    Client, Consumer, ConsumerConfig, ConsumerStats, MemoryBudget, PulledBatch, RetriedCall,
+    RetryCause, ShardLease, ShardReader,
 };
 
 use crate::consumer::config;
@@ -92,6 +93,73 @@ async fn the_reader_pulls_ahead_of_its_caller_up_to_its_prefetch_bytes() {
         let batch = next_batch(&mut reader).await;
         read.extend(batch.groups.iter().flat_map(|g| ids(&g.decode().unwrap())));
     }
+    assert_eq!(read, written, "every log once, in order");
+    drop(reader);
+    drop(lease);
+    consumer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_budget_the_reader_reads_ahead_as_far_as_its_share_not_its_prefetch_bytes() {
+    let emu = emulator_with(|_| {}).await;
+    let c = client(&emu);
+    setup(&c, "logs", 1).await;
+    let written = fill(&c, "logs", "b", 10, 3).await;
+    let group_bytes = emu.shard_stats(PROJECT, "logs").unwrap()[0].raw_bytes / 10;
+    let mut cfg = one_group_per_pull(config("logs", "cg", "c1"));
+    // Without the budget the reader would stop after one or two answers.
+    cfg.prefetch_bytes = group_bytes;
+    let budget = MemoryBudget::new(1 << 20);
+    cfg.budget = Some(budget.clone());
+    cfg.send_room_bytes = 0;
+    let (consumer, lease) = sole_lease(&c, cfg).await;
+
+    let before = emu.pulls_served();
+    let mut reader = lease.reader();
+    eventually(
+        "all ten groups pulled before the caller takes anything",
+        || async { emu.pulls_served() - before >= 10 },
+    )
+    .await;
+    assert!(
+        budget.used() >= 10 * group_bytes as usize,
+        "held in the budget"
+    );
+    let mut read = Vec::new();
+    while read.len() < written.len() {
+        let batch = next_batch(&mut reader).await;
+        read.extend(batch.groups.iter().flat_map(|g| ids(&g.decode().unwrap())));
+    }
+    assert_eq!(read, written, "every log once, in order");
+    drop(reader);
+    drop(lease);
+    consumer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_budget_the_first_pull_asks_for_one_group_to_learn_their_size() {
+    let emu = emulator_with(|_| {}).await;
+    let c = client(&emu);
+    setup(&c, "logs", 1).await;
+    let written = fill(&c, "logs", "f", 10, 3).await;
+    let mut cfg = config("logs", "cg", "c1");
+    cfg.budget = Some(MemoryBudget::new(1 << 20));
+    let (consumer, lease) = sole_lease(&c, cfg).await;
+    let mut reader = lease.reader();
+    let first = next_batch(&mut reader).await;
+    assert_eq!(first.groups.len(), 1, "one group first");
+    let mut read: Vec<String> = first
+        .groups
+        .iter()
+        .flat_map(|g| ids(&g.decode().unwrap()))
+        .collect();
+    let second = next_batch(&mut reader).await;
+    assert_eq!(
+        second.groups.len(),
+        9,
+        "then as many as the share's pull size holds"
+    );
+    read.extend(second.groups.iter().flat_map(|g| ids(&g.decode().unwrap())));
     assert_eq!(read, written, "every log once, in order");
     drop(reader);
     drop(lease);

@@ -97,8 +97,8 @@ impl ShardWorker {
             let mut start = 0;
             while start < view.log_count {
                 let end = (start + self.ctx.options.max_logs_per_call).min(view.log_count);
-                // The call's share of the group's bytes.
-                let upcoming = view.bytes.len() * (end - start) / view.log_count;
+                // The call's share of the group's bytes, rendered once for every sink.
+                let upcoming = view.bytes.len() * (end - start) / view.log_count * self.lanes.len();
                 self.hold_for_memory(upcoming).await;
                 if self.stop.is_some() {
                     return;

@@ -89,9 +89,10 @@ async fn a_sink_that_settles_nothing_holds_the_pulling_and_says_so() {
     assert_eq!(up.accepted_seqs(), (0..200).collect::<Vec<_>>());
 }
 
-/// What a shard's reader leaves of its share for the sends: `max_in_flight` sends of each
-/// sink's largest batch (these sinks add nothing for a request body), and no limit when a
-/// sink's batches have none (the reader then leaves the most it may, half the share).
+/// What a shard's reader leaves of its share for the sends: `max_in_flight` sends and the
+/// open batch of each sink's largest batch with its slack (these sinks add nothing for a
+/// request body), and no limit when a sink's batches have none (the reader then leaves the
+/// most it may, half the share).
 #[tokio::test]
 async fn the_room_for_sends_is_the_sends_in_flight_of_every_sink() {
     let dir = tempfile::tempdir().unwrap();
@@ -102,7 +103,11 @@ async fn the_room_for_sends_is_the_sends_in_flight_of_every_sink() {
         caps: RateCaps::default(),
     };
     let topo = topology(1, &[sink("a", 1000), sink("b", 3000)], dir.path(), &metrics).await;
-    assert_eq!(topo.send_room_bytes(8), 8 * 4000);
+    let slack = crate::pipeline::batch::BATCH_SLACK;
+    assert_eq!(
+        topo.send_room_bytes(8),
+        9 * (1000 + slack) + 9 * (3000 + slack)
+    );
     let unbounded = topology(1, &[sink("a", usize::MAX)], dir.path(), &metrics).await;
     assert_eq!(unbounded.send_room_bytes(8), usize::MAX);
 }
