@@ -42,6 +42,16 @@ async fn sole_lease(c: &Client, cfg: ConsumerConfig) -> (Consumer, ShardLease) {
     (consumer, lease)
 }
 
+/// Reads the rest of the shard after `read`, then checks that every log `written` came
+/// once and in order.
+async fn read_rest(reader: &mut ShardReader, read: &mut Vec<String>, written: &[String]) {
+    while read.len() < written.len() {
+        let batch = next_batch(reader).await;
+        read.extend(batch.groups.iter().flat_map(|g| ids(&g.decode().unwrap())));
+    }
+    assert_eq!(read, written, "every log once, in order");
+}
+
 async fn next_batch(reader: &mut ShardReader) -> PulledBatch {
     tokio::time::timeout(deadline(), reader.next())
         .await
@@ -89,11 +99,7 @@ async fn the_reader_pulls_ahead_of_its_caller_up_to_its_prefetch_bytes() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(emu.pulls_served() - before, 7, "and never more");
-    while read.len() < written.len() {
-        let batch = next_batch(&mut reader).await;
-        read.extend(batch.groups.iter().flat_map(|g| ids(&g.decode().unwrap())));
-    }
-    assert_eq!(read, written, "every log once, in order");
+    read_rest(&mut reader, &mut read, &written).await;
     drop(reader);
     drop(lease);
     consumer.shutdown().await;
@@ -126,11 +132,7 @@ async fn under_a_budget_the_reader_reads_ahead_as_far_as_its_share_not_its_prefe
         "held in the budget"
     );
     let mut read = Vec::new();
-    while read.len() < written.len() {
-        let batch = next_batch(&mut reader).await;
-        read.extend(batch.groups.iter().flat_map(|g| ids(&g.decode().unwrap())));
-    }
-    assert_eq!(read, written, "every log once, in order");
+    read_rest(&mut reader, &mut read, &written).await;
     drop(reader);
     drop(lease);
     consumer.shutdown().await;
@@ -191,11 +193,7 @@ async fn a_shard_over_its_read_quota_is_read_whole_after_quota_backoffs() {
     let (consumer, lease) = sole_lease(&c, cfg).await;
     let mut reader = lease.reader();
     let mut read = Vec::new();
-    while read.len() < written.len() {
-        let batch = next_batch(&mut reader).await;
-        read.extend(batch.groups.iter().flat_map(|g| ids(&g.decode().unwrap())));
-    }
-    assert_eq!(read, written, "every log once, in order");
+    read_rest(&mut reader, &mut read, &written).await;
     let refused = stats.retries(RetriedCall::Pull, RetryCause::Quota);
     assert!(refused > 0, "the quota refused some pulls");
     assert!(
