@@ -146,7 +146,6 @@ pub async fn run(ctx: Arc<ShardContext>, io: ShardIo) -> ShardEnd {
         committer,
         stop: None,
         memory: io.memory,
-        upcoming: 0,
         ctx,
     };
     let stop = worker.run(io.events).await;
@@ -188,8 +187,6 @@ struct ShardWorker {
     stop: Option<Stop>,
     /// See [`ShardIo::memory`].
     memory: Option<Arc<BudgetShare>>,
-    /// Bytes the plugin call about to run will render, while it waits for memory.
-    upcoming: usize,
 }
 
 impl ShardWorker {

@@ -74,15 +74,9 @@ impl State {
         }
         let share = self.share(total);
         let held = self.held(id);
-        let guaranteed = match room {
-            None => share,
-            Some(room) => guaranteed_leaving(share, room),
-        };
-        let within = match room {
-            None => held.all + n <= share,
-            Some(_) => held.pulled + n <= guaranteed && held.all + n <= share,
-        };
-        if within {
+        let guaranteed = room.map_or(share, |room| guaranteed_leaving(share, room));
+        // All it holds stays within the share; a pull's data within its part of it too.
+        if held.all + n <= share && (room.is_none() || held.pulled + n <= guaranteed) {
             return true;
         }
         // What borrowing must leave: the others' shares and the rest of this one's.

@@ -328,14 +328,10 @@ async fn run(
                 () = revoked.cancelled() => return,
                 // Pulls are guaranteed the share less the room the caller keeps for the
                 // events rendered from them, which are charged to the same share
-                // (`send_room_bytes`, docs/architecture.md §6). Never more than that part:
-                // a larger reservation could wait forever while the other shards hold
-                // theirs (a pull is at least 64 KiB, shares can be smaller with thousands of
-                // shards; the answer is charged in full anyway).
-                c = m.reserve_leaving(
-                    target.min(m.guaranteed_leaving(cfg.send_room_bytes).max(1)),
-                    cfg.send_room_bytes,
-                ) => Some(c),
+                // (`send_room_bytes`, docs/architecture.md §6); the reservation is cut to
+                // that part when it is larger (a pull is at least 64 KiB, shares can be
+                // smaller with thousands of shards; the answer is charged in full anyway).
+                c = m.reserve_leaving(target, cfg.send_room_bytes) => Some(c),
             },
         };
         // When the pull that made the event was sent, and how many groups it asked for.

@@ -184,15 +184,12 @@ impl ShardWorker {
     }
 
     /// Whether sink `i`'s lane should let sends settle before the shard makes more: the
-    /// shard holds more than its memory share allows, counting what the next plugin call is
-    /// about to render (`self.upcoming`; charges of rendered events never wait,
+    /// shard holds more than its memory share allows, counting the `upcoming` bytes the
+    /// next plugin call is about to render (charges of rendered events never wait,
     /// docs/architecture.md §6), and a send of its own is in flight to give some back.
-    fn over_memory(&self, i: usize) -> bool {
+    fn over_memory(&self, i: usize, upcoming: usize) -> bool {
         !self.lanes[i].acks.is_empty()
-            && self
-                .memory
-                .as_ref()
-                .is_some_and(|m| m.is_over_by(self.upcoming))
+            && self.memory.as_ref().is_some_and(|m| m.is_over_by(upcoming))
     }
 
     /// Under a memory budget: charges each open batch for what it holds now, then lets
@@ -209,20 +206,19 @@ impl ShardWorker {
             let charge = lane.take_open_charge(&memory, bytes);
             lane.open_charge = Some(charge);
         }
-        self.upcoming = upcoming;
         for i in 0..self.lanes.len() {
             if self.stop.is_some() {
-                break;
+                return;
             }
-            if self.over_memory(i) {
-                self.wait_for_room(i).await;
+            if self.over_memory(i, upcoming) {
+                self.wait_for_room(i, upcoming).await;
             }
         }
-        self.upcoming = 0;
     }
 
     /// Waits until sink `i` has a free send slot (and, under a memory budget, until the
-    /// shard is back within what it may hold, see `over_memory`), settling deliveries of
+    /// shard is back within what it may hold with `upcoming` bytes more, see
+    /// `over_memory`), settling deliveries of
     /// every sink in their order meanwhile (each sink's sends only progress while polled).
     /// A revocation
     /// that forbids committing ends the wait: a consumer cut off with every slot taken by a
@@ -230,11 +226,12 @@ impl ShardWorker {
     /// deliver those sends once the sink comes back, after the next owner re-read them. A
     /// release that may commit (shutdown, announced rebalance) lets the batch finish, so
     /// its position can be committed and nothing of it is sent twice.
-    pub(super) async fn wait_for_room(&mut self, i: usize) {
+    pub(super) async fn wait_for_room(&mut self, i: usize, upcoming: usize) {
         let revocation = self.revocation.clone();
         let mut release_seen = false;
         while self.stop.is_none()
-            && (self.lanes[i].acks.len() >= self.ctx.options.max_in_flight || self.over_memory(i))
+            && (self.lanes[i].acks.len() >= self.ctx.options.max_in_flight
+                || self.over_memory(i, upcoming))
         {
             self.note_room();
             let stall_at = self.stall_at();

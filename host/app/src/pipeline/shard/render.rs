@@ -171,7 +171,7 @@ impl ShardWorker {
                 for i in 0..self.lanes.len() {
                     if self.lanes[i].batch.is_full(&self.lanes[i].open.events) {
                         self.dispatch(i);
-                        self.wait_for_room(i).await;
+                        self.wait_for_room(i, 0).await;
                         if self.stop.is_some() {
                             return;
                         }
