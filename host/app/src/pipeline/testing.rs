@@ -33,6 +33,8 @@ use crate::metrics::{Metrics, ShardLabels, SinkView};
 pub struct Log {
     seq: usize,
     kind: String,
+    /// Bytes of an extra `pad` field, which the plugin ignores (a large log).
+    pad: usize,
 }
 
 impl Log {
@@ -41,6 +43,7 @@ impl Log {
         Self {
             seq,
             kind: "ok".into(),
+            pad: 0,
         }
     }
     /// The plugin traps on it.
@@ -48,6 +51,7 @@ impl Log {
         Self {
             seq,
             kind: "poison".into(),
+            pad: 0,
         }
     }
     /// The plugin refuses it with a record error.
@@ -55,6 +59,7 @@ impl Log {
         Self {
             seq,
             kind: "refuse".into(),
+            pad: 0,
         }
     }
     /// The sink refuses its event.
@@ -62,6 +67,7 @@ impl Log {
         Self {
             seq,
             kind: "sink-reject".into(),
+            pad: 0,
         }
     }
     /// The plugin drops it on purpose (no event).
@@ -69,6 +75,15 @@ impl Log {
         Self {
             seq,
             kind: "drop".into(),
+            pad: 0,
+        }
+    }
+    /// Formatted and delivered like [`ok`](Self::ok), its encoding `pad` bytes larger: the
+    /// event stays small, the log is large.
+    pub fn padded(seq: usize, pad: usize) -> Self {
+        Self {
+            pad,
+            ..Self::ok(seq)
         }
     }
     /// Formatted and routed to sink `to` only.
@@ -76,6 +91,7 @@ impl Log {
         Self {
             seq,
             kind: format!("route:{to}"),
+            pad: 0,
         }
     }
 }
@@ -96,7 +112,13 @@ pub fn group(logs: &[Log]) -> LogGroup {
                         key: "kind".into(),
                         value: l.kind.as_bytes().to_vec(),
                     },
-                ],
+                ]
+                .into_iter()
+                .chain((l.pad > 0).then(|| Content {
+                    key: "pad".into(),
+                    value: vec![b'x'; l.pad],
+                }))
+                .collect(),
                 time_ns: None,
             })
             .collect(),

@@ -266,3 +266,48 @@ async fn a_shard_over_its_memory_share_lets_its_sends_settle_before_making_more(
     assert_eq!(seqs, (0..20).collect::<Vec<_>>());
     assert_eq!(budget.used(), 0, "everything given back once settled");
 }
+
+#[tokio::test]
+async fn a_plugin_call_that_would_take_the_shard_over_its_share_waits_for_its_sends() {
+    // Within its share, but the next call's logs (events are about as large as their logs)
+    // would take the shard over it: the call waits for the shard's own send to settle.
+    let sink = MemorySink::new(1);
+    sink.hold.send_replace(true);
+    let rig = Rig::new(sink.clone()).await;
+    // 256 KiB for this shard, none to borrow (the idle shard is owed its share). The held
+    // send of log 0 holds at least 64 KiB; log 1 is 200 KiB encoded.
+    let budget = MemoryBudget::new(512 << 10);
+    let share = Arc::new(budget.share());
+    let _idle = budget.share();
+    let checkpoints = Arc::new(RecordedCheckpoints::default());
+    let revocation = Arc::new(Revocation::new());
+    let (small, large) = (oks(0, 1), vec![Log::padded(1, 200 << 10)]);
+    let run = rig.run_with_memory(
+        vec![pulled(0, &[&small, &large])],
+        true,
+        checkpoints.clone(),
+        revocation.clone(),
+        Some(share.clone()),
+    );
+    let drive = async {
+        eventually_async(|| sends(&sink) >= 1).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            sends(&sink),
+            1,
+            "log 1 was formatted and sent beside the held send"
+        );
+        assert!(
+            !share.is_over(),
+            "over its share already: the hold must come from the upcoming logs alone"
+        );
+        assert!(share.is_over_by(200 << 10));
+        sink.hold.send_replace(false);
+        eventually_async(|| checkpoints.last() == Some(Cursor(2))).await;
+        revocation.revoke(RevokeReason::Shutdown);
+    };
+    let (end, ()) = tokio::join!(run, drive);
+    assert_eq!(end, ShardEnd::Committed);
+    assert_eq!(sink.accepted_seqs(), [0, 1]);
+    assert_eq!(budget.used(), 0, "everything given back once settled");
+}
