@@ -4,8 +4,10 @@
 //! - [`config`]: `SyslogConfig` → `SyslogSettings`.
 //! - `render`: header, structured data, MSG, size limit.
 //! - `framing`: octet-counting / LF / none, and LF escaping for LF framing.
-//! - `transport`: connector (TCP keepalive, TLS + rejection probe), the writer tasks
-//!   (a connection each, reconnect, resend; failover or balance over `addresses`), UDP.
+//! - `connect`: one connection (TCP keepalive, a proxy's `CONNECT` tunnel, TLS + rejection
+//!   probe).
+//! - `transport`: the writer tasks (a connection each, reconnect, resend; failover or
+//!   balance over `addresses`), UDP.
 //!
 //! Delivery semantics: `send` resolves once the batch is written and flushed to the
 //! socket. Syslog has no acknowledgement, so "written" is the best a sender can know; the
@@ -14,6 +16,7 @@
 
 pub mod config;
 
+mod connect;
 mod framing;
 mod render;
 mod transport;
@@ -52,8 +55,9 @@ use crate::payload::Payload;
 use crate::util::batch::{BatchConfig, EventBatch, Lane};
 use crate::util::retry::RetryConfig;
 use crate::{BoxFuture, Delivery, Sink};
+use connect::Connector;
 use render::RenderSettings;
-use transport::{Connector, Job, JobQueue, Route, Target, Writer};
+use transport::{Job, JobQueue, Route, Target, Writer};
 
 /// Batches queued for the writer before `send` waits (back-pressure to the pipeline).
 const QUEUE_DEPTH: usize = 8;
