@@ -222,92 +222,108 @@ async fn one_pulled_batch_larger_than_the_in_flight_limit_waits_for_slots_within
     assert_eq!(seqs, (0..20).collect::<Vec<_>>());
 }
 
+/// A shard whose sink holds its sends, with 256 KiB of a 512 KiB memory budget and none to
+/// borrow: the other share is idle but owed. Each send holds a buffer of at least 64 KiB.
+struct HeldShard {
+    sink: MemorySink,
+    rig: Rig,
+    budget: Arc<MemoryBudget>,
+    share: Arc<BudgetShare>,
+    _idle: BudgetShare,
+    checkpoints: Arc<RecordedCheckpoints>,
+    revocation: Arc<Revocation>,
+}
+
+impl HeldShard {
+    async fn new() -> Self {
+        let sink = MemorySink::new(1);
+        sink.hold.send_replace(true);
+        let rig = Rig::new(sink.clone()).await;
+        let budget = MemoryBudget::new(512 << 10);
+        Self {
+            sink,
+            rig,
+            share: Arc::new(budget.share()),
+            _idle: budget.share(),
+            budget,
+            checkpoints: Arc::new(RecordedCheckpoints::default()),
+            revocation: Arc::new(Revocation::new()),
+        }
+    }
+
+    /// Runs the shard over one pull of `groups`; the reader then stays open.
+    async fn run(&self, groups: &[&[Log]]) -> ShardEnd {
+        self.rig
+            .run_with_memory(
+                vec![pulled(0, groups)],
+                true,
+                self.checkpoints.clone(),
+                self.revocation.clone(),
+                Some(self.share.clone()),
+            )
+            .await
+    }
+
+    /// Lets the sends go, waits for the commit of `end` and ends the shard.
+    async fn release_until(&self, end: Cursor) {
+        self.sink.hold.send_replace(false);
+        eventually_async(|| self.checkpoints.last() == Some(end)).await;
+        self.revocation.revoke(RevokeReason::Shutdown);
+    }
+}
+
 #[tokio::test]
 async fn a_shard_over_its_memory_share_lets_its_sends_settle_before_making_more() {
     // Rendered events are charged without waiting (they exist already), so a slow sink
     // could let a shard's sends in flight outgrow its share; the loop waits for its own
     // sends instead, well before the in-flight limit.
-    let sink = MemorySink::new(1);
-    sink.hold.send_replace(true);
-    let rig = Rig::new(sink.clone()).await;
-    // Two shards of 256 KiB; the other one is idle but owed its share, so nothing can be
-    // borrowed. Each send holds a buffer of at least 64 KiB.
-    let budget = MemoryBudget::new(512 << 10);
-    let share = Arc::new(budget.share());
-    let _idle = budget.share();
-    let checkpoints = Arc::new(RecordedCheckpoints::default());
-    let revocation = Arc::new(Revocation::new());
+    let h = HeldShard::new().await;
     let groups: Vec<Vec<Log>> = (0..20).map(|i| oks(i, i + 1)).collect();
     let groups: Vec<&[Log]> = groups.iter().map(Vec::as_slice).collect();
-    let run = rig.run_with_memory(
-        vec![pulled(0, &groups)],
-        true,
-        checkpoints.clone(),
-        revocation.clone(),
-        Some(share.clone()),
-    );
     let drive = async {
-        eventually_async(|| sends(&sink) >= 1).await;
+        eventually_async(|| sends(&h.sink) >= 1).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let held = sends(&sink);
+        let held = sends(&h.sink);
         assert!(
-            held < rig.ctx.options.max_in_flight,
+            held < h.rig.ctx.options.max_in_flight,
             "{held} sends in flight: the memory share did not hold them back"
         );
-        assert!(share.is_over(), "it stopped while within its share");
-        sink.hold.send_replace(false);
-        eventually_async(|| checkpoints.last() == Some(Cursor(20))).await;
-        revocation.revoke(RevokeReason::Shutdown);
+        assert!(h.share.is_over(), "it stopped while within its share");
+        h.release_until(Cursor(20)).await;
     };
-    let (end, ()) = tokio::join!(run, drive);
+    let (end, ()) = tokio::join!(h.run(&groups), drive);
     assert_eq!(end, ShardEnd::Committed);
-    let mut seqs = sink.accepted_seqs();
+    let mut seqs = h.sink.accepted_seqs();
     seqs.sort_unstable();
     assert_eq!(seqs, (0..20).collect::<Vec<_>>());
-    assert_eq!(budget.used(), 0, "everything given back once settled");
+    assert_eq!(h.budget.used(), 0, "everything given back once settled");
 }
 
 #[tokio::test]
 async fn a_plugin_call_that_would_take_the_shard_over_its_share_waits_for_its_sends() {
     // Within its share, but the next call's logs (events are about as large as their logs)
-    // would take the shard over it: the call waits for the shard's own send to settle.
-    let sink = MemorySink::new(1);
-    sink.hold.send_replace(true);
-    let rig = Rig::new(sink.clone()).await;
-    // 256 KiB for this shard, none to borrow (the idle shard is owed its share). The held
-    // send of log 0 holds at least 64 KiB; log 1 is 200 KiB encoded.
-    let budget = MemoryBudget::new(512 << 10);
-    let share = Arc::new(budget.share());
-    let _idle = budget.share();
-    let checkpoints = Arc::new(RecordedCheckpoints::default());
-    let revocation = Arc::new(Revocation::new());
+    // would take the shard over it: the call waits for the shard's own send to settle. The
+    // held send of log 0 holds at least 64 KiB; log 1 is 200 KiB encoded.
+    let h = HeldShard::new().await;
     let (small, large) = (oks(0, 1), vec![Log::padded(1, 200 << 10)]);
-    let run = rig.run_with_memory(
-        vec![pulled(0, &[&small, &large])],
-        true,
-        checkpoints.clone(),
-        revocation.clone(),
-        Some(share.clone()),
-    );
+    let groups: [&[Log]; 2] = [&small, &large];
     let drive = async {
-        eventually_async(|| sends(&sink) >= 1).await;
+        eventually_async(|| sends(&h.sink) >= 1).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(
-            sends(&sink),
+            sends(&h.sink),
             1,
             "log 1 was formatted and sent beside the held send"
         );
         assert!(
-            !share.is_over(),
+            !h.share.is_over(),
             "over its share already: the hold must come from the upcoming logs alone"
         );
-        assert!(share.is_over_by(200 << 10));
-        sink.hold.send_replace(false);
-        eventually_async(|| checkpoints.last() == Some(Cursor(2))).await;
-        revocation.revoke(RevokeReason::Shutdown);
+        assert!(h.share.is_over_by(200 << 10));
+        h.release_until(Cursor(2)).await;
     };
-    let (end, ()) = tokio::join!(run, drive);
+    let (end, ()) = tokio::join!(h.run(&groups), drive);
     assert_eq!(end, ShardEnd::Committed);
-    assert_eq!(sink.accepted_seqs(), [0, 1]);
-    assert_eq!(budget.used(), 0, "everything given back once settled");
+    assert_eq!(h.sink.accepted_seqs(), [0, 1]);
+    assert_eq!(h.budget.used(), 0, "everything given back once settled");
 }
