@@ -5,8 +5,9 @@
 //!
 //! A test log carries `seq` (its number) and `kind`: `ok` (formatted as an HEC text event
 //! `<seq>`), `poison` (the plugin traps on any call that contains it), `refuse` (the plugin
-//! returns a record error for it), `sink-reject` (formatted as `reject:<seq>`, which the
-//! memory sink refuses), or `route:<sink>` (formatted as `<seq>`, routed to that sink).
+//! returns a record error for it), `drop` (the plugin makes no event of it), `sink-reject`
+//! (formatted as `reject:<seq>`, which the memory sink refuses), or `route:<sink>` (formatted as `<seq>`, routed to that sink); and
+//! optionally a `pad` field that only makes the log larger.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,45 +39,32 @@ pub struct Log {
 }
 
 impl Log {
-    /// Formatted and delivered.
-    pub fn ok(seq: usize) -> Self {
+    fn new(seq: usize, kind: impl Into<String>) -> Self {
         Self {
             seq,
-            kind: "ok".into(),
+            kind: kind.into(),
             pad: 0,
         }
+    }
+    /// Formatted and delivered.
+    pub fn ok(seq: usize) -> Self {
+        Self::new(seq, "ok")
     }
     /// The plugin traps on it.
     pub fn poison(seq: usize) -> Self {
-        Self {
-            seq,
-            kind: "poison".into(),
-            pad: 0,
-        }
+        Self::new(seq, "poison")
     }
     /// The plugin refuses it with a record error.
     pub fn refused(seq: usize) -> Self {
-        Self {
-            seq,
-            kind: "refuse".into(),
-            pad: 0,
-        }
+        Self::new(seq, "refuse")
     }
     /// The sink refuses its event.
     pub fn sink_rejected(seq: usize) -> Self {
-        Self {
-            seq,
-            kind: "sink-reject".into(),
-            pad: 0,
-        }
+        Self::new(seq, "sink-reject")
     }
     /// The plugin drops it on purpose (no event).
     pub fn dropped(seq: usize) -> Self {
-        Self {
-            seq,
-            kind: "drop".into(),
-            pad: 0,
-        }
+        Self::new(seq, "drop")
     }
     /// Formatted and delivered like [`ok`](Self::ok), its encoding `pad` bytes larger: the
     /// event stays small, the log is large.
@@ -88,11 +76,7 @@ impl Log {
     }
     /// Formatted and routed to sink `to` only.
     pub fn routed(seq: usize, to: &'static str) -> Self {
-        Self {
-            seq,
-            kind: format!("route:{to}"),
-            pad: 0,
-        }
+        Self::new(seq, format!("route:{to}"))
     }
 }
 
