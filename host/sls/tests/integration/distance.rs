@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use shipper_emulator::{Emulator, EmulatorConfig, EmulatorHandle, ReadQuota};
 use shipper_sls::{
-    Client, Consumer, ConsumerConfig, ConsumerStats, MemoryBudget, PulledBatch, RetriedCall,
-    RetryCause, ShardLease, ShardReader,
+    ConsumerConfig, ConsumerStats, MemoryBudget, RetriedCall, RetryCause, ShardReader,
 };
 
 use crate::consumer::config;
-use crate::harness::{AK_ID, AK_SECRET, PROJECT, client, deadline, eventually, fill, ids, setup};
+use crate::harness::{
+    AK_ID, AK_SECRET, PROJECT, batch_ids, client, eventually, fill, next_batch, setup, sole_lease,
+};
 
 /// One LogGroup per pull and no pause after small pulls: each pull is one countable step.
 fn one_group_per_pull(mut cfg: ConsumerConfig) -> ConsumerConfig {
@@ -33,31 +34,14 @@ async fn emulator_with(configure: impl FnOnce(&mut EmulatorConfig)) -> EmulatorH
     Emulator::start(cfg).await.expect("start the emulator")
 }
 
-async fn sole_lease(c: &Client, cfg: ConsumerConfig) -> (Consumer, ShardLease) {
-    let mut consumer = Consumer::join(c.clone(), cfg).await.expect("join");
-    let lease = tokio::time::timeout(deadline(), consumer.next_lease())
-        .await
-        .expect("a lease before the deadline")
-        .expect("consumer running");
-    (consumer, lease)
-}
-
 /// Reads the rest of the shard after `read`, then checks that every log `written` came
 /// once and in order.
 async fn read_rest(reader: &mut ShardReader, read: &mut Vec<String>, written: &[String]) {
     while read.len() < written.len() {
         let batch = next_batch(reader).await;
-        read.extend(batch.groups.iter().flat_map(|g| ids(&g.decode().unwrap())));
+        read.extend(batch_ids(&batch));
     }
     assert_eq!(read, written, "every log once, in order");
-}
-
-async fn next_batch(reader: &mut ShardReader) -> PulledBatch {
-    tokio::time::timeout(deadline(), reader.next())
-        .await
-        .expect("a batch before the deadline")
-        .expect("reader open")
-        .expect("no read error")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +75,7 @@ async fn the_reader_pulls_ahead_of_its_caller_up_to_its_prefetch_bytes() {
     let mut read = Vec::new();
     for taken in 1..=4u64 {
         let batch = next_batch(&mut reader).await;
-        read.extend(batch.groups.iter().flat_map(|g| ids(&g.decode().unwrap())));
+        read.extend(batch_ids(&batch));
         eventually("one more pull per answer taken", || async {
             emu.pulls_served() - before >= 3 + taken
         })
@@ -150,19 +134,15 @@ async fn under_a_budget_the_first_pull_asks_for_one_group_to_learn_their_size() 
     let mut reader = lease.reader();
     let first = next_batch(&mut reader).await;
     assert_eq!(first.groups.len(), 1, "one group first");
-    let mut read: Vec<String> = first
-        .groups
-        .iter()
-        .flat_map(|g| ids(&g.decode().unwrap()))
-        .collect();
+    let mut read = batch_ids(&first);
     let second = next_batch(&mut reader).await;
     assert_eq!(
         second.groups.len(),
         9,
         "then as many as the share's pull size holds"
     );
-    read.extend(second.groups.iter().flat_map(|g| ids(&g.decode().unwrap())));
-    assert_eq!(read, written, "every log once, in order");
+    read.extend(batch_ids(&second));
+    read_rest(&mut reader, &mut read, &written).await;
     drop(reader);
     drop(lease);
     consumer.shutdown().await;

@@ -16,14 +16,15 @@ use std::time::Duration;
 
 use shipper_emulator::{Api, ApiError, EmulatorHandle, Fault, FaultRule};
 use shipper_sls::{
-    Client, Consumer, ConsumerConfig, ConsumerStats, Cursor, CursorPosition, PulledBatch,
-    ReadErrorKind, ReadEvent, RetriedCall, RetryCause, RevokeReason, ShardLease, ShardReader,
-    SlsError,
+    ConsumerConfig, ConsumerStats, Cursor, CursorPosition, ReadErrorKind, ReadEvent, RetriedCall,
+    RetryCause, RevokeReason, ShardReader, SlsError,
 };
 use tokio::time::Instant;
 
 use crate::consumer::{Recorder, TestConsumer, config};
-use crate::harness::{PROJECT, client, deadline, emulator, eventually, fill, ids, setup};
+use crate::harness::{
+    PROJECT, batch_ids, client, deadline, emulator, eventually, fill, next_batch, setup, sole_lease,
+};
 
 /// The faults a consumer must ride out without losing or repeating anything.
 fn transient() -> [Fault; 4] {
@@ -48,36 +49,10 @@ async fn next_event(reader: &mut ShardReader) -> Option<Result<ReadEvent, SlsErr
         .expect("a reader event before the deadline")
 }
 
-async fn next_batch(reader: &mut ShardReader) -> PulledBatch {
-    tokio::time::timeout(deadline(), reader.next())
-        .await
-        .expect("a batch before the deadline")
-        .expect("reader open")
-        .expect("no read error")
-}
-
-fn batch_ids(batch: &PulledBatch) -> Vec<String> {
-    batch
-        .groups
-        .iter()
-        .flat_map(|g| ids(&g.decode().unwrap()))
-        .collect()
-}
-
 fn checkpoint(emu: &EmulatorHandle, shard: u32) -> Option<Cursor> {
     emu.checkpoint(PROJECT, "logs", "cg", shard)
         .unwrap()
         .map(|c| Cursor::parse(&c).unwrap())
-}
-
-/// Joins `cfg`'s group and takes the lease of its only shard.
-async fn sole_lease(c: &Client, cfg: ConsumerConfig) -> (Consumer, ShardLease) {
-    let mut consumer = Consumer::join(c.clone(), cfg).await.expect("join");
-    let lease = tokio::time::timeout(deadline(), consumer.next_lease())
-        .await
-        .expect("a lease before the deadline")
-        .expect("consumer running");
-    (consumer, lease)
 }
 
 /// Gaps between consecutive injections.

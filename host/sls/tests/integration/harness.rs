@@ -7,7 +7,9 @@ use std::time::Duration;
 use shipper_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use shipper_sls::proto::{Content, Log, LogGroup, LogTag};
 use shipper_sls::sign::Credentials;
-use shipper_sls::{Client, ClientConfig, Route};
+use shipper_sls::{
+    Client, ClientConfig, Consumer, ConsumerConfig, PulledBatch, Route, ShardLease, ShardReader,
+};
 use tokio::time::Instant;
 
 pub const AK_ID: &str = "test-ak-id";
@@ -193,4 +195,32 @@ pub fn python() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Joins `cfg`'s group and takes the lease of its only shard.
+pub async fn sole_lease(c: &Client, cfg: ConsumerConfig) -> (Consumer, ShardLease) {
+    let mut consumer = Consumer::join(c.clone(), cfg).await.expect("join");
+    let lease = tokio::time::timeout(deadline(), consumer.next_lease())
+        .await
+        .expect("a lease before the deadline")
+        .expect("consumer running");
+    (consumer, lease)
+}
+
+/// The reader's next batch; panics on a read error, an ended reader or the deadline.
+pub async fn next_batch(reader: &mut ShardReader) -> PulledBatch {
+    tokio::time::timeout(deadline(), reader.next())
+        .await
+        .expect("a batch before the deadline")
+        .expect("reader open")
+        .expect("no read error")
+}
+
+/// The `id` values of every log of `batch`, in order.
+pub fn batch_ids(batch: &PulledBatch) -> Vec<String> {
+    batch
+        .groups
+        .iter()
+        .flat_map(|g| ids(&g.decode().unwrap()))
+        .collect()
 }
