@@ -6,8 +6,9 @@
 //! A test log carries `seq` (its number) and `kind`: `ok` (formatted as an HEC text event
 //! `<seq>`), `poison` (the plugin traps on any call that contains it), `refuse` (the plugin
 //! returns a record error for it), `drop` (the plugin makes no event of it), `sink-reject`
-//! (formatted as `reject:<seq>`, which the memory sink refuses), or `route:<sink>` (formatted as `<seq>`, routed to that sink); and
-//! optionally a `pad` field that only makes the log larger.
+//! (formatted as `reject:<seq>`, which the memory sink refuses), or `route:<sink>`
+//! (formatted as `<seq>`, routed to that sink); and optionally a `pad` field that only makes
+//! the log larger.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
